@@ -1,0 +1,227 @@
+package protocol
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+)
+
+// Limits with the defaults of the real pmcd and libpcp.
+const (
+	// DefaultMaxPDUSize is the largest PDU a server accepts from a client (pmcd -L).
+	DefaultMaxPDUSize = 64 * 1024
+	// DefaultRequestTimeout is how long a peer has to deliver the rest of a PDU once
+	// its first byte has arrived (pmcd -t).
+	DefaultRequestTimeout = 5 * time.Second
+	// DefaultIdleTimeout is how long a server waits for the next request of an idle
+	// client before closing it. The real pmcd waits for ever; a collector exposed
+	// to a network should not, but an hour keeps long-lived monitors connected.
+	DefaultIdleTimeout = time.Hour
+	// DefaultHandshakeTimeout bounds the greeting/CREDS exchange and a TLS handshake.
+	DefaultHandshakeTimeout = 10 * time.Second
+	// DefaultClientTimeout is libpcp's PMCD_REQUEST_TIMEOUT: the wait for each reply.
+	DefaultClientTimeout = 10 * time.Second
+	// DefaultConnectTimeout is libpcp's PMCD_CONNECT_TIMEOUT.
+	DefaultConnectTimeout = 5 * time.Second
+	// DefaultPort is pmcd's TCP port.
+	DefaultPort = 44321
+)
+
+// Feature bits, in the greeting's feature mask and in CREDS flags.
+const (
+	FeatureSecure    uint16 = 0x0001
+	FeatureCompress  uint16 = 0x0002
+	FeatureAuth      uint16 = 0x0004
+	FeatureCredsReqd uint16 = 0x0008
+	FeatureSecureAck uint16 = 0x0010
+	FeatureContainer uint16 = 0x0040
+	FeatureCertReqd  uint16 = 0x0080
+	FeatureLabels    uint16 = 0x0200
+	FeatureHighres   uint16 = 0x0400
+	FeatureDescs     uint16 = 0x0800
+
+	// CredsAllowed are the only bits a server accepts in CREDS.
+	CredsAllowed = FeatureSecure | FeatureCompress | FeatureAuth | FeatureCredsReqd |
+		FeatureSecureAck | FeatureContainer | FeatureCertReqd
+)
+
+// Greeting builds the 20-byte extended ERROR a server sends first. code is a PCP
+// (version 2) error code; it is written in version 1 numbering as pmcd does.
+func Greeting(code int32, features uint16) *ErrorPDU {
+	return &ErrorPDU{Code: ToV1(code), Extended: true, Datum: uint32(PDUVersion)<<24 | 1<<16 | uint32(features)}
+}
+
+// ParseGreeting checks a server's first PDU and returns its feature mask. A non-zero
+// code (already translated to version 2 numbering) is returned as a *Error.
+func ParseGreeting(p PDU) (features uint16, err error) {
+	e, ok := p.(*ErrorPDU)
+	if !ok || !e.Extended {
+		return 0, &Error{Code: ErrIPC}
+	}
+	if e.Code != 0 {
+		return 0, &Error{Code: FromV1(e.Code)}
+	}
+	return uint16(e.Datum), nil
+}
+
+// ToV1 maps a version 2 error code to the PCP 1.x numbering used in the greeting.
+func ToV1(code int32) int32 {
+	if code <= ErrGeneric {
+		return code + 11345
+	}
+	return code
+}
+
+// FromV1 maps a greeting error code back to version 2 numbering.
+func FromV1(code int32) int32 {
+	if code <= -1000 && code > ErrGeneric {
+		return code - 11345
+	}
+	return code
+}
+
+// ErrNegativeType is returned for a header whose type is negative.
+var ErrNegativeType = errors.New("pdu: negative type")
+
+// Conn frames PDUs on a stream. It reads through a buffer and writes each PDU with
+// one Write. A TLS upgrade replaces the stream but keeps the Conn.
+type Conn struct {
+	net.Conn
+	r    *bufio.Reader
+	rbuf []byte
+	wbuf []byte
+
+	// MaxSize is the largest PDU accepted (0 = no limit, as libpcp clients read).
+	MaxSize int
+	// IdleTimeout bounds the wait for the first byte of the next PDU (0 = none).
+	IdleTimeout time.Duration
+	// RequestTimeout bounds the rest of a PDU once it has started (0 = none).
+	RequestTimeout time.Duration
+	// From is written in the header of every PDU sent.
+	From int32
+}
+
+// NewConn wraps c.
+func NewConn(c net.Conn) *Conn {
+	return &Conn{Conn: c, r: bufio.NewReaderSize(c, 16*1024)}
+}
+
+// ReadRaw reads one PDU and returns its bytes, valid until the next read. Oversize,
+// undersize and negative-type headers are refused before the body is read.
+func (c *Conn) ReadRaw() ([]byte, error) {
+	if c.IdleTimeout > 0 || c.RequestTimeout > 0 {
+		if c.IdleTimeout > 0 {
+			c.Conn.SetReadDeadline(time.Now().Add(c.IdleTimeout))
+		} else {
+			c.Conn.SetReadDeadline(time.Time{})
+		}
+		if _, err := c.r.Peek(1); err != nil {
+			return nil, err
+		}
+		if c.RequestTimeout > 0 {
+			c.Conn.SetReadDeadline(time.Now().Add(c.RequestTimeout))
+		}
+	}
+	hdr, err := c.r.Peek(HeaderSize)
+	if err != nil {
+		if err == io.EOF && c.r.Buffered() > 0 {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	length, typ, _, _ := ParseHeader(hdr)
+	switch {
+	case length < HeaderSize:
+		return nil, fmt.Errorf("%w: length %d below the header size", ErrLength, length)
+	case c.MaxSize > 0 && int(length) > c.MaxSize:
+		return nil, fmt.Errorf("%w: length %d, limit %d", ErrTooLarge, length, c.MaxSize)
+	case typ < 0:
+		return nil, ErrNegativeType
+	}
+	if cap(c.rbuf) < int(length) {
+		c.rbuf = make([]byte, length)
+	}
+	b := c.rbuf[:length]
+	if _, err := io.ReadFull(c.r, b); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	return b, nil
+}
+
+// Read reads and decodes one PDU.
+func (c *Conn) Read() (PDU, error) {
+	b, err := c.ReadRaw()
+	if err != nil {
+		return nil, err
+	}
+	p, _, err := Decode(b)
+	return p, err
+}
+
+// Write encodes and sends one PDU.
+func (c *Conn) Write(p PDU) error {
+	c.wbuf = Encode(c.wbuf[:0], p, c.From)
+	_, err := c.Conn.Write(c.wbuf)
+	return err
+}
+
+// WriteRaw sends bytes that already form whole PDUs.
+func (c *Conn) WriteRaw(b []byte) error {
+	_, err := c.Conn.Write(b)
+	return err
+}
+
+// bufferedConn hands out bytes already buffered before reading the connection, so a
+// TLS handshake that follows a PDU in the same segment loses nothing.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (b *bufferedConn) Read(p []byte) (int, error) {
+	if b.r != nil && b.r.Buffered() > 0 {
+		return b.r.Read(p)
+	}
+	b.r = nil
+	return b.Conn.Read(p)
+}
+
+// UpgradeServer runs a TLS server handshake on the same socket and switches the
+// Conn to the encrypted stream.
+func (c *Conn) UpgradeServer(ctx context.Context, cfg *tls.Config) (*tls.Conn, error) {
+	t := tls.Server(&bufferedConn{Conn: c.Conn, r: c.r}, cfg)
+	return t, c.upgrade(ctx, t)
+}
+
+// UpgradeClient runs a TLS client handshake on the same socket and switches the
+// Conn to the encrypted stream.
+func (c *Conn) UpgradeClient(ctx context.Context, cfg *tls.Config) (*tls.Conn, error) {
+	t := tls.Client(&bufferedConn{Conn: c.Conn, r: c.r}, cfg)
+	return t, c.upgrade(ctx, t)
+}
+
+func (c *Conn) upgrade(ctx context.Context, t *tls.Conn) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultHandshakeTimeout)
+		defer cancel()
+	}
+	dl, _ := ctx.Deadline()
+	c.Conn.SetDeadline(dl)
+	err := t.HandshakeContext(ctx)
+	c.Conn.SetDeadline(time.Time{})
+	if err != nil {
+		return err
+	}
+	c.Conn = t
+	c.r = bufio.NewReaderSize(t, 16*1024)
+	return nil
+}
