@@ -1,0 +1,54 @@
+// Package store is gopcp's certificate nickname store: what an NSS database
+// (cert9.db + key4.db, driven by certutil and pk12util) was to PCP 5 and earlier.
+//
+// A store is a folder holding certificates under nicknames, each with NSS-style
+// trust attributes (see Trust), and the private keys of some of them, encrypted
+// under the store's password. An empty password is allowed, as with
+// `certutil -N -f emptyfile`; PCP has always used one. A "sql:" prefix on the
+// folder name is accepted and ignored, so paths from NSS-era configuration
+// (`-C sql:/etc/pcp/nssdb`) work unchanged.
+//
+// # On-disk format (version 1)
+//
+// The folder (created with mode 0700) holds:
+//
+//	certdb.json   the store: mode 0600, always replaced whole, never edited in place
+//	certdb.lock   empty; writers hold an exclusive flock(2) on it
+//	.certdb.json.tmp-*   a write in progress (or left by a crash; the next writer removes it)
+//
+// certdb.json is one JSON object; []byte values are standard base64:
+//
+//	{
+//	  "format": "gopcp-certdb",
+//	  "version": 1,
+//	  "kdf": {"name": "scrypt", "salt": "<16 random bytes>", "n": 32768, "r": 8, "p": 1},
+//	  "check": "<nonce || AES-256-GCM(key, "gopcp certdb password check", aad "gopcp-certdb/v1 check")>",
+//	  "entries": [
+//	    {"nickname": "Root CA", "trust": "CT,,", "cert": "<DER>"},
+//	    {"nickname": "pmserver_cert", "trust": "P,,", "cert": "<DER>",
+//	     "key": "<nonce || AES-256-GCM(key, PKCS#8 DER, aad "gopcp-certdb/v1 key\x00" || SHA-256(cert DER))>"}
+//	  ]
+//	}
+//
+// The AES key is scrypt(password, salt, n, r, p) with a 32-byte output. The salt is
+// drawn when the store is created. The check value makes a wrong password a clear
+// ErrBadPassword rather than garbage; the additional data of each key binds it to
+// its certificate, so a key moved to another entry does not decrypt. Nonces are 12
+// random bytes, fresh for every encryption. Entries keep the order they were added
+// in; trust is stored without the u flag, which is derived from the presence of a
+// key. Unknown fields make the file unreadable (a newer format must bump version).
+//
+// # Writes
+//
+// Every change takes the flock on certdb.lock, re-reads certdb.json (so that two
+// writers, in one process or several, never lose each other's changes), applies the
+// change, writes the whole store to a temporary file in the same folder, fsyncs it,
+// renames it over certdb.json and fsyncs the folder. A crash at any point leaves
+// either the old or the new store, whole. Readers take no lock: rename is atomic.
+// A change that fails (bad input, duplicate nickname, key that matches nothing...)
+// writes nothing.
+//
+// Because certdb.json holds private keys, Open refuses it when group or others have
+// any permission on it (ErrLooseKeyPermissions, with the chmod command that fixes
+// it), even when the caller only wants certificates.
+package store

@@ -1,0 +1,386 @@
+package store
+
+import (
+	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/crypto/scrypt"
+	"golang.org/x/sys/unix"
+)
+
+// Names inside a store directory.
+const (
+	// FileName is the store itself: certificates, trust and encrypted keys.
+	FileName = "certdb.json"
+	// LockName is the file every writer holds an exclusive flock on.
+	LockName = "certdb.lock"
+	// tempPrefix starts the names of files being written; one left by a crash is
+	// removed by the next writer.
+	tempPrefix = ".certdb.json.tmp-"
+)
+
+// Limits.
+const (
+	// MaxStoreSize bounds the store file read into memory.
+	MaxStoreSize = 64 << 20
+	// MaxInputSize bounds a certificate, key or PKCS#12 file read by the CLI.
+	MaxInputSize = 16 << 20
+	// maxChain bounds the issuer chain walked from a leaf.
+	maxChain = 16
+)
+
+// Key derivation parameters for new stores (scrypt, as recommended in its paper for
+// interactive use: about 32 MiB and well under a second).
+const (
+	formatName  = "gopcp-certdb"
+	formatV1    = 1
+	kdfScrypt   = "scrypt"
+	scryptN     = 1 << 15
+	scryptR     = 8
+	scryptP     = 1
+	keyLen      = 32
+	saltLen     = 16
+	checkPlain  = "gopcp certdb password check"
+	checkAAD    = "gopcp-certdb/v1 check"
+	keyAADLabel = "gopcp-certdb/v1 key\x00"
+)
+
+// fileStore is the JSON document kept in FileName (see doc.go).
+type fileStore struct {
+	Format  string      `json:"format"`
+	Version int         `json:"version"`
+	KDF     kdfParams   `json:"kdf"`
+	Check   []byte      `json:"check"`
+	Entries []fileEntry `json:"entries"`
+}
+
+type kdfParams struct {
+	Name string `json:"name"`
+	Salt []byte `json:"salt"`
+	N    int    `json:"n"`
+	R    int    `json:"r"`
+	P    int    `json:"p"`
+}
+
+type fileEntry struct {
+	Nickname string `json:"nickname"`
+	Trust    string `json:"trust"`
+	Cert     []byte `json:"cert"`
+	Key      []byte `json:"key,omitempty"`
+}
+
+// entry is one certificate in memory.
+type entry struct {
+	nickname string
+	cert     *x509.Certificate
+	trust    Trust  // normalised, without u
+	sealed   []byte // nonce || AES-GCM(PKCS#8 DER); nil when no key
+}
+
+// state is a whole store in memory.
+type state struct {
+	kdf     kdfParams
+	check   []byte
+	entries []*entry
+}
+
+func (st *state) find(nickname string) *entry {
+	for _, e := range st.entries {
+		if e.nickname == nickname {
+			return e
+		}
+	}
+	return nil
+}
+
+func (st *state) findCert(raw []byte) *entry {
+	for _, e := range st.entries {
+		if bytes.Equal(e.cert.Raw, raw) {
+			return e
+		}
+	}
+	return nil
+}
+
+func (st *state) remove(nickname string) {
+	out := st.entries[:0]
+	for _, e := range st.entries {
+		if e.nickname != nickname {
+			out = append(out, e)
+		}
+	}
+	st.entries = out
+}
+
+// cleanDir strips the NSS "sql:" method prefix.
+func cleanDir(dir string) string {
+	dir = strings.TrimPrefix(dir, "sql:")
+	if dir == "" {
+		return "."
+	}
+	return filepath.Clean(dir)
+}
+
+// checkPerms refuses key material that others can read or write.
+func checkPerms(path string, fi os.FileInfo) error {
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s: not a regular file", path)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return fmt.Errorf("%s holds private keys but has mode %04o (group or others may read or write it); fix it with: chmod 600 %s: %w",
+			path, perm, shellQuote(path), ErrLooseKeyPermissions)
+	}
+	return nil
+}
+
+// shellQuote quotes a path for a command a person will paste.
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-+:@%=,", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// readState reads and validates the store file in dir.
+func readState(dir string) (*state, error) {
+	path := filepath.Join(dir, FileName)
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("no certificate store in %s (%s is missing): %w", dir, FileName, ErrNoStore)
+		}
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if err := checkPerms(path, fi); err != nil {
+		return nil, err
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxStoreSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	if len(data) > MaxStoreSize {
+		return nil, fmt.Errorf("%s is larger than %d bytes: %w", path, MaxStoreSize, ErrCorrupt)
+	}
+	st, err := decodeState(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return st, nil
+}
+
+func decodeState(data []byte) (*state, error) {
+	var fs fileStore
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&fs); err != nil {
+		return nil, fmt.Errorf("not a readable certdb store (%v): %w", err, ErrCorrupt)
+	}
+	if fs.Format != formatName {
+		return nil, fmt.Errorf("not a certdb store (format %q, want %q): %w", fs.Format, formatName, ErrCorrupt)
+	}
+	if fs.Version != formatV1 {
+		return nil, fmt.Errorf("store format version %d is not supported (this certdb reads version %d): %w", fs.Version, formatV1, ErrCorrupt)
+	}
+	if err := fs.KDF.validate(); err != nil {
+		return nil, err
+	}
+	st := &state{kdf: fs.KDF, check: fs.Check}
+	seen := make(map[string]bool)
+	for i, fe := range fs.Entries {
+		if fe.Nickname == "" || seen[fe.Nickname] {
+			return nil, fmt.Errorf("entry %d: empty or repeated nickname %q: %w", i, fe.Nickname, ErrCorrupt)
+		}
+		seen[fe.Nickname] = true
+		cert, err := x509.ParseCertificate(fe.Cert)
+		if err != nil {
+			return nil, fmt.Errorf("entry %q: certificate: %v: %w", fe.Nickname, err, ErrCorrupt)
+		}
+		t, err := ParseTrust(fe.Trust)
+		if err != nil {
+			return nil, fmt.Errorf("entry %q: %v: %w", fe.Nickname, err, ErrCorrupt)
+		}
+		if t, err = t.normalize(); err != nil {
+			return nil, fmt.Errorf("entry %q: %v: %w", fe.Nickname, err, ErrCorrupt)
+		}
+		st.entries = append(st.entries, &entry{nickname: fe.Nickname, cert: cert, trust: t, sealed: fe.Key})
+	}
+	return st, nil
+}
+
+func (st *state) encode() ([]byte, error) {
+	fs := fileStore{Format: formatName, Version: formatV1, KDF: st.kdf, Check: st.check, Entries: []fileEntry{}}
+	for _, e := range st.entries {
+		fs.Entries = append(fs.Entries, fileEntry{Nickname: e.nickname, Trust: e.trust.String(), Cert: e.cert.Raw, Key: e.sealed})
+	}
+	data, err := json.MarshalIndent(&fs, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(data, '\n'), nil
+}
+
+func (k kdfParams) validate() error {
+	// Bounds keep a crafted file from making Open allocate gigabytes.
+	if k.Name != kdfScrypt || len(k.Salt) < 8 || k.N < 2 || k.N > 1<<20 || k.N&(k.N-1) != 0 ||
+		k.R < 1 || k.R > 32 || k.P < 1 || k.P > 16 {
+		return fmt.Errorf("unsupported key derivation parameters (%s N=%d r=%d p=%d): %w", k.Name, k.N, k.R, k.P, ErrCorrupt)
+	}
+	return nil
+}
+
+// deriveAEAD turns a password into the store's AES-256-GCM key.
+func deriveAEAD(k kdfParams, password []byte) (cipher.AEAD, error) {
+	key, err := scrypt.Key(password, k.Salt, k.N, k.R, k.P, keyLen)
+	if err != nil {
+		return nil, err
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
+}
+
+func seal(aead cipher.AEAD, plain, aad []byte) ([]byte, error) {
+	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(plain)+aead.Overhead())
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	return aead.Seal(nonce, nonce, plain, aad), nil
+}
+
+func open(aead cipher.AEAD, sealed, aad []byte) ([]byte, error) {
+	if len(sealed) < aead.NonceSize()+aead.Overhead() {
+		return nil, errors.New("sealed data too short")
+	}
+	n := aead.NonceSize()
+	return aead.Open(nil, sealed[:n], sealed[n:], aad)
+}
+
+// verifyPassword reports whether aead opens the store's check value.
+func verifyPassword(aead cipher.AEAD, check []byte) bool {
+	plain, err := open(aead, check, []byte(checkAAD))
+	return err == nil && string(plain) == checkPlain
+}
+
+// keyAAD binds a sealed key to its certificate, so that a key cannot be moved to
+// another entry by editing the file.
+func keyAAD(cert *x509.Certificate) []byte {
+	sum := sha256.Sum256(cert.Raw)
+	return append([]byte(keyAADLabel), sum[:]...)
+}
+
+// newState makes an empty store protected by password.
+func newState(password []byte) (*state, cipher.AEAD, error) {
+	k := kdfParams{Name: kdfScrypt, Salt: make([]byte, saltLen), N: scryptN, R: scryptR, P: scryptP}
+	if _, err := rand.Read(k.Salt); err != nil {
+		return nil, nil, err
+	}
+	aead, err := deriveAEAD(k, password)
+	if err != nil {
+		return nil, nil, err
+	}
+	check, err := seal(aead, []byte(checkPlain), []byte(checkAAD))
+	if err != nil {
+		return nil, nil, err
+	}
+	return &state{kdf: k, check: check}, aead, nil
+}
+
+// lockDir takes the exclusive writer lock of dir; the returned func releases it.
+func lockDir(dir string) (func(), error) {
+	path := filepath.Join(dir, LockName)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("opening lock file: %w", err)
+	}
+	for {
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("locking %s: %w", path, err)
+	}
+	// Files left by a writer that crashed: only a lock holder writes them.
+	if stale, _ := filepath.Glob(filepath.Join(dir, tempPrefix+"*")); len(stale) > 0 {
+		for _, s := range stale {
+			os.Remove(s)
+		}
+	}
+	return func() {
+		unix.Flock(int(f.Fd()), unix.LOCK_UN)
+		f.Close()
+	}, nil
+}
+
+// writeState replaces the store file atomically: temporary file in the same folder,
+// fsync, rename, fsync of the folder. The caller holds the lock.
+func writeState(dir string, st *state) error {
+	data, err := st.encode()
+	if err != nil {
+		return err
+	}
+	return writeAtomic(dir, FileName, data)
+}
+
+func writeAtomic(dir, name string, data []byte) (err error) {
+	tmp, err := os.CreateTemp(dir, tempPrefix+"*")
+	if err != nil {
+		return fmt.Errorf("writing store: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if err = tmp.Chmod(0o600); err != nil {
+		return err
+	}
+	if _, err = tmp.Write(data); err != nil {
+		return fmt.Errorf("writing %s: %w", tmp.Name(), err)
+	}
+	if err = tmp.Sync(); err != nil {
+		return fmt.Errorf("syncing %s: %w", tmp.Name(), err)
+	}
+	if err = tmp.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(tmp.Name(), filepath.Join(dir, name)); err != nil {
+		return fmt.Errorf("replacing store: %w", err)
+	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, unix.EINVAL) {
+		return fmt.Errorf("syncing %s: %w", dir, err)
+	}
+	return nil
+}
