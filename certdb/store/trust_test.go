@@ -63,7 +63,7 @@ func TestTrustUserDerived(t *testing.T) {
 
 func TestTrustPredicates(t *testing.T) {
 	tests := []struct {
-		trust                               string
+		trust                                string
 		server, client, peer, distrust, zero bool
 	}{
 		{"CT,,", true, true, false, false, false},
