@@ -1,0 +1,208 @@
+// Package tlsconfig builds crypto/tls configurations for collectord, proxyd and
+// pminfo from a certdb store or a PCP 6 tls.conf: the server identity with its
+// serverAuth check, client-certificate verification with reasons a person can act
+// on, and the client's server-verification policy (trusted CAs, trusted peers, host
+// names, and the PCP_ALLOW_* escapes).
+package tlsconfig
+
+import (
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/gopcp/gopcp/certdb/store"
+)
+
+// MinVersion is the lowest TLS version offered or accepted anywhere.
+const MinVersion = tls.VersionTLS12
+
+// Fingerprint is the hex SHA-256 of a certificate, as log lines and prompts show it.
+func Fingerprint(c *x509.Certificate) string {
+	sum := sha256.Sum256(c.Raw)
+	return hex.EncodeToString(sum[:])
+}
+
+// allowsUsage reports whether a certificate's extendedKeyUsage permits u; a
+// certificate without the extension permits everything (RFC 5280), as OpenSSL and
+// NSS treat it.
+func allowsUsage(c *x509.Certificate, u x509.ExtKeyUsage) bool {
+	if len(c.ExtKeyUsage) == 0 && len(c.UnknownExtKeyUsage) == 0 {
+		return true
+	}
+	for _, k := range c.ExtKeyUsage {
+		if k == u || k == x509.ExtKeyUsageAny {
+			return true
+		}
+	}
+	return false
+}
+
+// ServerOptions selects the server's identity and client policy.
+type ServerOptions struct {
+	// Store and Nickname name the identity (collectord -C -M); PasswordFile holds the
+	// store's password (-P; empty = empty password).
+	Store, Nickname, PasswordFile string
+	// TLSConf is a PCP 6 tls.conf used instead of a store.
+	TLSConf string
+	// RequireClientCert is -Q: every TLS client must present a verified certificate.
+	RequireClientCert bool
+	// Now is the clock for validity checks (tests); nil = time.Now.
+	Now func() time.Time
+}
+
+// ReadPassword reads a password file, dropping one trailing newline; "" = empty.
+func ReadPassword(path string) ([]byte, error) {
+	if path == "" {
+		return []byte{}, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("password file: %w", err)
+	}
+	if n := len(b); n > 0 && b[n-1] == '\n' {
+		b = b[:n-1]
+		if n := len(b); n > 0 && b[n-1] == '\r' {
+			b = b[:n-1]
+		}
+	}
+	return b, nil
+}
+
+// Server builds the server configuration. It fails, saying why, when the
+// identity cannot be used: missing, not matching its key, expired, or without
+// serverAuth in its extendedKeyUsage.
+func Server(o ServerOptions) (*tls.Config, error) {
+	now := time.Now
+	if o.Now != nil {
+		now = o.Now
+	}
+	var (
+		cert    tls.Certificate
+		roots   *x509.CertPool
+		inter   *x509.CertPool
+		source  string
+		err     error
+		confCAs bool
+	)
+	switch {
+	case o.Store != "":
+		source = fmt.Sprintf("%q in store %s", o.Nickname, o.Store)
+		if o.Nickname == "" {
+			return nil, fmt.Errorf("store %s: no certificate nickname given (-M)", o.Store)
+		}
+		pw, err := ReadPassword(o.PasswordFile)
+		if err != nil {
+			return nil, err
+		}
+		st, err := store.Open(o.Store, pw)
+		if err != nil {
+			return nil, fmt.Errorf("certificate store: %w", err)
+		}
+		if cert, err = st.Identity(o.Nickname); err != nil {
+			return nil, fmt.Errorf("server identity %s: %w", source, err)
+		}
+		roots, inter = st.TrustedCAs(true), st.Intermediates()
+	case o.TLSConf != "":
+		source = "tls.conf " + o.TLSConf
+		conf, err := ParseTLSConf(o.TLSConf)
+		if err != nil {
+			return nil, err
+		}
+		if conf.CertFile == "" || conf.KeyFile == "" {
+			return nil, fmt.Errorf("%s: tls-cert-file and tls-key-file are both needed for a server", o.TLSConf)
+		}
+		if cert, err = tls.LoadX509KeyPair(conf.CertFile, conf.KeyFile); err != nil {
+			return nil, fmt.Errorf("%s: %w", source, err)
+		}
+		if roots, err = conf.CAPool(); err != nil {
+			return nil, err
+		}
+		confCAs = conf.VerifyClients
+		inter = x509.NewCertPool()
+	default:
+		return nil, errors.New("no server identity: give a store and nickname (-C DIR -M NICK) or a tls.conf")
+	}
+	leaf, err := x509.ParseCertificate(cert.Certificate[0])
+	if err != nil {
+		return nil, fmt.Errorf("server certificate %s: %w", source, err)
+	}
+	if !allowsUsage(leaf, x509.ExtKeyUsageServerAuth) {
+		return nil, fmt.Errorf("server certificate %s does not allow serverAuth in its extendedKeyUsage; issue one for a server (certdb issue --server)", source)
+	}
+	if t := now(); t.After(leaf.NotAfter) {
+		return nil, fmt.Errorf("server certificate %s expired on %s", source, leaf.NotAfter.UTC().Format(time.RFC3339))
+	} else if t.Before(leaf.NotBefore) {
+		return nil, fmt.Errorf("server certificate %s is not valid until %s", source, leaf.NotBefore.UTC().Format(time.RFC3339))
+	}
+	for _, c := range cert.Certificate[1:] {
+		if ic, err := x509.ParseCertificate(c); err == nil {
+			inter.AddCert(ic)
+		}
+	}
+	cert.Leaf = leaf
+	required := o.RequireClientCert || confCAs
+	cfg := &tls.Config{
+		MinVersion:   MinVersion,
+		Certificates: []tls.Certificate{cert},
+		// Like pmcd we always ask for a certificate; whether one is required is
+		// decided here, and any certificate offered must verify (fail closed).
+		ClientAuth: tls.RequestClientCert,
+		ClientCAs:  roots,
+	}
+	if required {
+		cfg.ClientAuth = tls.RequireAnyClientCert
+	}
+	cfg.VerifyPeerCertificate = func(raw [][]byte, _ [][]*x509.Certificate) error {
+		if len(raw) == 0 {
+			if required {
+				return errors.New("client presented no certificate and one is required (-Q)")
+			}
+			return nil
+		}
+		return VerifyClient(raw, roots, inter, now())
+	}
+	return cfg, nil
+}
+
+// VerifyClient checks a client's certificate chain: trusted issuer, validity, and
+// clientAuth in the extendedKeyUsage. The error names the reason and the
+// certificate's SHA-256.
+func VerifyClient(raw [][]byte, roots, inter *x509.CertPool, now time.Time) error {
+	certs := make([]*x509.Certificate, 0, len(raw))
+	for _, r := range raw {
+		c, err := x509.ParseCertificate(r)
+		if err != nil {
+			return fmt.Errorf("client certificate unreadable: %w", err)
+		}
+		certs = append(certs, c)
+	}
+	leaf := certs[0]
+	id := fmt.Sprintf("client certificate %q (sha256 %s)", leaf.Subject.CommonName, Fingerprint(leaf))
+	switch {
+	case now.After(leaf.NotAfter):
+		return fmt.Errorf("%s expired on %s", id, leaf.NotAfter.UTC().Format(time.RFC3339))
+	case now.Before(leaf.NotBefore):
+		return fmt.Errorf("%s is not valid before %s", id, leaf.NotBefore.UTC().Format(time.RFC3339))
+	case !allowsUsage(leaf, x509.ExtKeyUsageClientAuth):
+		return fmt.Errorf("%s does not allow clientAuth in its extendedKeyUsage", id)
+	}
+	pool := inter.Clone()
+	for _, c := range certs[1:] {
+		pool.AddCert(c)
+	}
+	_, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: pool, CurrentTime: now,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+	if err != nil {
+		var ua x509.UnknownAuthorityError
+		if errors.As(err, &ua) {
+			return fmt.Errorf("%s is issued by %q, which is not a trusted client CA (trust T) in the server's store", id, leaf.Issuer.String())
+		}
+		return fmt.Errorf("%s: %w", id, err)
+	}
+	return nil
+}
