@@ -1,0 +1,234 @@
+package metrics
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gopcp/gopcp/protocol"
+)
+
+// The "mounts" source: /proc/mounts, and statfs(2) of each mount point (joined under
+// Options.RootFS) when a fetch asks for sizes. Instances (indom 60.5) follow the
+// linux agent (filesys.c): only block-device filesystems (device under /dev, not
+// proc/nfs/devfs/devpts/auto*/tmpfs), named by the device with symbolic links
+// resolved, the first mount of a device winning. Ids are stable, never reused.
+//
+// procfs only parses /proc/self/mountinfo; the agent reads /proc/mounts, whose
+// device field is what it reports, so this file is parsed here (with the kernel's
+// octal escapes for space, tab, newline and backslash).
+
+const (
+	selCapacity = iota
+	selFsUsed
+	selFsFree
+	selMountdir
+)
+
+func init() {
+	registerSource(&sourceSpec{
+		name:   "mounts",
+		domain: DomainLinux,
+		indoms: []protocol.InDom{indomFilesys},
+		new: func(e *env) Source {
+			return &fsSource{path: filepath.Join(e.procRoot, "mounts"), rootFS: e.rootFS, statfs: unix.Statfs}
+		},
+		metrics: []metricDef{
+			{"filesys.capacity", pmid(60, 5, 1), tU64, indomFilesys, semD, uKB, selCapacity},
+			{"filesys.used", pmid(60, 5, 2), tU64, indomFilesys, semI, uKB, selFsUsed},
+			{"filesys.free", pmid(60, 5, 3), tU64, indomFilesys, semI, uKB, selFsFree},
+			{"filesys.mountdir", pmid(60, 5, 7), tSTR, indomFilesys, semD, uNone, selMountdir},
+		},
+	})
+}
+
+type mount struct {
+	id       uint32
+	dir      string // mount point as the kernel reports it
+	statPath string // dir joined under rootFS
+	st       unix.Statfs_t
+	stOK     bool
+}
+
+type fsSource struct {
+	path      string
+	rootFS    string
+	statfs    func(string, *unix.Statfs_t) error
+	buf       []byte
+	ids       idCache
+	mounts    []mount
+	dirs      []string // by id: mount point, and joined under rootFS
+	statPaths []string
+	// device field -> instance name with symbolic links resolved, cached: resolving
+	// costs syscalls, and a mounted device's /dev links do not change.
+	resolved map[string]string
+}
+
+func (s *fsSource) read() error {
+	b, err := readFile(s.path, s.buf)
+	s.buf = b
+	if err != nil {
+		return err
+	}
+	s.mounts = s.mounts[:0]
+	for rest := b; len(rest) > 0; {
+		var line []byte
+		line, rest = nextLine(rest)
+		dev, r := nextField(line)
+		dir, r := nextField(r)
+		typ, _ := nextField(r)
+		if len(typ) == 0 {
+			continue
+		}
+		if skipFSType(typ) || !bytes.HasPrefix(dev, []byte("/dev")) {
+			continue
+		}
+		name, ok := s.resolved[string(dev)] // lookup without allocation
+		if !ok {
+			name = s.resolve(unescapeMount(dev))
+			if s.resolved == nil {
+				s.resolved = make(map[string]string)
+			}
+			s.resolved[string(dev)] = name
+		}
+		id := s.ids.idString(name)
+		dup := false
+		for i := range s.mounts {
+			if s.mounts[i].id == id {
+				dup = true // repeated device: the first mount wins
+				break
+			}
+		}
+		if dup {
+			continue
+		}
+		s.mounts = append(s.mounts, mount{id: id})
+		m := &s.mounts[len(s.mounts)-1]
+		for uint32(len(s.dirs)) <= id {
+			s.dirs = append(s.dirs, "")
+			s.statPaths = append(s.statPaths, "")
+		}
+		if bytes.IndexByte(dir, '\\') >= 0 || string(dir) != s.dirs[id] {
+			if d := unescapeMount(dir); d != s.dirs[id] {
+				s.dirs[id], s.statPaths[id] = d, filepath.Join(s.rootFS, d)
+			}
+		}
+		m.dir, m.statPath = s.dirs[id], s.statPaths[id]
+	}
+	return nil
+}
+
+func skipFSType(t []byte) bool {
+	switch string(t) { // no allocation: the compiler switches on the bytes
+	case "proc", "nfs", "devfs", "devpts", "tmpfs":
+		return true
+	}
+	return bytes.HasPrefix(t, []byte("auto"))
+}
+
+// resolve follows a device's symbolic links (e.g. /dev/mapper/x -> /dev/dm-0), as
+// realpath(3) in the agent does, looking under rootFS.
+func (s *fsSource) resolve(dev string) string {
+	full := filepath.Join(s.rootFS, dev)
+	fi, err := os.Lstat(full)
+	if err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		return dev
+	}
+	real, err := filepath.EvalSymlinks(full)
+	if err != nil {
+		return dev
+	}
+	if root := filepath.Clean(s.rootFS); root != "/" {
+		rel, err := filepath.Rel(root, real)
+		if err != nil || strings.HasPrefix(rel, "..") {
+			return dev
+		}
+		real = "/" + rel
+	}
+	return real
+}
+
+// unescapeMount undoes the octal escapes of /proc/mounts (\040 for a space, etc.).
+func unescapeMount(b []byte) string {
+	if bytes.IndexByte(b, '\\') < 0 {
+		return string(b)
+	}
+	out := make([]byte, 0, len(b))
+	for i := 0; i < len(b); i++ {
+		if b[i] == '\\' && isOctal(b, i+1) {
+			out = append(out, (b[i+1]-'0')<<6|(b[i+2]-'0')<<3|(b[i+3]-'0'))
+			i += 3
+			continue
+		}
+		out = append(out, b[i])
+	}
+	return string(out)
+}
+
+func isOctal(b []byte, at int) bool {
+	if at+3 > len(b) {
+		return false
+	}
+	for _, c := range b[at : at+3] {
+		if c < '0' || c > '7' {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *fsSource) Fetch(reqs []Request) error {
+	if err := s.read(); err != nil {
+		return err
+	}
+	needStat := false
+	for _, rq := range reqs {
+		if rq.Sel != selMountdir {
+			needStat = true
+		}
+	}
+	if needStat {
+		for i := range s.mounts {
+			m := &s.mounts[i]
+			m.stOK = s.statfs(m.statPath, &m.st) == nil
+		}
+	}
+	for _, rq := range reqs {
+		res := rq.Res
+		for i := range s.mounts {
+			m := &s.mounts[i]
+			if rq.Sel == selMountdir {
+				putS(res, m.id, m.dir)
+				continue
+			}
+			if !m.stOK {
+				continue // this filesystem only: no value
+			}
+			bsize := uint64(m.st.Bsize)
+			switch rq.Sel {
+			case selCapacity:
+				putU(res, m.id, m.st.Blocks*bsize/1024)
+			case selFsUsed:
+				putU(res, m.id, (m.st.Blocks-m.st.Bfree)*bsize/1024)
+			case selFsFree:
+				putU(res, m.id, m.st.Bfree*bsize/1024)
+			}
+		}
+	}
+	return nil
+}
+
+func (s *fsSource) Instances(protocol.InDom) ([]Instance, error) {
+	if err := s.read(); err != nil {
+		return nil, err
+	}
+	out := make([]Instance, len(s.mounts))
+	for i, m := range s.mounts {
+		out[i] = Instance{ID: m.id, Name: s.ids.name(m.id)}
+	}
+	sortInstances(out)
+	return out, nil
+}

@@ -1,0 +1,127 @@
+package metrics
+
+import (
+	"bytes"
+	"fmt"
+	"path/filepath"
+
+	"github.com/gopcp/gopcp/protocol"
+)
+
+// The "loadavg" source: /proc/loadavg, "0.03 0.08 0.03 1/86 5115" (load averages,
+// runnable/total scheduling entities, last pid). procfs's LoadAvg() stops after the
+// three averages, and kernel.all.nprocs is the total after the slash, so the line is
+// parsed here.
+//
+// The "uptime" source: /proc/uptime, "202.41 344.36" (seconds up, seconds idle).
+
+const (
+	selLoad = iota
+	selNprocs
+)
+
+const (
+	selUptime = iota
+	selIdletime
+)
+
+func init() {
+	registerSource(&sourceSpec{
+		name:   "loadavg",
+		domain: DomainLinux,
+		indoms: []protocol.InDom{indomLoad},
+		new:    func(e *env) Source { return &loadSource{path: filepath.Join(e.procRoot, "loadavg")} },
+		metrics: []metricDef{
+			{"kernel.all.load", pmid(60, 2, 0), tFLT, indomLoad, semI, uNone, selLoad},
+			{"kernel.all.nprocs", pmid(60, 2, 3), tU32, null, semI, uNone, selNprocs},
+		},
+	})
+	registerSource(&sourceSpec{
+		name:   "uptime",
+		domain: DomainLinux,
+		new:    func(e *env) Source { return &uptimeSource{path: filepath.Join(e.procRoot, "uptime")} },
+		metrics: []metricDef{
+			{"kernel.all.uptime", pmid(60, 26, 0), tDBL, null, semI, uSec, selUptime},
+			{"kernel.all.idletime", pmid(60, 26, 1), tDBL, null, semI, uSec, selIdletime},
+		},
+	})
+}
+
+// The load average instances: ids are the minutes, as in the linux agent.
+var loadInstances = []Instance{{1, "1 minute"}, {5, "5 minute"}, {15, "15 minute"}}
+
+type loadSource struct {
+	path string
+	buf  []byte
+}
+
+func (s *loadSource) Fetch(reqs []Request) error {
+	b, err := readFile(s.path, s.buf)
+	s.buf = b
+	if err != nil {
+		return err
+	}
+	var avg [3]float64
+	rest := b
+	for i := range avg {
+		var f []byte
+		f, rest = nextField(rest)
+		v, ok := parseFloat(f)
+		if !ok {
+			return fmt.Errorf("%s: %w", s.path, errParse)
+		}
+		avg[i] = v
+	}
+	var total optU
+	if f, _ := nextField(rest); len(f) > 0 {
+		if i := bytes.IndexByte(f, '/'); i >= 0 {
+			total.v, total.ok = parseUint(f[i+1:])
+		}
+	}
+	for _, rq := range reqs {
+		switch rq.Sel {
+		case selLoad:
+			for i, inst := range loadInstances {
+				putF(rq.Res, inst.ID, avg[i])
+			}
+		case selNprocs:
+			putOptU(rq.Res, protocol.InNull, total)
+		}
+	}
+	return nil
+}
+
+func (s *loadSource) Instances(protocol.InDom) ([]Instance, error) {
+	return append([]Instance(nil), loadInstances...), nil
+}
+
+type uptimeSource struct {
+	path string
+	buf  []byte
+}
+
+func (s *uptimeSource) Fetch(reqs []Request) error {
+	b, err := readFile(s.path, s.buf)
+	s.buf = b
+	if err != nil {
+		return err
+	}
+	f1, rest := nextField(b)
+	f2, _ := nextField(rest)
+	up, ok := parseFloat(f1)
+	if !ok {
+		return fmt.Errorf("%s: %w", s.path, errParse)
+	}
+	idle, idleOK := parseFloat(f2)
+	for _, rq := range reqs {
+		switch rq.Sel {
+		case selUptime:
+			putF(rq.Res, protocol.InNull, up)
+		case selIdletime:
+			if idleOK {
+				putF(rq.Res, protocol.InNull, idle)
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,490 @@
+// Package metrics is the collector's metric catalogue and its metric sources: the
+// namespace (PMNS), descriptors, one-line and long help, instance domains and labels
+// of the metrics gopcp serves, and the sources that read their values from the Linux
+// kernel (/proc, /sys, statfs) through an injectable root.
+//
+// The names, PMIDs, descriptors and help texts are those of PCP 6.0.3's linux (domain
+// 60), proc (3) and pmcd (2) agents, so that the real PCP tools see no difference.
+//
+// Values follow three rules. Absent is not zero: a value the kernel does not expose is
+// reported as "no values" (or a per-metric error), never as 0. One broken source never
+// breaks the others. Each kernel file is read at most once per Fetch, however many of
+// the requested metrics it feeds.
+package metrics
+
+//go:generate go run gen_helptext.go -pmdas /var/lib/pcp/pmdas -names testdata/reference/pminfo-names.txt -o helptext.go
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gopcp/gopcp/protocol"
+)
+
+// Agent domains served by the collector.
+const (
+	DomainPMCD  uint32 = 2
+	DomainProc  uint32 = 3
+	DomainLinux uint32 = 60
+)
+
+// Options configures a Registry. The roots exist so that tests (and containers that
+// mount the host's /proc elsewhere) can point the sources at another tree.
+type Options struct {
+	ProcRoot string // default "/proc"
+	SysRoot  string // default "/sys"
+	EtcRoot  string // default "/etc" (machine-id, os-release)
+	RootFS   string // prefix for statfs of mount points, default "/"
+	Hostname string // "" = os.Hostname()
+	Version  string // reported as pmcd.version and pmcd.build
+	Self     Self   // may be nil (then pmcd.numclients is 0 etc.)
+}
+
+// Self is what the server tells the pmcd.* metrics about itself.
+type Self interface {
+	NumClients() int
+	Features() Features
+	Clients() []Client
+}
+
+// Features are the server's protocol features, reported as pmcd.feature.*.
+type Features struct{ Secure, ClientCertRequired, CredsRequired, UnixSockets, Local bool }
+
+// Client is one connected client, an instance of pmcd.client.* (indom 2.6).
+type Client struct {
+	Slot      uint32
+	WhoAmI    string
+	Container string
+	Start     time.Time
+}
+
+// Metric is one leaf of the namespace with its descriptor and help text.
+type Metric struct {
+	Name    string
+	Desc    protocol.Desc
+	OneLine string
+	Help    string // long help; "" when the real PCP has none
+}
+
+// Instance is one member of an instance domain.
+type Instance struct {
+	ID   uint32
+	Name string
+}
+
+// Value is one instance's value. Integer types go in U (int32/int64 as
+// uint64(int64(v))), FLOAT/DOUBLE in F, STRING in S. Inst is protocol.InNull for
+// metrics without an instance domain.
+type Value struct {
+	Inst uint32
+	U    uint64
+	F    float64
+	S    string
+}
+
+// Result is the answer for one PMID of a fetch. Err < 0 is a PCP error code for the
+// whole metric (protocol.ErrPMID for an unknown item, protocol.ErrNoAgent for an unknown
+// domain, protocol.ErrAppVersion when the kernel has no such counter, -errno when the
+// source file cannot be read, protocol.ErrValue when it cannot be parsed); Err == 0
+// with no Values means no values are available.
+type Result struct {
+	PMID   protocol.PMID
+	Err    int32
+	Values []Value
+}
+
+// entry is a metric in the registry: the public Metric plus its routing.
+type entry struct {
+	m   *Metric
+	src int // index into Registry.sources
+	sel int // selector within the source
+}
+
+// Registry holds the catalogue and the sources. It is safe for concurrent use.
+type Registry struct {
+	env     *env
+	metrics []*Metric // namespace order
+	byName  map[string]*entry
+	byPMID  map[protocol.PMID]*entry
+	ns      *pmns
+
+	sources   []*sourceState
+	indoms    map[protocol.InDom]int // indom -> index into sources
+	indomList []protocol.InDom
+
+	scratch sync.Pool // *fetchScratch
+
+	// readHook, when set (tests), is called with a source's name each time it reads.
+	readHook func(name string)
+}
+
+// sourceState is a registered source with its lock and failure counter.
+type sourceState struct {
+	spec   *sourceSpec
+	src    Source
+	mu     sync.Mutex
+	errors atomic.Uint64
+}
+
+type fetchScratch struct {
+	counts []int
+	reqs   []Request
+	srcOf  []int
+	sorted []Request
+}
+
+// New builds a registry from the registered sources. It reads no kernel file: the
+// sources read lazily, on Fetch and Instances.
+func New(opts Options) (*Registry, error) {
+	e, err := newEnv(opts)
+	if err != nil {
+		return nil, err
+	}
+	r := &Registry{
+		env:    e,
+		byName: make(map[string]*entry),
+		byPMID: make(map[protocol.PMID]*entry),
+		indoms: make(map[protocol.InDom]int),
+	}
+	var all []*entry
+	for i, spec := range sourceSpecs {
+		st := &sourceState{spec: spec, src: spec.new(e)}
+		r.sources = append(r.sources, st)
+		for _, d := range spec.metrics {
+			if _, dup := r.byName[d.name]; dup {
+				return nil, fmt.Errorf("metrics: duplicate metric name %q", d.name)
+			}
+			if _, dup := r.byPMID[d.pmid]; dup {
+				return nil, fmt.Errorf("metrics: duplicate PMID %v (%s)", d.pmid, d.name)
+			}
+			if d.pmid.Domain() != spec.domain {
+				return nil, fmt.Errorf("metrics: %s: PMID %v outside domain %d", d.name, d.pmid, spec.domain)
+			}
+			m := &Metric{
+				Name: d.name,
+				Desc: protocol.Desc{PMID: d.pmid, Type: d.typ, InDom: d.indom, Sem: d.sem, Units: d.units},
+			}
+			if h, ok := helpPMID[d.pmid]; ok {
+				m.OneLine, m.Help = h.oneline, h.help
+			}
+			ent := &entry{m: m, src: i, sel: d.sel}
+			r.byName[d.name] = ent
+			r.byPMID[d.pmid] = ent
+			all = append(all, ent)
+		}
+		for _, in := range spec.indoms {
+			if _, dup := r.indoms[in]; dup {
+				return nil, fmt.Errorf("metrics: instance domain %v owned twice", in)
+			}
+			r.indoms[in] = i
+			r.indomList = append(r.indomList, in)
+		}
+	}
+	for _, ent := range all {
+		if in := ent.m.Desc.InDom; in != protocol.InDomNull {
+			if _, ok := r.indoms[in]; !ok {
+				return nil, fmt.Errorf("metrics: %s: no source owns instance domain %v", ent.m.Name, in)
+			}
+		}
+	}
+	sort.Slice(r.indomList, func(i, j int) bool { return r.indomList[i] < r.indomList[j] })
+
+	// Namespace order: the real pmcd's order (PMNS file order, depth first), restricted
+	// to the metrics served here; anything it does not list goes last, by name.
+	rank := make(map[string]int, len(namespaceOrder))
+	for i, n := range namespaceOrder {
+		rank[n] = i
+	}
+	sort.SliceStable(all, func(i, j int) bool {
+		ri, iok := rank[all[i].m.Name]
+		rj, jok := rank[all[j].m.Name]
+		switch {
+		case iok && jok:
+			return ri < rj
+		case iok != jok:
+			return iok
+		default:
+			return all[i].m.Name < all[j].m.Name
+		}
+	})
+	r.ns = newPMNS()
+	for _, ent := range all {
+		if err := r.ns.add(ent.m); err != nil {
+			return nil, err
+		}
+	}
+	// The tree's depth-first order is the namespace order (identical to the sort
+	// above whenever that order is itself depth first, as the real one is).
+	r.metrics = r.ns.finish()
+
+	n := len(r.sources)
+	r.scratch.New = func() any { return &fetchScratch{counts: make([]int, n+1)} }
+	return r, nil
+}
+
+// Metrics returns every metric in namespace order. The slice and the Metrics are
+// shared; callers must not modify them.
+func (r *Registry) Metrics() []*Metric { return r.metrics }
+
+// ByName looks a metric up by its full name.
+func (r *Registry) ByName(name string) (*Metric, bool) {
+	e, ok := r.byName[name]
+	if !ok {
+		return nil, false
+	}
+	return e.m, true
+}
+
+// ByPMID looks a metric up by PMID.
+func (r *Registry) ByPMID(p protocol.PMID) (*Metric, bool) {
+	e, ok := r.byPMID[p]
+	if !ok {
+		return nil, false
+	}
+	return e.m, true
+}
+
+// KnownDomain reports whether an agent with that domain number exists (2, 3, 60).
+func (r *Registry) KnownDomain(domain uint32) bool {
+	return domain == DomainPMCD || domain == DomainProc || domain == DomainLinux
+}
+
+// InDoms returns the instance domains served, in ascending order.
+func (r *Registry) InDoms() []protocol.InDom { return r.indomList }
+
+// Fetch returns one Result per requested PMID, in request order, appended to dst.
+// Each source needed by the request is read exactly once. Passing the previous
+// result sliced to zero length as dst reuses its memory, including the Values slices
+// (so a caller must be done with the old values before it fetches again). Fetch is
+// safe for concurrent use.
+func (r *Registry) Fetch(dst []Result, pmids []protocol.PMID) []Result {
+	base := len(dst)
+	dst = growResults(dst, len(pmids))
+	sc := r.scratch.Get().(*fetchScratch)
+	counts := sc.counts
+	for i := range counts {
+		counts[i] = 0
+	}
+	sc.reqs, sc.srcOf = sc.reqs[:0], sc.srcOf[:0]
+	for i, p := range pmids {
+		res := &dst[base+i]
+		res.PMID, res.Err, res.Values = p, 0, res.Values[:0]
+		e, ok := r.byPMID[p]
+		if !ok {
+			if r.KnownDomain(p.Domain()) {
+				res.Err = protocol.ErrPMID
+			} else {
+				res.Err = protocol.ErrNoAgent
+			}
+			continue
+		}
+		sc.reqs = append(sc.reqs, Request{Sel: e.sel, Res: res})
+		sc.srcOf = append(sc.srcOf, e.src)
+		counts[e.src+1]++
+	}
+	if len(sc.reqs) > 0 {
+		// Counting sort of the requests by source, keeping request order within one.
+		for i := 1; i < len(counts); i++ {
+			counts[i] += counts[i-1]
+		}
+		if cap(sc.sorted) < len(sc.reqs) {
+			sc.sorted = make([]Request, len(sc.reqs), 2*len(sc.reqs))
+		}
+		sorted := sc.sorted[:len(sc.reqs)]
+		pos := counts[:len(counts)-1] // pos[s] = next slot of source s
+		for i, rq := range sc.reqs {
+			s := sc.srcOf[i]
+			sorted[pos[s]] = rq
+			pos[s]++
+		}
+		// pos[s] is now the end of source s; its start is pos[s-1] (0 for s == 0).
+		start := 0
+		for s, end := range pos {
+			if end > start {
+				r.run(s, sorted[start:end])
+			}
+			start = end
+		}
+		clear(sorted)
+	}
+	clear(sc.reqs)
+	r.scratch.Put(sc)
+	return dst
+}
+
+// growResults extends dst by n elements, reusing spare capacity (and the Values
+// slices left in it) when there is enough.
+func growResults(dst []Result, n int) []Result {
+	need := len(dst) + n
+	if need <= cap(dst) {
+		return dst[:need]
+	}
+	nd := make([]Result, need, need+need/4)
+	copy(nd, dst)
+	return nd
+}
+
+// run reads one source for a set of requests. A failing or panicking source marks its
+// own requests with an error and counts the failure; it never affects other sources.
+func (r *Registry) run(s int, reqs []Request) {
+	st := r.sources[s]
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if r.readHook != nil {
+		r.readHook(st.spec.name)
+	}
+	if err := safeFetch(st.src, reqs); err != nil {
+		st.errors.Add(1)
+		code := errCode(err)
+		for _, rq := range reqs {
+			rq.Res.Err = code
+			rq.Res.Values = rq.Res.Values[:0]
+		}
+	}
+}
+
+func safeFetch(src Source, reqs []Request) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: panic: %v", errParse, p)
+		}
+	}()
+	return src.Fetch(reqs)
+}
+
+// SourceErrors returns, per source name, how many reads of that source have failed
+// since the registry was created (for a self-monitoring metric or a log line).
+func (r *Registry) SourceErrors() map[string]uint64 {
+	m := make(map[string]uint64, len(r.sources))
+	for _, st := range r.sources {
+		m[st.spec.name] = st.errors.Load()
+	}
+	return m
+}
+
+// SourceNames returns the names of the registered sources in registration order.
+func (r *Registry) SourceNames() []string {
+	names := make([]string, len(r.sources))
+	for i, st := range r.sources {
+		names[i] = st.spec.name
+	}
+	return names
+}
+
+// Instances lists the current members of an instance domain, by ascending id. An
+// unknown instance domain gives a *protocol.Error with code protocol.ErrInDom; a
+// source that cannot be read gives its error.
+func (r *Registry) Instances(indom protocol.InDom) ([]Instance, error) {
+	s, ok := r.indoms[indom]
+	if !ok {
+		return nil, &protocol.Error{Code: protocol.ErrInDom}
+	}
+	st := r.sources[s]
+	ids, ok := st.src.(InDomSource)
+	if !ok {
+		return nil, &protocol.Error{Code: protocol.ErrInDom}
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if r.readHook != nil {
+		r.readHook(st.spec.name)
+	}
+	insts, err := safeInstances(ids, indom)
+	if err != nil {
+		st.errors.Add(1)
+		return nil, &protocol.Error{Code: errCode(err)}
+	}
+	return insts, nil
+}
+
+func safeInstances(src InDomSource, indom protocol.InDom) (insts []Instance, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: panic: %v", errParse, p)
+		}
+	}()
+	return src.Instances(indom)
+}
+
+// InDomText returns the one-line (help false) or long (help true) text of an instance
+// domain; false when there is none.
+func (r *Registry) InDomText(indom protocol.InDom, help bool) (string, bool) {
+	if _, ok := r.indoms[indom]; !ok {
+		return "", false
+	}
+	h, ok := helpInDom[indom]
+	if !ok {
+		return "", false
+	}
+	if help {
+		return h.help, true
+	}
+	return h.oneline, true
+}
+
+// errParse marks a source file that exists but does not parse.
+var errParse = errors.New("unparsable kernel data")
+
+// errCode maps a source error to a PCP error code: PCP codes pass through, an errno
+// (e.g. the file does not exist) becomes -errno, anything else is PM_ERR_VALUE.
+func errCode(err error) int32 {
+	var pe *protocol.Error
+	if errors.As(err, &pe) {
+		return pe.Code
+	}
+	if errors.Is(err, errParse) {
+		return protocol.ErrValue
+	}
+	if c := protocol.CodeOf(err); c != protocol.ErrIPC {
+		return c
+	}
+	return protocol.ErrValue
+}
+
+// env is what the sources know about their surroundings. Tests may change its fields
+// between New and the first Fetch.
+type env struct {
+	procRoot, sysRoot, etcRoot, rootFS string
+	hostname                           string // pmcd.hostname, full as configured
+	version                            string
+	self                               Self
+	pid                                int
+	getenv                             func(string) string
+	loc                                *time.Location
+}
+
+func newEnv(o Options) (*env, error) {
+	e := &env{
+		procRoot: def(o.ProcRoot, "/proc"),
+		sysRoot:  def(o.SysRoot, "/sys"),
+		etcRoot:  def(o.EtcRoot, "/etc"),
+		rootFS:   def(o.RootFS, "/"),
+		hostname: o.Hostname,
+		version:  o.Version,
+		self:     o.Self,
+		pid:      os.Getpid(),
+		getenv:   os.Getenv,
+		loc:      time.Local,
+	}
+	if e.hostname == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return nil, fmt.Errorf("metrics: host name: %w", err)
+		}
+		e.hostname = h
+	}
+	return e, nil
+}
+
+func def(v, d string) string {
+	if strings.TrimSpace(v) == "" {
+		return d
+	}
+	return v
+}

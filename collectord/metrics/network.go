@@ -1,0 +1,185 @@
+package metrics
+
+import (
+	"bytes"
+	"fmt"
+	"path/filepath"
+
+	"github.com/prometheus/procfs/sysfs"
+
+	"github.com/gopcp/gopcp/protocol"
+)
+
+// The "netdev" source: /proc/net/dev for the counters, and for mtu, speed and up the
+// interface's attribute files under /sys/class/net/<if>/ (read through procfs's
+// sysfs.ParseNetClassAttribute, only for the attributes a fetch asks for).
+//
+// /proc/net/dev is parsed here rather than with procfs's NetDev(), which returns a
+// map: instance ids are assigned in file order as interfaces first appear (as the
+// linux agent does: lo, then the others in kernel order), and a map loses that order.
+
+const (
+	selInBytes = iota
+	selInPackets
+	selInErrors
+	selInDrops
+	selOutBytes
+	selOutPackets
+	selOutErrors
+	selOutDrops
+	selMTU
+	selSpeed
+	selUp
+	selNInterface
+)
+
+// Columns of /proc/net/dev for the counter selectors above.
+var netDevColumn = [...]int{selInBytes: 0, selInPackets: 1, selInErrors: 2, selInDrops: 3,
+	selOutBytes: 8, selOutPackets: 9, selOutErrors: 10, selOutDrops: 11}
+
+const netDevColumns = 16
+
+// iffUp is IFF_UP in /sys/class/net/<if>/flags.
+const iffUp = 0x1
+
+func init() {
+	registerSource(&sourceSpec{
+		name:   "netdev",
+		domain: DomainLinux,
+		indoms: []protocol.InDom{indomNetIf},
+		new: func(e *env) Source {
+			return &netSource{path: filepath.Join(e.procRoot, "net/dev"), classDir: filepath.Join(e.sysRoot, "class/net")}
+		},
+		metrics: []metricDef{
+			{"network.interface.in.bytes", pmid(60, 3, 0), tU64, indomNetIf, semC, uByte, selInBytes},
+			{"network.interface.in.packets", pmid(60, 3, 1), tU64, indomNetIf, semC, uCount, selInPackets},
+			{"network.interface.in.errors", pmid(60, 3, 2), tU64, indomNetIf, semC, uCount, selInErrors},
+			{"network.interface.in.drops", pmid(60, 3, 3), tU64, indomNetIf, semC, uCount, selInDrops},
+			{"network.interface.out.bytes", pmid(60, 3, 8), tU64, indomNetIf, semC, uByte, selOutBytes},
+			{"network.interface.out.packets", pmid(60, 3, 9), tU64, indomNetIf, semC, uCount, selOutPackets},
+			{"network.interface.out.errors", pmid(60, 3, 10), tU64, indomNetIf, semC, uCount, selOutErrors},
+			{"network.interface.out.drops", pmid(60, 3, 11), tU64, indomNetIf, semC, uCount, selOutDrops},
+			{"network.interface.mtu", pmid(60, 3, 21), tU32, indomNetIf, semI, uByte, selMTU},
+			{"network.interface.speed", pmid(60, 3, 22), tFLT, indomNetIf, semD, uMBps, selSpeed},
+			{"network.interface.up", pmid(60, 3, 25), tU32, indomNetIf, semI, uNone, selUp},
+			{"hinv.ninterface", pmid(60, 3, 27), tU32, null, semD, uNone, selNInterface},
+		},
+	})
+}
+
+type netIf struct {
+	id uint32
+	v  [netDevColumns]uint64
+}
+
+type netSource struct {
+	path, classDir string
+	buf            []byte
+	ids            idCache
+	devPaths       []string // by id: <sys>/class/net/<name>
+	ifs            []netIf  // the last read, file order
+}
+
+func (s *netSource) read() error {
+	b, err := readFile(s.path, s.buf)
+	s.buf = b
+	if err != nil {
+		return err
+	}
+	s.ifs = s.ifs[:0]
+	for rest := b; len(rest) > 0; {
+		var line []byte
+		line, rest = nextLine(rest)
+		if bytes.IndexByte(line, '|') >= 0 || len(trimSpace(line)) == 0 {
+			continue // the two header lines
+		}
+		colon := bytes.LastIndexByte(line, ':')
+		if colon < 0 {
+			return fmt.Errorf("%s: %w: no colon in %q", s.path, errParse, line)
+		}
+		name := trimSpace(line[:colon])
+		if len(name) == 0 {
+			return fmt.Errorf("%s: %w: empty interface name", s.path, errParse)
+		}
+		var ni netIf
+		vals := line[colon+1:]
+		for i := range ni.v {
+			var f []byte
+			f, vals = nextField(vals)
+			v, ok := parseUint(f)
+			if !ok {
+				return fmt.Errorf("%s: %s: %w", s.path, name, errParse)
+			}
+			ni.v[i] = v
+		}
+		ni.id = s.ids.id(name)
+		for uint32(len(s.devPaths)) <= ni.id {
+			s.devPaths = append(s.devPaths, filepath.Join(s.classDir, s.ids.name(uint32(len(s.devPaths)))))
+		}
+		s.ifs = append(s.ifs, ni)
+	}
+	return nil
+}
+
+func (s *netSource) Fetch(reqs []Request) error {
+	if err := s.read(); err != nil {
+		return err
+	}
+	for _, rq := range reqs {
+		res := rq.Res
+		switch rq.Sel {
+		case selNInterface:
+			putU(res, protocol.InNull, uint64(len(s.ifs)))
+		case selMTU, selSpeed, selUp:
+			attr := [...]string{selMTU: "mtu", selSpeed: "speed", selUp: "flags"}[rq.Sel]
+			for i := range s.ifs {
+				s.putAttr(res, s.ifs[i].id, rq.Sel, attr)
+			}
+		default:
+			col := netDevColumn[rq.Sel]
+			for i := range s.ifs {
+				putU(res, s.ifs[i].id, s.ifs[i].v[col])
+			}
+		}
+	}
+	return nil
+}
+
+// putAttr reads one sysfs attribute of one interface. An attribute the interface does
+// not have (no speed for lo, say), cannot be read or does not parse gives no value for
+// that instance only.
+func (s *netSource) putAttr(res *Result, id uint32, sel int, attr string) {
+	var nc sysfs.NetClassIface
+	if err := sysfs.ParseNetClassAttribute(s.devPaths[id], attr, &nc); err != nil {
+		return
+	}
+	switch sel {
+	case selMTU:
+		if nc.MTU != nil && *nc.MTU >= 0 {
+			putU(res, id, uint64(uint32(*nc.MTU)))
+		}
+	case selUp:
+		if nc.Flags != nil {
+			putU(res, id, uint64(*nc.Flags&iffUp))
+		}
+	case selSpeed:
+		// Mbit/s from the kernel; -1 (SPEED_UNKNOWN) means the driver does not know,
+		// which is absent, not a speed. The linux agent scales to Mbyte/s as
+		// Mbit/s * 10^6 / 8 / 2^20.
+		if nc.Speed != nil && *nc.Speed >= 0 {
+			putF(res, id, float64(float32(float64(*nc.Speed)*1000000/8/1024/1024)))
+		}
+	}
+}
+
+func (s *netSource) Instances(protocol.InDom) ([]Instance, error) {
+	if err := s.read(); err != nil {
+		return nil, err
+	}
+	out := make([]Instance, len(s.ifs))
+	for i, ni := range s.ifs {
+		out[i] = Instance{ID: ni.id, Name: s.ids.name(ni.id)}
+	}
+	sortInstances(out)
+	return out, nil
+}
