@@ -1,0 +1,17 @@
+// Command certdb manages gopcp certificate stores: what NSS certutil and pk12util
+// did for PCP 5 and earlier, with the same nicknames and trust attributes.
+//
+//	certdb create -d /etc/pcp/nssdb
+//	certdb add    -d /etc/pcp/nssdb -n "Root CA" -t "CT,," -i rootCA.crt
+//	certdb import -d /etc/pcp/nssdb -i pmserver_pkcs12.key -w p12pass.txt
+//	certdb list   -d /etc/pcp/nssdb
+//
+// Run `certdb --help` for every command. Exit status: 0 success, 1 the operation
+// failed, 2 usage error.
+package main
+
+import "os"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
