@@ -18,6 +18,11 @@ import (
 // carries one. A wrong password fails with ErrBadPKCS12Password, a key that matches
 // none of the certificates with ErrKeyMismatch.
 func DecodePKCS12(data, password []byte) (key crypto.Signer, leaf *x509.Certificate, others []*x509.Certificate, friendlyName string, err error) {
+	// NSS writes BER; go-pkcs12 reads DER.
+	data, err = normalizePKCS12(data, password)
+	if err != nil {
+		return nil, nil, nil, "", err
+	}
 	k, first, cas, err := pkcs12.DecodeChain(data, string(password))
 	if err != nil {
 		if errors.Is(err, pkcs12.ErrIncorrectPassword) || errors.Is(err, pkcs12.ErrDecryption) {

@@ -17,12 +17,12 @@ import (
 //	T  trusted CA to issue client certificates (SSL position; implies c)
 //	u  user: a private key is held for this certificate. Derived from the store,
 //	   shown but never stored: the store adds it to entries that have a key.
-//	w  send a warning
-//	I  invisible CA (input i or I)
-//	G  government-approved CA (input g or G)
+//	w  send a warning; i invisible CA; g step-up approved CA
 //
 // ParseTrust and String normalise the letters to the order certutil prints them,
-// dropping letters implied by others ("cC" prints as "C", "pP" as "P").
+// dropping letters implied by others ("cC" prints as "C", "pP" as "P"). The store
+// then keeps what an NSS sql database keeps (see normalize): w, i and g are
+// accepted but, as there, not kept, and combinations collapse as they do in NSS.
 type Trust struct {
 	SSL, Email, ObjSign string
 }
@@ -166,14 +166,63 @@ func (t Trust) flags() (ssl, email, obj uint, err error) {
 	return
 }
 
-// normalize validates t, removes the derived u flag and returns the canonical form
-// that the store keeps.
+// normalize validates t, and returns what an NSS sql database keeps of it: the
+// store keeps exactly what certutil would show after `certutil -M -t`. NSS stores
+// trust as one PKCS#11 trust level per usage (server auth, client auth, e-mail,
+// code signing), so combinations collapse ("CTP" keeps "CT", "cP" keeps "P"), T
+// outside the SSL position becomes c, and u, w, i and g are not kept (u is derived
+// from the presence of a key).
 func (t Trust) normalize() (Trust, error) {
 	ssl, email, obj, err := t.flags()
 	if err != nil {
 		return Trust{}, fmt.Errorf("trust %q: %v", t.SSL+","+t.Email+","+t.ObjSign, err)
 	}
-	return Trust{encodeFlags(ssl &^ flagUser), encodeFlags(email &^ flagUser), encodeFlags(obj &^ flagUser)}, nil
+	// cert_trust_from_stan_trust(get_stan_trust(...)) from NSS lib/pki/pki3hack.c.
+	sslOut := fromStan(toStan(ssl, false))
+	client := fromStan(toStan(ssl, true))
+	if client&flagTrustedCA != 0 {
+		client &^= flagTrustedCA
+		sslOut |= flagTrustedClient
+	}
+	sslOut |= client
+	return Trust{encodeFlags(sslOut), encodeFlags(fromStan(toStan(email, false))), encodeFlags(fromStan(toStan(obj, false)))}, nil
+}
+
+// NSS trust levels (nssTrustLevel).
+const (
+	stanMustVerify = iota
+	stanTrustedDelegator
+	stanTrusted
+	stanNotTrusted
+	stanValidDelegator
+)
+
+func toStan(f uint, clientAuth bool) int {
+	switch {
+	case clientAuth && f&flagTrustedClient != 0, !clientAuth && f&flagTrustedCA != 0:
+		return stanTrustedDelegator
+	case f&flagTrusted != 0:
+		return stanTrusted
+	case f&flagTerminalRecord != 0:
+		return stanNotTrusted
+	case f&flagValidCA != 0:
+		return stanValidDelegator
+	}
+	return stanMustVerify
+}
+
+func fromStan(level int) uint {
+	switch level {
+	case stanTrusted:
+		return flagTerminalRecord | flagTrusted
+	case stanTrustedDelegator:
+		return flagValidCA | flagTrustedCA
+	case stanNotTrusted:
+		return flagTerminalRecord
+	case stanValidDelegator:
+		return flagValidCA
+	}
+	return 0
 }
 
 // withUser adds the u flag to every position, as certutil shows a certificate that

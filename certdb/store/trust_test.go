@@ -88,6 +88,38 @@ func TestTrustPredicates(t *testing.T) {
 	}
 }
 
+// What certutil -L shows after certutil -M -t IN on an NSS sql database (NSS
+// 3.87, recorded with the real tools).
+func TestTrustStoredAsNSS(t *testing.T) {
+	tests := []struct{ in, stored string }{
+		{"T,T,T", "T,c,c"},
+		{"C,C,C", "C,C,C"},
+		{"c,c,c", "c,c,c"},
+		{"P,P,P", "P,P,P"},
+		{"p,p,p", "p,p,p"},
+		{"w,w,w", ",,"},
+		{"CT,CT,CT", "CT,C,C"},
+		{"Pw,,", "P,,"},
+		{"cP,,", "P,,"},
+		{"pC,,", "pC,,"},
+		{"u,u,u", ",,"},
+		{"CTP,,", "CT,,"},
+		{"Tp,,", "pT,,"},
+		{"i,,", ",,"},
+		{"g,,", ",,"},
+		{"gC,,", "C,,"},
+		{"c,T,C", "c,c,C"},
+		{"P,CT,p", "P,C,p"},
+		{"CTu,Cu,Cu", "CT,C,C"},
+	}
+	for _, tt := range tests {
+		n, err := MustParseTrust(tt.in).normalize()
+		if err != nil || n.String() != tt.stored {
+			t.Errorf("%q stored as %q, %v; certutil keeps %q", tt.in, n, err, tt.stored)
+		}
+	}
+}
+
 func TestTrustStringKeepsUnknownLetters(t *testing.T) {
 	if got := (Trust{SSL: "TCz"}).String(); got != "CTz,," {
 		t.Errorf("got %q", got)
