@@ -17,13 +17,22 @@ import (
 )
 
 // writeList prints the store as `certutil -L` does (NSS's format strings, trailing
-// padding included): a blank line, two header lines, a blank line, then one line
+// padding, byte-counted, included): a blank line, two header lines, a blank line, then one line
 // per certificate with the nickname padded to 60 columns, a space, and the trust.
 func writeList(w io.Writer, entries []store.Entry) {
 	fmt.Fprintf(w, "\n%-60s %-5s\n%-60s %-5s\n\n", "Certificate Nickname", "Trust Attributes", "", "SSL,S/MIME,JAR/XPI")
 	for _, e := range entries {
-		fmt.Fprintf(w, "%-60s %-5s\n", e.Nickname, e.Trust)
+		fmt.Fprintf(w, "%s %-5s\n", padBytes(e.Nickname, 60), e.Trust)
 	}
+}
+
+// padBytes pads s with spaces to n bytes, as C's printf("%-60s") does: a
+// nickname with non-ASCII letters lines up exactly as in certutil's output.
+func padBytes(s string, n int) string {
+	if len(s) >= n {
+		return s
+	}
+	return s + strings.Repeat(" ", n-len(s))
 }
 
 // writeKeys prints the keys as `certutil -K` does.

@@ -251,12 +251,17 @@ func TestCertutilInterop(t *testing.T) {
 	sh(t, d, "certutil", "-d", nss, "-A", "-t", "P,,", "-n", "pmserver_cert", "-i", in("pmserver.crt"))
 	sh(t, d, "pk12util", "-i", in("pmserver_pkcs12.key"), "-d", nss, "-w", in("pmserver.p12pass"), "-k", in("empty"))
 	sh(t, d, "certutil", "-d", nss, "-A", "-t", "c,C,T", "-n", "a nickname with spaces", "-i", in("pmclient.crt"))
+	sh(t, d, "certutil", "-d", nss, "-M", "-t", "CTP,w,g", "-n", "Root CA")
+	sh(t, d, "openssl", "req", "-new", "-x509", "-key", "rootCA.key", "-out", "other.crt", "-days", "1", "-subj", "/CN=other")
+	sh(t, d, "certutil", "-d", nss, "-A", "-t", "p,p,p", "-n", "Wurzel-CA Äöü", "-i", in("other.crt"))
 
 	must(t, "-d", ours, "-N", "-f", in("empty"))
 	must(t, "-d", ours, "-A", "-t", "CT,,", "-n", "Root CA", "-i", in("rootCA.crt"))
 	must(t, "-d", ours, "-A", "-t", "P,,", "-n", "pmserver_cert", "-i", in("pmserver.crt"))
 	must(t, "import", "-i", in("pmserver_pkcs12.key"), "-d", ours, "-w", in("pmserver.p12pass"), "-k", in("empty"))
 	must(t, "-d", ours, "-A", "-t", "c,C,T", "-n", "a nickname with spaces", "-i", in("pmclient.crt"))
+	must(t, "-d", ours, "-M", "-t", "CTP,w,g", "-n", "Root CA")
+	must(t, "-d", ours, "-A", "-t", "p,p,p", "-n", "Wurzel-CA Äöü", "-i", in("other.crt"))
 
 	if got, want := must(t, "-d", ours, "-L"), sh(t, d, "certutil", "-d", nss, "-L"); got != want {
 		t.Errorf("certdb -L:\n%q\ncertutil -L:\n%q", got, want)

@@ -160,6 +160,11 @@ func readState(dir string) (*state, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
+			for _, nss := range []string{"cert9.db", "cert8.db"} {
+				if _, e := os.Stat(filepath.Join(dir, nss)); e == nil {
+					return nil, fmt.Errorf("no certificate store in %s, but an NSS database (%s): export its keys with pk12util -o and import them with certdb import, after certdb create: %w", dir, nss, ErrNoStore)
+				}
+			}
 			return nil, fmt.Errorf("no certificate store in %s (%s is missing): %w", dir, FileName, ErrNoStore)
 		}
 		return nil, err
