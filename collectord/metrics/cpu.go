@@ -68,7 +68,7 @@ func init() {
 		name:   "stat",
 		domain: DomainLinux,
 		indoms: []protocol.InDom{indomCPU},
-		new:    func(e *env) Source { return &statSource{path: filepath.Join(e.procRoot, "stat")} },
+		new:    func(e *env) Source { return &statSource{file: newKfile(filepath.Join(e.procRoot, "stat"))} },
 		metrics: []metricDef{
 			{"kernel.all.cpu.user", pmid(60, 0, 20), tU64, null, semC, uMsec, selAllUser},
 			{"kernel.all.cpu.nice", pmid(60, 0, 21), tU64, null, semC, uMsec, selAllNice},
@@ -122,7 +122,7 @@ func (c *cpuTimes) field(f int) optU {
 }
 
 type statSource struct {
-	path string
+	file *kfile
 	buf  []byte
 
 	// the last read
@@ -137,7 +137,7 @@ type statSource struct {
 }
 
 func (s *statSource) read() error {
-	b, err := readFile(s.path, s.buf)
+	b, err := s.file.read(s.buf)
 	s.buf = b
 	if err != nil {
 		return err
@@ -154,7 +154,7 @@ func (s *statSource) read() error {
 		case len(key) >= 3 && key[0] == 'c' && key[1] == 'p' && key[2] == 'u':
 			var ct cpuTimes
 			if err := parseCPULine(vals, &ct); err != nil {
-				return fmt.Errorf("%s: %s: %w", s.path, key, err)
+				return fmt.Errorf("%s: %s: %w", s.file.path, key, err)
 			}
 			if len(key) == 3 {
 				s.all, s.haveAll = ct, true
@@ -162,7 +162,7 @@ func (s *statSource) read() error {
 			}
 			id, ok := parseUint(key[3:])
 			if !ok || id > 1<<20 {
-				return fmt.Errorf("%s: %q: %w", s.path, key, errParse)
+				return fmt.Errorf("%s: %q: %w", s.file.path, key, errParse)
 			}
 			ct.id = uint32(id)
 			s.per = append(s.per, ct)
@@ -190,7 +190,7 @@ func (s *statSource) read() error {
 		}
 	}
 	if !s.haveAll {
-		return fmt.Errorf("%s: %w: no cpu line", s.path, errParse)
+		return fmt.Errorf("%s: %w: no cpu line", s.file.path, errParse)
 	}
 	return nil
 }

@@ -19,7 +19,8 @@ import (
 //
 // procfs only parses /proc/self/mountinfo; the agent reads /proc/mounts, whose
 // device field is what it reports, so this file is parsed here (with the kernel's
-// octal escapes for space, tab, newline and backslash).
+// octal escapes for space, tab, newline and backslash). The file is kept open and
+// re-read only when poll(2) says the mount table changed.
 
 const (
 	selCapacity = iota
@@ -34,7 +35,7 @@ func init() {
 		domain: DomainLinux,
 		indoms: []protocol.InDom{indomFilesys},
 		new: func(e *env) Source {
-			return &fsSource{path: filepath.Join(e.procRoot, "mounts"), rootFS: e.rootFS, statfs: unix.Statfs}
+			return &fsSource{file: newKfile(filepath.Join(e.procRoot, "mounts")), rootFS: e.rootFS, statfs: unix.Statfs}
 		},
 		metrics: []metricDef{
 			{"filesys.capacity", pmid(60, 5, 1), tU64, indomFilesys, semD, uKB, selCapacity},
@@ -54,7 +55,8 @@ type mount struct {
 }
 
 type fsSource struct {
-	path      string
+	file      *kfile
+	valid     bool // mounts holds the table as last read
 	rootFS    string
 	statfs    func(string, *unix.Statfs_t) error
 	buf       []byte
@@ -67,8 +69,15 @@ type fsSource struct {
 	resolved map[string]string
 }
 
+// read refreshes the mount table, unless the kernel says it has not changed since the
+// last read (poll on a held-open /proc/mounts): the table is long to generate, and
+// mounts come and go rarely.
 func (s *fsSource) read() error {
-	b, err := readFile(s.path, s.buf)
+	if s.valid && !s.file.changed() {
+		return nil
+	}
+	s.valid = false
+	b, err := s.file.read(s.buf)
 	s.buf = b
 	if err != nil {
 		return err
@@ -118,6 +127,7 @@ func (s *fsSource) read() error {
 		}
 		m.dir, m.statPath = s.dirs[id], s.statPaths[id]
 	}
+	s.valid = true
 	return nil
 }
 

@@ -30,7 +30,7 @@ func init() {
 		name:   "loadavg",
 		domain: DomainLinux,
 		indoms: []protocol.InDom{indomLoad},
-		new:    func(e *env) Source { return &loadSource{path: filepath.Join(e.procRoot, "loadavg")} },
+		new:    func(e *env) Source { return &loadSource{file: newKfile(filepath.Join(e.procRoot, "loadavg"))} },
 		metrics: []metricDef{
 			{"kernel.all.load", pmid(60, 2, 0), tFLT, indomLoad, semI, uNone, selLoad},
 			{"kernel.all.nprocs", pmid(60, 2, 3), tU32, null, semI, uNone, selNprocs},
@@ -39,7 +39,7 @@ func init() {
 	registerSource(&sourceSpec{
 		name:   "uptime",
 		domain: DomainLinux,
-		new:    func(e *env) Source { return &uptimeSource{path: filepath.Join(e.procRoot, "uptime")} },
+		new:    func(e *env) Source { return &uptimeSource{file: newKfile(filepath.Join(e.procRoot, "uptime"))} },
 		metrics: []metricDef{
 			{"kernel.all.uptime", pmid(60, 26, 0), tDBL, null, semI, uSec, selUptime},
 			{"kernel.all.idletime", pmid(60, 26, 1), tDBL, null, semI, uSec, selIdletime},
@@ -51,12 +51,12 @@ func init() {
 var loadInstances = []Instance{{1, "1 minute"}, {5, "5 minute"}, {15, "15 minute"}}
 
 type loadSource struct {
-	path string
+	file *kfile
 	buf  []byte
 }
 
 func (s *loadSource) Fetch(reqs []Request) error {
-	b, err := readFile(s.path, s.buf)
+	b, err := s.file.read(s.buf)
 	s.buf = b
 	if err != nil {
 		return err
@@ -68,7 +68,7 @@ func (s *loadSource) Fetch(reqs []Request) error {
 		f, rest = nextField(rest)
 		v, ok := parseFloat(f)
 		if !ok {
-			return fmt.Errorf("%s: %w", s.path, errParse)
+			return fmt.Errorf("%s: %w", s.file.path, errParse)
 		}
 		avg[i] = v
 	}
@@ -96,12 +96,12 @@ func (s *loadSource) Instances(protocol.InDom) ([]Instance, error) {
 }
 
 type uptimeSource struct {
-	path string
+	file *kfile
 	buf  []byte
 }
 
 func (s *uptimeSource) Fetch(reqs []Request) error {
-	b, err := readFile(s.path, s.buf)
+	b, err := s.file.read(s.buf)
 	s.buf = b
 	if err != nil {
 		return err
@@ -110,7 +110,7 @@ func (s *uptimeSource) Fetch(reqs []Request) error {
 	f2, _ := nextField(rest)
 	up, ok := parseFloat(f1)
 	if !ok {
-		return fmt.Errorf("%s: %w", s.path, errParse)
+		return fmt.Errorf("%s: %w", s.file.path, errParse)
 	}
 	idle, idleOK := parseFloat(f2)
 	for _, rq := range reqs {

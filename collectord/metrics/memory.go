@@ -3,16 +3,14 @@ package metrics
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"path/filepath"
-
-	"github.com/prometheus/procfs"
 
 	"github.com/gopcp/gopcp/protocol"
 )
 
-// The "meminfo" source: /proc/meminfo through procfs, whose Meminfo has a pointer per
-// field, nil when the kernel does not print it (so absent stays absent).
+// The "meminfo" source: /proc/meminfo. A field the kernel does not print stays
+// absent (the tests check this parser against procfs's Meminfo, which has a pointer
+// per field for the same reason).
 //
 // The "vmstat" source: /proc/vmstat (pswpin, pswpout), "name value" lines.
 //
@@ -43,7 +41,7 @@ func init() {
 	registerSource(&sourceSpec{
 		name:   "meminfo",
 		domain: DomainLinux,
-		new:    func(e *env) Source { return &meminfoSource{root: e.procRoot} },
+		new:    func(e *env) Source { return &meminfoSource{file: newKfile(filepath.Join(e.procRoot, "meminfo"))} },
 		metrics: []metricDef{
 			{"hinv.physmem", pmid(60, 1, 9), tU32, null, semD, uMB, selHinvPhysmem},
 			{"mem.physmem", pmid(60, 1, 0), tU64, null, semD, uKB, selPhysmem},
@@ -63,7 +61,7 @@ func init() {
 	registerSource(&sourceSpec{
 		name:   "vmstat",
 		domain: DomainLinux,
-		new:    func(e *env) Source { return &vmstatSource{path: filepath.Join(e.procRoot, "vmstat")} },
+		new:    func(e *env) Source { return &vmstatSource{file: newKfile(filepath.Join(e.procRoot, "vmstat"))} },
 		metrics: []metricDef{
 			{"swap.pagesin", pmid(60, 0, 8), tU32, null, semC, uCount, selPagesIn},
 			{"swap.pagesout", pmid(60, 0, 9), tU32, null, semC, uCount, selPagesOut},
@@ -72,7 +70,7 @@ func init() {
 	registerSource(&sourceSpec{
 		name:   "pagesize",
 		domain: DomainLinux,
-		new:    func(*env) Source { return pagesizeSource{} },
+		new:    func(e *env) Source { return pagesizeSource{size: e.pageSize} },
 		metrics: []metricDef{
 			{"hinv.pagesize", pmid(60, 1, 11), tU32, null, semD, uByte, 0},
 		},
@@ -80,50 +78,75 @@ func init() {
 }
 
 type meminfoSource struct {
-	root string
-	fs   *procfs.FS
+	file *kfile
+	buf  []byte
 }
 
-func opt(p *uint64) optU {
-	if p == nil {
-		return optU{}
-	}
-	return optU{*p, true}
+// meminfo holds the /proc/meminfo fields the metrics use, in Kbytes.
+type meminfo struct {
+	total, free, available, buffers, cached, slab, shared, swapTotal, swapFree optU
 }
 
-// diff is a - b when both are present (clamped at 0, since the two are read at
-// slightly different moments by the kernel).
-func diff(a, b optU) optU {
-	if !a.ok || !b.ok {
-		return optU{}
+// parseMeminfo parses "Name:   value [kB]" lines. Any other line makes the file
+// garbage (errParse); fields not listed in meminfo are skipped.
+func parseMeminfo(b []byte, m *meminfo) error {
+	*m = meminfo{}
+	lines := 0
+	for rest := b; len(rest) > 0; {
+		var line []byte
+		line, rest = nextLine(rest)
+		key, r := nextField(line)
+		if len(key) == 0 {
+			continue
+		}
+		val, r := nextField(r)
+		unit, r := nextField(r)
+		extra, _ := nextField(r)
+		v, ok := parseUint(val)
+		if key[len(key)-1] != ':' || !ok || len(extra) != 0 || (len(unit) != 0 && string(unit) != "kB") {
+			return fmt.Errorf("%w: meminfo line %q", errParse, line)
+		}
+		lines++
+		o := optU{v, true}
+		switch string(key[:len(key)-1]) { // compiled to a switch on the bytes, no allocation
+		case "MemTotal":
+			m.total = o
+		case "MemFree":
+			m.free = o
+		case "MemAvailable":
+			m.available = o
+		case "MemShared":
+			m.shared = o
+		case "Buffers":
+			m.buffers = o
+		case "Cached":
+			m.cached = o
+		case "Slab":
+			m.slab = o
+		case "SwapTotal":
+			m.swapTotal = o
+		case "SwapFree":
+			m.swapFree = o
+		}
 	}
-	if b.v > a.v {
-		return optU{0, true}
+	if lines == 0 {
+		return fmt.Errorf("%w: empty meminfo", errParse)
 	}
-	return optU{a.v - b.v, true}
-}
-
-func scale(o optU, mul, div uint64) optU {
-	if !o.ok {
-		return o
-	}
-	return optU{o.v * mul / div, true}
+	return nil
 }
 
 func (s *meminfoSource) Fetch(reqs []Request) error {
-	if s.fs == nil {
-		fs, err := procfs.NewFS(s.root)
-		if err != nil {
-			return err
-		}
-		s.fs = &fs
-	}
-	mi, err := s.fs.Meminfo()
+	b, err := s.file.read(s.buf)
+	s.buf = b
 	if err != nil {
 		return err
 	}
-	total, free := opt(mi.MemTotal), opt(mi.MemFree)
-	swapTotal, swapFree := opt(mi.SwapTotal), opt(mi.SwapFree)
+	var mi meminfo
+	if err := parseMeminfo(b, &mi); err != nil {
+		return fmt.Errorf("%s: %w", s.file.path, err)
+	}
+	total, free := mi.total, mi.free
+	swapTotal, swapFree := mi.swapTotal, mi.swapFree
 	in := protocol.InNull
 	for _, rq := range reqs {
 		res := rq.Res
@@ -139,16 +162,17 @@ func (s *meminfoSource) Fetch(reqs []Request) error {
 		case selFree, selFreemem:
 			putOptU(res, in, free)
 		case selShared:
-			// "MemShared", which Linux stopped printing in 2.6; procfs does not
-			// parse it, so like the linux agent on any current kernel: no values.
+			// "MemShared", which Linux stopped printing in 2.6: like the linux
+			// agent, no values on any current kernel.
+			putOptU(res, in, mi.shared)
 		case selBufmem:
-			putOptU(res, in, opt(mi.Buffers))
+			putOptU(res, in, mi.buffers)
 		case selCached:
-			putOptU(res, in, opt(mi.Cached))
+			putOptU(res, in, mi.cached)
 		case selSlab:
-			putOptU(res, in, opt(mi.Slab))
+			putOptU(res, in, mi.slab)
 		case selAvailable:
-			putOptU(res, in, opt(mi.MemAvailable))
+			putOptU(res, in, mi.available)
 		case selSwapLength:
 			putOptU(res, in, scale(swapTotal, 1024, 1))
 		case selSwapUsed:
@@ -161,12 +185,12 @@ func (s *meminfoSource) Fetch(reqs []Request) error {
 }
 
 type vmstatSource struct {
-	path string
+	file *kfile
 	buf  []byte
 }
 
 func (s *vmstatSource) Fetch(reqs []Request) error {
-	b, err := readFile(s.path, s.buf)
+	b, err := s.file.read(s.buf)
 	s.buf = b
 	if err != nil {
 		return err
@@ -189,7 +213,7 @@ func (s *vmstatSource) Fetch(reqs []Request) error {
 		}
 	}
 	if lines == 0 {
-		return fmt.Errorf("%s: %w: empty", s.path, errParse)
+		return fmt.Errorf("%s: %w: empty", s.file.path, errParse)
 	}
 	for _, rq := range reqs {
 		v := in
@@ -203,11 +227,30 @@ func (s *vmstatSource) Fetch(reqs []Request) error {
 	return nil
 }
 
-type pagesizeSource struct{}
+type pagesizeSource struct{ size int }
 
-func (pagesizeSource) Fetch(reqs []Request) error {
+func (s pagesizeSource) Fetch(reqs []Request) error {
 	for _, rq := range reqs {
-		putU(rq.Res, protocol.InNull, uint64(os.Getpagesize()))
+		putU(rq.Res, protocol.InNull, uint64(s.size))
 	}
 	return nil
+}
+
+// diff is a - b when both are present (clamped at 0, since the kernel does not
+// produce the two at the same instant).
+func diff(a, b optU) optU {
+	if !a.ok || !b.ok {
+		return optU{}
+	}
+	if b.v > a.v {
+		return optU{0, true}
+	}
+	return optU{a.v - b.v, true}
+}
+
+func scale(o optU, mul, div uint64) optU {
+	if !o.ok {
+		return o
+	}
+	return optU{o.v * mul / div, true}
 }

@@ -455,6 +455,7 @@ type env struct {
 	version                            string
 	self                               Self
 	pid                                int
+	pageSize                           int
 	getenv                             func(string) string
 	loc                                *time.Location
 }
@@ -469,6 +470,7 @@ func newEnv(o Options) (*env, error) {
 		version:  o.Version,
 		self:     o.Self,
 		pid:      os.Getpid(),
+		pageSize: os.Getpagesize(),
 		getenv:   os.Getenv,
 		loc:      time.Local,
 	}

@@ -5,18 +5,17 @@ import (
 	"fmt"
 	"path/filepath"
 
-	"github.com/prometheus/procfs/sysfs"
-
 	"github.com/gopcp/gopcp/protocol"
 )
 
 // The "netdev" source: /proc/net/dev for the counters, and for mtu, speed and up the
-// interface's attribute files under /sys/class/net/<if>/ (read through procfs's
-// sysfs.ParseNetClassAttribute, only for the attributes a fetch asks for).
+// interface's attribute files under /sys/class/net/<if>/ (mtu, speed, flags), read
+// only for the attributes a fetch asks for, each kept open between fetches.
 //
 // /proc/net/dev is parsed here rather than with procfs's NetDev(), which returns a
 // map: instance ids are assigned in file order as interfaces first appear (as the
 // linux agent does: lo, then the others in kernel order), and a map loses that order.
+// The tests check this parser against NetDev().
 
 const (
 	selInBytes = iota
@@ -48,7 +47,7 @@ func init() {
 		domain: DomainLinux,
 		indoms: []protocol.InDom{indomNetIf},
 		new: func(e *env) Source {
-			return &netSource{path: filepath.Join(e.procRoot, "net/dev"), classDir: filepath.Join(e.sysRoot, "class/net")}
+			return &netSource{file: newKfile(filepath.Join(e.procRoot, "net/dev")), classDir: filepath.Join(e.sysRoot, "class/net")}
 		},
 		metrics: []metricDef{
 			{"network.interface.in.bytes", pmid(60, 3, 0), tU64, indomNetIf, semC, uByte, selInBytes},
@@ -73,20 +72,35 @@ type netIf struct {
 }
 
 type netSource struct {
-	path, classDir string
-	buf            []byte
-	ids            idCache
-	devPaths       []string // by id: <sys>/class/net/<name>
-	ifs            []netIf  // the last read, file order
+	file     *kfile
+	classDir string
+	buf      []byte
+	ids      idCache
+	attrs    [][numNetAttrs]*kfile // by id: the interface's sysfs attributes
+	present  []bool                // by id: in the last read
+	ifs      []netIf               // the last read, file order
 }
 
+// The sysfs attributes read, by index.
+const (
+	attrMTU = iota
+	attrSpeed
+	attrFlags
+	numNetAttrs
+)
+
+var netAttrFiles = [numNetAttrs]string{attrMTU: "mtu", attrSpeed: "speed", attrFlags: "flags"}
+
 func (s *netSource) read() error {
-	b, err := readFile(s.path, s.buf)
+	b, err := s.file.read(s.buf)
 	s.buf = b
 	if err != nil {
 		return err
 	}
 	s.ifs = s.ifs[:0]
+	for i := range s.present {
+		s.present[i] = false
+	}
 	for rest := b; len(rest) > 0; {
 		var line []byte
 		line, rest = nextLine(rest)
@@ -95,11 +109,11 @@ func (s *netSource) read() error {
 		}
 		colon := bytes.LastIndexByte(line, ':')
 		if colon < 0 {
-			return fmt.Errorf("%s: %w: no colon in %q", s.path, errParse, line)
+			return fmt.Errorf("%s: %w: no colon in %q", s.file.path, errParse, line)
 		}
 		name := trimSpace(line[:colon])
 		if len(name) == 0 {
-			return fmt.Errorf("%s: %w: empty interface name", s.path, errParse)
+			return fmt.Errorf("%s: %w: empty interface name", s.file.path, errParse)
 		}
 		var ni netIf
 		vals := line[colon+1:]
@@ -108,15 +122,30 @@ func (s *netSource) read() error {
 			f, vals = nextField(vals)
 			v, ok := parseUint(f)
 			if !ok {
-				return fmt.Errorf("%s: %s: %w", s.path, name, errParse)
+				return fmt.Errorf("%s: %s: %w", s.file.path, name, errParse)
 			}
 			ni.v[i] = v
 		}
 		ni.id = s.ids.id(name)
-		for uint32(len(s.devPaths)) <= ni.id {
-			s.devPaths = append(s.devPaths, filepath.Join(s.classDir, s.ids.name(uint32(len(s.devPaths)))))
+		for uint32(len(s.attrs)) <= ni.id {
+			dir := filepath.Join(s.classDir, s.ids.name(uint32(len(s.attrs))))
+			var a [numNetAttrs]*kfile
+			for i, f := range netAttrFiles {
+				a[i] = newKfile(filepath.Join(dir, f))
+			}
+			s.attrs = append(s.attrs, a)
+			s.present = append(s.present, false)
 		}
+		s.present[ni.id] = true
 		s.ifs = append(s.ifs, ni)
+	}
+	// Let go of the attribute files of interfaces that went away.
+	for id, here := range s.present {
+		if !here {
+			for _, f := range s.attrs[id] {
+				f.close()
+			}
+		}
 	}
 	return nil
 }
@@ -131,9 +160,8 @@ func (s *netSource) Fetch(reqs []Request) error {
 		case selNInterface:
 			putU(res, protocol.InNull, uint64(len(s.ifs)))
 		case selMTU, selSpeed, selUp:
-			attr := [...]string{selMTU: "mtu", selSpeed: "speed", selUp: "flags"}[rq.Sel]
 			for i := range s.ifs {
-				s.putAttr(res, s.ifs[i].id, rq.Sel, attr)
+				s.putAttr(res, s.ifs[i].id, rq.Sel)
 			}
 		default:
 			col := netDevColumn[rq.Sel]
@@ -148,26 +176,36 @@ func (s *netSource) Fetch(reqs []Request) error {
 // putAttr reads one sysfs attribute of one interface. An attribute the interface does
 // not have (no speed for lo, say), cannot be read or does not parse gives no value for
 // that instance only.
-func (s *netSource) putAttr(res *Result, id uint32, sel int, attr string) {
-	var nc sysfs.NetClassIface
-	if err := sysfs.ParseNetClassAttribute(s.devPaths[id], attr, &nc); err != nil {
+func (s *netSource) putAttr(res *Result, id uint32, sel int) {
+	attr := attrMTU
+	switch sel {
+	case selSpeed:
+		attr = attrSpeed
+	case selUp:
+		attr = attrFlags
+	}
+	b, err := s.attrs[id][attr].read(s.buf)
+	s.buf = b
+	if err != nil {
+		return
+	}
+	v, ok := parseInt(trimSpace(b))
+	if !ok {
 		return
 	}
 	switch sel {
 	case selMTU:
-		if nc.MTU != nil && *nc.MTU >= 0 {
-			putU(res, id, uint64(uint32(*nc.MTU)))
+		if v >= 0 {
+			putU(res, id, uint64(uint32(v)))
 		}
 	case selUp:
-		if nc.Flags != nil {
-			putU(res, id, uint64(*nc.Flags&iffUp))
-		}
+		putU(res, id, uint64(v&iffUp))
 	case selSpeed:
 		// Mbit/s from the kernel; -1 (SPEED_UNKNOWN) means the driver does not know,
 		// which is absent, not a speed. The linux agent scales to Mbyte/s as
 		// Mbit/s * 10^6 / 8 / 2^20.
-		if nc.Speed != nil && *nc.Speed >= 0 {
-			putF(res, id, float64(float32(float64(*nc.Speed)*1000000/8/1024/1024)))
+		if v >= 0 {
+			putF(res, id, float64(float32(float64(v)*1000000/8/1024/1024)))
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -167,7 +168,7 @@ func (s *selfSource) Fetch(reqs []Request) error {
 	}
 	cls := func() []Client {
 		if !clDone && e.self != nil {
-			clients = e.self.Clients()
+			clients = sortClients(e.self.Clients())
 		}
 		clDone = true
 		return clients
@@ -334,6 +335,14 @@ func (s *selfSource) Instances(indom protocol.InDom) ([]Instance, error) {
 		return out, nil
 	}
 	return nil, &protocol.Error{Code: protocol.ErrInDom}
+}
+
+// sortClients returns the clients by slot (instance id) order, without changing the
+// server's slice.
+func sortClients(in []Client) []Client {
+	out := append([]Client(nil), in...)
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Slot < out[j].Slot })
+	return out
 }
 
 // ctime formats t as ctime(3) does, without the newline: "Mon Nov 23 14:38:25 2026".

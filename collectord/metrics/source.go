@@ -1,9 +1,7 @@
 package metrics
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strconv"
 	"syscall"
@@ -133,41 +131,6 @@ type optU struct {
 func putOptU(res *Result, inst uint32, o optU) {
 	if o.ok {
 		putU(res, inst, o.v)
-	}
-}
-
-// readFile reads a whole (small, /proc-style) file into buf, growing it as needed,
-// and returns the bytes read. It uses plain read(2) calls so that files reporting a
-// zero size (as /proc files do) are read completely.
-func readFile(path string, buf []byte) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return buf[:0], err
-	}
-	defer f.Close()
-	if cap(buf) < 4096 {
-		buf = make([]byte, 0, 4096)
-	}
-	buf = buf[:0]
-	const limit = 16 << 20
-	for {
-		if len(buf) == cap(buf) {
-			if cap(buf) >= limit {
-				return buf, fmt.Errorf("%s: %w: file too large", path, errParse)
-			}
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := f.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return buf, nil
-			}
-			return buf, err
-		}
-		if n == 0 {
-			return buf, nil
-		}
 	}
 }
 
@@ -328,3 +291,44 @@ func (c *idCache) name(id uint32) string { return c.names[id] }
 // helpText is a one-line and a long help text, as the real agents have them
 // (helptext.go, generated from PCP's help files).
 type helpText struct{ oneline, help string }
+
+// parseInt parses a decimal integer with an optional sign, or a 0x-prefixed
+// hexadecimal one (as /sys/class/net/<if>/flags is).
+func parseInt(b []byte) (int64, bool) {
+	neg := false
+	if len(b) > 0 && (b[0] == '-' || b[0] == '+') {
+		neg, b = b[0] == '-', b[1:]
+	}
+	var u uint64
+	if len(b) > 2 && b[0] == '0' && (b[1] == 'x' || b[1] == 'X') {
+		if len(b) > 18 {
+			return 0, false
+		}
+		for _, c := range b[2:] {
+			var d byte
+			switch {
+			case c >= '0' && c <= '9':
+				d = c - '0'
+			case c >= 'a' && c <= 'f':
+				d = c - 'a' + 10
+			case c >= 'A' && c <= 'F':
+				d = c - 'A' + 10
+			default:
+				return 0, false
+			}
+			u = u<<4 | uint64(d)
+		}
+	} else {
+		var ok bool
+		if u, ok = parseUint(b); !ok {
+			return 0, false
+		}
+	}
+	if u > 1<<63-1 {
+		return 0, false
+	}
+	if neg {
+		return -int64(u), true
+	}
+	return int64(u), true
+}

@@ -1,0 +1,121 @@
+package metrics
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// kfile reads one kernel pseudo-file. A file on procfs or sysfs is kept open and
+// re-read from offset 0 each time (the kernel regenerates it on every read from the
+// start), which saves the open(2) and close(2) that cost more than the read itself
+// for small files. Any other file (a test fixture, say) is opened and closed on every
+// read, so that it behaves like a file: replaced or removed between reads, it reads
+// as such.
+type kfile struct {
+	path string
+	fd   int // -1 when not held open
+}
+
+func newKfile(path string) *kfile { return &kfile{path: path, fd: -1} }
+
+// Filesystem magic numbers (statfs f_type) of the pseudo-filesystems whose files are
+// kept open and re-read.
+const (
+	procSuperMagic = 0x9fa0
+	sysfsMagic     = 0x62656572
+)
+
+// read reads the whole file into buf (grown as needed) and returns the contents.
+func (f *kfile) read(buf []byte) ([]byte, error) {
+	if f.fd >= 0 {
+		b, err := preadAll(f.fd, f.path, buf)
+		if err == nil || keepOnError(err) {
+			return b, err
+		}
+		f.close() // e.g. ENODEV: the device went away; try to open it again
+		buf = b
+	}
+	fd, err := unix.Open(f.path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return buf[:0], &os.PathError{Op: "open", Path: f.path, Err: err}
+	}
+	var st unix.Statfs_t
+	keep := unix.Fstatfs(fd, &st) == nil && (st.Type == procSuperMagic || st.Type == sysfsMagic)
+	b, err := preadAll(fd, f.path, buf)
+	if keep && (err == nil || keepOnError(err)) {
+		f.fd = fd
+	} else {
+		unix.Close(fd)
+	}
+	return b, err
+}
+
+// keepOnError tells errors that are an attribute's answer (EINVAL reading the speed
+// of a link that has none, say) from errors meaning the file is gone.
+func keepOnError(err error) bool {
+	return errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENODATA)
+}
+
+func (f *kfile) close() {
+	if f.fd >= 0 {
+		unix.Close(f.fd)
+		f.fd = -1
+	}
+}
+
+// changed reports whether a held-open mount table (/proc/mounts) may have changed
+// since the last call: the kernel flags POLLPRI|POLLERR on it when a mount comes or
+// goes. A file not held open always counts as changed.
+func (f *kfile) changed() bool {
+	if f.fd < 0 {
+		return true
+	}
+	p := [1]unix.PollFd{{Fd: int32(f.fd), Events: unix.POLLPRI}}
+	n, err := unix.Poll(p[:], 0)
+	if err != nil {
+		return true
+	}
+	return n > 0 && p[0].Revents&(unix.POLLPRI|unix.POLLERR|unix.POLLNVAL) != 0
+}
+
+// readFile reads a whole (small, /proc-style) file into buf, growing it as needed.
+func readFile(path string, buf []byte) ([]byte, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return buf[:0], &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	return preadAll(fd, path, buf)
+}
+
+// preadAll reads fd from offset 0 to end of file. Files of pseudo-filesystems report
+// no size, so it reads until a read returns nothing.
+func preadAll(fd int, path string, buf []byte) ([]byte, error) {
+	if cap(buf) < 4096 {
+		buf = make([]byte, 0, 4096)
+	}
+	buf = buf[:0]
+	const limit = 16 << 20
+	for {
+		if len(buf) == cap(buf) {
+			if cap(buf) >= limit {
+				return buf, fmt.Errorf("%s: %w: file too large", path, errParse)
+			}
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := unix.Pread(fd, buf[len(buf):cap(buf)], int64(len(buf)))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return buf, &os.PathError{Op: "read", Path: path, Err: err}
+		}
+		if n <= 0 {
+			return buf, nil
+		}
+		buf = buf[:len(buf)+n]
+	}
+}
