@@ -300,13 +300,39 @@ func TestReadOncePerFetch(t *testing.T) {
 		reads[name]++
 		mu.Unlock()
 	}
+	files := map[string]int{}
+	fileHook = func(path string) { files[path]++ }
+	defer func() { fileHook = nil }()
 	pmids := allPMIDs(r)
 	pmids = append(pmids, pmids...) // every metric twice
-	r.Fetch(nil, pmids)
-	for _, name := range r.SourceNames() {
-		if reads[name] != 1 {
-			t.Errorf("source %s read %d times in one fetch", name, reads[name])
+	for round := 0; round < 2; round++ {
+		for k := range reads {
+			delete(reads, k)
 		}
+		for k := range files {
+			delete(files, k)
+		}
+		r.Fetch(nil, pmids)
+		for _, name := range r.SourceNames() {
+			if reads[name] != 1 {
+				t.Errorf("source %s read %d times in one fetch", name, reads[name])
+			}
+		}
+		for _, p := range sortedKeys(files) {
+			if files[p] != 1 {
+				t.Errorf("%s read %d times in one fetch", p, files[p])
+			}
+		}
+		if len(files) < 15 {
+			t.Errorf("only %d files read: %v", len(files), sortedKeys(files))
+		}
+	}
+	for k := range files {
+		delete(files, k)
+	}
+	fetchByName(t, r, "kernel.all.load")
+	if got := sortedKeys(files); len(got) != 1 || filepath.Base(got[0]) != "loadavg" {
+		t.Errorf("a fetch of kernel.all.load read %v", got)
 	}
 
 	cases := []struct {

@@ -28,8 +28,14 @@ const (
 	sysfsMagic     = 0x62656572
 )
 
+// fileHook, when set (tests), is called with the path of every file read.
+var fileHook func(path string)
+
 // read reads the whole file into buf (grown as needed) and returns the contents.
 func (f *kfile) read(buf []byte) ([]byte, error) {
+	if fileHook != nil {
+		fileHook(f.path)
+	}
 	if f.fd >= 0 {
 		b, err := preadAll(f.fd, f.path, buf)
 		if err == nil || keepOnError(err) {
@@ -83,6 +89,9 @@ func (f *kfile) changed() bool {
 
 // readFile reads a whole (small, /proc-style) file into buf, growing it as needed.
 func readFile(path string, buf []byte) ([]byte, error) {
+	if fileHook != nil {
+		fileHook(path)
+	}
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return buf[:0], &os.PathError{Op: "open", Path: path, Err: err}

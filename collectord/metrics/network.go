@@ -79,6 +79,7 @@ type netSource struct {
 	attrs    [][numNetAttrs]*kfile // by id: the interface's sysfs attributes
 	present  []bool                // by id: in the last read
 	ifs      []netIf               // the last read, file order
+	vals     [][numNetAttrs]optI   // by position in ifs: attributes read this fetch
 }
 
 // The sysfs attributes read, by index.
@@ -154,15 +155,39 @@ func (s *netSource) Fetch(reqs []Request) error {
 	if err := s.read(); err != nil {
 		return err
 	}
+	// Read each wanted attribute file of each interface once, however many times
+	// the metric appears in the request.
+	var need [numNetAttrs]bool
+	for _, rq := range reqs {
+		if a, ok := attrOf(rq.Sel); ok {
+			need[a] = true
+		}
+	}
+	if need != [numNetAttrs]bool{} {
+		if cap(s.vals) < len(s.ifs) {
+			s.vals = make([][numNetAttrs]optI, len(s.ifs))
+		}
+		s.vals = s.vals[:len(s.ifs)]
+		for i := range s.ifs {
+			for a := range need {
+				s.vals[i][a] = optI{}
+				if need[a] {
+					s.vals[i][a] = s.readAttr(s.ifs[i].id, a)
+				}
+			}
+		}
+	}
 	for _, rq := range reqs {
 		res := rq.Res
+		if a, ok := attrOf(rq.Sel); ok {
+			for i := range s.ifs {
+				putAttr(res, s.ifs[i].id, rq.Sel, s.vals[i][a])
+			}
+			continue
+		}
 		switch rq.Sel {
 		case selNInterface:
 			putU(res, protocol.InNull, uint64(len(s.ifs)))
-		case selMTU, selSpeed, selUp:
-			for i := range s.ifs {
-				s.putAttr(res, s.ifs[i].id, rq.Sel)
-			}
 		default:
 			col := netDevColumn[rq.Sel]
 			for i := range s.ifs {
@@ -173,26 +198,42 @@ func (s *netSource) Fetch(reqs []Request) error {
 	return nil
 }
 
-// putAttr reads one sysfs attribute of one interface. An attribute the interface does
-// not have (no speed for lo, say), cannot be read or does not parse gives no value for
-// that instance only.
-func (s *netSource) putAttr(res *Result, id uint32, sel int) {
-	attr := attrMTU
+func attrOf(sel int) (int, bool) {
 	switch sel {
+	case selMTU:
+		return attrMTU, true
 	case selSpeed:
-		attr = attrSpeed
+		return attrSpeed, true
 	case selUp:
-		attr = attrFlags
+		return attrFlags, true
 	}
+	return 0, false
+}
+
+// optI is an optional signed value.
+type optI struct {
+	v  int64
+	ok bool
+}
+
+// readAttr reads one sysfs attribute of one interface. An attribute the interface
+// does not have (no speed for lo, say), cannot be read or does not parse is absent,
+// for that instance only.
+func (s *netSource) readAttr(id uint32, attr int) optI {
 	b, err := s.attrs[id][attr].read(s.buf)
 	s.buf = b
 	if err != nil {
-		return
+		return optI{}
 	}
 	v, ok := parseInt(trimSpace(b))
-	if !ok {
+	return optI{v, ok}
+}
+
+func putAttr(res *Result, id uint32, sel int, o optI) {
+	if !o.ok {
 		return
 	}
+	v := o.v
 	switch sel {
 	case selMTU:
 		if v >= 0 {

@@ -209,6 +209,9 @@ func trimSpace(b []byte) []byte {
 // directory with getdents(2) into a reusable buffer, so a walk of /proc allocates
 // nothing per entry. fn also gets the descriptor listDir holds open on dir.
 func listDir(dir string, buf []byte, fn func(dirfd int, name []byte)) ([]byte, error) {
+	if fileHook != nil {
+		fileHook(dir)
+	}
 	fd, err := syscall.Open(dir, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return buf, &os.PathError{Op: "open", Path: dir, Err: err}

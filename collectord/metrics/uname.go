@@ -85,6 +85,8 @@ func (s *unameSource) readHostname() (string, bool) {
 
 func (s *unameSource) Fetch(reqs []Request) error {
 	in := protocol.InNull
+	var host string
+	hostDone := false
 	for _, rq := range reqs {
 		res := rq.Res
 		var v string
@@ -108,7 +110,11 @@ func (s *unameSource) Fetch(reqs []Request) error {
 			}
 			v = s.machine
 		case selNodename:
-			v, _ = s.readHostname()
+			if !hostDone {
+				host, _ = s.readHostname()
+				hostDone = true
+			}
+			v = host
 		case selDistro:
 			if !s.distroDone {
 				s.distro, s.distroDone = distroName(s.etc), true
