@@ -191,6 +191,7 @@ func parseArgs(args []string, stderr io.Writer) (*config, int, bool) {
 	opts, operands, ok := getopt(args, stderr)
 	errors := !ok
 	zone := 0
+	hostZone := false
 	for _, o := range opts {
 		switch o.short {
 		case 'a', 'L', 'K', 'n', 'N', 'O', 'c':
@@ -209,6 +210,9 @@ func parseArgs(args []string, stderr io.Writer) (*config, int, bool) {
 		case 'D':
 			// Debug options are accepted and ignored.
 		case 'Z', 'z':
+			if o.short == 'z' {
+				hostZone = true
+			}
 			zone++
 			if zone > 1 {
 				fmt.Fprintf(stderr, "pminfo: at most one of -Z and -z allowed\n")
@@ -254,6 +258,10 @@ func parseArgs(args []string, stderr io.Writer) (*config, int, bool) {
 		case 'x':
 			cfg.events, cfg.pValue, cfg.needPmid = true, true, true
 		}
+	}
+	if hostZone && cfg.hosts == 0 {
+		fmt.Fprintf(stderr, "pminfo: use of timezone from metric source requires a source\n")
+		errors = true
 	}
 	if errors {
 		io.WriteString(stderr, usage)

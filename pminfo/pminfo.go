@@ -28,7 +28,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	out := bufio.NewWriterSize(stdout, 4096)
 	defer out.Flush()
 	if cfg.showVersion {
-		fmt.Fprintf(out, "pminfo version %s\n", version)
+		fmt.Fprintf(stderr, "pminfo version %s\n", version)
 		return 0
 	}
 

@@ -1,0 +1,235 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+const (
+	realPminfo = "/usr/bin/pminfo"
+	realPmcd   = "/usr/lib/pcp/bin/pmcd"
+)
+
+// referencePCP finds shared/tools/reference-pcp from the package folder.
+func referencePCP(t *testing.T) string {
+	for _, p := range []string{os.Getenv("GOPCP_REFERENCE_PCP"), "../../shared/tools/reference-pcp", "/work/shared/tools/reference-pcp"} {
+		if p == "" {
+			continue
+		}
+		if st, err := os.Stat(p); err == nil && !st.IsDir() {
+			abs, _ := filepath.Abs(p)
+			return abs
+		}
+	}
+	t.Fatal("shared/tools/reference-pcp not found (set GOPCP_REFERENCE_PCP)")
+	return ""
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// startRealPmcd starts the real pmcd on a free loopback port for the test and
+// returns the port.
+func startRealPmcd(t *testing.T) int {
+	t.Helper()
+	for _, f := range []string{realPminfo, realPmcd} {
+		if _, err := os.Stat(f); err != nil {
+			t.Skip("real PCP not installed: run ../shared/tools/reference-pcp install (Debian packages pcp, libpcp3-dev)")
+		}
+	}
+	tool := referencePCP(t)
+	dir := t.TempDir()
+	port := freePort(t)
+	out, err := exec.Command(tool, "start", dir, strconv.Itoa(port)).CombinedOutput()
+	if err != nil {
+		t.Fatalf("reference-pcp start: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { exec.Command(tool, "stop", dir).Run() })
+	return port
+}
+
+type result struct {
+	stdout, stderr string
+	status         int
+}
+
+// runReal runs the real pminfo with no derived-metric configuration (this pminfo
+// has only the two anonymous derived metrics).
+func runReal(t *testing.T, env []string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(realPminfo, args...)
+	cmd.Env = append(append(os.Environ(), "PCP_DERIVED_CONFIG="), env...)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	status := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		status = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return result{o.String(), e.String(), status}
+}
+
+// runOurs runs this pminfo in-process with the same environment additions.
+func runOurs(t *testing.T, env []string, args ...string) result {
+	t.Helper()
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	var o, e bytes.Buffer
+	status := run(args, &o, &e)
+	return result{o.String(), e.String(), status}
+}
+
+var (
+	valueRE  = regexp.MustCompile(`^(\s*(?:inst \[[^\]]*\] )?value )(.*)$`)
+	numberRE = regexp.MustCompile(`^(-?[0-9]+(\.[0-9]+)?(e[+-][0-9]+)?|-?inf|-?nan)$`)
+)
+
+// maskValues replaces each metric value by its kind (<number>, <string>, or the
+// text itself for anything else), since values change between the two runs;
+// names, descriptors, help text, labels and instances must match exactly.
+func maskValues(s string) []string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		m := valueRE.FindStringSubmatch(l)
+		if m == nil {
+			continue
+		}
+		v := m[2]
+		switch {
+		case strings.HasPrefix(v, `"`) && strings.HasSuffix(v, `"`):
+			v = "<string>"
+		case numberRE.MatchString(v):
+			v = "<number>"
+		}
+		lines[i] = m[1] + v
+	}
+	return lines
+}
+
+func firstDiff(a, b []string) string {
+	for i := 0; i < len(a) || i < len(b); i++ {
+		var x, y string
+		if i < len(a) {
+			x = a[i]
+		}
+		if i < len(b) {
+			y = b[i]
+		}
+		if x != y || i >= len(a) || i >= len(b) {
+			return fmt.Sprintf("line %d:\n real: %q\n ours: %q", i+1, x, y)
+		}
+	}
+	return ""
+}
+
+func compare(t *testing.T, env []string, args ...string) {
+	t.Helper()
+	real := runReal(t, env, args...)
+	ours := runOurs(t, env, args...)
+	if real.status != ours.status {
+		t.Errorf("pminfo %s: exit status real %d, ours %d", strings.Join(args, " "), real.status, ours.status)
+	}
+	if real.stderr != ours.stderr {
+		t.Errorf("pminfo %s: stderr differs\n real: %q\n ours: %q", strings.Join(args, " "), real.stderr, ours.stderr)
+	}
+	r, o := maskValues(real.stdout), maskValues(ours.stdout)
+	if d := firstDiff(r, o); d != "" {
+		t.Errorf("pminfo %s: stdout differs at %s\n(%d lines real, %d ours)", strings.Join(args, " "), d, len(r), len(o))
+	}
+}
+
+// TestInteropRealPminfo compares this pminfo with the real PCP 6.0.3 pminfo, both
+// talking to the same real pmcd, for every flag combination over leaf names,
+// non-leaf names, PMIDs, instance domains, unknown names and the whole namespace.
+func TestInteropRealPminfo(t *testing.T) {
+	port := startRealPmcd(t)
+	cleanEnv(t)
+	host := "127.0.0.1:" + strconv.Itoa(port)
+
+	argSets := map[string][]string{
+		"leaves":  {"kernel.all.load", "kernel.uname.nodename", "hinv.ncpu", "mem.physmem", "kernel.all.cpu.user"},
+		"nonleaf": {"kernel.all.cpu", "hinv", "mem.util", "network.interface.in", "disk.dev", "filesys", "kernel.percpu.cpu.idle", "swap"},
+		"ids":     {"60.0.32", "60.2.0", "60.2", "60.3", "2.3", "60.12.4", "60.0"},
+		"errors":  {"nonexistent.metric", "hinv.ncpu", "60.0.999", "999.1", "60", "kernel.all.load.bad", "event", "event.flags", "3.1.0.7"},
+		"pmcd":    {"pmcd.agent", "pmcd.pmlogger", "pmcd.version", "pmcd.feature", "pmcd.control", "pmcd.numagents", "pmcd.labels"},
+	}
+	flagSets := []string{"", "-m", "-d", "-t", "-T", "-f", "-l", "-dt", "-dT", "-tT", "-fdm", "-fl", "-fT", "-lT",
+		"-dtT", "-fdmtTl", "-M", "-I", "-Mt", "-It", "-v", "-s", "-F", "-x", "-fdlsv", "-b1 -fd", "-b2 -lm"}
+	for _, flags := range flagSets {
+		for set, names := range argSets {
+			args := append([]string{"-h", host}, strings.Fields(flags)...)
+			args = append(args, names...)
+			t.Run(flags+"/"+set, func(t *testing.T) { compare(t, nil, args...) })
+		}
+	}
+	// The whole namespace (no name arguments): values of proc and pmcd.client
+	// instances differ between two runs, so only the metadata flags.
+	for _, flags := range []string{"", "-m", "-d", "-t", "-T", "-dmtT", "-M", "-I"} {
+		args := append([]string{"-h", host}, strings.Fields(flags)...)
+		t.Run(flags+"/all", func(t *testing.T) { compare(t, nil, args...) })
+	}
+	// Host specifications, environment and connection failures.
+	closed := strconv.Itoa(freePort(t))
+	for _, c := range []struct {
+		env  []string
+		args []string
+	}{
+		{nil, []string{"-h", "pcp://" + host, "-m", "hinv.ncpu"}},
+		{nil, []string{"-h", "pcp:" + host + "?foo=bar", "-m", "hinv.ncpu"}},
+		{nil, []string{"-h", "localhost:" + strconv.Itoa(port) + "/", "-f", "hinv.ncpu"}},
+		{nil, []string{"-h", host + "?container=foo", "-m", "hinv.ncpu"}},
+		{nil, []string{"-h", "127.0.0.1:" + closed, "hinv.ncpu"}},
+		{nil, []string{"-h", "127.0.0.1:" + closed + "," + strconv.Itoa(port), "-m", "hinv.ncpu"}},
+		{[]string{"PMCD_PORT=" + closed + "," + strconv.Itoa(port)}, []string{"-h", "127.0.0.1", "-m", "hinv.ncpu"}},
+		{[]string{"PMCD_PORT=" + closed}, []string{"-h", "127.0.0.1", "hinv.ncpu"}},
+		{nil, []string{"-h", "host:abc", "hinv.ncpu"}},
+		{nil, []string{"-h", ":45", "hinv.ncpu"}},
+		{nil, []string{"-h", "[::1", "hinv.ncpu"}},
+		{nil, []string{"-h", "", "hinv.ncpu"}},
+		{nil, []string{"-h", host + "?compress", "hinv.ncpu"}},
+		{nil, []string{"-h", "pcps://" + host, "hinv.ncpu"}},
+		{nil, []string{"-h", "pcps://" + host + "?secure=relaxed", "-f", "hinv.ncpu"}},
+		{[]string{"PCP_SECURE_SOCKETS=enforce"}, []string{"-h", host, "hinv.ncpu"}},
+		{[]string{"PCP_SECURE_SOCKETS="}, []string{"-h", host, "hinv.ncpu"}},
+		{[]string{"PCP_SECURE_SOCKETS=relaxed"}, []string{"-h", host, "-d", "hinv.ncpu"}},
+		{[]string{"PCP_SECURE_SOCKETS=0"}, []string{"-h", host, "-d", "hinv.ncpu"}},
+		{nil, []string{"-h", host, "hinv.ncpu", "-fd"}},
+		{nil, []string{"-h", host, "--", "-f"}},
+		{nil, []string{"--host=" + host, "--desc", "--fetch", "--oneline", "hinv.ncpu"}},
+		{nil, []string{"-h" + host, "-dfm", "hinv.ncpu"}},
+		{nil, []string{"-h", host, "-V"}},
+		{nil, []string{"-q"}},
+		{nil, []string{"-?"}},
+		{nil, []string{"--fe", "hinv.ncpu"}},
+		{nil, []string{"--foo"}},
+		{nil, []string{"--fetch=1"}},
+		{nil, []string{"--host"}},
+		{nil, []string{"-h"}},
+		{nil, []string{"-b", "x", "hinv.ncpu"}},
+		{nil, []string{"-h", host, "-h", host, "hinv.ncpu"}},
+		{nil, []string{"-z", "-Z", "UTC", "hinv.ncpu"}},
+	} {
+		t.Run(strings.Join(c.env, " ")+" "+strings.Join(c.args, " "), func(t *testing.T) {
+			compare(t, c.env, c.args...)
+		})
+	}
+}
