@@ -213,8 +213,11 @@ func TestCrashSafety(t *testing.T) {
 			}
 			close(lines)
 		}()
-		// Let it write a few entries, then kill it at a moment that varies.
-		wait := time.After(time.Duration(150+round*37) * time.Millisecond)
+		// Once it has written its first entry (opening the store takes a while
+		// under the race detector), let it go on for a time that varies, then kill.
+		var kill <-chan time.Time
+		first := true
+		stuck := time.After(30 * time.Second)
 	loop:
 		for {
 			select {
@@ -223,9 +226,16 @@ func TestCrashSafety(t *testing.T) {
 					break loop
 				}
 				acked = i
-			case <-wait:
+				if first {
+					first = false
+					kill = time.After(time.Duration(50+round*37) * time.Millisecond)
+				}
+			case <-kill:
 				cmd.Process.Signal(syscall.SIGKILL)
-				wait = nil
+				kill = nil
+			case <-stuck:
+				cmd.Process.Signal(syscall.SIGKILL)
+				t.Fatalf("round %d: the writer wrote nothing in 30s", round)
 			}
 		}
 		cmd.Wait()
