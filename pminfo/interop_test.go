@@ -44,8 +44,8 @@ func freePort(t *testing.T) int {
 }
 
 // startRealPmcd starts the real pmcd on a free loopback port for the test and
-// returns the port.
-func startRealPmcd(t *testing.T) int {
+// returns the port and its unix socket.
+func startRealPmcd(t *testing.T) (int, string) {
 	t.Helper()
 	for _, f := range []string{realPminfo, realPmcd} {
 		if _, err := os.Stat(f); err != nil {
@@ -60,7 +60,7 @@ func startRealPmcd(t *testing.T) int {
 		t.Fatalf("reference-pcp start: %v\n%s", err, out)
 	}
 	t.Cleanup(func() { exec.Command(tool, "stop", dir).Run() })
-	return port
+	return port, filepath.Join(dir, "run", "pmcd.socket")
 }
 
 type result struct {
@@ -161,7 +161,7 @@ func compare(t *testing.T, env []string, args ...string) {
 // talking to the same real pmcd, for every flag combination over leaf names,
 // non-leaf names, PMIDs, instance domains, unknown names and the whole namespace.
 func TestInteropRealPminfo(t *testing.T) {
-	port := startRealPmcd(t)
+	port, socket := startRealPmcd(t)
 	cleanEnv(t)
 	host := "127.0.0.1:" + strconv.Itoa(port)
 
@@ -194,6 +194,13 @@ func TestInteropRealPminfo(t *testing.T) {
 		args []string
 	}{
 		{nil, []string{"-h", "pcp://" + host, "-m", "hinv.ncpu"}},
+		{[]string{"PMCD_SOCKET=" + socket}, []string{"-fl", "hinv.ncpu", "kernel.all.load"}},
+		{[]string{"PMCD_SOCKET=" + socket}, []string{"-h", "local:", "-dl", "hinv.ncpu"}},
+		{nil, []string{"-h", "unix:" + socket, "-ml", "hinv.ncpu"}},
+		{nil, []string{"-h", "local:" + socket, "-m", "hinv.ncpu"}},
+		{nil, []string{"-h", "unix:" + socket + ".none", "-m", "hinv.ncpu"}},
+		{[]string{"PMCD_SOCKET=/nonexistent", "PMCD_PORT=" + strconv.Itoa(port)}, []string{"-dl", "hinv.ncpu"}},
+		{[]string{"PMCD_SOCKET=/nonexistent", "PMCD_PORT=" + strconv.Itoa(port)}, []string{"-h", "localhost", "-fl", "hinv.ncpu"}},
 		{nil, []string{"-h", "pcp:" + host + "?foo=bar", "-m", "hinv.ncpu"}},
 		{nil, []string{"-h", "localhost:" + strconv.Itoa(port) + "/", "-f", "hinv.ncpu"}},
 		{nil, []string{"-h", host + "?container=foo", "-m", "hinv.ncpu"}},
