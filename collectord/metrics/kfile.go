@@ -15,8 +15,9 @@ import (
 // read, so that it behaves like a file: replaced or removed between reads, it reads
 // as such.
 type kfile struct {
-	path string
-	fd   int // -1 when not held open
+	path   string
+	fd     int  // -1 when not held open
+	noKeep bool // never hold this one open
 }
 
 func newKfile(path string) *kfile { return &kfile{path: path, fd: -1} }
@@ -49,7 +50,7 @@ func (f *kfile) read(buf []byte) ([]byte, error) {
 		return buf[:0], &os.PathError{Op: "open", Path: f.path, Err: err}
 	}
 	var st unix.Statfs_t
-	keep := unix.Fstatfs(fd, &st) == nil && (st.Type == procSuperMagic || st.Type == sysfsMagic)
+	keep := !f.noKeep && unix.Fstatfs(fd, &st) == nil && (st.Type == procSuperMagic || st.Type == sysfsMagic)
 	b, err := preadAll(fd, f.path, buf)
 	if keep && (err == nil || keepOnError(err)) {
 		f.fd = fd

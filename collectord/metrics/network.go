@@ -38,6 +38,9 @@ var netDevColumn = [...]int{selInBytes: 0, selInPackets: 1, selInErrors: 2, selI
 
 const netDevColumns = 16
 
+// maxHeldInterfaces bounds the interfaces whose sysfs attribute files stay open.
+const maxHeldInterfaces = 64
+
 // iffUp is IFF_UP in /sys/class/net/<if>/flags.
 const iffUp = 0x1
 
@@ -133,6 +136,9 @@ func (s *netSource) read() error {
 			var a [numNetAttrs]*kfile
 			for i, f := range netAttrFiles {
 				a[i] = newKfile(filepath.Join(dir, f))
+				// Hosts with thousands of (virtual) interfaces would hold thousands
+				// of descriptors: beyond the first ones, reopen on every read.
+				a[i].noKeep = len(s.attrs) >= maxHeldInterfaces
 			}
 			s.attrs = append(s.attrs, a)
 			s.present = append(s.present, false)

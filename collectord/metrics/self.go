@@ -62,7 +62,9 @@ func init() {
 		name:   "pmcd",
 		domain: DomainPMCD,
 		indoms: []protocol.InDom{indomPMLoggers, indomRegister, indomAgents, indomClients},
-		new:    func(e *env) Source { return &selfSource{env: e} },
+		new: func(e *env) Source {
+			return &selfSource{env: e, status: newKfile(filepath.Join(e.procRoot, "self/status"))}
+		},
 		metrics: []metricDef{
 			{"pmcd.control.debug", pmid(2, 0, 0), tI32, null, semD, uNone, selDebug},
 			{"pmcd.datasize", pmid(2, 0, 1), tU32, null, semI, uKB, selDatasize},
@@ -130,8 +132,9 @@ var registerInstances = func() []Instance {
 }()
 
 type selfSource struct {
-	env *env
-	buf []byte
+	env    *env
+	status *kfile
+	buf    []byte
 }
 
 func b2u(b bool) uint64 {
@@ -283,7 +286,7 @@ func (s *selfSource) Fetch(reqs []Request) error {
 
 // dataSize is VmData from <ProcRoot>/self/status, in Kbytes.
 func (s *selfSource) dataSize() optU {
-	b, err := readFile(filepath.Join(s.env.procRoot, "self/status"), s.buf)
+	b, err := s.status.read(s.buf)
 	s.buf = b
 	if err != nil {
 		return optU{}

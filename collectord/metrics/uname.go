@@ -35,7 +35,8 @@ func init() {
 		name:   "uname",
 		domain: DomainLinux,
 		new: func(e *env) Source {
-			return &unameSource{dir: filepath.Join(e.procRoot, "sys/kernel"), etc: e.etcRoot, realProc: filepath.Clean(e.procRoot) == "/proc"}
+			dir := filepath.Join(e.procRoot, "sys/kernel")
+			return &unameSource{dir: dir, host: newKfile(filepath.Join(dir, "hostname")), etc: e.etcRoot, realProc: filepath.Clean(e.procRoot) == "/proc"}
 		},
 		metrics: []metricDef{
 			{"kernel.uname.release", pmid(60, 12, 0), tSTR, null, semD, uNone, selKRelease},
@@ -51,6 +52,7 @@ func init() {
 
 type unameSource struct {
 	dir, etc string
+	host     *kfile
 	realProc bool // dir is the running kernel's: uname(2) may fill gaps
 
 	// fixed for the life of the kernel, once known
@@ -74,7 +76,7 @@ func (s *unameSource) readOnce(dst *string, file string) {
 }
 
 func (s *unameSource) readHostname() (string, bool) {
-	b, err := readFile(filepath.Join(s.dir, "hostname"), s.buf)
+	b, err := s.host.read(s.buf)
 	s.buf = b
 	if err != nil {
 		return "", false
