@@ -46,7 +46,9 @@ type Options struct {
 	Self     Self   // may be nil (then pmcd.numclients is 0 etc.)
 }
 
-// Self is what the server tells the pmcd.* metrics about itself.
+// Self is what the server tells the pmcd.* metrics about itself. Its methods are
+// called from Fetch and Instances, possibly from several goroutines at once, and
+// without any lock of the Registry held.
 type Self interface {
 	NumClients() int
 	Features() Features
@@ -334,8 +336,10 @@ func growResults(dst []Result, n int) []Result {
 // own requests with an error and counts the failure; it never affects other sources.
 func (r *Registry) run(s int, reqs []Request) {
 	st := r.sources[s]
-	st.mu.Lock()
-	defer st.mu.Unlock()
+	if !st.spec.concurrent {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+	}
 	if r.readHook != nil {
 		r.readHook(st.spec.name)
 	}
@@ -390,8 +394,10 @@ func (r *Registry) Instances(indom protocol.InDom) ([]Instance, error) {
 	if !ok {
 		return nil, &protocol.Error{Code: protocol.ErrInDom}
 	}
-	st.mu.Lock()
-	defer st.mu.Unlock()
+	if !st.spec.concurrent {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+	}
 	if r.readHook != nil {
 		r.readHook(st.spec.name)
 	}

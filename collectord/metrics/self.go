@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -59,9 +60,10 @@ const (
 
 func init() {
 	registerSource(&sourceSpec{
-		name:   "pmcd",
-		domain: DomainPMCD,
-		indoms: []protocol.InDom{indomPMLoggers, indomRegister, indomAgents, indomClients},
+		name:       "pmcd",
+		domain:     DomainPMCD,
+		concurrent: true,
+		indoms:     []protocol.InDom{indomPMLoggers, indomRegister, indomAgents, indomClients},
 		new: func(e *env) Source {
 			return &selfSource{env: e, status: newKfile(filepath.Join(e.procRoot, "self/status"))}
 		},
@@ -132,7 +134,9 @@ var registerInstances = func() []Instance {
 }()
 
 type selfSource struct {
-	env    *env
+	env *env
+
+	mu     sync.Mutex // guards status and buf
 	status *kfile
 	buf    []byte
 }
@@ -286,6 +290,8 @@ func (s *selfSource) Fetch(reqs []Request) error {
 
 // dataSize is VmData from <ProcRoot>/self/status, in Kbytes.
 func (s *selfSource) dataSize() optU {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	b, err := s.status.read(s.buf)
 	s.buf = b
 	if err != nil {
@@ -304,6 +310,8 @@ func (s *selfSource) dataSize() optU {
 // highestFD is the highest open descriptor in <ProcRoot>/self/fd, not counting the
 // one used to read that directory.
 func (s *selfSource) highestFD() optU {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	var max optU
 	buf, err := listDir(filepath.Join(s.env.procRoot, "self/fd"), s.buf, func(dirfd int, name []byte) {
 		if v, ok := parseUint(name); ok && (int(v) != dirfd || filepath.Clean(s.env.procRoot) != "/proc") {

@@ -47,6 +47,9 @@ type sourceSpec struct {
 	metrics []metricDef
 	indoms  []protocol.InDom
 	new     func(*env) Source
+	// concurrent: the source is safe for concurrent use and the registry does not
+	// serialise its calls (the pmcd source, which calls back into the server).
+	concurrent bool
 }
 
 var sourceSpecs []*sourceSpec
