@@ -4,12 +4,41 @@
 // kernel (/proc, /sys, statfs) through an injectable root.
 //
 // The names, PMIDs, descriptors and help texts are those of PCP 6.0.3's linux (domain
-// 60), proc (3) and pmcd (2) agents, so that the real PCP tools see no difference.
+// 60), proc (3) and pmcd (2) agents, so that the real PCP tools see no difference. The
+// help texts and the namespace order are generated (helptext.go, see gen_helptext.go)
+// from an installed PCP.
 //
 // Values follow three rules. Absent is not zero: a value the kernel does not expose is
 // reported as "no values" (or a per-metric error), never as 0. One broken source never
-// breaks the others. Each kernel file is read at most once per Fetch, however many of
-// the requested metrics it feeds.
+// breaks the others: a source that cannot read or parse its file (or panics) fails its
+// own metrics only, and SourceErrors counts it. Each kernel file is read at most once
+// per Fetch, however many of the requested metrics it feeds, and only the sources the
+// requested metrics need are read.
+//
+// A source is one file per group, registering itself from init (registerSource):
+//
+//	stat      cpu.go         /proc/stat: CPU times, interrupts, context switches, forks, hinv.ncpu
+//	clock     cpu.go         kernel.all.hz (no file)
+//	loadavg   load.go        /proc/loadavg: kernel.all.load, kernel.all.nprocs
+//	uptime    load.go        /proc/uptime
+//	meminfo   memory.go      /proc/meminfo: mem.*, swap sizes, hinv.physmem
+//	vmstat    memory.go      /proc/vmstat: swap.pagesin, swap.pagesout
+//	pagesize  memory.go      hinv.pagesize (no file)
+//	diskstats disk.go        /proc/diskstats: disk.dev.*, disk.all.*, hinv.ndisk
+//	netdev    network.go     /proc/net/dev, /sys/class/net/<if>/{mtu,speed,flags}
+//	mounts    filesystem.go  /proc/mounts and statfs(2): filesys.*
+//	uname     uname.go       /proc/sys/kernel/*, /etc release files: kernel.uname.*, hinv.machine
+//	proc      proc.go        the /proc/[0-9]* directories: proc.nprocs
+//	pmcd      self.go        the daemon itself (Options, Self, /proc/self, getrusage)
+//
+// The files are parsed here, in place and without allocation, rather than with
+// github.com/prometheus/procfs: procfs fills fields a kernel does not print with 0
+// (CPU steal, guest), drops fields the metrics need (the process count of
+// /proc/loadavg), returns maps where the instance order matters (/proc/net/dev), and
+// its fmt.Sscanf and per-line allocations cost several times the kernel's own work.
+// The tests use procfs as the reference the parsers must agree with. Files on procfs
+// and sysfs are kept open and re-read from offset 0 (see kfile), and /proc/mounts is
+// re-read only when poll(2) reports a change.
 package metrics
 
 //go:generate go run gen_helptext.go -pmdas /var/lib/pcp/pmdas -names testdata/reference/pminfo-names.txt -o helptext.go
