@@ -4,9 +4,10 @@ import (
 	"github.com/gopcp/gopcp/protocol"
 )
 
-// MaxNamesRequest is the largest PMNS_NAMES request LookupNames sends; longer name
-// lists are split (pmcd drops clients whose PDUs exceed 64 KiB).
-const MaxNamesRequest = 63 * 1024
+// MaxNamesRequest is the largest PMNS_NAMES request LookupNames sends: pmcd drops
+// clients whose PDUs exceed 64 KiB, so longer name lists are split (libpcp itself
+// never splits; its callers such as pminfo keep their batches below 63 KiB).
+const MaxNamesRequest = protocol.DefaultMaxPDUSize
 
 // Traverse returns every leaf name at or below name ("" is the whole namespace), in
 // the order pmcd sends them (PMNS_TRAVERSE). An unknown name is PM_ERR_NAME.
