@@ -1,0 +1,378 @@
+package server
+
+import (
+	"encoding/binary"
+	"errors"
+	"math"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gopcp/gopcp/collectord/metrics"
+	"github.com/gopcp/gopcp/protocol"
+)
+
+// client is one connection's state.
+type client struct {
+	srv   *Server
+	conn  *protocol.Conn
+	peer  net.Addr
+	tls   bool
+	start time.Time
+	slot  uint32
+
+	mu     sync.Mutex // guards whoami for the pmcd.client metrics
+	whoami string
+
+	profiles map[int32]*protocol.Profile
+
+	// Scratch reused across fetches so a steady stream of fetches does not allocate.
+	results []metrics.Result
+	vsets   []protocol.ValueSet
+	values  []protocol.Value
+	arena   []byte
+}
+
+// dispatch answers one request. It returns an error only when the connection must
+// be dropped; a malformed body gets PM_ERR_IPC and the client is kept.
+func (c *client) dispatch(raw []byte) error {
+	p, _, err := protocol.Decode(raw)
+	if err != nil {
+		c.srv.log().Info("malformed PDU", "peer", c.peer.String(), "err", err)
+		return c.sendError(protocol.ErrIPC)
+	}
+	reply := c.answer(p)
+	if reply == nil {
+		return nil
+	}
+	c.conn.Conn.SetWriteDeadline(time.Now().Add(orDefault(c.srv.RequestTimeout, protocol.DefaultRequestTimeout)))
+	return c.conn.Write(reply)
+}
+
+func errPDU(code int32) protocol.PDU { return &protocol.ErrorPDU{Code: code} }
+
+// codeOf turns a registry error into its PCP code.
+func codeOf(err error) int32 {
+	var pe *protocol.Error
+	if errors.As(err, &pe) {
+		return pe.Code
+	}
+	return protocol.ErrGeneric
+}
+
+func (c *client) answer(p protocol.PDU) protocol.PDU {
+	reg := c.srv.Registry
+	switch p := p.(type) {
+	case *protocol.Profile:
+		if c.profiles == nil {
+			c.profiles = map[int32]*protocol.Profile{}
+		}
+		if _, ok := c.profiles[p.CtxID]; !ok && len(c.profiles) >= MaxProfiles {
+			return errPDU(protocol.ErrNoContext)
+		}
+		c.profiles[p.CtxID] = p
+		return nil
+	case *protocol.Fetch:
+		return c.fetch(p)
+	case *protocol.DescReq:
+		m, ok := reg.ByPMID(p.PMID)
+		if !ok {
+			return errPDU(protocol.ErrPMID)
+		}
+		return &protocol.DescPDU{Desc: m.Desc}
+	case *protocol.DescIDs:
+		out := &protocol.Descs{Descs: make([]protocol.Desc, len(p.PMIDs))}
+		for i, id := range p.PMIDs {
+			m, ok := reg.ByPMID(id)
+			if !ok {
+				if len(p.PMIDs) == 1 {
+					return errPDU(protocol.ErrPMID)
+				}
+				out.Descs[i] = protocol.Desc{PMID: protocol.PMIDNull}
+				continue
+			}
+			out.Descs[i] = m.Desc
+		}
+		return out
+	case *protocol.InstanceReq:
+		return c.instance(p)
+	case *protocol.TextReq:
+		return c.text(p)
+	case *protocol.NameReq:
+		if p.Child {
+			names, leaf, err := reg.Children(p.Name)
+			if err != nil {
+				return errPDU(codeOf(err))
+			}
+			out := &protocol.PMNSNames{Names: names}
+			if p.Subtype == 1 {
+				out.Status = make([]int32, len(names))
+				for i, l := range leaf {
+					if !l {
+						out.Status[i] = protocol.PMNSNonLeaf
+					}
+				}
+			}
+			return out
+		}
+		names, err := reg.Traverse(p.Name)
+		if err != nil {
+			return errPDU(codeOf(err))
+		}
+		return &protocol.PMNSNames{Names: names}
+	case *protocol.PMNSNames:
+		out := &protocol.PMNSIDs{IDs: make([]protocol.PMID, len(p.Names))}
+		for i, n := range p.Names {
+			if m, ok := reg.ByName(n); ok {
+				out.IDs[i] = m.Desc.PMID
+				out.Status++
+			} else {
+				out.IDs[i] = protocol.PMIDNull
+			}
+		}
+		if len(p.Names) == 1 && out.Status == 0 {
+			return errPDU(protocol.ErrName)
+		}
+		return out
+	case *protocol.PMNSIDs:
+		if len(p.IDs) == 0 {
+			return errPDU(protocol.ErrPMID)
+		}
+		names, err := reg.NamesOf(p.IDs[0])
+		if err != nil {
+			return errPDU(codeOf(err))
+		}
+		return &protocol.PMNSNames{Names: names}
+	case *protocol.LabelReq:
+		return c.labels(p)
+	case *protocol.Result:
+		return c.store(p)
+	}
+	// CREDS twice, ATTR, replies sent as requests, CONTROL_REQ: not a request here.
+	return errPDU(protocol.ErrIPC)
+}
+
+// store accepts pmcd.client.whoami, the one metric clients set, and nothing else.
+func (c *client) store(p *protocol.Result) protocol.PDU {
+	whoami := protocol.NewPMID(2, 6, 0)
+	for _, vs := range p.VSets {
+		if vs.PMID != whoami || vs.NumVal != 1 || vs.ValFmt == protocol.ValFmtInsitu {
+			return errPDU(protocol.ErrPermission)
+		}
+	}
+	for _, vs := range p.VSets {
+		s := vs.Values[0].Str()
+		if len(s) > 256 {
+			s = s[:256]
+		}
+		c.mu.Lock()
+		c.whoami = s
+		c.mu.Unlock()
+	}
+	return errPDU(0)
+}
+
+func (c *client) fetch(p *protocol.Fetch) protocol.PDU {
+	prof, ok := c.profiles[p.CtxID]
+	if !ok {
+		return errPDU(protocol.ErrNoProfile)
+	}
+	reg := c.srv.Registry
+	c.results = reg.Fetch(c.results[:0], p.PMIDs)
+	now := time.Now()
+	c.vsets = c.vsets[:0]
+	c.values = c.values[:0]
+	c.arena = c.arena[:0]
+	for _, r := range c.results {
+		vs := protocol.ValueSet{PMID: r.PMID}
+		m, known := reg.ByPMID(r.PMID)
+		switch {
+		case r.Err < 0:
+			vs.NumVal = r.Err
+		case !known:
+			vs.NumVal = protocol.ErrPMID
+		default:
+			start := len(c.values)
+			for _, v := range r.Values {
+				if !profileAllows(prof, m.Desc.InDom, v.Inst) {
+					continue
+				}
+				c.values = append(c.values, c.encodeValue(m.Desc.Type, v))
+			}
+			vs.Values = c.values[start:len(c.values):len(c.values)]
+			vs.NumVal = int32(len(vs.Values))
+			if m.Desc.Type != protocol.Type32 && m.Desc.Type != protocol.TypeU32 {
+				vs.ValFmt = protocol.ValFmtDynamic
+			}
+		}
+		c.vsets = append(c.vsets, vs)
+	}
+	return &protocol.Result{Highres: p.Highres, Sec: now.Unix(), Nsec: int64(now.Nanosecond()), VSets: c.vsets}
+}
+
+// encodeValue lays a value out as pmcd does: 32-bit integers insitu, the rest in
+// value blocks whose payload lives in the client's arena.
+func (c *client) encodeValue(typ int32, v metrics.Value) protocol.Value {
+	out := protocol.Value{Inst: v.Inst, VType: uint8(typ)}
+	start := len(c.arena)
+	switch typ {
+	case protocol.Type32, protocol.TypeU32:
+		out.Insitu = uint32(v.U)
+		return out
+	case protocol.Type64, protocol.TypeU64:
+		c.arena = binary.BigEndian.AppendUint64(c.arena, v.U)
+	case protocol.TypeFloat:
+		c.arena = binary.BigEndian.AppendUint32(c.arena, math.Float32bits(float32(v.F)))
+	case protocol.TypeDouble:
+		c.arena = binary.BigEndian.AppendUint64(c.arena, math.Float64bits(v.F))
+	case protocol.TypeString:
+		c.arena = append(c.arena, v.S...)
+		c.arena = append(c.arena, 0)
+	default:
+		out.VType = uint8(protocol.TypeAggregate)
+		c.arena = append(c.arena, v.S...)
+	}
+	out.Payload = c.arena[start:len(c.arena):len(c.arena)]
+	return out
+}
+
+// profileAllows applies the client's instance profile to one value.
+func profileAllows(p *protocol.Profile, indom protocol.InDom, inst uint32) bool {
+	if indom == protocol.InDomNull {
+		return true
+	}
+	for i := range p.Entries {
+		e := &p.Entries[i]
+		if e.InDom != indom {
+			continue
+		}
+		listed := false
+		for _, in := range e.Insts {
+			if uint32(in) == inst {
+				listed = true
+				break
+			}
+		}
+		if e.State == protocol.ProfileExclude {
+			return listed
+		}
+		return !listed
+	}
+	return p.GState == protocol.ProfileInclude
+}
+
+func (c *client) instance(p *protocol.InstanceReq) protocol.PDU {
+	insts, err := c.srv.Registry.Instances(p.InDom)
+	if err != nil {
+		return errPDU(codeOf(err))
+	}
+	out := &protocol.InstancePDU{InDom: p.InDom}
+	switch {
+	case p.Inst == protocol.InNull && p.Name == "":
+		out.Instances = make([]protocol.Instance, len(insts))
+		for i, in := range insts {
+			out.Instances[i] = protocol.Instance{ID: in.ID, Name: in.Name}
+		}
+	case p.Name == "":
+		for _, in := range insts {
+			if in.ID == p.Inst {
+				out.Instances = []protocol.Instance{{ID: protocol.InNull, Name: in.Name}}
+				return out
+			}
+		}
+		return errPDU(protocol.ErrInst)
+	default:
+		// Exact match wins; else a name without spaces matches an instance name up
+		// to its first space ("5" finds "5 minute"), as libpcp_pmda does.
+		found := -1
+		for i, in := range insts {
+			if in.Name == p.Name {
+				found = i
+				break
+			}
+		}
+		if found < 0 && !strings.Contains(p.Name, " ") {
+			for i, in := range insts {
+				if first, _, _ := strings.Cut(in.Name, " "); first == p.Name {
+					found = i
+					break
+				}
+			}
+		}
+		if found < 0 {
+			return errPDU(protocol.ErrInst)
+		}
+		out.Instances = []protocol.Instance{{ID: insts[found].ID}}
+	}
+	return out
+}
+
+func (c *client) text(p *protocol.TextReq) protocol.PDU {
+	reg := c.srv.Registry
+	help := p.Kind&protocol.TextHelp != 0
+	switch {
+	case p.Kind&protocol.TextInDom != 0:
+		s, ok := reg.InDomText(protocol.InDom(p.Ident), help)
+		if !ok {
+			return errPDU(protocol.ErrInDom)
+		}
+		return &protocol.TextPDU{Ident: p.Ident, Text: s}
+	case p.Kind&protocol.TextPMID != 0:
+		m, ok := reg.ByPMID(protocol.PMID(p.Ident))
+		if !ok {
+			return errPDU(protocol.ErrPMID)
+		}
+		if help {
+			return &protocol.TextPDU{Ident: p.Ident, Text: m.Help}
+		}
+		return &protocol.TextPDU{Ident: p.Ident, Text: m.OneLine}
+	}
+	return errPDU(protocol.ErrText)
+}
+
+func (c *client) labels(p *protocol.LabelReq) protocol.PDU {
+	reg := c.srv.Registry
+	out := &protocol.LabelPDU{Ident: p.Ident, Kind: p.Kind}
+	one := func(json string, flags int32) protocol.PDU {
+		set, err := protocol.NewLabelSet(protocol.InNull, json, uint8(flags))
+		if err != nil {
+			return errPDU(protocol.ErrGeneric)
+		}
+		if len(set.Labels) > 0 {
+			out.Sets = []protocol.LabelSet{set}
+		}
+		return out
+	}
+	switch p.Kind {
+	case protocol.LabelContext:
+		return one(reg.ContextLabels(), protocol.LabelContext)
+	case protocol.LabelDomain:
+		json, ok := reg.DomainLabels(p.Ident)
+		if !ok {
+			return errPDU(protocol.ErrNoAgent)
+		}
+		return one(json, protocol.LabelDomain)
+	case protocol.LabelCluster, protocol.LabelItem:
+		if _, ok := reg.ByPMID(protocol.PMID(p.Ident)); !ok {
+			return errPDU(protocol.ErrPMID)
+		}
+		return out
+	case protocol.LabelInDom:
+		if _, err := reg.Instances(protocol.InDom(p.Ident)); err != nil {
+			return errPDU(protocol.ErrInDom)
+		}
+		return out
+	case protocol.LabelInstances:
+		insts, err := reg.Instances(protocol.InDom(p.Ident))
+		if err != nil {
+			return errPDU(protocol.ErrInDom)
+		}
+		out.Sets = make([]protocol.LabelSet, len(insts))
+		for i, in := range insts {
+			out.Sets[i] = protocol.LabelSet{Inst: in.ID}
+		}
+		return out
+	}
+	return errPDU(protocol.ErrType)
+}
