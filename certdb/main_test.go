@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gopcp/gopcp/certdb/internal/testcerts"
+	"github.com/gopcp/gopcp/internal/testcerts"
 	"github.com/gopcp/gopcp/certdb/store"
 )
 

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gopcp/gopcp/certdb/internal/testcerts"
+	"github.com/gopcp/gopcp/internal/testcerts"
 	pkcs12 "software.sslmate.com/src/go-pkcs12"
 )
 
