@@ -2,7 +2,14 @@ package main
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -11,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 const (
@@ -44,8 +52,9 @@ func freePort(t *testing.T) int {
 }
 
 // startRealPmcd starts the real pmcd on a free loopback port for the test and
-// returns the port and its unix socket.
-func startRealPmcd(t *testing.T) (int, string) {
+// returns the port and its unix socket. extra are reference-pcp arguments after
+// the port (-t TLSCONF, -- PMCD_ARGS).
+func startRealPmcd(t *testing.T, extra ...string) (int, string) {
 	t.Helper()
 	for _, f := range []string{realPminfo, realPmcd} {
 		if _, err := os.Stat(f); err != nil {
@@ -55,7 +64,7 @@ func startRealPmcd(t *testing.T) (int, string) {
 	tool := referencePCP(t)
 	dir := t.TempDir()
 	port := freePort(t)
-	out, err := exec.Command(tool, "start", dir, strconv.Itoa(port)).CombinedOutput()
+	out, err := exec.Command(tool, append([]string{"start", dir, strconv.Itoa(port)}, extra...)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("reference-pcp start: %v\n%s", err, out)
 	}
@@ -73,7 +82,7 @@ type result struct {
 func runReal(t *testing.T, env []string, args ...string) result {
 	t.Helper()
 	cmd := exec.Command(realPminfo, args...)
-	cmd.Env = append(append(os.Environ(), "PCP_DERIVED_CONFIG="), env...)
+	cmd.Env = append(append(os.Environ(), "PCP_DERIVED_CONFIG=", "PCP_TLSCONF_PATH=/nonexistent"), env...)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()
@@ -200,6 +209,7 @@ func TestInteropRealPminfo(t *testing.T) {
 		{nil, []string{"-h", "local:" + socket, "-m", "hinv.ncpu"}},
 		{nil, []string{"-h", "unix:" + socket + ".none", "-m", "hinv.ncpu"}},
 		{[]string{"PMCD_SOCKET=/nonexistent", "PMCD_PORT=" + strconv.Itoa(port)}, []string{"-dl", "hinv.ncpu"}},
+		{[]string{"PMCD_SOCKET=/nonexistent", "PMCD_PORT=" + closed}, []string{"-f", "hinv.ncpu"}},
 		{[]string{"PMCD_SOCKET=/nonexistent", "PMCD_PORT=" + strconv.Itoa(port)}, []string{"-h", "localhost", "-fl", "hinv.ncpu"}},
 		{nil, []string{"-h", "pcp:" + host + "?foo=bar", "-m", "hinv.ncpu"}},
 		{nil, []string{"-h", "localhost:" + strconv.Itoa(port) + "/", "-f", "hinv.ncpu"}},
@@ -238,5 +248,53 @@ func TestInteropRealPminfo(t *testing.T) {
 		t.Run(strings.Join(c.env, " ")+" "+strings.Join(c.args, " "), func(t *testing.T) {
 			compare(t, c.env, c.args...)
 		})
+	}
+}
+
+// writeTLSConf makes a self-signed server certificate and a PCP tls.conf naming it.
+func writeTLSConf(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "pmcd"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
+	conf := filepath.Join(dir, "tls.conf")
+	os.WriteFile(conf, []byte("tls-cert-file = "+certFile+"\ntls-key-file = "+keyFile+"\n"), 0o644)
+	return conf
+}
+
+// TestInteropTLS compares both clients against real pmcds with TLS configured,
+// with and without -Q (client certificates required from remote clients), for the
+// PCP_SECURE_SOCKETS settings and pcps:// (PROTOCOL.md 3.3-3.5): neither client
+// has a certificate of its own.
+func TestInteropTLS(t *testing.T) {
+	conf := writeTLSConf(t)
+	plain, _ := startRealPmcd(t, "-t", conf)
+	certReqd, _ := startRealPmcd(t, "-t", conf, "--", "-Q")
+	cleanEnv(t)
+	for _, env := range [][]string{nil, {"PCP_SECURE_SOCKETS=enforce"}, {"PCP_SECURE_SOCKETS=relaxed"}} {
+		for _, port := range []int{plain, certReqd} {
+			p := strconv.Itoa(port)
+			for _, host := range []string{"127.0.0.1:" + p, "localhost:" + p, "pcps://127.0.0.1:" + p, "pcps://localhost:" + p + "?secure=relaxed"} {
+				t.Run(strings.Join(env, " ")+" "+host, func(t *testing.T) {
+					compare(t, env, "-h", host, "-fdl", "kernel.uname.nodename", "hinv.ncpu")
+				})
+			}
+		}
 	}
 }
