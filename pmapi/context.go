@@ -500,15 +500,14 @@ func (c *Context) call(req protocol.PDU, want int32) (protocol.PDU, error) {
 // the context was opened with.
 func (c *Context) HostName() string {
 	if ids, err := c.LookupNames([]string{"pmcd.hostname"}); err == nil {
-		if r, err := c.Fetch(ids); err == nil && len(r.VSets) > 0 && r.VSets[0].NumVal > 0 && len(r.VSets[0].Values) > 0 {
-			v := r.VSets[0].Values[0]
-			if r.VSets[0].ValFmt == protocol.ValFmtInsitu {
-				return ""
+		r, err := c.Fetch(ids)
+		if err == nil && len(r.VSets) > 0 && r.VSets[0].NumVal > 0 && len(r.VSets[0].Values) > 0 &&
+			r.VSets[0].ValFmt != protocol.ValFmtInsitu {
+			p := r.VSets[0].Values[0].Payload
+			if i := bytes.IndexByte(p, 0); i >= 0 {
+				p = p[:i]
 			}
-			if i := bytes.IndexByte(v.Payload, 0); i >= 0 {
-				return string(v.Payload[:i])
-			}
-			return string(v.Payload)
+			return string(p)
 		}
 	}
 	if c.unix || strings.HasPrefix(c.host, "/") || strings.HasPrefix(c.host, "localhost") {

@@ -6,6 +6,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gopcp/gopcp/protocol"
 )
@@ -386,16 +387,82 @@ func pmlcControl(v uint32) string {
 	return b.String()
 }
 
-// eventSummary renders a packed event record array as "[N event records]" with the
-// record count and missed-record count (timestamps are left out).
+// eventSummary is pmPrintValue's summary of a packed event record array: the
+// record count, missed records, and the first and last timestamps in local time
+// (HH:MM:SS.mmm, or nanoseconds for highres arrays). It walks the records as
+// libpcp does, including its habit of not advancing past "missed" records.
 func eventSummary(v protocol.Value, highres bool) string {
 	p := v.Payload
-	if len(p) < 4 {
-		return "[0 event records]"
+	u32 := func(off int) (uint32, bool) {
+		if off < 0 || off+4 > len(p) {
+			return 0, false
+		}
+		return binary.BigEndian.Uint32(p[off:]), true
 	}
-	n := int32(binary.BigEndian.Uint32(p))
-	if n == 1 {
-		return "[1 event record]"
+	u64 := func(off int) (uint64, bool) {
+		if off < 0 || off+8 > len(p) {
+			return 0, false
+		}
+		return binary.BigEndian.Uint64(p[off:]), true
 	}
-	return fmt.Sprintf("[%d event records]", n)
+	n32, _ := u32(0)
+	nrecords := int32(n32)
+	stamp := func(off int) string {
+		if highres {
+			sec, _ := u64(off)
+			nsec, _ := u64(off + 8)
+			t := time.Unix(int64(sec), 0)
+			return fmt.Sprintf("%02d:%02d:%02d.%09d", t.Hour(), t.Minute(), t.Second(), int32(nsec))
+		}
+		sec, _ := u32(off)
+		usec, _ := u32(off + 4)
+		t := time.Unix(int64(int32(sec)), 0)
+		return fmt.Sprintf("%02d:%02d:%02d.%03d", t.Hour(), t.Minute(), t.Second(), int32(usec)/1000)
+	}
+	tsSize := 8
+	if highres {
+		tsSize = 16
+	}
+	base := 4
+	first := stamp(base)
+	nmissed := int32(0)
+	for r := int32(0); r < nrecords-1; r++ {
+		flags, ok1 := u32(base + tsSize)
+		np, ok2 := u32(base + tsSize + 4)
+		if !ok1 || !ok2 {
+			break
+		}
+		if flags&0x80000000 != 0 { // PM_EVENT_FLAG_MISSED
+			nmissed += int32(np)
+			continue
+		}
+		base += tsSize + 8
+		for i := int32(0); i < int32(np); i++ {
+			w, ok := u32(base + 4)
+			if !ok {
+				break
+			}
+			base += 4 + (int(w&0xffffff)+3)&^3
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "[%d event record", nrecords)
+	if nrecords != 1 {
+		b.WriteByte('s')
+	}
+	if nmissed > 0 {
+		fmt.Fprintf(&b, " (%d missed)", nmissed)
+	}
+	if nrecords > 0 {
+		b.WriteString(" timestamp")
+		if nrecords > 1 {
+			b.WriteByte('s')
+		}
+		b.WriteString(" " + first)
+		if nrecords > 1 {
+			b.WriteString("..." + stamp(base))
+		}
+	}
+	b.WriteByte(']')
+	return b.String()
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gopcp/gopcp/protocol"
 )
@@ -35,6 +36,10 @@ func goldenLines(t *testing.T, name string) [][2]string {
 // TestFormatValueGolden checks FormatValue against pmPrintValue output of libpcp
 // 6.0.3 for every type, including mismatched encodings and special floats.
 func TestFormatValueGolden(t *testing.T) {
+	// Event timestamps print in local time; the golden file was made with TZ=UTC.
+	saved := time.Local
+	time.Local = time.UTC
+	defer func() { time.Local = saved }()
 	for _, l := range goldenLines(t, "printvalue.golden") {
 		f := strings.Fields(l[0]) // V insitu type vtype hex
 		insitu := f[1] == "1"
