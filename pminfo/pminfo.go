@@ -676,8 +676,8 @@ func (p *pminfo) metricLabels(d protocol.Desc) {
 	p.printLabels("    labels %s\n", sets...)
 }
 
-// instances returns how many instance rows -l and -s print, and the label set and
-// instance id of row j.
+// instanceRows returns how many instance rows -l and -s print for indom: one per
+// instance label set, else one per instance.
 func (p *pminfo) instanceRows(indom protocol.InDom) int {
 	p.updateInstLabels(indom)
 	if p.nLabelSet > 0 {
@@ -686,6 +686,7 @@ func (p *pminfo) instanceRows(indom protocol.InDom) int {
 	return p.numInst
 }
 
+// instanceRow returns the label set (nil if none) and instance id of row j.
 func (p *pminfo) instanceRow(j int) (*protocol.LabelSet, uint32) {
 	if j < p.nLabelSet {
 		return &p.instLabels[j], p.instLabels[j].Inst
