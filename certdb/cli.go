@@ -27,6 +27,43 @@ type opts struct {
 	pwFile, pwFileK, p12pwFile        string
 	keyFile                           string
 	ascii, deleteKey, withKey, force  bool
+
+	// Issuing (ca, issue, quickstart, request).
+	caNick, cn, keyType string
+	days                int
+	sans, hosts, ips    listFlag
+	server, client      bool
+
+	// check.
+	role, caStore, file string
+
+	// Java keystores.
+	ksType, alias, storepassFile, keypassFile string
+
+	// import-nss.
+	from, nssPwFile string
+}
+
+// listFlag is a repeatable flag; each value may also hold a comma-separated list.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error {
+	*l = append(*l, v)
+	return nil
+}
+
+// split returns every comma-separated item of every value, blanks trimmed.
+func (l listFlag) split() []string {
+	var out []string
+	for _, v := range l {
+		for _, item := range strings.Split(v, ",") {
+			if item = strings.TrimSpace(item); item != "" {
+				out = append(out, item)
+			}
+		}
+	}
+	return out
 }
 
 // ctx is one invocation of a command.
@@ -41,7 +78,8 @@ type ctx struct {
 
 type command struct {
 	name    string
-	nss     string // the certutil/pk12util form it replaces
+	group   string // heading in --help; "" is groupStore
+	nss     string // the certutil/pk12util/openssl/keytool form it replaces
 	summary string
 	help    string // usage, description, flags, examples (exit codes are appended)
 	flags   func(fs *flag.FlagSet, o *opts)
@@ -142,6 +180,20 @@ var canonicalFlag = map[string]string{}
 func strFlag(fs *flag.FlagSet, p *string, names ...string) {
 	for _, n := range names {
 		fs.StringVar(p, n, "", "")
+		canonicalFlag[n] = names[0]
+	}
+}
+
+func listVar(fs *flag.FlagSet, p *listFlag, names ...string) {
+	for _, n := range names {
+		fs.Var(p, n, "")
+		canonicalFlag[n] = names[0]
+	}
+}
+
+func intFlag(fs *flag.FlagSet, p *int, names ...string) {
+	for _, n := range names {
+		fs.IntVar(p, n, 0, "")
 		canonicalFlag[n] = names[0]
 	}
 }

@@ -15,7 +15,7 @@ import (
 )
 
 func init() {
-	commands = []*command{
+	commands = append(commands, []*command{
 		{name: "create", nss: "certutil -N", summary: "create an empty store", flags: dirFlags, run: runCreate, help: createHelp},
 		{name: "add", nss: "certutil -A", summary: "add a certificate with trust attributes", run: runAdd, help: addHelp,
 			flags: func(fs *flag.FlagSet, o *opts) {
@@ -52,7 +52,7 @@ func init() {
 				strFlag(fs, &o.p12pwFile, "w", "p12-password-file")
 				strFlag(fs, &o.nick, "n", "nickname")
 			}},
-		{name: "export", nss: "pk12util -o", summary: "export a certificate and its key as PKCS#12 or PEM", run: runExport, help: exportHelp,
+		{name: "export", nss: "pk12util -o", summary: "export a certificate (and key) as PKCS#12, PEM or DER", run: runExport, help: exportHelp,
 			flags: func(fs *flag.FlagSet, o *opts) {
 				dirFlags(fs, o)
 				strFlag(fs, &o.nick, "n", "nickname")
@@ -62,7 +62,7 @@ func init() {
 				boolFlag(fs, &o.withKey, "with-key")
 				boolFlag(fs, &o.force, "force")
 			}},
-	}
+	}...)
 }
 
 func runCreate(c *ctx) int {
@@ -323,12 +323,15 @@ func runExport(c *ctx) int {
 	switch format {
 	case "p12", "pkcs12":
 		format = "p12"
-	case "pem":
+	case "pem", "der":
 		if c.o.p12pwFile != "" {
-			return c.usage("-w sets a PKCS#12 password; PEM output is not encrypted (drop -w, or use --format p12)")
+			return c.usage("-w sets a PKCS#12 password; %s output is not encrypted (drop -w, or use --format p12)", strings.ToUpper(format))
+		}
+		if format == "der" && c.o.withKey {
+			return c.usage("--format der holds the certificate alone; for the key use --format pem --with-key, or p12")
 		}
 	default:
-		return c.usage("--format %q: want p12 or pem", c.o.format)
+		return c.usage("--format %q: want p12, pem or der", c.o.format)
 	}
 	if c.o.out != "-" && !c.o.force {
 		if _, err := os.Lstat(c.o.out); err == nil {
@@ -370,6 +373,8 @@ func runExport(c *ctx) int {
 		data, err = s.ExportPKCS12(c.o.nick, p12pw)
 		what = fmt.Sprintf("certificate, private key and %d CA certificate(s), PKCS#12", len(chain))
 		perm = 0o600
+	} else if format == "der" {
+		data, what = e.Cert.Raw, "certificate, DER"
 	} else {
 		data, err = s.ExportPEM(c.o.nick, c.o.withKey)
 		n := strings.Count(string(data), "-----BEGIN CERTIFICATE-----")

@@ -26,6 +26,16 @@ each a set of letters with NSS certutil's meaning:
   w  warn                                  ,  next position ("CT,," = SSL only)
 `
 
+// Command groups, in the order --help shows them.
+const (
+	groupSetup   = "Issue certificates"
+	groupStore   = "Manage a store (what certutil and pk12util did)"
+	groupCheck   = "Check"
+	groupMigrate = "Java keystores and NSS databases"
+)
+
+var groups = []string{groupSetup, groupStore, groupCheck, groupMigrate}
+
 func mainHelp() string {
 	var b strings.Builder
 	b.WriteString(`certdb manages gopcp certificate stores: certificates under nicknames with NSS
@@ -33,11 +43,22 @@ trust attributes, and private keys encrypted under the store's password. It does
 what certutil and pk12util did for PCP's NSS databases.
 
 Usage: certdb COMMAND -d DIR [flags]
-
-Commands:
 `)
-	for _, c := range commands {
-		fmt.Fprintf(&b, "  %-8s %-50s (%s)\n", c.name, c.summary, c.nss)
+	for _, g := range groups {
+		head := false
+		for _, c := range commands {
+			if c.group == g || c.group == "" && g == groupStore {
+				if !head {
+					fmt.Fprintf(&b, "\n%s:\n", g)
+					head = true
+				}
+				fmt.Fprintf(&b, "  %-16s %s", c.name, c.summary)
+				if c.nss != "" {
+					fmt.Fprintf(&b, " (%s)", c.nss)
+				}
+				b.WriteString("\n")
+			}
+		}
 	}
 	b.WriteString(`
 The certutil forms work too: certdb -N -d DIR, certdb -A -d DIR -n NICK -t TRUST
@@ -48,6 +69,9 @@ The certutil forms work too: certdb -N -d DIR, certdb -A -d DIR -n NICK -t TRUST
 	b.WriteString("\n")
 	b.WriteString(trustLetters)
 	b.WriteString(`
+Example: secure PCP in one command, then start the collector it prints:
+  certdb quickstart --dir /etc/pcp/tls --host pcp.example.com
+
 Example: a PCP collector's store (the NSS-era walkthrough, command for command):
   echo > /tmp/empty
   certdb create -d sql:/etc/pcp/nssdb -f /tmp/empty
@@ -193,21 +217,24 @@ Examples:
 `
 
 const exportHelp = `
-Usage: certdb export -d DIR -n NICKNAME -o FILE [--format p12|pem]
+Usage: certdb export -d DIR -n NICKNAME -o FILE [--format p12|pem|der]
                      [-w P12PASSWORDFILE] [--with-key] [--force]   (pk12util -o)
 
 Export a certificate. As PKCS#12 (the default) the file holds the certificate,
-its private key and its issuers found in the store, encrypted under the
+its private key and its issuers found in the store, root included (what
+'openssl pkcs12 -export -certfile rootCA.crt' makes), encrypted under the
 password read from -w (PBES2 AES-256, readable by OpenSSL, NSS and Java); on a
 terminal certdb prompts for it instead. As PEM the file holds the certificate
 and its intermediate issuers (the chain a server presents, as tls.conf's
-tls-cert-file wants it), and with --with-key the unencrypted private key.
-Files holding a key are written with mode 0600. "-o -" writes to stdout. An
-existing file is not replaced without --force.
+tls-cert-file wants it), and with --with-key the unencrypted private key. As
+DER it holds the certificate alone (what 'certutil -L -r' writes). Files
+holding a key are written with mode 0600, others 0644. "-o -" writes to
+stdout. An existing file is not replaced without --force; a file is written
+whole (temporary file and rename) or not at all.
 
   -n, --nickname NICKNAME  the certificate
   -o, --out FILE           the file to write
-      --format p12|pem     output format (default p12)
+      --format p12|pem|der output format (default p12)
   -w, --p12-password-file FILE
                            file whose first line is the PKCS#12 password
       --with-key           PEM: include the private key
@@ -217,4 +244,5 @@ Examples:
   certdb export -d sql:/etc/pcp/nssdb -n pmserver_cert -o pmserver.p12 -w /tmp/p12pass
   certdb export -d sql:/etc/pcp/nssdb -n pmserver_cert -o /etc/pcp/tls/server.crt --format pem
   certdb export -d sql:/etc/pcp/nssdb -n pmserver_cert -o /etc/pcp/tls/server.key --format pem --with-key
+  certdb export -d sql:/etc/pcp/nssdb -n "Root CA" -o rootCA.der --format der
 `

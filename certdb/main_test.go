@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gopcp/gopcp/internal/testcerts"
 	"github.com/gopcp/gopcp/certdb/store"
+	"github.com/gopcp/gopcp/internal/testcerts"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -275,7 +275,8 @@ func TestUsageErrors(t *testing.T) {
 		{"trust", "-d", db, "-n", "x", "-t", "C,,,,"},
 		{"delete", "-d", db},
 		{"import", "-d", db},
-		{"export", "-d", db, "-n", "x", "-o", "f", "--format", "der"},
+		{"export", "-d", db, "-n", "x", "-o", "f", "--format", "xml"},
+		{"export", "-d", db, "-n", "x", "-o", "f", "--format", "der", "--with-key"},
 		{"export", "-d", db, "-n", "x", "-o", "f", "--format", "pem", "-w", "pw"},
 		{"export", "-d", db, "-n", "x", "-o", filepath.Join(db, "new.p12")}, // no -w and no terminal
 		{"create", "-d", db, "-f", "a", "-k", "b"},

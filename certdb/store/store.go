@@ -364,6 +364,47 @@ func (s *Store) ImportKey(nickname string, key crypto.Signer) error {
 	})
 }
 
+// AddIdentity stores cert with its private key under nickname, with trust, in one
+// write: either both are stored or neither. The key must match the certificate
+// (ErrKeyMismatch); a nickname or certificate already stored fails with
+// ErrDuplicate.
+func (s *Store) AddIdentity(nickname string, cert *x509.Certificate, key crypto.Signer, trust Trust) (warnings []string, err error) {
+	if err := CheckNickname(nickname); err != nil {
+		return nil, err
+	}
+	if cert == nil || key == nil {
+		return nil, fmt.Errorf("%q: a certificate and its key are needed: %w", nickname, ErrBadInput)
+	}
+	t, err := trust.normalize()
+	if err != nil {
+		return nil, fmt.Errorf("%q: %v: %w", nickname, err, ErrBadInput)
+	}
+	if !publicKeyEqual(key, cert.PublicKey) {
+		return nil, fmt.Errorf("%q (%s): %w", nickname, cert.Subject, ErrKeyMismatch)
+	}
+	err = s.update(func(st *state) error {
+		if s.aead == nil {
+			return fmt.Errorf("%s: %w", s.path(), ErrLocked)
+		}
+		if e := st.find(nickname); e != nil {
+			return fmt.Errorf("%q already holds a certificate (%s) in %s: %w", nickname, e.cert.Subject, s.dir, ErrDuplicate)
+		}
+		if e := st.findCert(cert.Raw); e != nil {
+			return fmt.Errorf("this certificate is already stored as %q in %s: %w", e.nickname, s.dir, ErrDuplicate)
+		}
+		sealed, err := s.sealKey(cert, key)
+		if err != nil {
+			return err
+		}
+		st.entries = append(st.entries, &entry{nickname: nickname, cert: cert, trust: t, sealed: sealed})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return validityWarnings(nickname, cert, time.Now()), nil
+}
+
 // privateKey decrypts the key of e.
 func (s *Store) privateKey(e *entry) (crypto.Signer, error) {
 	if e.sealed == nil {
