@@ -66,7 +66,7 @@ func Connect(ctx context.Context, hostspec string, opts Options) (*Context, erro
 		return nil, err
 	}
 	if len(spec.Hosts) == 0 || spec.Hosts[0].Name == "" {
-		return nil, pcpErr(ErrNotHost)
+		return nil, pcpErr(protocol.ErrNotHost)
 	}
 	k := &connector{opts: opts, spec: spec, secure: opts.Secure}
 	if spec.Scheme == "pcps" {

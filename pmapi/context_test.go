@@ -354,7 +354,7 @@ func TestConnectErrors(t *testing.T) {
 	_, err = Connect(context.Background(), "h", Options{Dial: slow, ConnectTimeout: 50 * time.Millisecond})
 	wantCode(t, err, -int32(syscall.ETIMEDOUT))
 	_, err = Connect(context.Background(), "", Options{})
-	wantCode(t, err, ErrNotHost)
+	wantCode(t, err, protocol.ErrNotHost)
 	_, err = Connect(context.Background(), "host:abc", Options{})
 	var he *HostSpecError
 	if !errors.As(err, &he) || protocol.CodeOf(err) != protocol.ErrGeneric {

@@ -5,73 +5,13 @@ import (
 	"errors"
 	"net"
 	"os"
-	"strconv"
-	"strings"
 	"syscall"
 
 	"github.com/gopcp/gopcp/protocol"
 )
 
-// PCP error codes that package protocol does not name; the messages are those of
-// pmErrStr in PCP 6.0.3 (pmerr -l).
-const (
-	ErrPMNS        int32 = -12346
-	ErrNoPMNS      int32 = -12347
-	ErrDupPMNS     int32 = -12348
-	ErrNoData      int32 = -12354
-	ErrUnit        int32 = -12361
-	ErrConv        int32 = -12362
-	ErrTrunc       int32 = -12363
-	ErrSign        int32 = -12364
-	ErrNotHost     int32 = -12369
-	ErrEOL         int32 = -12370
-	ErrMode        int32 = -12371
-	ErrLabel       int32 = -12372
-	ErrLogRec      int32 = -12373
-	ErrNotArchive  int32 = -12374
-	ErrLogFile     int32 = -12375
-	ErrProfileSpec int32 = -12377
-	ErrNeedPort    int32 = -12392
-	ErrThread      int32 = -12398
-	ErrBadDerive   int32 = -12409
-	ErrBotch       int32 = -12442
-)
-
-var extraErrText = map[int32]string{
-	ErrPMNS:        "Problems parsing PMNS definitions",
-	ErrNoPMNS:      "PMNS not accessible",
-	ErrDupPMNS:     "Attempt to reload the PMNS",
-	ErrNoData:      "Empty archive log file",
-	ErrUnit:        "Illegal pmUnits specification",
-	ErrConv:        "Impossible value or scale conversion",
-	ErrTrunc:       "Truncation in value conversion",
-	ErrSign:        "Negative value in conversion to unsigned",
-	ErrNotHost:     "Operation requires context with host source of metrics",
-	ErrEOL:         "End of PCP archive log",
-	ErrMode:        "Illegal mode specification",
-	ErrLabel:       "Illegal label record at start of a PCP archive log file",
-	ErrLogRec:      "Corrupted record in a PCP archive log",
-	ErrNotArchive:  "Operation requires context with archive source of metrics",
-	ErrLogFile:     "Missing PCP archive log file",
-	ErrProfileSpec: "NULL pmInDom with non-NULL instlist",
-	ErrNeedPort:    "A non-null port name is required",
-	ErrThread:      "Operation not supported for multi-threaded applications",
-	ErrBadDerive:   "Derived metric definition failed",
-	ErrBotch:       "Internal inconsistency detected or assertion failed",
-}
-
-// ErrStr returns pmErrStr's message for code. It extends protocol.ErrStr with the
-// codes that package lacks and with libpcp's wording for unknown PCP codes.
-func ErrStr(code int32) string {
-	if s, ok := extraErrText[code]; ok {
-		return s
-	}
-	s := protocol.ErrStr(code)
-	if strings.HasPrefix(s, "No such error code") && code <= protocol.ErrGeneric && code >= protocol.ErrNYI {
-		return "No such PMAPI error code (" + strconv.Itoa(int(code)) + ")"
-	}
-	return s
-}
+// ErrStr returns pmErrStr's message for code.
+func ErrStr(code int32) string { return protocol.ErrStr(code) }
 
 // Message returns pmErrStr's text for any error returned by this package.
 func Message(err error) string {

@@ -42,6 +42,27 @@ const (
 	ErrPMDAReady      int32 = -13393
 	ErrPMDANotReady   int32 = -13394
 	ErrNYI            int32 = -21344
+
+	ErrPMNS        int32 = -12346
+	ErrNoPMNS      int32 = -12347
+	ErrDupPMNS     int32 = -12348
+	ErrNoData      int32 = -12354
+	ErrUnit        int32 = -12361
+	ErrConv        int32 = -12362
+	ErrTrunc       int32 = -12363
+	ErrSign        int32 = -12364
+	ErrNotHost     int32 = -12369
+	ErrEOL         int32 = -12370
+	ErrMode        int32 = -12371
+	ErrLabel       int32 = -12372
+	ErrLogRec      int32 = -12373
+	ErrNotArchive  int32 = -12374
+	ErrLogFile     int32 = -12375
+	ErrProfileSpec int32 = -12377
+	ErrNeedPort    int32 = -12392
+	ErrThread      int32 = -12398
+	ErrBadDerive   int32 = -12409
+	ErrBotch       int32 = -12442
 )
 
 var errText = map[int32]string{
@@ -79,6 +100,27 @@ var errText = map[int32]string{
 	ErrPMDAReady:      "PMDA is now responsive to requests",
 	ErrPMDANotReady:   "PMDA is not yet ready to respond to requests",
 	ErrNYI:            "Functionality not yet implemented",
+
+	ErrPMNS:        "Problems parsing PMNS definitions",
+	ErrNoPMNS:      "PMNS not accessible",
+	ErrDupPMNS:     "Attempt to reload the PMNS",
+	ErrNoData:      "Empty archive log file",
+	ErrUnit:        "Illegal pmUnits specification",
+	ErrConv:        "Impossible value or scale conversion",
+	ErrTrunc:       "Truncation in value conversion",
+	ErrSign:        "Negative value in conversion to unsigned",
+	ErrNotHost:     "Operation requires context with host source of metrics",
+	ErrEOL:         "End of PCP archive log",
+	ErrMode:        "Illegal mode specification",
+	ErrLabel:       "Illegal label record at start of a PCP archive log file",
+	ErrLogRec:      "Corrupted record in a PCP archive log",
+	ErrNotArchive:  "Operation requires context with archive source of metrics",
+	ErrLogFile:     "Missing PCP archive log file",
+	ErrProfileSpec: "NULL pmInDom with non-NULL instlist",
+	ErrNeedPort:    "A non-null port name is required",
+	ErrThread:      "Operation not supported for multi-threaded applications",
+	ErrBadDerive:   "Derived metric definition failed",
+	ErrBotch:       "Internal inconsistency detected or assertion failed",
 }
 
 // ErrStr returns the message pmErrStr gives for code: PCP codes by table, small
@@ -89,6 +131,9 @@ func ErrStr(code int32) string {
 	}
 	if code < 0 && code > ErrGeneric {
 		return errnoText(syscall.Errno(-code))
+	}
+	if code <= ErrGeneric && code >= ErrNYI {
+		return "No such PMAPI error code (" + strconv.Itoa(int(code)) + ")"
 	}
 	return "No such error code " + strconv.Itoa(int(code))
 }

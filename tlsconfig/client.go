@@ -19,7 +19,7 @@ import (
 
 // Environment variables the client honours.
 const (
-	EnvDBPath         = "PCP_SECURE_DB_PATH"         // the user's store (default ~/.pki/gopcp)
+	EnvDBPath         = "PCP_SECURE_DB_PATH"          // the user's store (default ~/.pki/gopcp)
 	EnvDBPasswordFile = "PCP_SECURE_DB_PASSWORD_FILE" // its password file (default: empty password)
 	EnvClientNickname = "PCP_SECURE_CLIENT_NICKNAME"  // which identity to present when there are several
 	EnvAllowSelfCert  = "PCP_ALLOW_SERVER_SELF_CERT"  // accept an untrusted or self-signed server certificate
