@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"strconv"
@@ -366,7 +367,11 @@ func (c *Context) upgrade(ctx context.Context, k *connector) error {
 	if k.opts.TLSConfig != nil {
 		var err error
 		if cfg, err = k.opts.TLSConfig(sn); err != nil || cfg == nil {
-			return pcpErr(protocol.ErrTLS)
+			// Keep the cause for callers that explain it; the code stays PM_ERR_TLS.
+			if err == nil {
+				err = errors.New("no TLS configuration")
+			}
+			return fmt.Errorf("%w: %w", pcpErr(protocol.ErrTLS), err)
 		}
 	} else {
 		cfg = &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12, ServerName: sn}
@@ -381,7 +386,9 @@ func (c *Context) upgrade(ctx context.Context, k *connector) error {
 		if isTimeout(err) {
 			return pcpErr(protocol.ErrTimeout)
 		}
-		return pcpErr(protocol.ErrTLS)
+		// The verification error (an untrusted or misnamed certificate) stays
+		// reachable with errors.As for the trust prompt.
+		return fmt.Errorf("%w: %w", pcpErr(protocol.ErrTLS), err)
 	}
 	c.tls = true
 	return nil

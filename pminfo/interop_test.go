@@ -2,14 +2,7 @@ package main
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -18,7 +11,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/gopcp/gopcp/certdb/store"
+	"github.com/gopcp/gopcp/internal/testcerts"
 )
 
 const (
@@ -252,30 +247,30 @@ func TestInteropRealPminfo(t *testing.T) {
 }
 
 // writeTLSConf makes a self-signed server certificate and a PCP tls.conf naming it.
-func writeTLSConf(t *testing.T) string {
+// writeTLSConf makes a CA and a server certificate for this host (localhost, its
+// name, 127.0.0.1), a PCP 6 tls.conf for the real pmcd, and a user store trusting
+// the CA (CT,,) for our pminfo, which verifies servers where the real one does not.
+func writeTLSConf(t *testing.T) (conf, userStore string) {
 	t.Helper()
 	dir := t.TempDir()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "pmcd"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	host, _ := os.Hostname()
+	ca := testcerts.New(t, nil, testcerts.Options{CN: "test CA", IsCA: true})
+	srv := testcerts.New(t, ca, testcerts.Options{CN: "pmcd", Server: true,
+		DNS: []string{"localhost", host}, IPs: []net.IP{net.ParseIP("127.0.0.1")}})
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
-	conf := filepath.Join(dir, "tls.conf")
+	os.WriteFile(certFile, srv.CertPEM(), 0o644)
+	os.WriteFile(keyFile, srv.KeyPEM(t), 0o600)
+	conf = filepath.Join(dir, "tls.conf")
 	os.WriteFile(conf, []byte("tls-cert-file = "+certFile+"\ntls-key-file = "+keyFile+"\n"), 0o644)
-	return conf
+	userStore = filepath.Join(dir, "userdb")
+	st, err := store.Create(userStore, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.AddCert("test CA", ca.Cert, store.MustParseTrust("CT,,")); err != nil {
+		t.Fatal(err)
+	}
+	return conf, userStore
 }
 
 // TestInteropTLS compares both clients against real pmcds with TLS configured,
@@ -283,11 +278,12 @@ func writeTLSConf(t *testing.T) string {
 // PCP_SECURE_SOCKETS settings and pcps:// (PROTOCOL.md 3.3-3.5): neither client
 // has a certificate of its own.
 func TestInteropTLS(t *testing.T) {
-	conf := writeTLSConf(t)
+	conf, userStore := writeTLSConf(t)
 	plain, _ := startRealPmcd(t, "-t", conf)
 	certReqd, _ := startRealPmcd(t, "-t", conf, "--", "-Q")
 	cleanEnv(t)
-	for _, env := range [][]string{nil, {"PCP_SECURE_SOCKETS=enforce"}, {"PCP_SECURE_SOCKETS=relaxed"}} {
+	db := "PCP_SECURE_DB_PATH=" + userStore
+	for _, env := range [][]string{{db}, {db, "PCP_SECURE_SOCKETS=enforce"}, {db, "PCP_SECURE_SOCKETS=relaxed"}} {
 		for _, port := range []int{plain, certReqd} {
 			p := strconv.Itoa(port)
 			for _, host := range []string{"127.0.0.1:" + p, "localhost:" + p, "pcps://127.0.0.1:" + p, "pcps://localhost:" + p + "?secure=relaxed"} {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"crypto/sha1"
 	"encoding/hex"
 	"errors"
@@ -36,16 +35,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if cfg.hosts > 0 {
 		source = cfg.host
 	}
-	ctx, err := pmapi.Connect(context.Background(), source, pmapi.Options{
-		Secure:    pmapi.SecureFromEnv(),
-		Container: cfg.container,
-	})
+	ctx, err := connect(source, cfg.container, stderr)
 	if err != nil {
 		var he *pmapi.HostSpecError
 		if errors.As(err, &he) {
 			fmt.Fprintf(stderr, "pmNewContext: bad host specification\n%s", he.Detail())
 		}
 		fmt.Fprintf(stderr, "pminfo: Cannot connect to PMCD on host \"%s\": %s\n", source, pmapi.Message(err))
+		explainTLS(err, stderr)
 		return 1
 	}
 	defer ctx.Close()

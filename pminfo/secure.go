@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"golang.org/x/term"
+
+	"github.com/gopcp/gopcp/pmapi"
+	"github.com/gopcp/gopcp/tlsconfig"
+)
+
+// connect opens the context with the secure-connection policy of tlsconfig: the
+// server's certificate must chain to a CA trusted in the user's store and name the
+// host, unless PCP_ALLOW_SERVER_SELF_CERT / PCP_ALLOW_BAD_CERT_DOMAIN say otherwise.
+// On a terminal, a certificate that fails is shown and the person is asked whether
+// to accept it; an accepted one is saved with peer trust and the connection retried.
+// Without a terminal it fails at once: nothing ever waits for input that cannot come.
+func connect(source, container string, stderr io.Writer) (*pmapi.Context, error) {
+	opts := tlsconfig.ClientOptionsFromEnv(stderr)
+	for attempt := 0; ; attempt++ {
+		ctx, err := pmapi.Connect(context.Background(), source, pmapi.Options{
+			Secure:    pmapi.SecureFromEnv(),
+			Container: container,
+			TLSConfig: tlsconfig.Client(opts),
+		})
+		if err == nil || attempt > 0 || !isVerifyError(err) || !term.IsTerminal(int(os.Stdin.Fd())) {
+			return ctx, err
+		}
+		ok, cert := tlsconfig.Prompt(err, os.Stdin, stderr)
+		if !ok {
+			return nil, err
+		}
+		nick, serr := tlsconfig.SavePeer(opts.StoreDir, opts.PasswordFile, verifyHost(err), cert)
+		if serr != nil {
+			fmt.Fprintf(stderr, "pminfo: %v\n", serr)
+			return nil, err
+		}
+		fmt.Fprintf(stderr, "pminfo: saved the certificate as %q in %s\n", nick, opts.StoreDir)
+	}
+}
+
+// verifyHost is the host name a verification error is about.
+func verifyHost(err error) string {
+	var ue *tlsconfig.UntrustedError
+	var be *tlsconfig.BadDomainError
+	switch {
+	case errors.As(err, &ue):
+		return ue.Host
+	case errors.As(err, &be):
+		return be.Host
+	}
+	return ""
+}
+
+func isVerifyError(err error) bool {
+	var ue *tlsconfig.UntrustedError
+	var be *tlsconfig.BadDomainError
+	return errors.As(err, &ue) || errors.As(err, &be)
+}
+
+// explainTLS adds, after pminfo's usual line, what to do about a certificate that
+// failed verification (the real pminfo never verifies, so it has no such line).
+func explainTLS(err error, stderr io.Writer) {
+	var ue *tlsconfig.UntrustedError
+	var be *tlsconfig.BadDomainError
+	switch {
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "pminfo: %v\n", ue)
+	case errors.As(err, &be):
+		fmt.Fprintf(stderr, "pminfo: %v\n", be)
+	}
+}
