@@ -94,8 +94,14 @@ func describeCert(cert *x509.Certificate) string {
 }
 
 func runAdd(c *ctx) int {
-	if rc := c.require("d", "n", "t", "i"); rc != exitOK {
+	if rc := c.require("d", "n", "i"); rc != exitOK {
 		return rc
+	}
+	if c.o.trust == "" {
+		// The signed certificate of a request (certdb request) needs no trust.
+		if s, err := store.Open(c.o.dir, nil); err != nil || !hasPending(s, c.o.nick) {
+			return c.require("t")
+		}
 	}
 	trust, err := store.ParseTrust(c.o.trust)
 	if err != nil {
@@ -133,6 +139,12 @@ func runAdd(c *ctx) int {
 	}
 	old, err := s.Get(c.o.nick)
 	update := err == nil && old.Cert.Equal(cert)
+	if key == nil && s.Locked() && pendingFor(s, cert) != "" {
+		// The certificate's key waits in the store: it moves, so it needs the password.
+		if s, rc = c.unlock(s); rc != exitOK {
+			return rc
+		}
+	}
 	warnings, err := s.AddCert(c.o.nick, cert, trust)
 	if err != nil {
 		return c.fail(err)
@@ -154,6 +166,8 @@ func runAdd(c *ctx) int {
 		fmt.Fprintf(c.stdout, "%q was already stored; its trust is now %s\n", c.o.nick, e.Trust)
 	case key != nil:
 		fmt.Fprintf(c.stdout, "added %q (%s) with its private key, trust %s\n", c.o.nick, describeCert(cert), e.Trust)
+	case e.HasKey && !update:
+		fmt.Fprintf(c.stdout, "added %q (%s) to the key its request was made with, trust %s\n", c.o.nick, describeCert(cert), e.Trust)
 	default:
 		fmt.Fprintf(c.stdout, "added %q (%s) with trust %s\n", c.o.nick, describeCert(cert), e.Trust)
 	}
@@ -173,10 +187,22 @@ func runList(c *ctx) int {
 	}
 	if c.o.nick == "" {
 		writeList(c.stdout, s.List())
+		if p := s.PendingKeys(); len(p) > 0 {
+			var names []string
+			for _, k := range p {
+				names = append(names, fmt.Sprintf("%q", k.Nickname))
+			}
+			fmt.Fprintf(c.stderr, "certdb list: %d key(s) waiting for their certificate (certdb request): %s; store one with: certdb receive -d %s -n NICKNAME -i SIGNED.crt\n",
+				len(p), strings.Join(names, ", "), quote(c.o.dir))
+		}
 		return exitOK
 	}
 	e, err := s.Get(c.o.nick)
 	if err != nil {
+		if p, perr := s.PendingKey(c.o.nick); perr == nil && !c.o.ascii {
+			writePending(c.stdout, p)
+			return exitOK
+		}
 		return c.fail(err)
 	}
 	if c.o.ascii {
@@ -234,6 +260,16 @@ func runDelete(c *ctx) int {
 	}
 	e, err := s.Get(c.o.nick)
 	if err != nil {
+		if _, perr := s.PendingKey(c.o.nick); perr == nil {
+			if !c.o.deleteKey {
+				return c.failf("%q is a key waiting for the certificate of its request; deleting it makes that certificate useless. Add -F to delete it anyway", c.o.nick)
+			}
+			if err := s.Delete(c.o.nick); err != nil {
+				return c.fail(err)
+			}
+			fmt.Fprintf(c.stdout, "deleted the pending key %q\n", c.o.nick)
+			return exitOK
+		}
 		return c.fail(err)
 	}
 	if e.HasKey && !c.o.deleteKey {
@@ -395,6 +431,21 @@ func runExport(c *ctx) int {
 	}
 	fmt.Fprintf(c.stdout, "exported %q to %s (%s)\n", c.o.nick, c.o.out, what)
 	return exitOK
+}
+
+func hasPending(s *store.Store, nick string) bool {
+	_, err := s.PendingKey(nick)
+	return err == nil
+}
+
+// pendingFor returns the nickname of the pending key cert is for, or "".
+func pendingFor(s *store.Store, cert *x509.Certificate) string {
+	for _, p := range s.PendingKeys() {
+		if k, ok := p.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); ok && k.Equal(cert.PublicKey) {
+			return p.Nickname
+		}
+	}
+	return ""
 }
 
 // newP12Password reads the password for a new PKCS#12 file from -w, or prompts

@@ -114,7 +114,8 @@ for certutil compatibility; "-" reads stdin) under NICKNAME with TRUST. Adding
 the same certificate again under the same nickname just sets its trust, as
 certutil does. A nickname holding another certificate, or a certificate already
 stored under another nickname, is refused. An expired certificate is stored
-with a warning.
+with a warning. A certificate for a key made by 'certdb request' joins that key
+(as certutil -A does after certutil -R); -t may then be left out.
 
   -n, --nickname NICKNAME  the name to store it under
   -t, --trust TRUST        trust attributes, e.g. "CT,," or "P,,"

@@ -38,8 +38,34 @@ func padBytes(s string, n int) string {
 // writeKeys prints the keys as `certutil -K` does.
 func writeKeys(w io.Writer, keys []store.KeyInfo) {
 	for i, k := range keys {
-		fmt.Fprintf(w, "<%2d> %-8.8s %-42.42s %s\n", i, k.Algorithm, k.ID, k.Nickname)
+		name := k.Nickname
+		if k.Pending {
+			name += " (request pending)"
+		}
+		fmt.Fprintf(w, "<%2d> %-8.8s %-42.42s %s\n", i, k.Algorithm, k.ID, name)
 	}
+}
+
+// writePending shows a key waiting for its certificate (certdb list -n NICK).
+func writePending(w io.Writer, p store.Pending) {
+	line := func(label, format string, args ...any) {
+		fmt.Fprintf(w, "%-22s%s\n", label+":", fmt.Sprintf(format, args...))
+	}
+	line("Nickname", "%s", p.Nickname)
+	line("Status", "key waiting for its certificate (certdb receive stores it)")
+	line("Public Key", "%s", publicKeyDesc(&x509.Certificate{PublicKey: p.PublicKey}))
+	if r := p.Request; r != nil {
+		line("Requested Subject", "%s", r.Subject)
+		var sans []string
+		for _, d := range r.DNSNames {
+			sans = append(sans, "DNS:"+d)
+		}
+		for _, ip := range r.IPAddresses {
+			sans = append(sans, "IP:"+ip.String())
+		}
+		line("Requested Alt Names", "%s", orNone(sans))
+	}
+	line("Private Key", "yes")
 }
 
 func colonHex(b []byte, upper bool) string {

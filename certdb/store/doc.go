@@ -30,6 +30,21 @@
 //	  ]
 //	}
 //
+// Version 2 is version 1 plus keys waiting for their certificate (made for a
+// certificate signing request by `certdb request`), in a "pending" array:
+//
+//	"pending": [
+//	  {"nickname": "agent", "public": "<SubjectPublicKeyInfo DER>",
+//	   "key": "<nonce || AES-256-GCM(key, PKCS#8 DER, aad "gopcp-certdb/v2 pending\x00" || SHA-256(public))>",
+//	   "csr": "<PKCS#10 DER, optional>"}
+//	]
+//
+// A store is written as version 1 whenever it holds no pending key, so stores
+// that never used requests stay readable by certdb versions that know only
+// version 1. Pending nicknames share the namespace of certificates. When the
+// signed certificate arrives, the key is decrypted, sealed again under the
+// certificate's additional data, and moves into the certificate's entry.
+//
 // The AES key is scrypt(password, salt, n, r, p) with a 32-byte output. The salt is
 // drawn when the store is created. The check value makes a wrong password a clear
 // ErrBadPassword rather than garbage; the additional data of each key binds it to

@@ -45,6 +45,7 @@ const (
 const (
 	formatName  = "gopcp-certdb"
 	formatV1    = 1
+	formatV2    = 2 // version 1 plus "pending": keys waiting for their certificate
 	kdfScrypt   = "scrypt"
 	scryptN     = 1 << 15
 	scryptR     = 8
@@ -63,6 +64,15 @@ type fileStore struct {
 	KDF     kdfParams   `json:"kdf"`
 	Check   []byte      `json:"check"`
 	Entries []fileEntry `json:"entries"`
+	// Pending (version 2 only) holds keys made by certdb request.
+	Pending []filePending `json:"pending,omitempty"`
+}
+
+type filePending struct {
+	Nickname string `json:"nickname"`
+	Public   []byte `json:"public"`        // SubjectPublicKeyInfo DER
+	Key      []byte `json:"key"`           // sealed PKCS#8, see pendingAAD
+	CSR      []byte `json:"csr,omitempty"` // the PKCS#10 request made with it
 }
 
 type kdfParams struct {
@@ -93,6 +103,7 @@ type state struct {
 	kdf     kdfParams
 	check   []byte
 	entries []*entry
+	pending []*pending
 }
 
 func (st *state) find(nickname string) *entry {
@@ -201,8 +212,11 @@ func decodeState(data []byte) (*state, error) {
 	if fs.Format != formatName {
 		return nil, fmt.Errorf("not a certdb store (format %q, want %q): %w", fs.Format, formatName, ErrCorrupt)
 	}
-	if fs.Version != formatV1 {
-		return nil, fmt.Errorf("store format version %d is not supported (this certdb reads version %d): %w", fs.Version, formatV1, ErrCorrupt)
+	if fs.Version != formatV1 && fs.Version != formatV2 {
+		return nil, fmt.Errorf("store format version %d is not supported (this certdb reads versions %d and %d): %w", fs.Version, formatV1, formatV2, ErrCorrupt)
+	}
+	if fs.Version == formatV1 && len(fs.Pending) > 0 {
+		return nil, fmt.Errorf("pending keys in a version %d store: %w", formatV1, ErrCorrupt)
 	}
 	if err := fs.KDF.validate(); err != nil {
 		return nil, err
@@ -227,6 +241,23 @@ func decodeState(data []byte) (*state, error) {
 		}
 		st.entries = append(st.entries, &entry{nickname: fe.Nickname, cert: cert, trust: t, sealed: fe.Key})
 	}
+	for i, fp := range fs.Pending {
+		if fp.Nickname == "" || seen[fp.Nickname] {
+			return nil, fmt.Errorf("pending key %d: empty or repeated nickname %q: %w", i, fp.Nickname, ErrCorrupt)
+		}
+		seen[fp.Nickname] = true
+		pub, err := x509.ParsePKIXPublicKey(fp.Public)
+		if err != nil || len(fp.Key) == 0 {
+			return nil, fmt.Errorf("pending key %q: public key: %v: %w", fp.Nickname, err, ErrCorrupt)
+		}
+		p := &pending{nickname: fp.Nickname, public: fp.Public, pub: pub, sealed: fp.Key}
+		if len(fp.CSR) > 0 {
+			if p.csr, err = x509.ParseCertificateRequest(fp.CSR); err != nil {
+				return nil, fmt.Errorf("pending key %q: request: %v: %w", fp.Nickname, err, ErrCorrupt)
+			}
+		}
+		st.pending = append(st.pending, p)
+	}
 	return st, nil
 }
 
@@ -234,6 +265,16 @@ func (st *state) encode() ([]byte, error) {
 	fs := fileStore{Format: formatName, Version: formatV1, KDF: st.kdf, Check: st.check, Entries: []fileEntry{}}
 	for _, e := range st.entries {
 		fs.Entries = append(fs.Entries, fileEntry{Nickname: e.nickname, Trust: e.trust.String(), Cert: e.cert.Raw, Key: e.sealed})
+	}
+	// Version 1 readers know nothing of pending keys: a store without any stays
+	// version 1, byte for byte what they write.
+	for _, p := range st.pending {
+		fp := filePending{Nickname: p.nickname, Public: p.public, Key: p.sealed}
+		if p.csr != nil {
+			fp.CSR = p.csr.Raw
+		}
+		fs.Pending = append(fs.Pending, fp)
+		fs.Version = formatV2
 	}
 	data, err := json.MarshalIndent(&fs, "", "  ")
 	if err != nil {

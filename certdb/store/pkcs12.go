@@ -67,12 +67,12 @@ func defaultNickname(c *x509.Certificate) string {
 
 // uniqueNickname returns name, or "name #2", "name #3"... if taken.
 func (st *state) uniqueNickname(name string) string {
-	if st.find(name) == nil {
+	if !st.taken(name) {
 		return name
 	}
 	for i := 2; ; i++ {
 		n := fmt.Sprintf("%s #%d", name, i)
-		if st.find(n) == nil {
+		if !st.taken(n) {
 			return n
 		}
 	}
@@ -120,6 +120,8 @@ func (s *Store) ImportPKCS12(data, p12password []byte, nickname string) (added [
 				name = st.uniqueNickname(name)
 			} else if e := st.find(name); e != nil {
 				return fmt.Errorf("%q already holds another certificate (%s) in %s: %w", name, e.cert.Subject, s.dir, ErrDuplicate)
+			} else if st.findPending(name) != nil {
+				return fmt.Errorf("%q is a key waiting for its certificate (certdb request) in %s: %w", name, s.dir, ErrDuplicate)
 			}
 			le = &entry{nickname: name, cert: leaf}
 			st.entries = append(st.entries, le)

@@ -69,6 +69,8 @@ type KeyInfo struct {
 	// ID is NSS's CKA_ID for the key, in hex: the SHA-1 of the RSA modulus or of the
 	// public point, as `certutil -K` prints it.
 	ID string
+	// Pending: the key waits for its certificate (certdb request).
+	Pending bool
 }
 
 // Exists reports whether dir (optionally prefixed with "sql:") holds a store.
@@ -286,7 +288,25 @@ func (s *Store) AddCert(nickname string, cert *x509.Certificate, trust Trust) (w
 		if e := st.findCert(cert.Raw); e != nil {
 			return fmt.Errorf("this certificate is already stored as %q in %s: %w", e.nickname, s.dir, ErrDuplicate)
 		}
-		st.entries = append(st.entries, &entry{nickname: nickname, cert: cert, trust: t})
+		ne := &entry{nickname: nickname, cert: cert, trust: t}
+		// A certificate for a pending key (certdb request) takes the key, as
+		// certutil -A does with a key already in the database.
+		p := st.findPending(nickname)
+		if p != nil && !publicEqual(p.pub, cert.PublicKey) {
+			return fmt.Errorf("%q in %s is a key waiting for its certificate, and this certificate (%s) is for another key: %w", nickname, s.dir, cert.Subject, ErrKeyMismatch)
+		}
+		if p == nil {
+			p = st.pendingFor(cert.PublicKey)
+		}
+		if p != nil {
+			sealed, err := s.join(p, cert)
+			if err != nil {
+				return err
+			}
+			ne.sealed = sealed
+			st.removePending(p.nickname)
+		}
+		st.entries = append(st.entries, ne)
 		return nil
 	})
 	if err != nil {
@@ -312,13 +332,15 @@ func (s *Store) SetTrust(nickname string, trust Trust) error {
 	})
 }
 
-// Delete removes nickname's certificate and its private key, if any.
+// Delete removes nickname's certificate and its private key, if any, or the
+// pending key of that name.
 func (s *Store) Delete(nickname string) error {
 	return s.update(func(st *state) error {
-		if st.find(nickname) == nil {
+		if !st.taken(nickname) {
 			return fmt.Errorf("%q in %s: %w", nickname, s.dir, ErrNotFound)
 		}
 		st.remove(nickname)
+		st.removePending(nickname)
 		return nil
 	})
 }
@@ -388,6 +410,9 @@ func (s *Store) AddIdentity(nickname string, cert *x509.Certificate, key crypto.
 		}
 		if e := st.find(nickname); e != nil {
 			return fmt.Errorf("%q already holds a certificate (%s) in %s: %w", nickname, e.cert.Subject, s.dir, ErrDuplicate)
+		}
+		if st.findPending(nickname) != nil {
+			return fmt.Errorf("%q is a key waiting for its certificate (certdb request) in %s: %w", nickname, s.dir, ErrDuplicate)
 		}
 		if e := st.findCert(cert.Raw); e != nil {
 			return fmt.Errorf("this certificate is already stored as %q in %s: %w", e.nickname, s.dir, ErrDuplicate)
@@ -560,30 +585,40 @@ func (s *Store) TrustedPeers() []*x509.Certificate {
 // password: everything shown comes from the certificates.
 func (s *Store) Keys() []KeyInfo {
 	var out []KeyInfo
-	for _, e := range s.snapshot().entries {
+	st := s.snapshot()
+	for _, e := range st.entries {
 		if e.sealed == nil {
 			continue
 		}
-		ki := KeyInfo{Nickname: e.nickname}
-		var id []byte
-		switch pub := e.cert.PublicKey.(type) {
-		case *rsa.PublicKey:
-			ki.Algorithm, ki.Bits = "rsa", pub.N.BitLen()
-			id = pub.N.Bytes()
-		case *ecdsa.PublicKey:
-			ki.Algorithm, ki.Bits = "ec", pub.Curve.Params().BitSize
-			if ek, err := pub.ECDH(); err == nil {
-				id = ek.Bytes()
-			}
-		case ed25519.PublicKey:
-			ki.Algorithm, ki.Bits = "ed25519", 256
-			id = pub
-		default:
-			ki.Algorithm = fmt.Sprintf("%T", pub)
-		}
-		sum := sha1.Sum(id)
-		ki.ID = hex.EncodeToString(sum[:])
+		out = append(out, keyInfo(e.nickname, e.cert.PublicKey))
+	}
+	for _, p := range st.pending {
+		ki := keyInfo(p.nickname, p.pub)
+		ki.Pending = true
 		out = append(out, ki)
 	}
 	return out
+}
+
+func keyInfo(nickname string, pub crypto.PublicKey) KeyInfo {
+	ki := KeyInfo{Nickname: nickname}
+	var id []byte
+	switch pub := pub.(type) {
+	case *rsa.PublicKey:
+		ki.Algorithm, ki.Bits = "rsa", pub.N.BitLen()
+		id = pub.N.Bytes()
+	case *ecdsa.PublicKey:
+		ki.Algorithm, ki.Bits = "ec", pub.Curve.Params().BitSize
+		if ek, err := pub.ECDH(); err == nil {
+			id = ek.Bytes()
+		}
+	case ed25519.PublicKey:
+		ki.Algorithm, ki.Bits = "ed25519", 256
+		id = pub
+	default:
+		ki.Algorithm = fmt.Sprintf("%T", pub)
+	}
+	sum := sha1.Sum(id)
+	ki.ID = hex.EncodeToString(sum[:])
+	return ki
 }
