@@ -278,7 +278,9 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 	}
 	defer s.unregister(c)
 	if err := c.handshake(ctx, log); err != nil {
-		log.Info("client handshake failed", "err", err)
+		if !errors.Is(err, errRefused) { // refusals were logged with their reason
+			log.Info("client handshake failed", "err", err)
+		}
 		return
 	}
 	c.conn.MaxSize = s.maxPDU()

@@ -367,3 +367,48 @@ func TestShutdownWaits(t *testing.T) {
 		t.Fatalf("goroutines %d, before %d", n, before)
 	}
 }
+
+// benchFetch measures one request/reply fetch over loopback with our own client
+// framing (the libpcp comparison is scripts/bench.sh).
+func benchFetch(b *testing.B, names []string) {
+	s, addr, _ := startServer(b, nil)
+	c := dial(b, addr)
+	c.Write(&protocol.Profile{})
+	var ids []protocol.PMID
+	for _, n := range names {
+		m, ok := s.Registry.ByName(n)
+		if !ok {
+			b.Fatalf("no metric %s", n)
+		}
+		ids = append(ids, m.Desc.PMID)
+	}
+	req := &protocol.Fetch{Highres: true, PMIDs: ids}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := c.Write(req); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.ReadRaw(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkFetch1(b *testing.B) { benchFetch(b, []string{"kernel.all.load"}) }
+
+func BenchmarkFetch10(b *testing.B) {
+	benchFetch(b, []string{"kernel.all.cpu.user", "kernel.all.cpu.sys", "kernel.all.cpu.idle", "kernel.all.pswitch",
+		"kernel.all.intr", "mem.util.free", "mem.util.used", "mem.util.cached", "kernel.all.load", "kernel.all.nprocs"})
+}
+
+func BenchmarkFetch30(b *testing.B) {
+	benchFetch(b, []string{"kernel.percpu.cpu.user", "kernel.percpu.cpu.sys", "kernel.percpu.cpu.idle",
+		"network.interface.in.bytes", "network.interface.out.bytes", "network.interface.in.packets",
+		"network.interface.out.packets", "disk.dev.read", "disk.dev.write", "disk.dev.read_bytes",
+		"disk.dev.write_bytes", "mem.util.free", "mem.util.used", "mem.util.cached", "mem.util.bufmem",
+		"kernel.all.load", "kernel.all.pswitch", "kernel.all.intr", "kernel.all.nprocs", "swap.used",
+		"filesys.free", "filesys.used", "kernel.all.cpu.nice", "kernel.all.cpu.steal",
+		"mem.util.available", "mem.util.slab", "kernel.all.running", "kernel.all.blocked",
+		"kernel.all.uptime", "hinv.ncpu"})
+}

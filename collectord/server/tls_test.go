@@ -1,0 +1,199 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gopcp/gopcp/certdb/store"
+	"github.com/gopcp/gopcp/internal/testcerts"
+	"github.com/gopcp/gopcp/protocol"
+	"github.com/gopcp/gopcp/tlsconfig"
+)
+
+type testPKI struct {
+	ca, server, client, stranger *testcerts.Cert
+	cfg                          *tls.Config
+}
+
+// newTLSServer starts a server with -Q and a store-backed identity.
+func newTLSServer(t *testing.T, require bool) (*Server, string, *logBuf, *testPKI) {
+	t.Helper()
+	p := &testPKI{}
+	p.ca = testcerts.New(t, nil, testcerts.Options{CN: "ca", IsCA: true})
+	p.server = testcerts.New(t, p.ca, testcerts.Options{CN: "srv", Server: true, IPs: []net.IP{net.ParseIP("127.0.0.1")}})
+	p.client = testcerts.New(t, p.ca, testcerts.Options{CN: "cli", Client: true})
+	other := testcerts.New(t, nil, testcerts.Options{CN: "other", IsCA: true})
+	p.stranger = testcerts.New(t, other, testcerts.Options{CN: "stranger", Client: true})
+	dir := filepath.Join(t.TempDir(), "db")
+	st, err := store.Create(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.AddCert("ca", p.ca.Cert, store.MustParseTrust("CT,,"))
+	st.AddCert("srv", p.server.Cert, store.MustParseTrust("u,u,u"))
+	if err := st.ImportKey("srv", p.server.Key); err != nil {
+		t.Fatal(err)
+	}
+	p.cfg, err = tlsconfig.Server(tlsconfig.ServerOptions{Store: dir, Nickname: "srv", RequireClientCert: require})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, addr, logs := startServer(t, func(s *Server) {
+		s.TLSConfig = func() *tls.Config { return p.cfg }
+		s.RequireClientCert = require
+		s.HandshakeTimeout = 500 * time.Millisecond
+	})
+	return s, addr, logs, p
+}
+
+// secureDial performs the CREDS exchange asking for TLS and upgrades with cfg.
+func secureDial(t *testing.T, addr string, cfg *tls.Config) (*protocol.Conn, error) {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	c := protocol.NewConn(nc)
+	c.IdleTimeout = 5 * time.Second
+	g, err := c.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := protocol.ParseGreeting(g)
+	if err != nil || f&protocol.FeatureSecure == 0 {
+		t.Fatalf("greeting %#x %v", f, err)
+	}
+	c.Write(&protocol.Creds{Creds: []uint32{protocol.VersionCred(protocol.FeatureSecure | protocol.FeatureSecureAck)}})
+	if ack, err := c.Read(); err != nil {
+		t.Fatal(err)
+	} else {
+		wantError(t, ack, 0)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if _, err := c.UpgradeClient(ctx, cfg); err != nil {
+		return nil, err
+	}
+	// TLS 1.3 finishes on the client before the server has judged its certificate:
+	// the first request tells.
+	c.Write(&protocol.DescReq{PMID: 0x0f000020})
+	p, err := c.Read()
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := p.(*protocol.DescPDU); !ok {
+		t.Fatalf("reply %#v", p)
+	}
+	return c, nil
+}
+
+func clientCfg(p *testPKI, id *testcerts.Cert) *tls.Config {
+	roots := x509.NewCertPool()
+	roots.AddCert(p.ca.Cert)
+	cfg := &tls.Config{RootCAs: roots, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
+	if id != nil {
+		// Sent whatever CAs the server names, as a misconfigured client would.
+		cert := &tls.Certificate{Certificate: [][]byte{id.Cert.Raw}, PrivateKey: id.Key}
+		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cert, nil }
+	}
+	return cfg
+}
+
+// TestTLSPolicy: under -Q only a client with a certificate from a trusted CA gets a
+// reply; each refusal is logged with its reason and the certificate's SHA-256.
+func TestTLSPolicy(t *testing.T) {
+	_, addr, logs, p := newTLSServer(t, true)
+	if _, err := secureDial(t, addr, clientCfg(p, p.client)); err != nil {
+		t.Fatalf("trusted client: %v", err)
+	}
+	if _, err := secureDial(t, addr, clientCfg(p, nil)); err == nil {
+		t.Fatal("client without a certificate was served")
+	}
+	if _, err := secureDial(t, addr, clientCfg(p, p.stranger)); err == nil {
+		t.Fatal("client from an untrusted CA was served")
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for !strings.Contains(logs.String(), tlsconfig.Fingerprint(p.stranger.Cert)) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	l := logs.String()
+	if !strings.Contains(l, "not a trusted client CA") || !strings.Contains(l, tlsconfig.Fingerprint(p.stranger.Cert)) {
+		t.Fatalf("log lacks the reason or the fingerprint:\n%s", l)
+	}
+	// TLS 1.0 and 1.1 are refused.
+	old := clientCfg(p, p.client)
+	old.MinVersion, old.MaxVersion = tls.VersionTLS10, tls.VersionTLS11
+	if _, err := secureDial(t, addr, old); err == nil {
+		t.Fatal("TLS 1.1 accepted")
+	}
+}
+
+// TestTLSHandshakeDeadline: a client that asks for TLS and never starts its
+// handshake is cut at the handshake deadline.
+func TestTLSHandshakeDeadline(t *testing.T) {
+	_, addr, logs, _ := newTLSServer(t, true)
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	c := protocol.NewConn(nc)
+	c.IdleTimeout = 5 * time.Second
+	c.Read()
+	c.Write(&protocol.Creds{Creds: []uint32{protocol.VersionCred(protocol.FeatureSecure | protocol.FeatureSecureAck)}})
+	c.Read() // the ack
+	start := time.Now()
+	if _, err := c.Read(); err == nil {
+		t.Fatal("server sent a PDU instead of waiting for TLS")
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("cut after %v", d)
+	}
+	if !strings.Contains(logs.String(), "TLS handshake failed") {
+		t.Fatalf("no log line:\n%s", logs.String())
+	}
+}
+
+// remoteConn makes a pipe look like a connection from another host, so the -Q rule
+// for remote plaintext clients can be tested without leaving loopback.
+type remoteConn struct{ net.Conn }
+
+func (remoteConn) RemoteAddr() net.Addr {
+	return &net.TCPAddr{IP: net.ParseIP("192.0.2.10"), Port: 40000} // TEST-NET-1: never dialled
+}
+
+// TestRemotePlaintextNeedsCert: under -Q a remote client that does not ask for TLS
+// gets PM_ERR_NEEDCLIENTCERT and no metric data; a loopback one is served.
+func TestRemotePlaintextNeedsCert(t *testing.T) {
+	s, _, _, _ := newTLSServer(t, true)
+	a, b := net.Pipe()
+	defer a.Close()
+	done := make(chan struct{})
+	go func() { s.handle(context.Background(), remoteConn{b}); close(done) }()
+	c := protocol.NewConn(a)
+	c.IdleTimeout = 3 * time.Second
+	g, _ := c.Read()
+	if f, _ := protocol.ParseGreeting(g); f&protocol.FeatureCertReqd == 0 {
+		t.Fatalf("greeting lacks CERT_REQD: %#x", f)
+	}
+	c.Write(&protocol.Creds{Creds: []uint32{protocol.VersionCred(0)}})
+	r, err := c.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantError(t, r, protocol.ErrNeedClientCert)
+	go c.Write(&protocol.DescReq{PMID: 0x0f000020})
+	if r, err := c.Read(); err == nil {
+		t.Fatalf("remote plaintext client served after the refusal: %#v", r)
+	}
+	<-done
+	_, addr, _, _ := newTLSServer(t, true)
+	roundTrip(t, dial(t, addr), &protocol.DescReq{PMID: 0x0f000020})
+}
