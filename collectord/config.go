@@ -1,9 +1,14 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
+	"reflect"
+	"sort"
 	"strings"
 	"time"
 
@@ -13,12 +18,23 @@ import (
 // DefaultConfigPath is read when it exists and no --config is given.
 const DefaultConfigPath = "/etc/gopcp/collectord.toml"
 
+// DefaultWatchInterval is how often the certificate files are checked for a change
+// when reload.watch_interval is not set.
+const DefaultWatchInterval = 2 * time.Second
+
 // Config is collectord's TOML configuration. Flags override it.
+//
+// On a reload (SIGHUP) the whole file is read and checked again. The tls identity
+// (cert_db, nickname, password_file, tls_conf) and the log section take effect at
+// once; everything else (server, metrics, reload, require_client_cert, and turning
+// TLS on or off) is fixed at start: a change is reported as needing a restart and
+// is not applied.
 type Config struct {
 	Server  ServerConfig  `toml:"server"`
 	TLS     TLSConfig     `toml:"tls"`
 	Metrics MetricsConfig `toml:"metrics"`
 	Log     LogConfig     `toml:"log"`
+	Reload  ReloadConfig  `toml:"reload"`
 }
 
 // ServerConfig holds the listener and its limits.
@@ -41,6 +57,9 @@ type TLSConfig struct {
 	TLSConf           string `toml:"tls_conf"`            // --tls-conf: PCP 6 tls.conf
 }
 
+// Enabled reports whether a server identity is configured.
+func (t TLSConfig) Enabled() bool { return t.CertDB != "" || t.TLSConf != "" }
+
 // MetricsConfig points the metric sources at a root, for containers and tests.
 type MetricsConfig struct {
 	ProcRoot string `toml:"proc_root"`
@@ -53,7 +72,24 @@ type MetricsConfig struct {
 type LogConfig struct {
 	Format string   `toml:"format"` // text | json
 	Level  string   `toml:"level"`  // debug | info | warn | error
-	Debug  []string `toml:"debug"`  // debug classes: tls, pdu
+	Debug  []string `toml:"debug"`  // -D: debug classes: tls, pdu (or all)
+}
+
+// ReloadConfig controls the certificate-file watch.
+type ReloadConfig struct {
+	// WatchInterval is how often the certificate store, tls.conf, certificate, key
+	// and password files are checked for a change (size, mtime and content hash);
+	// default 2s, "0s" turns the watch off (SIGHUP still reloads).
+	WatchInterval Duration `toml:"watch_interval"`
+	watchSet      bool
+}
+
+// Interval is the watch interval in effect; 0 means no watch.
+func (r ReloadConfig) Interval() time.Duration {
+	if !r.watchSet {
+		return DefaultWatchInterval
+	}
+	return r.WatchInterval.Duration
 }
 
 // Duration is a time.Duration written as "5s" in TOML.
@@ -72,8 +108,14 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// LoadConfig reads path strictly: an unknown key is an error naming it. A missing
-// file is an error only when required.
+// MarshalText writes the duration as Go prints it.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.Duration.String()), nil }
+
+// Debug classes for -D and log.debug.
+var debugClasses = []string{"tls", "pdu"}
+
+// LoadConfig reads path strictly: an unknown key is an error naming it and its line.
+// A missing file is an error only when required.
 func LoadConfig(path string, required bool) (Config, error) {
 	var c Config
 	data, err := os.ReadFile(path)
@@ -83,22 +125,191 @@ func LoadConfig(path string, required bool) (Config, error) {
 		}
 		return c, fmt.Errorf("config: %w", err)
 	}
-	md, err := toml.Decode(string(data), &c)
+	if err := decodeConfig(path, data, &c); err != nil {
+		return c, err
+	}
+	return c, c.Validate()
+}
+
+// decodeConfig decodes data into c, refusing keys the Config does not have.
+func decodeConfig(path string, data []byte, c *Config) error {
+	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(c)
 	if err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			return c, fmt.Errorf("config %s: line %d: %s", path, pe.Position.Line, pe.Message)
+			return fmt.Errorf("config %s: line %d: %s", path, pe.Position.Line, pe.Message)
 		}
-		return c, fmt.Errorf("config %s: %w", path, err)
+		return fmt.Errorf("config %s: %w", path, err)
 	}
-	if und := md.Undecoded(); len(und) > 0 {
-		keys := make([]string, len(und))
-		for i, k := range und {
-			keys[i] = k.String()
+	c.Reload.watchSet = md.IsDefined("reload", "watch_interval")
+	und := md.Undecoded()
+	if len(und) == 0 {
+		return nil
+	}
+	// Report each unknown key once: not the keys inside an unknown table.
+	unknown := map[string]bool{}
+	for _, k := range und {
+		unknown[k.String()] = true
+	}
+	var msgs []string
+	for _, k := range und {
+		if len(k) > 1 && unknown[k[:len(k)-1].String()] {
+			continue
 		}
-		return c, fmt.Errorf("config %s: unknown key %s", path, strings.Join(keys, ", "))
+		msg := fmt.Sprintf("unknown key %q", k.String())
+		if line := keyLine(data, k); line > 0 {
+			msg = fmt.Sprintf("line %d: %s", line, msg)
+		}
+		if s := suggest(k); s != "" {
+			msg += fmt.Sprintf(" (did you mean %q?)", s)
+		}
+		msgs = append(msgs, msg)
 	}
-	return c, c.Validate()
+	return fmt.Errorf("config %s: %s", path, strings.Join(msgs, "; "))
+}
+
+// keyLine finds the line that defines key by scanning the file: table headers set
+// the prefix, `a.b = v` lines add their dotted key. It returns 0 when not found
+// (a key inside an inline table, say).
+func keyLine(data []byte, key toml.Key) int {
+	want := key.String()
+	var table []string
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		if line[0] == '[' {
+			h := strings.Trim(line, "[] \t")
+			if i := strings.Index(h, "]"); i >= 0 {
+				h = h[:i]
+			}
+			table = splitKey(h)
+			if strings.Join(table, ".") == want {
+				return n
+			}
+			continue
+		}
+		eq := keyEnd(line)
+		if eq < 0 {
+			continue
+		}
+		full := append(append([]string{}, table...), splitKey(line[:eq])...)
+		for i := len(full); i > len(table); i-- {
+			if strings.Join(full[:i], ".") == want {
+				return n
+			}
+		}
+	}
+	return 0
+}
+
+// keyEnd is the index of the '=' ending a key, skipping quoted parts.
+func keyEnd(line string) int {
+	var quote byte
+	for i := 0; i < len(line); i++ {
+		switch ch := line[i]; {
+		case quote != 0:
+			if ch == quote {
+				quote = 0
+			}
+		case ch == '"' || ch == '\'':
+			quote = ch
+		case ch == '=':
+			return i
+		}
+	}
+	return -1
+}
+
+func splitKey(s string) []string {
+	var parts []string
+	var cur strings.Builder
+	var quote byte
+	for i := 0; i < len(s); i++ {
+		ch := s[i]
+		switch {
+		case quote != 0:
+			if ch == quote {
+				quote = 0
+			} else {
+				cur.WriteByte(ch)
+			}
+		case ch == '"' || ch == '\'':
+			quote = ch
+		case ch == '.':
+			parts = append(parts, strings.TrimSpace(cur.String()))
+			cur.Reset()
+		case ch == ' ' || ch == '\t':
+		default:
+			cur.WriteByte(ch)
+		}
+	}
+	return append(parts, strings.TrimSpace(cur.String()))
+}
+
+// knownKeys lists every key of the Config, dotted, from its toml tags.
+func knownKeys() []string {
+	var out []string
+	var walk func(t reflect.Type, prefix string)
+	walk = func(t reflect.Type, prefix string) {
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			tag := f.Tag.Get("toml")
+			if tag == "" || !f.IsExported() {
+				continue
+			}
+			name := prefix + tag
+			out = append(out, name)
+			if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(Duration{}) {
+				walk(f.Type, name+".")
+			}
+		}
+	}
+	walk(reflect.TypeOf(Config{}), "")
+	return out
+}
+
+// suggest names the known key closest to an unknown one, if any is close.
+func suggest(k toml.Key) string {
+	want := k.String()
+	best, bestD := "", 3
+	for _, known := range knownKeys() {
+		if d := editDistance(want, known); d < bestD {
+			best, bestD = known, d
+		}
+	}
+	if best == "" && len(k) == 1 {
+		// A key at the top level that belongs in a table: port = 1 for server.port.
+		for _, known := range knownKeys() {
+			if strings.HasSuffix(known, "."+want) {
+				return known
+			}
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 // Validate checks values that decode but make no sense.
@@ -110,15 +321,102 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: max_pdu_size %d below 1024", c.Server.MaxPDUSize)
 	case c.Server.MaxClients < 0:
 		return fmt.Errorf("config: max_clients %d is negative", c.Server.MaxClients)
-	case c.TLS.RequireClientCert && c.TLS.CertDB == "" && c.TLS.TLSConf == "":
+	case c.TLS.RequireClientCert && !c.TLS.Enabled():
 		return errors.New("config: require_client_cert (-Q) needs a certificate: set cert_db and nickname (-C, -M) or tls_conf")
 	case c.TLS.CertDB != "" && c.TLS.TLSConf != "":
 		return errors.New("config: cert_db (-C) and tls_conf are alternatives: set one")
+	case c.TLS.CertDB != "" && c.TLS.Nickname == "":
+		return fmt.Errorf("config: cert_db %s needs the nickname of the server certificate (nickname, -M)", c.TLS.CertDB)
 	}
 	switch c.Log.Format {
 	case "", "text", "json":
 	default:
 		return fmt.Errorf("config: log format %q: want text or json", c.Log.Format)
 	}
+	if c.Log.Level != "" {
+		var l slog.Level
+		if err := l.UnmarshalText([]byte(c.Log.Level)); err != nil {
+			return fmt.Errorf("config: log level %q: want debug, info, warn or error", c.Log.Level)
+		}
+	}
+	if _, err := parseDebugClasses(c.Log.Debug); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
 	return nil
+}
+
+// parseDebugClasses checks -D / log.debug values: tls, pdu, all, or none.
+func parseDebugClasses(list []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	for _, c := range list {
+		switch c = strings.ToLower(strings.TrimSpace(c)); c {
+		case "", "none":
+		case "all":
+			for _, d := range debugClasses {
+				out[d] = true
+			}
+		default:
+			ok := false
+			for _, d := range debugClasses {
+				ok = ok || c == d
+			}
+			if !ok {
+				return nil, fmt.Errorf("unknown debug class %q (-D): want %s or all", c, strings.Join(debugClasses, ", "))
+			}
+			out[c] = true
+		}
+	}
+	return out, nil
+}
+
+// restartOnly lists the settings whose new value differs from the running one but
+// cannot be applied without a restart, as "key (old -> new)".
+func restartOnly(old, cur Config) []string {
+	var out []string
+	diff := func(prefix string, a, b any) {
+		va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
+		t := va.Type()
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			x, y := va.Field(i).Interface(), vb.Field(i).Interface()
+			if !reflect.DeepEqual(x, y) {
+				out = append(out, fmt.Sprintf("%s%s (%v -> %v)", prefix, f.Tag.Get("toml"), show(x), show(y)))
+			}
+		}
+	}
+	diff("server.", old.Server, cur.Server)
+	diff("metrics.", old.Metrics, cur.Metrics)
+	if old.Reload.Interval() != cur.Reload.Interval() {
+		out = append(out, fmt.Sprintf("reload.watch_interval (%v -> %v)", old.Reload.Interval(), cur.Reload.Interval()))
+	}
+	if old.TLS.RequireClientCert != cur.TLS.RequireClientCert {
+		out = append(out, fmt.Sprintf("tls.require_client_cert (%v -> %v)", old.TLS.RequireClientCert, cur.TLS.RequireClientCert))
+	}
+	if old.TLS.Enabled() != cur.TLS.Enabled() {
+		out = append(out, fmt.Sprintf("TLS (%s -> %s)", onOff(old.TLS.Enabled()), onOff(cur.TLS.Enabled())))
+	}
+	sort.Strings(out)
+	return out
+}
+
+func show(v any) string {
+	switch v := v.(type) {
+	case string:
+		return fmt.Sprintf("%q", v)
+	case []string:
+		return fmt.Sprintf("%q", v)
+	case Duration:
+		return v.Duration.String()
+	}
+	return fmt.Sprint(v)
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
 }

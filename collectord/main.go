@@ -1,6 +1,12 @@
 // Command collectord is the gopcp metrics collector: a pmcd analogue serving Linux
 // kernel metrics over PCP's binary protocol on TCP 44321, with an optional TLS upgrade
 // on the same socket and, with -Q, mandatory client certificates for remote clients.
+//
+// It runs under systemd as a Type=notify service (READY=1 once the listeners are
+// bound and the certificates loaded), accepts sockets from a .socket unit, reloads
+// its configuration and certificates on SIGHUP and when a certificate file changes,
+// and shuts down gracefully on SIGTERM. `collectord verify --secure` checks a
+// secure set-up end to end.
 package main
 
 import (
@@ -21,12 +27,24 @@ import (
 	"github.com/gopcp/gopcp/collectord/metrics"
 	"github.com/gopcp/gopcp/collectord/server"
 	"github.com/gopcp/gopcp/protocol"
+	"github.com/gopcp/gopcp/tlsconfig"
 )
 
-// Version is set at build time with -ldflags "-X main.Version=...".
-var Version = "0.1.0"
+// Version and Commit are set at build time:
+//
+//	go build -ldflags "-X main.Version=1.2.3 -X main.Commit=$(git rev-parse --short HEAD)"
+var (
+	Version = "0.1.0"
+	Commit  = ""
+)
+
+// ShutdownTimeout bounds the wait for in-flight requests on SIGTERM; clients still
+// busy after it are closed.
+const ShutdownTimeout = 10 * time.Second
 
 const usage = `Usage: collectord [options]
+       collectord verify --secure [options]
+       collectord completion bash
 
 Serve Linux kernel metrics over the PCP protocol (a pmcd analogue).
 
@@ -41,14 +59,32 @@ Options:
   -L BYTES         largest PDU accepted from a client (default 65536)
   -t SECONDS       time a client has to finish sending a PDU (default 5)
   --config FILE    TOML configuration (default /etc/gopcp/collectord.toml if present)
-  --check-config   validate the configuration and exit
+  --check-config   load the configuration and the certificates, report, and exit
   --log-format F   text or json (default text)
   --log-level L    debug, info, warn or error (default info)
-  --version        print the version and exit
+  -D CLASSES       debug classes, comma separated: tls (handshakes, client
+                   certificates), pdu (each PDU type and length in and out), all
+  --version        print the version and commit, and exit
+
+Commands:
+  verify --secure  check this host's secure set-up and the running collector
+                   (run 'collectord verify --help')
+  completion bash  print a bash completion script
+
+Signals:
+  SIGHUP           reload the configuration file and the certificates; a broken
+                   file keeps the last good configuration (the log says why).
+                   Certificate files are also checked for changes every 2s.
+  SIGTERM, SIGINT  stop accepting, finish in-flight requests (up to 10s), exit
+
+Under systemd (Type=notify) READY=1 is sent once the listeners are bound and the
+certificates loaded; sockets from a .socket unit (LISTEN_FDS) replace -p and -i.
 
 Examples:
   collectord -p 44321
   collectord -C /etc/gopcp/certdb -M "PCP Collector certificate" -Q
+  collectord --config /etc/gopcp/collectord.toml --check-config
+  collectord -D tls,pdu --log-level debug
 
 Exit status: 0 clean shutdown, 1 runtime failure, 2 usage or configuration error.
 `
@@ -86,31 +122,56 @@ type options struct {
 	timeout     float64
 	logFormat   string
 	logLevel    string
+	debug       listFlag
 	set         map[string]bool
+}
+
+// flagSpec describes a flag for the help check and the completion script.
+type flagSpec struct {
+	name string
+	arg  string // completion of its value: "file", "dir", "" (free text), or words
+}
+
+// identityFlags defines the flags that select the configuration and the server
+// identity; collectord and collectord verify share them.
+func identityFlags(fs *flag.FlagSet, o *options) {
+	fs.StringVar(&o.cfgPath, "config", "", "TOML configuration file")
+	fs.IntVar(&o.port, "p", 0, "TCP port")
+	fs.Var(&o.addrs, "i", "address")
+	fs.StringVar(&o.certDB, "C", "", "certificate store")
+	fs.StringVar(&o.nickname, "M", "", "server certificate nickname")
+	fs.StringVar(&o.passFile, "P", "", "store password file")
+	fs.BoolVar(&o.requireCert, "Q", false, "require client certificates")
+	fs.StringVar(&o.tlsConf, "tls-conf", "", "PCP tls.conf")
+}
+
+func newFlagSet(o *options) *flag.FlagSet {
+	fs := flag.NewFlagSet("collectord", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	identityFlags(fs, o)
+	fs.BoolVar(&o.checkConfig, "check-config", false, "validate and exit")
+	fs.BoolVar(&o.version, "version", false, "print the version")
+	fs.IntVar(&o.maxPDU, "L", 0, "largest PDU")
+	fs.Float64Var(&o.timeout, "t", 0, "request timeout")
+	fs.StringVar(&o.logFormat, "log-format", "", "log format")
+	fs.StringVar(&o.logLevel, "log-level", "", "log level")
+	fs.Var(&o.debug, "D", "debug classes")
+	return fs
+}
+
+// flagArgs says how the completion script completes each flag's value.
+var flagArgs = map[string]string{
+	"config": "file", "C": "dir", "P": "file", "tls-conf": "file",
+	"log-format": "text json", "log-level": "debug info warn error",
+	"D": "tls pdu all", "i": "", "p": "", "M": "", "L": "", "t": "",
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o := &options{set: map[string]bool{}}
-	fs := flag.NewFlagSet("collectord", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.StringVar(&o.cfgPath, "config", "", "")
-	fs.BoolVar(&o.checkConfig, "check-config", false, "")
-	fs.BoolVar(&o.version, "version", false, "")
-	fs.IntVar(&o.port, "p", 0, "")
-	fs.Var(&o.addrs, "i", "")
-	fs.StringVar(&o.certDB, "C", "", "")
-	fs.StringVar(&o.nickname, "M", "", "")
-	fs.StringVar(&o.passFile, "P", "", "")
-	fs.BoolVar(&o.requireCert, "Q", false, "")
-	fs.StringVar(&o.tlsConf, "tls-conf", "", "")
-	fs.IntVar(&o.maxPDU, "L", 0, "")
-	fs.Float64Var(&o.timeout, "t", 0, "")
-	fs.StringVar(&o.logFormat, "log-format", "", "")
-	fs.StringVar(&o.logLevel, "log-level", "", "")
+	fs := newFlagSet(o)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stderr, usage)
-			return nil, err
 		}
 		return nil, err
 	}
@@ -132,6 +193,7 @@ func (o *options) merge(c *Config) {
 	if o.set["C"] {
 		c.TLS.CertDB = strings.TrimPrefix(o.certDB, "sql:")
 	}
+	c.TLS.CertDB = strings.TrimPrefix(c.TLS.CertDB, "sql:")
 	if o.set["M"] {
 		c.TLS.Nickname = o.nickname
 	}
@@ -144,7 +206,7 @@ func (o *options) merge(c *Config) {
 	if o.set["tls-conf"] {
 		c.TLS.TLSConf = o.tlsConf
 	} else if c.TLS.TLSConf == "" && c.TLS.CertDB == "" {
-		c.TLS.TLSConf = os.Getenv("PCP_TLSCONF_PATH")
+		c.TLS.TLSConf = os.Getenv(tlsconfig.EnvTLSConf)
 	}
 	if o.set["L"] {
 		c.Server.MaxPDUSize = o.maxPDU
@@ -158,30 +220,25 @@ func (o *options) merge(c *Config) {
 	if o.set["log-level"] {
 		c.Log.Level = o.logLevel
 	}
+	if o.set["D"] {
+		c.Log.Debug = o.debug
+	}
 	if c.Server.Port == 0 {
 		c.Server.Port = protocol.DefaultPort
 	}
 }
 
-func newLogger(c LogConfig, w io.Writer) *slog.Logger {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(c.Level)); err != nil || c.Level == "" {
-		level = slog.LevelInfo
+// configPath is the file to read and whether it must exist.
+func (o *options) configPath() (string, bool) {
+	if o.cfgPath == "" {
+		return DefaultConfigPath, false
 	}
-	opts := &slog.HandlerOptions{Level: level}
-	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return o.cfgPath, true
 }
 
 // loadConfig reads the file (if any) and applies the flags.
 func loadConfig(o *options) (Config, error) {
-	path, required := o.cfgPath, true
-	if path == "" {
-		path, required = DefaultConfigPath, false
-	}
-	c, err := LoadConfig(path, required)
+	c, err := LoadConfig(o.configPath())
 	if err != nil {
 		return c, err
 	}
@@ -189,7 +246,31 @@ func loadConfig(o *options) (Config, error) {
 	return c, c.Validate()
 }
 
+func versionString() string {
+	if Commit != "" {
+		return fmt.Sprintf("collectord %s (commit %s)", Version, Commit)
+	}
+	return "collectord " + Version
+}
+
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "verify":
+			return runVerify(args[1:], stdout, stderr)
+		case "completion":
+			return runCompletion(args[1:], stdout, stderr)
+		}
+	}
+	// SIGHUP's default action ends the process: catch it before anything else, so a
+	// reload sent while starting is not fatal (it is applied once running).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	term := make(chan os.Signal, 1)
+	signal.Notify(term, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(term)
+
 	o, err := parseFlags(args, stderr)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -199,7 +280,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if o.version {
-		fmt.Fprintf(stdout, "collectord %s\n", Version)
+		fmt.Fprintln(stdout, versionString())
 		return 0
 	}
 	cfg, err := loadConfig(o)
@@ -207,18 +288,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "collectord: %v\n", err)
 		return 2
 	}
-	log := newLogger(cfg.Log, stderr)
-	tlsFn, err := buildTLS(cfg.TLS, log)
+	logs := newLogControl(stderr, cfg.Log)
+	log := logs.Logger()
+	rl, err := newReloader(o, cfg, logs)
 	if err != nil {
 		fmt.Fprintf(stderr, "collectord: %v\n", err)
 		return 2
 	}
 	if o.checkConfig {
-		fmt.Fprintln(stdout, "collectord: configuration OK")
-		return 0
+		return checkConfig(o, rl, stdout)
 	}
 	srv := &server.Server{
-		TLSConfig:         tlsFn,
 		RequireClientCert: cfg.TLS.RequireClientCert,
 		MaxPDUSize:        cfg.Server.MaxPDUSize,
 		MaxClients:        cfg.Server.MaxClients,
@@ -226,6 +306,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		IdleTimeout:       cfg.Server.IdleTimeout.Duration,
 		HandshakeTimeout:  cfg.Server.HandshakeTimeout.Duration,
 		Logger:            log,
+	}
+	if cfg.TLS.Enabled() {
+		srv.TLSConfig = rl.TLSConfig
 	}
 	reg, err := metrics.New(metrics.Options{
 		ProcRoot: cfg.Metrics.ProcRoot, SysRoot: cfg.Metrics.SysRoot,
@@ -238,41 +321,106 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	srv.Registry = reg
 
-	addrs := cfg.Server.Address
+	lns, err := listen(cfg.Server, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "collectord: %v\n", err)
+		return 1
+	}
+	pduLog := logs.Class("pdu")
+	for i, ln := range lns {
+		lns[i] = server.TraceListener(ln, pduLog, func() bool { return logs.ClassOn("pdu") })
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	errc := make(chan error, len(lns))
+	var addrs []string
+	for _, ln := range lns {
+		addrs = append(addrs, ln.Addr().String())
+		log.Info("collectord listening", "addr", ln.Addr().String(), "secure", cfg.TLS.Enabled(),
+			"require_client_cert", cfg.TLS.RequireClientCert, "version", Version)
+		go func(ln net.Listener) { errc <- srv.Serve(ctx, ln) }(ln)
+	}
+	go rl.Watch(ctx, cfg.Reload.Interval())
+	go watchdog(ctx, log)
+	status := "serving on " + strings.Join(addrs, " ")
+	notifyReady(log, status)
+
+	for {
+		select {
+		case <-hup:
+			notifyReloading(log)
+			msg := "reloaded; " + status
+			if err := rl.Reload("SIGHUP"); err != nil {
+				msg = "reload failed, last good configuration kept: " + err.Error()
+			}
+			notifyReady(log, msg)
+		case s := <-term:
+			log.Info("collectord shutting down", "signal", s.String())
+			return shutdown(srv, log, cancel)
+		case err := <-errc:
+			if err != nil {
+				log.Error("serve failed", "err", err)
+				shutdown(srv, log, cancel)
+				return 1
+			}
+		}
+	}
+}
+
+// shutdown stops accepting and waits for in-flight requests.
+func shutdown(srv *server.Server, log *slog.Logger, cancel context.CancelFunc) int {
+	sdNotify(log, "STOPPING=1")
+	sctx, stop := context.WithTimeout(context.Background(), ShutdownTimeout)
+	defer stop()
+	srv.Shutdown(sctx)
+	cancel()
+	return 0
+}
+
+// listen returns the sockets to serve: those passed by systemd, else new ones on
+// the configured addresses and port.
+func listen(c ServerConfig, log *slog.Logger) ([]net.Listener, error) {
+	lns, err := inheritedListeners()
+	if err != nil {
+		return nil, err
+	}
+	if len(lns) > 0 {
+		log.Info("using sockets from the service manager; server.port and server.address (-p, -i) are not used", "sockets", len(lns))
+		return lns, nil
+	}
+	addrs := c.Address
 	if len(addrs) == 0 {
 		addrs = []string{""}
 	}
-	var lns []net.Listener
 	for _, a := range addrs {
-		ln, err := net.Listen("tcp", net.JoinHostPort(a, strconv.Itoa(cfg.Server.Port)))
+		ln, err := net.Listen("tcp", net.JoinHostPort(a, strconv.Itoa(c.Port)))
 		if err != nil {
-			fmt.Fprintf(stderr, "collectord: cannot listen: %v\n", err)
 			for _, l := range lns {
 				l.Close()
 			}
-			return 1
+			return nil, fmt.Errorf("cannot listen: %w", err)
 		}
 		lns = append(lns, ln)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	errc := make(chan error, len(lns))
-	for _, ln := range lns {
-		log.Info("collectord listening", "addr", ln.Addr().String(), "secure", tlsFn != nil, "require_client_cert", cfg.TLS.RequireClientCert)
-		go func(ln net.Listener) { errc <- srv.Serve(context.Background(), ln) }(ln)
+	return lns, nil
+}
+
+// checkConfig reports what --check-config loaded.
+func checkConfig(o *options, rl *Reloader, stdout io.Writer) int {
+	path, required := o.configPath()
+	if _, err := os.Stat(path); err != nil && !required {
+		path = "none (flags and defaults)"
 	}
-	notifyReady(log)
-	select {
-	case <-ctx.Done():
-	case err := <-errc:
-		if err != nil {
-			log.Error("serve failed", "err", err)
-			return 1
-		}
+	fmt.Fprintln(stdout, "collectord: configuration OK")
+	fmt.Fprintf(stdout, "  config file: %s\n", path)
+	g := rl.cur.Load()
+	fmt.Fprintf(stdout, "  port: %d\n", g.cfg.Server.Port)
+	if g.tls == nil {
+		fmt.Fprintln(stdout, "  TLS: off (no -C/-M or tls_conf)")
+	} else {
+		fmt.Fprintf(stdout, "  TLS: %s, subject %s, expires %s, sha256 %s\n", g.tls.source, g.tls.leaf.Subject,
+			g.tls.leaf.NotAfter.UTC().Format(time.RFC3339), tlsconfig.Fingerprint(g.tls.leaf))
+		fmt.Fprintf(stdout, "  client certificates required (-Q): %v\n", g.cfg.TLS.RequireClientCert)
 	}
-	log.Info("collectord shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	srv.Shutdown(sctx)
 	return 0
 }

@@ -1,0 +1,245 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gopcp/gopcp/collectord/server"
+	"github.com/gopcp/gopcp/tlsconfig"
+)
+
+// generation is one complete, validated configuration in service.
+type generation struct {
+	cfg   Config
+	tls   *tlsBundle // nil without TLS
+	files fileSet    // the TLS files as they were when tls was built
+}
+
+// Reloader holds collectord's configuration in service and replaces it whole:
+// Reload (SIGHUP) reads the configuration file and the certificates again,
+// ReloadTLS (a certificate file changed) the certificates only. Each builds the new
+// configuration completely and checks it before swapping it in with one atomic
+// store; on any error the last good configuration stays and the log says which file
+// and why. The server asks TLSConfig for every handshake, so existing sessions keep
+// the configuration they started with and new ones get the new one.
+type Reloader struct {
+	opts  *options
+	logs  *logControl
+	log   *slog.Logger
+	tlog  *slog.Logger // -D tls
+	now   func() time.Time
+	mu    sync.Mutex // one reload at a time
+	cur   atomic.Pointer[generation]
+	stats server.ReloadStats
+}
+
+// newReloader loads the first generation: the configuration (file and flags) is
+// already loaded and validated; this builds its TLS configuration.
+func newReloader(o *options, cfg Config, logs *logControl) (*Reloader, error) {
+	r := &Reloader{opts: o, logs: logs, log: logs.Logger(), tlog: logs.Class("tls"), now: time.Now}
+	files := snapshot(tlsFiles(cfg.TLS))
+	b, err := buildTLS(cfg.TLS, r.tlog)
+	if err != nil {
+		return nil, err
+	}
+	r.cur.Store(&generation{cfg: cfg, tls: b, files: files})
+	r.recordCert(b)
+	return r, nil
+}
+
+// Stats are the reload counters for the self metrics (see server.ReloadStats).
+func (r *Reloader) Stats() *server.ReloadStats { return &r.stats }
+
+// Config is the configuration in service.
+func (r *Reloader) Config() Config { return r.cur.Load().cfg }
+
+// TLSConfig is the server's TLS configuration source (server.Server.TLSConfig).
+func (r *Reloader) TLSConfig() *tls.Config {
+	if b := r.cur.Load().tls; b != nil {
+		return b.cfg
+	}
+	return nil
+}
+
+func (r *Reloader) recordCert(b *tlsBundle) {
+	if b == nil {
+		r.stats.SetCertificate(time.Time{})
+		return
+	}
+	r.stats.SetCertificate(b.leaf.NotAfter)
+	attrs := []any{"source", b.source, "subject", b.leaf.Subject.String(),
+		"sha256", tlsconfig.Fingerprint(b.leaf), "not_after", b.leaf.NotAfter.UTC().Format(time.RFC3339)}
+	r.log.Info("server certificate loaded", attrs...)
+	if left := b.leaf.NotAfter.Sub(r.now()); left < ExpiryWarning {
+		r.log.Warn("server certificate expires soon; issue a new one and reload (systemctl reload collectord)",
+			"source", b.source, "days_left", int(left.Hours()/24))
+	}
+}
+
+// Reload re-reads the configuration file and rebuilds everything from it (SIGHUP).
+func (r *Reloader) Reload(reason string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := r.cur.Load()
+	cfg, err := loadConfig(r.opts)
+	if err != nil {
+		return r.failed(reason, err)
+	}
+	if changed := restartOnly(old.cfg, cfg); len(changed) > 0 {
+		for _, c := range changed {
+			r.log.Warn("setting changed but needs a restart; keeping the running value", "reason", reason, "setting", c)
+		}
+		// Keep what cannot change while running, so what is reported is what runs.
+		cfg.Server, cfg.Metrics, cfg.Reload = old.cfg.Server, old.cfg.Metrics, old.cfg.Reload
+		cfg.TLS.RequireClientCert = old.cfg.TLS.RequireClientCert
+		if old.cfg.TLS.Enabled() != cfg.TLS.Enabled() {
+			cfg.TLS = old.cfg.TLS
+		}
+	}
+	return r.swap(reason, old, cfg)
+}
+
+// ReloadTLS rebuilds the TLS configuration from the configuration in service (a
+// certificate file changed).
+func (r *Reloader) ReloadTLS(reason string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := r.cur.Load()
+	return r.swap(reason, old, old.cfg)
+}
+
+func (r *Reloader) swap(reason string, old *generation, cfg Config) error {
+	files := snapshot(tlsFiles(cfg.TLS))
+	b, err := buildTLS(cfg.TLS, r.tlog)
+	if err != nil {
+		return r.failed(reason, err, "files", strings.Join(tlsFiles(cfg.TLS), " "))
+	}
+	if !r.cur.CompareAndSwap(old, &generation{cfg: cfg, tls: b, files: files}) {
+		return r.failed(reason, fmt.Errorf("configuration replaced during the reload"))
+	}
+	r.logs.apply(cfg.Log)
+	r.stats.Succeeded(r.now())
+	r.log.Info("configuration reloaded", "reason", reason, "reloads", r.stats.Count())
+	if b != nil && (old.tls == nil || !b.leaf.Equal(old.tls.leaf)) {
+		r.recordCert(b)
+	}
+	return nil
+}
+
+func (r *Reloader) failed(reason string, err error, attrs ...any) error {
+	r.stats.Failed()
+	attrs = append([]any{"reason", reason, "err", err}, attrs...)
+	r.log.Error("reload failed; keeping the last good configuration", append(attrs, "failures", r.stats.Failures())...)
+	return err
+}
+
+// Watch checks the certificate files every interval until ctx ends and reloads the
+// TLS configuration when they change. A change is applied once the files have
+// stayed the same for one interval, so a certificate and key written one after the
+// other are read together; a file still broken then is reported once, and tried
+// again at its next change.
+func (r *Reloader) Watch(ctx context.Context, interval time.Duration) {
+	if interval <= 0 {
+		return
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	var (
+		seen    *generation // generation whose files 'applied' starts from
+		applied fileSet     // files as last loaded or last tried
+		pending fileSet     // a change seen at the previous tick
+	)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		g := r.cur.Load()
+		if g != seen {
+			seen, applied, pending = g, g.files, nil
+		}
+		if !g.cfg.TLS.Enabled() {
+			continue
+		}
+		now := snapshot(tlsFiles(g.cfg.TLS))
+		switch {
+		case now.equal(applied):
+			pending = nil
+		case pending != nil && now.equal(pending):
+			applied, pending = now, nil
+			r.ReloadTLS("certificate files changed: " + now.changed(g.files))
+		default:
+			pending = now
+		}
+	}
+}
+
+// fileSet is the state of some files: size, mtime and content hash.
+type fileSet map[string]fileState
+
+type fileState struct {
+	exists bool
+	size   int64
+	mtime  int64 // UnixNano
+	sum    [32]byte
+}
+
+func snapshot(paths []string) fileSet {
+	fs := fileSet{}
+	for _, p := range paths {
+		var st fileState
+		if fi, err := os.Stat(p); err == nil {
+			st = fileState{exists: true, size: fi.Size(), mtime: fi.ModTime().UnixNano()}
+			if fi.Mode().IsRegular() {
+				if f, err := os.Open(p); err == nil {
+					h := sha256.New()
+					io.Copy(h, io.LimitReader(f, 16<<20))
+					f.Close()
+					copy(st.sum[:], h.Sum(nil))
+				}
+			}
+		}
+		fs[p] = st
+	}
+	return fs
+}
+
+func (a fileSet) equal(b fileSet) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+// changed names the files that differ from old, for the log.
+func (a fileSet) changed(old fileSet) string {
+	var names []string
+	for k, v := range a {
+		if w, ok := old[k]; !ok || w != v {
+			names = append(names, k)
+		}
+	}
+	for k := range old {
+		if _, ok := a[k]; !ok {
+			names = append(names, k+" (gone)")
+		}
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
