@@ -1,0 +1,555 @@
+// Package check inspects a certificate the way a PCP collector or client will use
+// it, and reports one result per check: validity and expiry, key usage for the
+// role, the host names it must cover, the chain to a trusted CA, the private key
+// and the strength of the algorithms. It returns structured results so that
+// `certdb check` and `collectord verify --secure` print the same findings.
+//
+//	rep, err := check.InStore(st, "PCP Collector certificate", check.StoreOptions{
+//		Role: check.RoleServer, Hosts: []string{"pcp.example.com"}})
+//	for _, r := range rep.Results {
+//		fmt.Println(r) // "PASS validity: valid until 2027-03-01 (463 days left)"
+//	}
+//	if rep.Failed() { ... }
+package check
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/gopcp/gopcp/certdb/store"
+)
+
+// Status is the outcome of one check.
+type Status int
+
+// Statuses, from best to worst.
+const (
+	Pass Status = iota // fine
+	Warn               // works, but needs attention (expiring soon, not checked...)
+	Fail               // will not work as intended
+)
+
+func (s Status) String() string {
+	switch s {
+	case Pass:
+		return "PASS"
+	case Warn:
+		return "WARN"
+	}
+	return "FAIL"
+}
+
+// Check names, as they appear in results.
+const (
+	CheckValidity = "validity"
+	CheckUsage    = "usage"
+	CheckNames    = "names"
+	CheckHost     = "host" // one result per host, Name "host NAME"
+	CheckChain    = "chain"
+	CheckKey      = "key"
+	CheckStrength = "strength"
+)
+
+// Result is one check's outcome.
+type Result struct {
+	Name    string // CheckValidity, ..., or "host NAME"
+	Status  Status
+	Message string // one line, with what to do when not Pass
+}
+
+func (r Result) String() string { return fmt.Sprintf("%s %s: %s", r.Status, r.Name, r.Message) }
+
+// Report is the outcome of every check of one certificate.
+type Report struct {
+	Cert    *x509.Certificate
+	Role    Role // as given, or inferred from the certificate
+	Results []Result
+}
+
+// Worst returns the worst status of the results (Pass when there are none).
+func (r Report) Worst() Status {
+	w := Pass
+	for _, x := range r.Results {
+		if x.Status > w {
+			w = x.Status
+		}
+	}
+	return w
+}
+
+// Failed reports whether any check failed.
+func (r Report) Failed() bool { return r.Worst() == Fail }
+
+// Count returns how many results have status s.
+func (r Report) Count(s Status) int {
+	n := 0
+	for _, x := range r.Results {
+		if x.Status == s {
+			n++
+		}
+	}
+	return n
+}
+
+// Role is what the certificate is for.
+type Role int
+
+// Roles.
+const (
+	RoleAuto   Role = iota // inferred from extendedKeyUsage (server if it allows both or any)
+	RoleServer             // a collector's certificate: serverAuth, names, chain to a C CA
+	RoleClient             // a monitor's certificate: clientAuth, chain to a T CA
+)
+
+func (r Role) String() string {
+	switch r {
+	case RoleServer:
+		return "server"
+	case RoleClient:
+		return "client"
+	}
+	return "auto"
+}
+
+// ParseRole reads "server", "client" or "" (RoleAuto).
+func ParseRole(s string) (Role, error) {
+	switch strings.ToLower(s) {
+	case "":
+		return RoleAuto, nil
+	case "server", "collector":
+		return RoleServer, nil
+	case "client", "monitor":
+		return RoleClient, nil
+	}
+	return RoleAuto, fmt.Errorf("role %q: want server or client", s)
+}
+
+// DefaultExpiryWarning is how close to its end a certificate gets a warning.
+const DefaultExpiryWarning = 30 * 24 * time.Hour
+
+// Anchors are what the chain is checked against.
+type Anchors struct {
+	Roots         *x509.CertPool      // trust anchors for the role
+	Intermediates *x509.CertPool      // other CAs that may complete the chain
+	Peers         []*x509.Certificate // certificates accepted as they are (P)
+	// Source says what the roots are, for messages: "CAs trusted with C in
+	// /etc/pcp/tls/server".
+	Source string
+	// Where says where they come from: "in /etc/pcp/tls/server".
+	Where string
+	// Empty, when set, says why there are no anchors: the message of the
+	// chain check, which fails.
+	Empty string
+	// Fix is the command that adds a CA, for messages.
+	Fix string
+}
+
+// KeyState says what is known of the certificate's private key.
+type KeyState int
+
+// Key states.
+const (
+	KeyNotChecked KeyState = iota // no key check (a lone certificate file)
+	KeyAbsent                     // the store has no key for it
+	KeyLocked                     // a key is held but the password was not given
+	KeyHeld                       // Key.Signer is the key
+)
+
+// Key is the private key found for the certificate.
+type Key struct {
+	State  KeyState
+	Signer crypto.Signer // when KeyHeld
+	Where  string        // "in /etc/pcp/tls/server", for messages
+	Fix    string        // what to do when absent
+}
+
+// Options control Certificate.
+type Options struct {
+	Role          Role
+	Hosts         []string // host names or IP addresses the certificate must cover
+	Now           time.Time
+	ExpiryWarning time.Duration // 0: DefaultExpiryWarning
+	// Anchors for the chain check; nil: the chain is not checked (a warning).
+	Anchors *Anchors
+	// Chain holds certificates that came with the leaf (a PEM bundle), tried
+	// as intermediates.
+	Chain []*x509.Certificate
+	Key   Key
+}
+
+// InferRole returns the role the certificate's extendedKeyUsage allows:
+// RoleClient for clientAuth without serverAuth, else RoleServer.
+func InferRole(c *x509.Certificate) Role {
+	if allows(c, x509.ExtKeyUsageClientAuth) && !allows(c, x509.ExtKeyUsageServerAuth) {
+		return RoleClient
+	}
+	return RoleServer
+}
+
+// allows reports whether c may be used for u: no extendedKeyUsage at all means
+// any use, as in crypto/x509 and NSS.
+func allows(c *x509.Certificate, u x509.ExtKeyUsage) bool {
+	if len(c.ExtKeyUsage) == 0 && len(c.UnknownExtKeyUsage) == 0 {
+		return true
+	}
+	for _, e := range c.ExtKeyUsage {
+		if e == u || e == x509.ExtKeyUsageAny {
+			return true
+		}
+	}
+	return false
+}
+
+func day(t time.Time) string { return t.UTC().Format("2006-01-02") }
+
+// Certificate runs every check on cert.
+func Certificate(cert *x509.Certificate, o Options) Report {
+	now := o.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	warnBefore := o.ExpiryWarning
+	if warnBefore == 0 {
+		warnBefore = DefaultExpiryWarning
+	}
+	role := o.Role
+	if role == RoleAuto {
+		role = InferRole(cert)
+	}
+	rep := Report{Cert: cert, Role: role}
+	add := func(name string, s Status, format string, args ...any) {
+		rep.Results = append(rep.Results, Result{Name: name, Status: s, Message: fmt.Sprintf(format, args...)})
+	}
+
+	// Validity and expiry.
+	left := cert.NotAfter.Sub(now)
+	days := int(math.Floor(left.Hours() / 24))
+	switch {
+	case now.Before(cert.NotBefore):
+		add(CheckValidity, Fail, "not valid before %s (%s); check this host's clock, or wait", cert.NotBefore.UTC().Format(time.RFC3339), cert.NotBefore.Sub(now).Round(time.Minute))
+	case now.After(cert.NotAfter):
+		add(CheckValidity, Fail, "expired on %s (%d days ago); issue a new certificate", day(cert.NotAfter), int(now.Sub(cert.NotAfter).Hours()/24))
+	case left < warnBefore:
+		add(CheckValidity, Warn, "expires on %s, in %d days; renew it soon", day(cert.NotAfter), days)
+	default:
+		add(CheckValidity, Pass, "valid until %s (%d days left)", day(cert.NotAfter), days)
+	}
+
+	// Key usage for the role.
+	var usage x509.ExtKeyUsage
+	var want, flag string
+	if role == RoleClient {
+		usage, want, flag = x509.ExtKeyUsageClientAuth, "clientAuth", "--client"
+	} else {
+		usage, want, flag = x509.ExtKeyUsageServerAuth, "serverAuth", "--server"
+	}
+	have := ekuNames(cert)
+	switch {
+	case !allows(cert, usage):
+		add(CheckUsage, Fail, "extendedKeyUsage is %s, without %s: a %s needs it; issue one with certdb issue %s", have, want, role, flag)
+	case cert.IsCA:
+		add(CheckUsage, Warn, "this is a CA certificate; a %s should use a certificate issued by it (certdb issue)", role)
+	case cert.KeyUsage != 0 && cert.KeyUsage&x509.KeyUsageDigitalSignature == 0 && !isRSA(cert):
+		add(CheckUsage, Fail, "keyUsage lacks digitalSignature, which a TLS %s with an %s key needs", role, keyDesc(cert.PublicKey))
+	case len(cert.ExtKeyUsage) == 0 && len(cert.UnknownExtKeyUsage) == 0:
+		add(CheckUsage, Pass, "no extendedKeyUsage extension, so any use is allowed (%s included)", want)
+	default:
+		add(CheckUsage, Pass, "extendedKeyUsage %s allows %s", have, want)
+	}
+
+	// Names.
+	names := sanList(cert)
+	if len(o.Hosts) == 0 && role == RoleServer {
+		if len(cert.DNSNames)+len(cert.IPAddresses) == 0 {
+			add(CheckNames, Fail, "no DNS or IP subjectAltName: TLS clients ignore the common name %q; issue one with --san DNS:HOST", cert.Subject.CommonName)
+		} else {
+			add(CheckNames, Pass, "%s", strings.Join(names, ", "))
+		}
+	}
+	for _, h := range o.Hosts {
+		host := strings.Trim(h, "[]")
+		if err := cert.VerifyHostname(host); err != nil {
+			kind := "DNS:"
+			if net.ParseIP(host) != nil {
+				kind = "IP:"
+			}
+			add(CheckHost+" "+h, Fail, "not covered (names: %s); issue a certificate with --san %s%s", orNone(names), kind, host)
+		} else {
+			add(CheckHost+" "+h, Pass, "covered")
+		}
+	}
+
+	// Chain.
+	checkChain(&rep, cert, o, now, role)
+
+	// Key.
+	switch o.Key.State {
+	case KeyAbsent:
+		fix := o.Key.Fix
+		if fix == "" {
+			fix = "import the certificate with its key (certdb import FILE.p12)"
+		}
+		add(CheckKey, Fail, "no private key %s; %s", o.Key.Where, fix)
+	case KeyLocked:
+		add(CheckKey, Warn, "a private key is held %s, but was not compared: give the store's password file with -f FILE", o.Key.Where)
+	case KeyHeld:
+		pub, ok := o.Key.Signer.Public().(interface{ Equal(crypto.PublicKey) bool })
+		if !ok || !pub.Equal(cert.PublicKey) {
+			add(CheckKey, Fail, "the private key %s does not match the certificate; import the right key", o.Key.Where)
+		} else {
+			add(CheckKey, Pass, "private key %s matches", o.Key.Where)
+		}
+	}
+
+	// Algorithms.
+	switch k := cert.PublicKey.(type) {
+	case *rsa.PublicKey:
+		if k.N.BitLen() < 2048 {
+			add(CheckStrength, Fail, "RSA %d-bit key: too weak (OpenSSL and NSS refuse below 2048 bits); issue a new certificate", k.N.BitLen())
+			return rep
+		}
+	case *ecdsa.PublicKey, ed25519.PublicKey:
+	default:
+		add(CheckStrength, Fail, "public key type %s is not supported for TLS", cert.PublicKeyAlgorithm)
+		return rep
+	}
+	switch cert.SignatureAlgorithm {
+	case x509.MD5WithRSA, x509.SHA1WithRSA, x509.ECDSAWithSHA1, x509.DSAWithSHA1, x509.DSAWithSHA256, x509.MD2WithRSA:
+		add(CheckStrength, Fail, "signed with %s, which TLS libraries refuse; have it signed again with SHA-256", cert.SignatureAlgorithm)
+	default:
+		add(CheckStrength, Pass, "%s key, signed with %s", keyDesc(cert.PublicKey), cert.SignatureAlgorithm)
+	}
+	return rep
+}
+
+func checkChain(rep *Report, cert *x509.Certificate, o Options, now time.Time, role Role) {
+	add := func(s Status, format string, args ...any) {
+		rep.Results = append(rep.Results, Result{Name: CheckChain, Status: s, Message: fmt.Sprintf(format, args...)})
+	}
+	a := o.Anchors
+	if a == nil {
+		add(Warn, "not checked: no trusted CAs given (--ca-store DIR)")
+		return
+	}
+	for _, p := range a.Peers {
+		if p.Equal(cert) {
+			add(Pass, "trusted as a peer (P) %s", a.Where)
+			return
+		}
+	}
+	if a.Empty != "" {
+		add(Fail, "%s", a.Empty)
+		return
+	}
+	inter := x509.NewCertPool()
+	if a.Intermediates != nil {
+		inter = a.Intermediates.Clone()
+	}
+	for _, c := range o.Chain {
+		inter.AddCert(c)
+	}
+	verify := func(at time.Time) ([][]*x509.Certificate, error) {
+		return cert.Verify(x509.VerifyOptions{Roots: a.Roots, Intermediates: inter, CurrentTime: at,
+			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	}
+	chains, err := verify(now)
+	var inv x509.CertificateInvalidError
+	if errors.As(err, &inv) && inv.Reason == x509.Expired && (now.After(cert.NotAfter) || now.Before(cert.NotBefore)) {
+		// Validity is its own check: try the chain at a moment the leaf is valid,
+		// so that an expired leaf does not also fail here.
+		at := cert.NotAfter
+		if now.Before(cert.NotBefore) {
+			at = cert.NotBefore
+		}
+		chains, err = verify(at)
+		if errors.As(err, &inv) && inv.Reason == x509.Expired {
+			add(Warn, "not checked: the certificate and its CAs were never valid at the same time")
+			return
+		}
+	}
+	if err != nil {
+		msg := err.Error()
+		var ua x509.UnknownAuthorityError
+		if errors.As(err, &ua) {
+			msg = fmt.Sprintf("issuer %s is not among the %s", cert.Issuer, a.Source)
+		}
+		fix := a.Fix
+		if fix == "" {
+			fix = "add the issuing CA with trust " + trustLetter(role)
+		}
+		add(Fail, "%s; %s", msg, fix)
+		return
+	}
+	ch := chains[0]
+	root := ch[len(ch)-1]
+	if root.NotAfter.Before(now) {
+		add(Fail, "reaches %s, which expired on %s; renew the CA", root.Subject, day(root.NotAfter))
+		return
+	}
+	var path []string
+	for _, c := range ch[1:] {
+		path = append(path, c.Subject.String())
+	}
+	if len(path) == 0 {
+		add(Pass, "the certificate itself is one of the %s", a.Source)
+		return
+	}
+	add(Pass, "issued by %s, one of the %s", strings.Join(path, ", issued by "), a.Source)
+}
+
+func trustLetter(r Role) string {
+	if r == RoleClient {
+		return "T (certdb trust -t \"CT,,\")"
+	}
+	return "C (certdb trust -t \"CT,,\")"
+}
+
+func isRSA(c *x509.Certificate) bool {
+	_, ok := c.PublicKey.(*rsa.PublicKey)
+	return ok
+}
+
+func keyDesc(pub crypto.PublicKey) string {
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		return fmt.Sprintf("RSA %d-bit", k.N.BitLen())
+	case *ecdsa.PublicKey:
+		return "ECDSA " + k.Curve.Params().Name
+	case ed25519.PublicKey:
+		return "Ed25519"
+	}
+	return fmt.Sprintf("%T", pub)
+}
+
+var ekuName = map[x509.ExtKeyUsage]string{
+	x509.ExtKeyUsageAny: "any", x509.ExtKeyUsageServerAuth: "serverAuth", x509.ExtKeyUsageClientAuth: "clientAuth",
+	x509.ExtKeyUsageCodeSigning: "codeSigning", x509.ExtKeyUsageEmailProtection: "emailProtection",
+	x509.ExtKeyUsageTimeStamping: "timeStamping", x509.ExtKeyUsageOCSPSigning: "OCSPSigning",
+}
+
+func ekuNames(c *x509.Certificate) string {
+	var n []string
+	for _, u := range c.ExtKeyUsage {
+		if s, ok := ekuName[u]; ok {
+			n = append(n, s)
+		} else {
+			n = append(n, fmt.Sprintf("usage %d", u))
+		}
+	}
+	for _, oid := range c.UnknownExtKeyUsage {
+		n = append(n, oid.String())
+	}
+	if len(n) == 0 {
+		return "absent"
+	}
+	return strings.Join(n, ", ")
+}
+
+func sanList(c *x509.Certificate) []string {
+	var n []string
+	for _, d := range c.DNSNames {
+		n = append(n, "DNS:"+d)
+	}
+	for _, ip := range c.IPAddresses {
+		n = append(n, "IP:"+ip.String())
+	}
+	return n
+}
+
+func orNone(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	return strings.Join(s, ", ")
+}
+
+// AnchorsFromStore returns the anchors of st for role: CAs trusted with C to
+// verify a server's certificate, with T to verify a client's, the store's other
+// CAs as intermediates and its trusted peers (P).
+func AnchorsFromStore(st *store.Store, role Role) *Anchors {
+	forClients := role == RoleClient
+	letter := "C"
+	if forClients {
+		letter = "T"
+	}
+	a := &Anchors{
+		Roots:         st.TrustedCAs(forClients),
+		Intermediates: st.Intermediates(),
+		Peers:         st.TrustedPeers(),
+		Source:        fmt.Sprintf("CAs trusted with %s in %s", letter, st.Dir()),
+		Where:         "in " + st.Dir(),
+		Fix:           fmt.Sprintf("add the CA that issued it: certdb add -d %s -n \"Root CA\" -t \"CT,,\" -i CA.crt", shellQuote(st.Dir())),
+	}
+	n := 0
+	for _, e := range st.List() {
+		if forClients && e.Trust.TrustedClientCA() || !forClients && e.Trust.TrustedServerCA() {
+			n++
+		}
+	}
+	if n == 0 {
+		a.Empty = fmt.Sprintf("%s holds no CA trusted with %s (trusted to issue %s certificates); %s", st.Dir(), letter, role, a.Fix)
+	}
+	return a
+}
+
+// StoreOptions control InStore.
+type StoreOptions struct {
+	Role          Role
+	Hosts         []string
+	Now           time.Time
+	ExpiryWarning time.Duration
+	// CAStore holds the trusted CAs; nil: the certificate's own store.
+	CAStore *store.Store
+}
+
+// InStore checks nickname's certificate in st, with its key (compared when st
+// is unlocked) and its chain against the CAs of o.CAStore (or st).
+func InStore(st *store.Store, nickname string, o StoreOptions) (Report, error) {
+	e, err := st.Get(nickname)
+	if err != nil {
+		return Report{}, err
+	}
+	role := o.Role
+	if role == RoleAuto {
+		role = InferRole(e.Cert)
+	}
+	cas := o.CAStore
+	if cas == nil {
+		cas = st
+	}
+	key := Key{Where: "in " + st.Dir()}
+	switch {
+	case !e.HasKey:
+		key.State = KeyAbsent
+		key.Fix = fmt.Sprintf("a %s presents its certificate with its key: import both (certdb import -d %s -i FILE.p12)", role, shellQuote(st.Dir()))
+	case st.Locked():
+		key.State = KeyLocked
+	default:
+		k, err := st.PrivateKey(nickname)
+		if err != nil {
+			return Report{}, err
+		}
+		key.State, key.Signer = KeyHeld, k
+	}
+	chain, _ := st.Chain(nickname)
+	return Certificate(e.Cert, Options{Role: role, Hosts: o.Hosts, Now: o.Now, ExpiryWarning: o.ExpiryWarning,
+		Anchors: AnchorsFromStore(cas, role), Chain: chain, Key: key}), nil
+}
+
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-+:@%=,", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
