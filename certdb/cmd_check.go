@@ -105,7 +105,6 @@ func runCheck(c *ctx) int {
 	return exitOK
 }
 
-
 const checkHelp = `
 Usage: certdb check -d DIR -n NICKNAME [--role server|client] [--host NAME,...]
                     [--ca-store CADIR] [-f PASSWORDFILE]
