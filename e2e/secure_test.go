@@ -274,3 +274,32 @@ func TestOursAgainstRealPmcd(t *testing.T) {
 		t.Fatalf("plain against -Q: exit %d %q", r.code, r.stderr)
 	}
 }
+
+// TestTLSConfAlternative: sites already on PCP 6 keep their tls.conf: collectord
+// --tls-conf serves with it, and our pminfo presents the client certificate named by
+// a client tls.conf (PCP_TLSCONF_PATH), verifying the server against its CA file.
+func TestTLSConfAlternative(t *testing.T) {
+	dir := t.TempDir()
+	f := func(n string) string { return filepath.Join(dir, n) }
+	ca := testcerts.New(t, nil, testcerts.Options{CN: "ca", IsCA: true})
+	srv := testcerts.New(t, ca, testcerts.Options{CN: "srv", Server: true, IPs: []net.IP{net.ParseIP("127.0.0.1")}})
+	cli := testcerts.New(t, ca, testcerts.Options{CN: "cli", Client: true})
+	writeFile(t, f("ca.pem"), string(ca.CertPEM()))
+	writeFile(t, f("srv.pem"), string(srv.CertPEM()))
+	writeFile(t, f("srv.key"), string(srv.KeyPEM(t)))
+	writeFile(t, f("cli.pem"), string(cli.CertPEM()))
+	writeFile(t, f("cli.key"), string(cli.KeyPEM(t)))
+	server := writeFile(t, f("pmcd-tls.conf"), "tls-cert-file = srv.pem\ntls-key-file = srv.key\ntls-ca-cert-file = ca.pem\n")
+	client := writeFile(t, f("client-tls.conf"), "tls-client-cert-file = cli.pem\ntls-client-key-file = cli.key\ntls-ca-cert-file = ca.pem\n")
+	d := startCollectord(t, "--tls-conf", server, "-Q")
+	env := []string{"PCP_SECURE_SOCKETS=enforce", "PCP_TLSCONF_PATH=" + client, "PCP_SECURE_DB_PATH=" + f("none")}
+	r := must(t, run(t, env, "pminfo", "-h", d.addr(), "-f", "hinv.ncpu"), "pminfo with a client tls.conf")
+	if !strings.Contains(r.stdout, "hinv.ncpu\n    value ") || r.stderr != "" {
+		t.Fatalf("stdout %q stderr %q", r.stdout, r.stderr)
+	}
+	// A typo in tls.conf is an error at start-up, naming the line.
+	bad := writeFile(t, f("bad.conf"), "tls-cert-file = srv.pem\ntls-key-flie = srv.key\n")
+	if r := run(t, nil, "collectord", "--config", "/dev/null", "-p", "0", "--tls-conf", bad); r.code != 2 || !strings.Contains(r.stderr, ":2: unknown key") {
+		t.Fatalf("bad tls.conf: exit %d %q", r.code, r.stderr)
+	}
+}

@@ -197,3 +197,51 @@ func TestRemotePlaintextNeedsCert(t *testing.T) {
 	_, addr, _, _ := newTLSServer(t, true)
 	roundTrip(t, dial(t, addr), &protocol.DescReq{PMID: 0x0f000020})
 }
+
+// BenchmarkConnectTLSFetch: TCP connect, greeting, CREDS, TLS handshake with ECDSA
+// P-256 certificates, one fetch, close: what a monitoring client pays per contact.
+func BenchmarkConnectTLSFetch(b *testing.B) {
+	benchConnect(b, true)
+}
+
+// BenchmarkConnectFetch is the same without TLS.
+func BenchmarkConnectFetch(b *testing.B) { benchConnect(b, false) }
+
+func benchConnect(b *testing.B, secure bool) {
+	p := &testPKI{}
+	p.ca = testcerts.New(b, nil, testcerts.Options{CN: "ca", IsCA: true})
+	p.server = testcerts.New(b, p.ca, testcerts.Options{CN: "srv", Server: true, IPs: []net.IP{net.ParseIP("127.0.0.1")}})
+	srvCfg := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{{Certificate: [][]byte{p.server.Cert.Raw}, PrivateKey: p.server.Key}}}
+	_, addr, _ := startServer(b, func(s *Server) {
+		if secure {
+			s.TLSConfig = func() *tls.Config { return srvCfg }
+		}
+	})
+	cli := clientCfg(p, nil)
+	flags := uint16(0)
+	if secure {
+		flags = protocol.FeatureSecure | protocol.FeatureSecureAck
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		nc, err := net.Dial("tcp", addr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		c := protocol.NewConn(nc)
+		c.Read()
+		c.Write(&protocol.Creds{Creds: []uint32{protocol.VersionCred(flags)}})
+		if secure {
+			c.Read()
+			if _, err := c.UpgradeClient(context.Background(), cli); err != nil {
+				b.Fatal(err)
+			}
+		}
+		c.Write(&protocol.Profile{})
+		c.Write(&protocol.Fetch{Highres: true, PMIDs: []protocol.PMID{0x0f000800}})
+		if _, err := c.ReadRaw(); err != nil {
+			b.Fatal(err)
+		}
+		nc.Close()
+	}
+}
