@@ -17,6 +17,7 @@ import (
 type client struct {
 	srv   *Server
 	conn  *protocol.Conn
+	raw   net.Conn // the socket under conn (and under TLS): Close and Shutdown use it
 	peer  net.Addr
 	tls   bool
 	start time.Time

@@ -151,7 +151,7 @@ func (s *Server) Close() error {
 		ln.Close()
 	}
 	for c := range s.clients {
-		c.conn.Conn.Close()
+		c.raw.Close()
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
@@ -169,7 +169,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for c := range s.clients {
 		// Wake readers blocked between requests; a request being served finishes
 		// and its reply is written before the next read sees the deadline.
-		c.conn.Conn.SetReadDeadline(time.Now())
+		c.raw.SetReadDeadline(time.Now())
 	}
 	s.mu.Unlock()
 	done := make(chan struct{})
@@ -264,7 +264,7 @@ func certFingerprint(cs tls.ConnectionState) string {
 
 // handle runs one client from greeting to close.
 func (s *Server) handle(ctx context.Context, nc net.Conn) {
-	c := &client{srv: s, conn: protocol.NewConn(nc), start: time.Now(), peer: nc.RemoteAddr()}
+	c := &client{srv: s, raw: nc, conn: protocol.NewConn(nc), start: time.Now(), peer: nc.RemoteAddr()}
 	defer nc.Close()
 	log := s.log().With("peer", c.peer.String())
 	if tc, ok := nc.(*net.TCPConn); ok {
