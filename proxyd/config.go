@@ -1,0 +1,229 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/gopcp/gopcp/proxyd/upstream"
+)
+
+// DefaultConfigPath is read when it exists and no --config is given.
+const DefaultConfigPath = "/etc/gopcp/proxyd.toml"
+
+// DefaultPort is pmproxy's port.
+const DefaultPort = 44322
+
+// Config is proxyd's TOML configuration. Flags override it; unknown keys are
+// errors.
+type Config struct {
+	Server     ServerConfig      `toml:"server"`
+	TLS        TLSConfig         `toml:"tls"`
+	Upstream   UpstreamConfig    `toml:"upstream"`
+	Collectors []CollectorConfig `toml:"collector"`
+	Log        LogConfig         `toml:"log"`
+}
+
+// ServerConfig holds the listener and its limits (zero: the default).
+type ServerConfig struct {
+	Port              int      `toml:"port"`                // -p, default 44322 ($PMPROXY_PORT)
+	Address           []string `toml:"address"`             // -i, default all interfaces ($PMPROXY_LOCAL=1: loopback)
+	MaxConnections    int      `toml:"max_connections"`     // default 1024
+	MaxHeaderBytes    int      `toml:"max_header_bytes"`    // default 16384
+	MaxBodyBytes      int64    `toml:"max_body_bytes"`      // default 1048576
+	HandshakeTimeout  Duration `toml:"handshake_timeout"`   // first byte, prelude, TLS handshake; default 10s
+	ReadHeaderTimeout Duration `toml:"read_header_timeout"` // default 10s
+	IdleTimeout       Duration `toml:"idle_timeout"`        // HTTP keep-alive, default 2m
+	RequestTimeout    Duration `toml:"request_timeout"`     // collector work per HTTP request, default 10s
+	WriteTimeout      Duration `toml:"write_timeout"`       // default 30s
+	RelayIdleTimeout  Duration `toml:"relay_idle_timeout"`  // default 1h
+	ShutdownTimeout   Duration `toml:"shutdown_timeout"`    // default 10s
+}
+
+// TLSConfig is proxyd's own identity, for TLS-first clients (HTTPS and the relay
+// over TLS).
+type TLSConfig struct {
+	CertDB            string `toml:"cert_db"`             // -C
+	Nickname          string `toml:"nickname"`            // -M
+	PasswordFile      string `toml:"password_file"`       // -P
+	RequireClientCert bool   `toml:"require_client_cert"` // -Q
+	TLSConf           string `toml:"tls_conf"`            // --tls-conf
+}
+
+// UpstreamConfig says which collectors may be reached and how.
+type UpstreamConfig struct {
+	Allow           []string       `toml:"allow"`          // --allow
+	AllowLoopback   *bool          `toml:"allow_loopback"` // default true
+	ConnectTimeout  Duration       `toml:"connect_timeout"`
+	DefaultHostspec string         `toml:"default_hostspec"` // default "localhost"
+	MetadataTTL     Duration       `toml:"metadata_ttl"`     // default 1m
+	Client          ClientIdentity `toml:"client"`           // default identity towards collectors
+}
+
+// ClientIdentity is how proxyd connects to collectors for its own requests.
+type ClientIdentity struct {
+	Secure         string `toml:"secure"` // none | relaxed | enforce
+	CertDB         string `toml:"cert_db"`
+	Nickname       string `toml:"nickname"`
+	PasswordFile   string `toml:"password_file"`
+	TLSConf        string `toml:"tls_conf"`
+	AllowSelfCert  bool   `toml:"allow_self_cert"`
+	AllowBadDomain bool   `toml:"allow_bad_domain"`
+}
+
+// CollectorConfig names one collector: it is allowed, and its identity replaces
+// the default one.
+type CollectorConfig struct {
+	Host string `toml:"host"`
+	Port int    `toml:"port"` // 0: any
+	ClientIdentity
+}
+
+// LogConfig selects the log format and level.
+type LogConfig struct {
+	Format string `toml:"format"` // text | json
+	Level  string `toml:"level"`  // debug | info | warn | error
+}
+
+// Duration is a time.Duration written as "5s" in TOML.
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("bad duration %q: %w", b, err)
+	}
+	if v < 0 {
+		return fmt.Errorf("negative duration %q", b)
+	}
+	d.Duration = v
+	return nil
+}
+
+// LoadConfig reads path strictly: an unknown key is an error naming it. A missing
+// file is an error only when required.
+func LoadConfig(path string, required bool) (Config, error) {
+	var c Config
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) && !required {
+			return c, nil
+		}
+		return c, fmt.Errorf("config: %w", err)
+	}
+	md, err := toml.Decode(string(data), &c)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return c, fmt.Errorf("config %s: line %d: %s", path, pe.Position.Line, pe.Message)
+		}
+		return c, fmt.Errorf("config %s: %w", path, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		keys := make([]string, len(und))
+		for i, k := range und {
+			keys[i] = k.String()
+		}
+		return c, fmt.Errorf("config %s: unknown key %s", path, strings.Join(keys, ", "))
+	}
+	return c, nil
+}
+
+// Validate checks values that decode but make no sense, and builds the policy.
+func (c Config) Validate() error {
+	s := c.Server
+	switch {
+	case s.Port < 0 || s.Port > 65535:
+		return fmt.Errorf("config: port %d out of range", s.Port)
+	case s.MaxConnections < 0:
+		return fmt.Errorf("config: max_connections %d is negative", s.MaxConnections)
+	case s.MaxHeaderBytes < 0 || (s.MaxHeaderBytes > 0 && s.MaxHeaderBytes < 1024):
+		return fmt.Errorf("config: max_header_bytes %d below 1024", s.MaxHeaderBytes)
+	case s.MaxBodyBytes < 0:
+		return fmt.Errorf("config: max_body_bytes %d is negative", s.MaxBodyBytes)
+	case c.TLS.RequireClientCert && c.TLS.CertDB == "" && c.TLS.TLSConf == "":
+		return errors.New("config: require_client_cert (-Q) needs a certificate: set cert_db and nickname (-C, -M) or tls_conf")
+	case c.TLS.CertDB != "" && c.TLS.TLSConf != "":
+		return errors.New("config: cert_db (-C) and tls_conf are alternatives: set one")
+	}
+	switch c.Log.Format {
+	case "", "text", "json":
+	default:
+		return fmt.Errorf("config: log format %q: want text or json", c.Log.Format)
+	}
+	switch strings.ToLower(c.Log.Level) {
+	case "", "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("config: log level %q: want debug, info, warn or error", c.Log.Level)
+	}
+	if _, err := upstream.ParseSecure(c.Upstream.Client.Secure); err != nil {
+		return fmt.Errorf("config: upstream.client: %w", err)
+	}
+	for i, col := range c.Collectors {
+		if col.Host == "" {
+			return fmt.Errorf("config: collector %d: host is required", i+1)
+		}
+		if col.Port < 0 || col.Port > 65535 {
+			return fmt.Errorf("config: collector %s: port %d out of range", col.Host, col.Port)
+		}
+		if _, err := upstream.ParseSecure(col.Secure); err != nil {
+			return fmt.Errorf("config: collector %s: %w", col.Host, err)
+		}
+	}
+	_, err := c.policy()
+	return err
+}
+
+// allowLoopback is upstream.allow_loopback, true unless set false.
+func (c Config) allowLoopback() bool {
+	return c.Upstream.AllowLoopback == nil || *c.Upstream.AllowLoopback
+}
+
+// policy builds the allow list: the listed entries and every configured collector.
+func (c Config) policy() (*upstream.Policy, error) {
+	allow := append([]string(nil), c.Upstream.Allow...)
+	for _, col := range c.Collectors {
+		e := col.Host
+		if col.Port > 0 {
+			e = net.JoinHostPort(strings.Trim(col.Host, "[]"), strconv.Itoa(col.Port))
+		}
+		allow = append(allow, e)
+	}
+	p, err := upstream.NewPolicy(allow, c.allowLoopback())
+	if err != nil {
+		return nil, fmt.Errorf("config: upstream.allow: %w", err)
+	}
+	return p, nil
+}
+
+// identity converts a configured identity.
+func identity(ci ClientIdentity) upstream.Identity {
+	mode, _ := upstream.ParseSecure(ci.Secure)
+	return upstream.Identity{
+		Secure:         mode,
+		StoreDir:       strings.TrimPrefix(ci.CertDB, "sql:"),
+		PasswordFile:   ci.PasswordFile,
+		Nickname:       ci.Nickname,
+		TLSConf:        ci.TLSConf,
+		AllowSelfCert:  ci.AllowSelfCert,
+		AllowBadDomain: ci.AllowBadDomain,
+	}
+}
+
+// clients builds the identities towards collectors.
+func (c Config) clients() *upstream.Clients {
+	cl := &upstream.Clients{Default: identity(c.Upstream.Client)}
+	for _, col := range c.Collectors {
+		cl.Collectors = append(cl.Collectors, upstream.CollectorIdentity{
+			Host: col.Host, Port: col.Port, Identity: identity(col.ClientIdentity),
+		})
+	}
+	return cl
+}

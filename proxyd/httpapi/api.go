@@ -1,0 +1,394 @@
+// Package httpapi is proxyd's HTTP face: the PCP web API endpoints that pmproxy
+// clients use most (/pmapi/context, metric, fetch, indom, children) with
+// pmproxy 6's JSON shapes (PROTOCOL.md 7.2), and /metrics (also /pmapi/metrics)
+// in the Prometheus text format with pmproxy's "# PCP5" metadata lines (7.3), for
+// any collector the upstream policy allows (hostspec parameter).
+//
+// Each request borrows a connection to its collector from a small pool and gives
+// it back; metadata (names, descriptors, help, labels, instance names) is cached
+// per collector as pmproxy caches it per context, values never are. Contexts
+// (/pmapi/context, /pmapi/N/..., context=N) are numbers that live for their poll
+// timeout, as in pmproxy.
+//
+// Failures are JSON {"context":N,"message":"...","success":false}: 400 for a bad
+// request or a PCP error about it, 403 for a collector the policy refuses, 502
+// for a collector that is down or broke the connection, 504 for one that did not
+// answer in time.
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gopcp/gopcp/pmapi"
+	"github.com/gopcp/gopcp/protocol"
+	"github.com/gopcp/gopcp/proxyd/upstream"
+)
+
+// Limits and defaults; zero fields of Config take these.
+const (
+	// DefaultRequestTimeout bounds all the collector work of one HTTP request.
+	DefaultRequestTimeout = 10 * time.Second
+	// DefaultConnectTimeout bounds each connection to a collector.
+	DefaultConnectTimeout = 5 * time.Second
+	// DefaultPollTimeout is how long a context lives unused (pmproxy's polltimeout).
+	DefaultPollTimeout = 5 * time.Second
+	// MaxPollTimeout caps the polltimeout a client may ask for.
+	MaxPollTimeout = time.Hour
+	// DefaultMaxContexts bounds the live contexts; the least recently used go first.
+	DefaultMaxContexts = 16384
+	// DefaultMaxCollectors bounds the collectors with pooled connections and cached
+	// metadata.
+	DefaultMaxCollectors = 256
+	// DefaultMaxIdlePerCollector is how many idle connections are kept per collector.
+	DefaultMaxIdlePerCollector = 4
+	// DefaultPoolIdleTimeout closes pooled connections unused for this long.
+	DefaultPoolIdleTimeout = time.Minute
+	// DefaultMetadataTTL is how long cached metadata is trusted.
+	DefaultMetadataTTL = time.Minute
+	// DefaultMaxBodyBytes bounds a request body (the API takes its parameters from
+	// the URL).
+	DefaultMaxBodyBytes = 1 << 20
+	// DefaultHostspec is the collector when a request names none, as in pmproxy.
+	DefaultHostspec = "localhost"
+	// FetchBatch is how many metrics one fetch asks for, as pmproxy batches.
+	FetchBatch = 256
+)
+
+// Config configures the API.
+type Config struct {
+	Policy              *upstream.Policy
+	Clients             *upstream.Clients
+	DefaultHostspec     string
+	RequestTimeout      time.Duration
+	ConnectTimeout      time.Duration
+	MaxContexts         int
+	MaxCollectors       int
+	MaxIdlePerCollector int
+	PoolIdleTimeout     time.Duration
+	MetadataTTL         time.Duration
+	MaxBodyBytes        int64
+	Logger              *slog.Logger
+}
+
+// API serves the HTTP endpoints.
+type API struct {
+	cfg        Config
+	log        *slog.Logger
+	contexts   contexts
+	collectors collectors
+}
+
+// New builds the API; Close releases its pooled connections.
+func New(cfg Config) *API {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&cfg.RequestTimeout, DefaultRequestTimeout)
+	def(&cfg.ConnectTimeout, DefaultConnectTimeout)
+	def(&cfg.PoolIdleTimeout, DefaultPoolIdleTimeout)
+	def(&cfg.MetadataTTL, DefaultMetadataTTL)
+	if cfg.MaxContexts <= 0 {
+		cfg.MaxContexts = DefaultMaxContexts
+	}
+	if cfg.MaxCollectors <= 0 {
+		cfg.MaxCollectors = DefaultMaxCollectors
+	}
+	if cfg.MaxIdlePerCollector <= 0 {
+		cfg.MaxIdlePerCollector = DefaultMaxIdlePerCollector
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.DefaultHostspec == "" {
+		cfg.DefaultHostspec = DefaultHostspec
+	}
+	if cfg.Policy == nil {
+		cfg.Policy, _ = upstream.NewPolicy(nil, true)
+	}
+	a := &API{cfg: cfg, log: cfg.Logger}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	a.contexts.max = cfg.MaxContexts
+	a.collectors.max = cfg.MaxCollectors
+	return a
+}
+
+// Close closes the pooled connections.
+func (a *API) Close() { a.collectors.closeAll() }
+
+// apiError is a failure answered with JSON.
+type apiError struct {
+	status int
+	msg    string
+	ctx    uint32 // 0: no context
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+// request is one API call being served.
+type request struct {
+	a      *API
+	w      http.ResponseWriter
+	r      *http.Request
+	ctx    context.Context
+	params url.Values
+	ctxid  string // from the path
+	client string // the "client" parameter, echoed
+	wc     *webContext
+	sess   *session
+}
+
+// ServeHTTP routes a request.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("Access-Control-Allow-Headers", "Accept, Accept-Language, Content-Language, Content-Type")
+	h.Set("Access-Control-Max-Age", "86400")
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodPost:
+	case http.MethodOptions:
+		h.Set("Access-Control-Allow-Methods", "GET, HEAD, POST, OPTIONS")
+		w.WriteHeader(http.StatusOK)
+		return
+	default:
+		h.Set("Allow", "GET, HEAD, POST, OPTIONS")
+		writeError(w, r, &apiError{status: http.StatusMethodNotAllowed, msg: r.Method + " is not supported"})
+		return
+	}
+	if r.ContentLength > a.cfg.MaxBodyBytes {
+		writeError(w, r, &apiError{status: http.StatusRequestEntityTooLarge,
+			msg: "request body of " + strconv.FormatInt(r.ContentLength, 10) + " bytes exceeds the limit of " + strconv.FormatInt(a.cfg.MaxBodyBytes, 10)})
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes)
+
+	cmd, ctxid, err := route(r.URL.Path)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.RequestTimeout)
+	defer cancel()
+	q := &request{a: a, w: w, r: r, ctx: ctx, params: r.URL.Query(), ctxid: ctxid}
+	q.client = q.params.Get("client")
+	if v := q.params.Get("context"); v != "" && q.ctxid == "" {
+		q.ctxid = v
+	}
+	defer func() {
+		if q.sess != nil {
+			q.sess.done()
+		}
+	}()
+	var e *apiError
+	switch cmd {
+	case "context":
+		e = q.context()
+	case "metric":
+		e = q.metric()
+	case "fetch":
+		e = q.fetch()
+	case "indom":
+		e = q.indom()
+	case "children":
+		e = q.children()
+	case "metrics":
+		e = q.scrape()
+	}
+	if e != nil {
+		if e.ctx == 0 && q.wc != nil {
+			e.ctx = q.wc.id
+		}
+		if e.status >= 500 {
+			a.log.Info("http: collector failure", "path", r.URL.Path, "status", e.status, "err", e.msg)
+		}
+		writeError(w, r, e)
+	}
+}
+
+// route splits /pmapi/[N/]command and /metrics.
+func route(path string) (cmd, ctxid string, e *apiError) {
+	if path == "/metrics" {
+		return "metrics", "", nil
+	}
+	rest, ok := strings.CutPrefix(path, "/pmapi/")
+	if !ok {
+		return "", "", &apiError{status: http.StatusNotFound, msg: "no handler for URL " + strconv.Quote(path)}
+	}
+	if i := strings.IndexByte(rest, '/'); i > 0 {
+		if _, err := strconv.ParseUint(rest[:i], 10, 32); err != nil {
+			return "", "", &apiError{status: http.StatusNotFound, msg: "no handler for URL " + strconv.Quote(path)}
+		}
+		ctxid, rest = rest[:i], rest[i+1:]
+	}
+	if strings.HasPrefix(rest, "_") {
+		return "", "", &apiError{status: http.StatusNotImplemented, msg: "the pmwebd-compatible API (/pmapi/_" + rest[1:] + ") is not supported by proxyd"}
+	}
+	switch rest {
+	case "context", "metric", "fetch", "indom", "children", "metrics":
+		return rest, ctxid, nil
+	case "profile", "store", "derive":
+		return "", "", &apiError{status: http.StatusNotImplemented, msg: "/pmapi/" + rest + " is not supported by proxyd"}
+	}
+	return "", "", &apiError{status: http.StatusNotFound, msg: "no handler for URL " + strconv.Quote(path)}
+}
+
+// writeError answers {"context":N,"message":"...","success":false}.
+func writeError(w http.ResponseWriter, r *http.Request, e *apiError) {
+	b := make([]byte, 0, 64+len(e.msg))
+	b = append(b, '{')
+	if e.ctx != 0 {
+		b = append(b, `"context":`...)
+		b = appendUint(b, uint64(e.ctx))
+		b = append(b, ',')
+	}
+	b = append(b, `"message":`...)
+	b = appendJSONString(b, e.msg)
+	b = append(b, `,"success":false}`...)
+	b = append(b, '\r', '\n')
+	writeBody(w, r, e.status, "application/json", b)
+}
+
+func writeBody(w http.ResponseWriter, r *http.Request, status int, ctype string, b []byte) {
+	h := w.Header()
+	h.Set("Content-Type", ctype)
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	if r.Method != http.MethodHead {
+		w.Write(b)
+	}
+}
+
+func (q *request) writeJSON(b []byte) {
+	writeBody(q.w, q.r, http.StatusOK, "application/json", b)
+}
+
+// openContext resolves the request's context: the one it names, or a new one for
+// its hostspec; and borrows a connection to the collector.
+func (q *request) openContext() *apiError {
+	a := q.a
+	if q.ctxid != "" {
+		n, err := strconv.ParseUint(q.ctxid, 10, 32)
+		if err != nil {
+			return &apiError{status: http.StatusBadRequest, msg: "invalid context identifier: " + q.ctxid}
+		}
+		wc, ok := a.contexts.use(uint32(n))
+		if !ok {
+			return &apiError{status: http.StatusBadRequest, ctx: uint32(n), msg: "unknown context identifier: " + strconv.FormatUint(n, 10)}
+		}
+		q.wc = wc
+		s, err := wc.col.session(q.ctx)
+		if err != nil {
+			return asAPIError(err)
+		}
+		q.sess = s
+		return nil
+	}
+	spec := q.params.Get("hostspec")
+	if spec == "" {
+		spec = q.params.Get("hostname")
+	}
+	if spec == "" {
+		spec = a.cfg.DefaultHostspec
+	}
+	timeout := DefaultPollTimeout
+	if v := q.params.Get("polltimeout"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 {
+			return &apiError{status: http.StatusBadRequest, msg: "invalid timeout requested in polltime"}
+		}
+		timeout = min(time.Duration(f*float64(time.Second)), MaxPollTimeout)
+	}
+	col, err := a.collector(spec)
+	if err != nil {
+		return asAPIError(err)
+	}
+	s, err := col.session(q.ctx)
+	if err != nil {
+		return asAPIError(err)
+	}
+	q.sess = s
+	q.wc = a.contexts.add(col, timeout)
+	return nil
+}
+
+func asAPIError(err error) *apiError {
+	var e *apiError
+	if errors.As(err, &e) {
+		return e
+	}
+	return &apiError{status: http.StatusBadGateway, msg: err.Error()}
+}
+
+// collector returns the collector for a host spec, checking the spec first.
+func (a *API) collector(spec string) (*collector, error) {
+	return a.collectors.get(a, spec, func() (*collector, error) {
+		hs, err := pmapi.ParseHostSpec(spec)
+		if err != nil {
+			var hse *pmapi.HostSpecError
+			if errors.As(err, &hse) {
+				return nil, &apiError{status: http.StatusBadRequest, msg: "invalid host spec " + strconv.Quote(spec) + ": " + hse.Reason}
+			}
+			return nil, &apiError{status: http.StatusBadRequest, msg: "invalid host spec " + strconv.Quote(spec)}
+		}
+		if len(hs.Hosts) == 0 || hs.Hosts[0].Name == "" {
+			return nil, &apiError{status: http.StatusBadRequest, msg: "invalid host spec " + strconv.Quote(spec) + ": no host"}
+		}
+		if hs.Local() {
+			return nil, &apiError{status: http.StatusBadRequest, msg: errLocalSpec.Error()}
+		}
+		if len(hs.Hosts) > 1 {
+			return nil, &apiError{status: http.StatusBadRequest, msg: "host spec " + strconv.Quote(spec) + " names a proxy (@); proxyd connects to collectors itself"}
+		}
+		host := hs.Hosts[0].Name
+		port := protocol.DefaultPort
+		if len(hs.Hosts[0].Ports) > 0 {
+			port = hs.Hosts[0].Ports[0]
+		} else if ps := pmapi.PortsFromEnv(); len(ps) > 0 {
+			port = ps[0]
+		}
+		id := a.cfg.Clients.For(host, port)
+		c := &collector{api: a, key: spec, spec: hs, host: host}
+		c.opts = pmapi.Options{
+			Secure:         id.Secure,
+			TLSConfig:      id.TLSConfig(),
+			RequestTimeout: a.cfg.RequestTimeout,
+			ConnectTimeout: a.cfg.ConnectTimeout,
+		}
+		c.meta.ttl = a.cfg.MetadataTTL
+		return c, nil
+	})
+}
+
+// Contexts reports the live contexts (for tests and metrics).
+func (a *API) Contexts() int { return a.contexts.len() }
+
+// appendHead starts a JSON reply: {"context":N[,"client":"..."].
+func (q *request) appendHead(b []byte) []byte {
+	b = append(b, `{"context":`...)
+	b = appendUint(b, uint64(q.wc.id))
+	if q.client != "" {
+		b = append(b, `,"client":`...)
+		b = appendJSONString(b, q.client)
+	}
+	return b
+}
+
+// list splits a comma-separated parameter (the first of names given).
+func (q *request) list(keys ...string) []string {
+	for _, k := range keys {
+		if v := q.params.Get(k); v != "" {
+			return strings.Split(v, ",")
+		}
+	}
+	return nil
+}

@@ -1,0 +1,276 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gopcp/gopcp/pmapi"
+	"github.com/gopcp/gopcp/protocol"
+	"github.com/gopcp/gopcp/proxyd/upstream"
+)
+
+// conn is one pooled connection to a collector.
+type conn struct {
+	pc      *pmapi.Context
+	raw     net.Conn // the TCP connection under pmapi (closed to abandon a request)
+	lastUse time.Time
+}
+
+// collector is one collector reached by host spec: a pool of idle connections
+// and the metadata learnt from it.
+type collector struct {
+	api  *API
+	key  string // the host spec as given
+	spec *pmapi.HostSpec
+	host string // the collector's host name or address, for messages
+	opts pmapi.Options
+
+	mu      sync.Mutex
+	idle    []*conn
+	lastUse time.Time
+	closed  bool
+
+	meta meta
+}
+
+var errLocalSpec = errors.New("unix socket and local: host specs are not served through proxyd; name the collector by host")
+
+// dialError remembers why the policy refused a connection.
+type dialState struct {
+	mu     sync.Mutex
+	denied error
+	raw    net.Conn
+}
+
+// connect opens a new connection, through the policy.
+func (c *collector) connect(ctx context.Context) (*conn, error) {
+	st := &dialState{}
+	opts := c.opts
+	opts.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if network != "tcp" {
+			return nil, errLocalSpec
+		}
+		h, p, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, err
+		}
+		port, err := strconv.Atoi(p)
+		if err != nil {
+			return nil, err
+		}
+		nc, err := c.api.cfg.Policy.Dial(ctx, h, port, 0)
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		if err != nil {
+			if upstream.IsDenied(err) {
+				st.denied = err
+				// Refusals are errors with their own code, so pmapi stops trying.
+				return nil, &protocol.Error{Code: protocol.ErrPermission}
+			}
+			return nil, err
+		}
+		st.raw = nc
+		return nc, nil
+	}
+	pc, err := pmapi.Connect(ctx, c.key, opts)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.denied != nil {
+		if pc != nil {
+			pc.Close()
+		}
+		return nil, &apiError{status: 403, msg: st.denied.Error()}
+	}
+	if err != nil {
+		return nil, connectError(ctx, c.key, err)
+	}
+	return &conn{pc: pc, raw: st.raw, lastUse: time.Now()}, nil
+}
+
+// connectError turns a failed Connect into the client's answer: 504 for timeouts,
+// 502 for a collector that refused or failed the handshake.
+func connectError(ctx context.Context, spec string, err error) *apiError {
+	var hse *pmapi.HostSpecError
+	if errors.As(err, &hse) {
+		return &apiError{status: 400, msg: "invalid host spec " + strconv.Quote(spec) + ": " + hse.Reason}
+	}
+	code := protocol.CodeOf(err)
+	msg := "cannot connect to PMCD on host " + strconv.Quote(spec) + ": " + pmapi.Message(err)
+	if ctx.Err() != nil || code == protocol.ErrTimeout || code == -110 /* ETIMEDOUT */ {
+		if ctx.Err() != nil {
+			msg = "cannot connect to PMCD on host " + strconv.Quote(spec) + ": " + pmapi.ErrStr(protocol.ErrTimeout)
+		}
+		return &apiError{status: 504, msg: msg}
+	}
+	return &apiError{status: 502, msg: msg}
+}
+
+// get borrows a connection: an idle one, or a new one.
+func (c *collector) get(ctx context.Context) (*conn, error) {
+	now := time.Now()
+	c.mu.Lock()
+	c.lastUse = now
+	for len(c.idle) > 0 {
+		cn := c.idle[len(c.idle)-1]
+		c.idle = c.idle[:len(c.idle)-1]
+		if now.Sub(cn.lastUse) < c.api.cfg.PoolIdleTimeout {
+			c.mu.Unlock()
+			return cn, nil
+		}
+		cn.pc.Close()
+	}
+	c.mu.Unlock()
+	return c.connect(ctx)
+}
+
+// put returns a connection after use; broken ones are closed.
+func (c *collector) put(cn *conn, broken bool) {
+	if cn == nil {
+		return
+	}
+	if sc := cn.pc.StateChange(); sc != 0 {
+		c.meta.invalidate()
+	}
+	c.mu.Lock()
+	if broken || c.closed || len(c.idle) >= c.api.cfg.MaxIdlePerCollector {
+		c.mu.Unlock()
+		cn.pc.Close()
+		return
+	}
+	cn.lastUse = time.Now()
+	c.idle = append(c.idle, cn)
+	c.mu.Unlock()
+}
+
+// close drops the idle connections; borrowed ones are closed when returned.
+func (c *collector) close() {
+	c.mu.Lock()
+	c.closed = true
+	idle := c.idle
+	c.idle = nil
+	c.mu.Unlock()
+	for _, cn := range idle {
+		cn.pc.Close()
+	}
+}
+
+// transport reports whether err means the connection can no longer be trusted
+// (as opposed to a PCP error about the request, after which it is fine).
+func transport(err error) bool {
+	if err == nil {
+		return false
+	}
+	var pe *protocol.Error
+	if !errors.As(err, &pe) {
+		return true
+	}
+	switch pe.Code {
+	case protocol.ErrIPC, protocol.ErrTimeout, protocol.ErrEOF, protocol.ErrReset, protocol.ErrTLS,
+		protocol.ErrNoContext, protocol.ErrNotConn:
+		return true
+	}
+	return pe.Code < 0 && pe.Code > -1000 // an errno from the socket
+}
+
+// session is one request's use of a collector: a borrowed connection, abandoned
+// (closed) when the request's context ends.
+type session struct {
+	col  *collector
+	cn   *conn
+	ctx  context.Context
+	stop func() bool
+	err  error // the first transport failure
+}
+
+func (c *collector) session(ctx context.Context) (*session, error) {
+	cn, err := c.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s := &session{col: c, cn: cn, ctx: ctx}
+	raw := cn.raw
+	s.stop = context.AfterFunc(ctx, func() {
+		if raw != nil {
+			raw.Close()
+		}
+	})
+	return s, nil
+}
+
+// check records a transport failure of err and turns it into the client's answer
+// when the request cannot go on; PCP errors about the request come back as nil.
+func (s *session) check(err error) *apiError {
+	if err == nil || !transport(err) {
+		return nil
+	}
+	if s.err == nil {
+		s.err = err
+	}
+	return s.failure()
+}
+
+// failure is the answer for a session whose connection failed.
+func (s *session) failure() *apiError {
+	if s.ctx.Err() != nil || protocol.CodeOf(s.err) == protocol.ErrTimeout {
+		return &apiError{status: 504, msg: "timeout waiting for PMCD on host " + strconv.Quote(s.col.key)}
+	}
+	return &apiError{status: 502, msg: "lost connection to PMCD on host " + strconv.Quote(s.col.key) + ": " + pmapi.Message(s.err)}
+}
+
+// done returns the connection to the pool (or closes it).
+func (s *session) done() {
+	fired := !s.stop()
+	s.col.put(s.cn, fired || s.err != nil)
+}
+
+// collectors keeps one collector per host spec, the least recently used dropped
+// beyond the limit.
+type collectors struct {
+	mu  sync.Mutex
+	m   map[string]*collector
+	max int
+}
+
+func (cs *collectors) get(a *API, key string, mk func() (*collector, error)) (*collector, error) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if c, ok := cs.m[key]; ok {
+		return c, nil
+	}
+	c, err := mk()
+	if err != nil {
+		return nil, err
+	}
+	if cs.m == nil {
+		cs.m = map[string]*collector{}
+	}
+	if len(cs.m) >= cs.max {
+		var oldest *collector
+		for _, o := range cs.m {
+			o.mu.Lock()
+			if oldest == nil || o.lastUse.Before(oldest.lastUse) {
+				oldest = o
+			}
+			o.mu.Unlock()
+		}
+		if oldest != nil {
+			delete(cs.m, oldest.key)
+			oldest.close()
+		}
+	}
+	cs.m[key] = c
+	return c, nil
+}
+
+func (cs *collectors) closeAll() {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	for k, c := range cs.m {
+		c.close()
+		delete(cs.m, k)
+	}
+}

@@ -1,0 +1,577 @@
+package httpapi
+
+import (
+	"net/http"
+	"path"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gopcp/gopcp/pmapi"
+	"github.com/gopcp/gopcp/protocol"
+)
+
+// pcpError answers a PCP error about the request (400), or the collector failure
+// when err is one.
+func (q *request) pcpError(err error, format func(msg string) string) *apiError {
+	if e := q.sess.check(err); e != nil {
+		return e
+	}
+	return &apiError{status: http.StatusBadRequest, msg: format(pmapi.Message(err))}
+}
+
+// context: {"context":N,"source":"<sha1>","hostspec":"<host>","labels":{...}}.
+func (q *request) context() *apiError {
+	if e := q.openContext(); e != nil {
+		return e
+	}
+	s := q.sess
+	cl, err := s.contextLabels()
+	if e := s.check(err); e != nil {
+		return e
+	}
+	host := s.hostName()
+	if s.err != nil {
+		return s.failure()
+	}
+	var labels string
+	if cl != nil {
+		labels = labelsJSON(mergeLabels(true, cl))
+	} else {
+		// pmproxy's default when a collector has no context labels.
+		labels = `{"hostname":` + string(appendJSONString(nil, host)) + `}`
+	}
+	b := q.appendHead(make([]byte, 0, 256))
+	b = append(b, `,"source":"`...)
+	b = append(b, sourceHash(labels)...)
+	b = append(b, `","hostspec":`...)
+	b = appendJSONString(b, host)
+	b = append(b, `,"labels":`...)
+	b = append(b, labels...)
+	b = append(b, "}\r\n"...)
+	q.writeJSON(b)
+	return nil
+}
+
+// leaf is one metric name to describe, or a name that failed.
+type leaf struct {
+	name string
+	fail string // message for a name that could not be described
+}
+
+// metric: {"context":N,"metrics":[{"name","series","pmid","indom","type","sem",
+// "units","labels","text-oneline","text-help"},...]}. Parameters prefix, names
+// or name (comma separated, subtrees expanded); none lists everything. pmids/pmid
+// (an extension: pmproxy 6.0.3 ignores them) describe metrics by PMID.
+func (q *request) metric() *apiError {
+	names := q.list("prefix", "names", "name")
+	pmidArgs := q.list("pmids", "pmid")
+	if e := q.openContext(); e != nil {
+		return e
+	}
+	s := q.sess
+	var leaves []leaf
+	var lastFail string
+	traversed := 0
+	if len(names) == 0 && len(pmidArgs) == 0 {
+		names = []string{""}
+	}
+	for _, n := range names {
+		got, err := s.traverse(n)
+		if err != nil {
+			if e := s.check(err); e != nil {
+				return e
+			}
+			lastFail = n + " traversal failed - " + pmapi.Message(err)
+			leaves = append(leaves, leaf{name: n, fail: pmapi.Message(err)})
+			continue
+		}
+		traversed++
+		for _, g := range got {
+			leaves = append(leaves, leaf{name: g})
+		}
+	}
+	for _, a := range pmidArgs {
+		id, ok := parsePMID(a)
+		if !ok {
+			lastFail = "failed to parse PMID " + a
+			leaves = append(leaves, leaf{name: a, fail: "failed to parse PMID"})
+			continue
+		}
+		ns, err := s.namesOf(id)
+		if e := s.check(err); e != nil {
+			return e
+		}
+		if len(ns) == 0 {
+			lastFail = a + " - " + pmapi.ErrStr(protocol.ErrPMID)
+			leaves = append(leaves, leaf{name: a, fail: pmapi.ErrStr(protocol.ErrPMID)})
+			continue
+		}
+		traversed++
+		leaves = append(leaves, leaf{name: ns[0]})
+	}
+	if traversed == 0 && lastFail != "" {
+		return &apiError{status: http.StatusBadRequest, msg: lastFail}
+	}
+
+	var lookupNames []string
+	for _, l := range leaves {
+		if l.fail == "" {
+			lookupNames = append(lookupNames, l.name)
+		}
+	}
+	var ids []protocol.PMID
+	var descs []protocol.Desc
+	if len(lookupNames) > 0 {
+		var err error
+		if ids, err = s.lookup(lookupNames); err != nil {
+			return q.pcpError(err, func(m string) string { return "failed to lookup names - " + m })
+		}
+		if descs, err = s.descs(ids); err != nil {
+			return q.pcpError(err, func(m string) string { return "failed to lookup descriptors - " + m })
+		}
+	}
+
+	b := q.appendHead(make([]byte, 0, 512*len(leaves)+64))
+	b = append(b, `,"metrics":[`...)
+	k := 0
+	for i, l := range leaves {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if l.fail != "" {
+			b = appendFailure(b, l.name, l.fail)
+			continue
+		}
+		d := descs[k]
+		k++
+		if d.PMID == protocol.PMIDNull {
+			b = appendFailure(b, l.name, "failed to lookup metric name")
+			continue
+		}
+		var err error
+		if b, err = q.appendMetric(b, l.name, d); err != nil {
+			if e := s.check(err); e != nil {
+				return e
+			}
+			return q.pcpError(err, func(m string) string { return l.name + " - " + m })
+		}
+	}
+	b = append(b, "]}\r\n"...)
+	q.writeJSON(b)
+	return nil
+}
+
+func appendFailure(b []byte, name, msg string) []byte {
+	b = append(b, `{"name":`...)
+	b = appendJSONString(b, name)
+	b = append(b, `,"message":`...)
+	b = appendJSONString(b, msg)
+	return append(b, `,"success":false}`...)
+}
+
+// appendMetric appends one metric's description.
+func (q *request) appendMetric(b []byte, name string, d protocol.Desc) ([]byte, error) {
+	s := q.sess
+	sets, err := s.metricLabelSets(d, true)
+	if err != nil {
+		return b, err
+	}
+	labels := labelsJSON(mergeLabels(true, sets...))
+	oneline, hasOne, err := s.text(uint32(d.PMID), protocol.TextOneLine|protocol.TextPMID)
+	if err != nil {
+		return b, err
+	}
+	help, hasHelp, err := s.text(uint32(d.PMID), protocol.TextHelp|protocol.TextPMID)
+	if err != nil {
+		return b, err
+	}
+	b = append(b, `{"name":`...)
+	b = appendJSONString(b, name)
+	b = append(b, `,"series":"`...)
+	b = append(b, seriesHash(name, labels, d)...)
+	b = append(b, `","pmid":"`...)
+	b = append(b, d.PMID.String()...)
+	b = append(b, '"')
+	if d.InDom != protocol.InDomNull {
+		b = append(b, `,"indom":"`...)
+		b = append(b, d.InDom.String()...)
+		b = append(b, '"')
+	}
+	b = append(b, `,"type":"`...)
+	b = append(b, typeName(d.Type)...)
+	b = append(b, `","sem":"`...)
+	b = append(b, pmapi.SemString(d.Sem)...)
+	b = append(b, `","units":"`...)
+	b = append(b, unitsName(d.Units)...)
+	b = append(b, `","labels":`...)
+	b = append(b, labels...)
+	if hasOne {
+		b = append(b, `,"text-oneline":`...)
+		b = appendJSONString(b, oneline)
+	}
+	if hasHelp && help != "" {
+		b = append(b, `,"text-help":`...)
+		b = appendJSONString(b, help)
+	} else if hasOne {
+		b = append(b, `,"text-help":`...)
+		b = appendJSONString(b, oneline)
+	}
+	return append(b, '}'), nil
+}
+
+// parsePMID reads "D.C.I" or a decimal PMID.
+func parsePMID(s string) (protocol.PMID, bool) {
+	if parts := strings.Split(s, "."); len(parts) == 3 {
+		d, e1 := strconv.ParseUint(parts[0], 10, 9)
+		c, e2 := strconv.ParseUint(parts[1], 10, 12)
+		i, e3 := strconv.ParseUint(parts[2], 10, 10)
+		if e1 != nil || e2 != nil || e3 != nil {
+			return 0, false
+		}
+		return protocol.NewPMID(uint32(d), uint32(c), uint32(i)), true
+	}
+	n, err := strconv.ParseUint(s, 10, 32)
+	return protocol.PMID(n), err == nil && protocol.PMID(n) != protocol.PMIDNull
+}
+
+// parseInDom reads "D.S" or a decimal InDom.
+func parseInDom(s string) (protocol.InDom, bool) {
+	if parts := strings.Split(s, "."); len(parts) == 2 {
+		d, e1 := strconv.ParseUint(parts[0], 10, 9)
+		n, e2 := strconv.ParseUint(parts[1], 10, 22)
+		if e1 != nil || e2 != nil {
+			return 0, false
+		}
+		return protocol.NewInDom(uint32(d), uint32(n)), true
+	}
+	n, err := strconv.ParseUint(s, 10, 32)
+	return protocol.InDom(n), err == nil && protocol.InDom(n) != protocol.InDomNull
+}
+
+// fetch: {"context":N,"timestamp":S.N,"values":[{"pmid","name","instances":
+// [{"instance":N|null,"value":V},...]},...]}. Unknown names are left out.
+func (q *request) fetch() *apiError {
+	names := q.list("names", "name")
+	pmidArgs := q.list("pmids", "pmid")
+	if len(names) == 0 && len(pmidArgs) == 0 {
+		return &apiError{status: http.StatusBadRequest, msg: "bad parameters passed: give names, name, pmids or pmid"}
+	}
+	if e := q.openContext(); e != nil {
+		return e
+	}
+	s := q.sess
+	var ids []protocol.PMID
+	if len(names) > 0 {
+		var err error
+		if ids, err = s.lookup(names); err != nil {
+			return q.pcpError(err, func(m string) string { return "failed to lookup names - " + m })
+		}
+	} else {
+		for _, a := range pmidArgs {
+			id, ok := parsePMID(a)
+			if !ok {
+				continue
+			}
+			ns, err := s.namesOf(id)
+			if e := s.check(err); e != nil {
+				return e
+			}
+			if len(ns) == 0 {
+				continue
+			}
+			names = append(names, ns[0])
+			ids = append(ids, id)
+		}
+	}
+	descs, err := s.descs(ids)
+	if err != nil {
+		return q.pcpError(err, func(m string) string { return "failed to lookup descriptors - " + m })
+	}
+	// Keep the metrics that exist, in request order.
+	var fnames []string
+	var fdescs []protocol.Desc
+	for i, d := range descs {
+		if d.PMID != protocol.PMIDNull {
+			fnames = append(fnames, names[i])
+			fdescs = append(fdescs, d)
+		}
+	}
+	b := q.appendHead(make([]byte, 0, 128+64*len(fdescs)))
+	first := true
+	for start := 0; start < len(fdescs) || first; start += FetchBatch {
+		end := min(start+FetchBatch, len(fdescs))
+		batch := make([]protocol.PMID, 0, end-start)
+		for _, d := range fdescs[start:end] {
+			batch = append(batch, d.PMID)
+		}
+		var res *protocol.Result
+		if len(batch) > 0 {
+			var err error
+			if res, err = s.cn.pc.Fetch(batch); err != nil {
+				return q.pcpError(err, func(m string) string { return "fetch failed - " + m })
+			}
+		}
+		if first {
+			b = append(b, `,"timestamp":`...)
+			if res != nil {
+				b = strconv.AppendInt(b, res.Sec, 10)
+				b = append(b, '.')
+				b = appendNsec(b, res.Nsec)
+			} else {
+				now := time.Now()
+				b = strconv.AppendInt(b, now.Unix(), 10)
+				b = append(b, '.')
+				b = appendNsec(b, int64(now.Nanosecond()))
+			}
+			b = append(b, `,"values":[`...)
+		}
+		if res == nil {
+			break
+		}
+		for k, vs := range res.VSets {
+			if k >= len(batch) {
+				break
+			}
+			if !first || k > 0 {
+				b = append(b, ',')
+			}
+			d := fdescs[start+k]
+			b = append(b, `{"pmid":"`...)
+			b = append(b, d.PMID.String()...)
+			b = append(b, `","name":`...)
+			b = appendJSONString(b, fnames[start+k])
+			b = append(b, `,"instances":[`...)
+			insitu := vs.ValFmt == protocol.ValFmtInsitu
+			for j := range vs.Values {
+				if j > 0 {
+					b = append(b, ',')
+				}
+				b = append(b, `{"instance":`...)
+				if d.InDom == protocol.InDomNull {
+					b = append(b, "null"...)
+				} else {
+					b = appendUint(b, uint64(vs.Values[j].Inst))
+				}
+				b = append(b, `,"value":`...)
+				b = decodeValue(d.Type, &vs.Values[j], insitu).appendJSON(b)
+				b = append(b, '}')
+			}
+			b = append(b, "]}"...)
+		}
+		first = false
+	}
+	b = append(b, "]}\r\n"...)
+	q.writeJSON(b)
+	return nil
+}
+
+// appendNsec appends nanoseconds as nine digits (pmproxy prints them unpadded,
+// which misstates timestamps whose nanoseconds have fewer digits).
+func appendNsec(b []byte, ns int64) []byte {
+	var d [9]byte
+	for i := 8; i >= 0; i-- {
+		d[i] = byte('0' + ns%10)
+		ns /= 10
+	}
+	return append(b, d[:]...)
+}
+
+// indom: {"context":N,"indom":"D.S","labels":{...},"text-oneline","text-help",
+// "instances":[{"instance":N,"name":"...","labels":{...}},...]}. Parameters indom
+// or name (a metric), and to select instances: instance (ids) or iname (names,
+// matched per match=exact|glob|regex).
+func (q *request) indom() *apiError {
+	match := q.params.Get("match")
+	switch match {
+	case "", "exact", "glob", "regex":
+	default:
+		return &apiError{status: http.StatusBadRequest, msg: match + " - invalid 'match' parameter value"}
+	}
+	metricName := q.params.Get("name")
+	indomArg := q.params.Get("indom")
+	var inames []string
+	var regs []*regexp.Regexp
+	if v := q.params.Get("iname"); v != "" {
+		inames = strings.Split(v, ",")
+		if match == "regex" {
+			for _, n := range inames {
+				re, err := regexp.Compile(n)
+				if err != nil {
+					return &apiError{status: http.StatusBadRequest, msg: n + " - invalid regular expression"}
+				}
+				regs = append(regs, re)
+			}
+		}
+	}
+	var instIDs []uint64
+	if v := q.params.Get("instance"); v != "" && inames == nil {
+		for _, f := range strings.Split(v, ",") {
+			n, err := strconv.ParseUint(strings.TrimSpace(f), 10, 32)
+			if err != nil {
+				return &apiError{status: http.StatusBadRequest, msg: f + " - invalid instance identifier"}
+			}
+			instIDs = append(instIDs, n)
+		}
+	}
+	if metricName == "" && indomArg == "" {
+		return &apiError{status: http.StatusBadRequest, msg: "bad indom parameters: give indom or name"}
+	}
+	if e := q.openContext(); e != nil {
+		return e
+	}
+	s := q.sess
+	var indom protocol.InDom
+	if metricName != "" {
+		ids, err := s.lookup([]string{metricName})
+		if err != nil {
+			return q.pcpError(err, func(m string) string { return metricName + " - failed to lookup metric" })
+		}
+		ds, err := s.descs(ids)
+		if err != nil {
+			return q.pcpError(err, func(m string) string { return metricName + " - failed to lookup metric" })
+		}
+		if ds[0].PMID == protocol.PMIDNull {
+			return &apiError{status: http.StatusBadRequest, msg: metricName + " - failed to lookup metric"}
+		}
+		if ds[0].InDom == protocol.InDomNull {
+			return &apiError{status: http.StatusBadRequest, msg: metricName + " - metric has null indom"}
+		}
+		indom = ds[0].InDom
+	} else {
+		var ok bool
+		if indom, ok = parseInDom(indomArg); !ok {
+			return &apiError{status: http.StatusBadRequest, msg: "failed to lookup indom " + indomArg}
+		}
+	}
+	ctxLabels, err := s.contextLabels()
+	if e := s.check(err); e != nil {
+		return e
+	}
+	indomLabels, err := s.labelSet(uint32(indom), protocol.LabelInDom)
+	if e := s.check(err); e != nil {
+		return e
+	}
+	oneline, hasOne, err := s.text(uint32(indom), protocol.TextOneLine|protocol.TextInDom)
+	if e := s.check(err); e != nil {
+		return e
+	}
+	help, hasHelp, err := s.text(uint32(indom), protocol.TextHelp|protocol.TextInDom)
+	if e := s.check(err); e != nil {
+		return e
+	}
+	is, err := s.instances(indom, true)
+	if e := s.check(err); e != nil {
+		return e
+	}
+
+	b := q.appendHead(make([]byte, 0, 256+160*len(is.list)))
+	b = append(b, `,"indom":"`...)
+	b = append(b, indom.String()...)
+	b = append(b, `","labels":`...)
+	b = append(b, labelsJSON(mergeLabels(true, ctxLabels, indomLabels))...)
+	if hasOne {
+		b = append(b, `,"text-oneline":`...)
+		b = appendJSONString(b, oneline)
+	}
+	if hasHelp && help != "" {
+		b = append(b, `,"text-help":`...)
+		b = appendJSONString(b, help)
+	} else if hasOne {
+		b = append(b, `,"text-help":`...)
+		b = appendJSONString(b, oneline)
+	}
+	b = append(b, `,"instances":[`...)
+	n := 0
+	for _, in := range is.list {
+		if !selected(in, inames, match, regs, instIDs) {
+			continue
+		}
+		if n > 0 {
+			b = append(b, ',')
+		}
+		n++
+		b = append(b, `{"instance":`...)
+		b = appendUint(b, uint64(in.ID))
+		b = append(b, `,"name":`...)
+		b = appendJSONString(b, in.Name)
+		b = append(b, `,"labels":`...)
+		b = append(b, labelsJSON(mergeLabels(true, ctxLabels, indomLabels, is.labels[in.ID]))...)
+		b = append(b, '}')
+	}
+	b = append(b, "]}\r\n"...)
+	q.writeJSON(b)
+	return nil
+}
+
+// selected applies the indom endpoint's instance filters.
+func selected(in protocol.Instance, inames []string, match string, regs []*regexp.Regexp, ids []uint64) bool {
+	if inames != nil {
+		for i, n := range inames {
+			switch match {
+			case "glob":
+				if ok, _ := path.Match(n, in.Name); ok {
+					return true
+				}
+			case "regex":
+				if regs[i].MatchString(in.Name) {
+					return true
+				}
+			default:
+				if n == in.Name {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	if ids != nil {
+		for _, id := range ids {
+			if uint64(in.ID) == id {
+				return true
+			}
+		}
+		return false
+	}
+	return true
+}
+
+// children: {"context":N,"name":"prefix","leaf":[...],"nonleaf":[...]}.
+func (q *request) children() *apiError {
+	prefix := q.params.Get("prefix")
+	if prefix == "" {
+		prefix = q.params.Get("name")
+	}
+	if e := q.openContext(); e != nil {
+		return e
+	}
+	names, nonleaf, err := q.sess.cn.pc.Children(prefix)
+	if err != nil {
+		return q.pcpError(err, func(m string) string { return "child traversal failed - " + m })
+	}
+	b := q.appendHead(make([]byte, 0, 128+16*len(names)))
+	b = append(b, `,"name":`...)
+	b = appendJSONString(b, prefix)
+	for _, want := range []bool{false, true} {
+		if want {
+			b = append(b, `],"nonleaf":[`...)
+		} else {
+			b = append(b, `,"leaf":[`...)
+		}
+		n := 0
+		for i, name := range names {
+			if nonleaf[i] != want {
+				continue
+			}
+			if n > 0 {
+				b = append(b, ',')
+			}
+			n++
+			b = appendJSONString(b, name)
+		}
+	}
+	b = append(b, "]}\r\n"...)
+	q.writeJSON(b)
+	return nil
+}
