@@ -35,7 +35,10 @@ p_real=44711 p_ours=44712 p_real_tls=44713 p_ours_tls=44714
 "$SHARED/tools/reference-pcp" start "$work/pmcd-tls" $p_real_tls -t "$work/pmcd-tls.conf" >/dev/null || exit 1
 bin/collectord --config /dev/null -i 127.0.0.1 -p $p_ours --log-level error & pids+=($!)
 bin/collectord --config /dev/null -i 127.0.0.1 -p $p_ours_tls -C "$work/pki/server" -M "PCP Collector certificate" --log-level error & pids+=($!)
-waitport $p_ours && waitport $p_ours_tls || { echo "bench: collectord did not start" >&2; exit 1; }
+p_floor=44715
+go build -o "$work/floorserver" ./internal/cmd/floorserver || exit 1
+"$work/floorserver" -p $p_floor & pids+=($!)
+waitport $p_ours && waitport $p_ours_tls && waitport $p_floor || { echo "bench: a server did not start" >&2; exit 1; }
 export PCP_DERIVED_CONFIG=
 # Let the real pmcd's agents settle before measuring.
 pminfo -h 127.0.0.1:$p_real -f hinv.ncpu >/dev/null; pminfo -h 127.0.0.1:$p_real_tls -f hinv.ncpu >/dev/null
@@ -50,7 +53,7 @@ ROUNDS=${ROUNDS:-5}
 declare -A p50
 for r in $(seq "$ROUNDS"); do
   for s in 1 10 30; do
-    for t in "real $p_real" "ours $p_ours" "realtls $p_real_tls" "ourstls $p_ours_tls"; do
+    for t in "real $p_real" "ours $p_ours" "realtls $p_real_tls" "ourstls $p_ours_tls" "floor $p_floor"; do
       set -- $t
       env=()
       case $1 in *tls) env=(PCP_SECURE_SOCKETS=enforce PCP_TLSCONF_PATH="$work/client-tls.conf");; esac
@@ -67,13 +70,14 @@ for r in $(seq "$ROUNDS"); do
   done
 done
 echo "== p50 latency in microseconds, median of $ROUNDS alternating rounds ($ITERS fetches each)"
-printf '%-28s %12s %12s %8s\n' measurement real-pmcd collectord speedup
+printf '%-28s %12s %12s %8s %12s\n' measurement real-pmcd collectord speedup no-op-server
 for k in 1 10 30 C; do
   for tls in "" tls; do
     a=$(echo ${p50[real$tls.$k]} | tr ' ' '\n' | median); b=$(echo ${p50[ours$tls.$k]} | tr ' ' '\n' | median)
     name="fetch set=$k"; [ $k = C ] && name="connect+lookup+fetch"
     [ -n "$tls" ] && name="$name TLS"
-    printf '%-28s %12s %12s %8s\n' "$name" "$a" "$b" "$(awk -v a="$a" -v b="$b" 'BEGIN{if (b>0) printf "%.2fx", a/b}')"
+    f=""; [ -z "$tls" ] && [ $k != C ] && f=$(echo ${p50[floor.$k]} | tr ' ' '\n' | median)
+    printf '%-28s %12s %12s %8s %12s\n' "$name" "$a" "$b" "$(awk -v a="$a" -v b="$b" 'BEGIN{if (b>0) printf "%.2fx", a/b}')" "$f"
   done
 done
 echo "== $CLIENTS concurrent clients, total fetches per second"
