@@ -146,6 +146,7 @@ type request struct {
 	client string // the "client" parameter, echoed
 	wc     *webContext
 	sess   *session
+	fresh  bool // connect anew rather than use the pool
 }
 
 // ServeHTTP routes a request.
@@ -190,19 +191,30 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	var e *apiError
-	switch cmd {
-	case "context":
-		e = q.context()
-	case "metric":
-		e = q.metric()
-	case "fetch":
-		e = q.fetch()
-	case "indom":
-		e = q.indom()
-	case "children":
-		e = q.children()
-	case "metrics":
-		e = q.scrape()
+	for attempt := 0; ; attempt++ {
+		switch cmd {
+		case "context":
+			e = q.context()
+		case "metric":
+			e = q.metric()
+		case "fetch":
+			e = q.fetch()
+		case "indom":
+			e = q.indom()
+		case "children":
+			e = q.children()
+		case "metrics":
+			e = q.scrape()
+		}
+		// Nothing is written before a handler succeeds, so a request that failed on
+		// a stale pooled connection is tried once more on a new one.
+		if e == nil || attempt > 0 || q.sess == nil || !q.sess.stale() {
+			break
+		}
+		a.log.Debug("http: pooled connection failed; retrying on a new one", "collector", q.sess.col.key, "err", q.sess.err)
+		q.sess.done()
+		q.sess = nil
+		q.fresh = true
 	}
 	if e != nil {
 		if e.ctx == 0 && q.wc != nil {
@@ -276,6 +288,14 @@ func (q *request) writeJSON(b []byte) {
 // its hostspec; and borrows a connection to the collector.
 func (q *request) openContext() *apiError {
 	a := q.a
+	if q.wc != nil { // a retry: the context is known
+		s, err := q.wc.col.session(q.ctx, q.fresh)
+		if err != nil {
+			return asAPIError(err)
+		}
+		q.sess = s
+		return nil
+	}
 	if q.ctxid != "" {
 		n, err := strconv.ParseUint(q.ctxid, 10, 32)
 		if err != nil {
@@ -286,7 +306,7 @@ func (q *request) openContext() *apiError {
 			return &apiError{status: http.StatusBadRequest, ctx: uint32(n), msg: "unknown context identifier: " + strconv.FormatUint(n, 10)}
 		}
 		q.wc = wc
-		s, err := wc.col.session(q.ctx)
+		s, err := wc.col.session(q.ctx, q.fresh)
 		if err != nil {
 			return asAPIError(err)
 		}
@@ -312,7 +332,7 @@ func (q *request) openContext() *apiError {
 	if err != nil {
 		return asAPIError(err)
 	}
-	s, err := col.session(q.ctx)
+	s, err := col.session(q.ctx, q.fresh)
 	if err != nil {
 		return asAPIError(err)
 	}

@@ -109,22 +109,24 @@ func connectError(ctx context.Context, spec string, err error) *apiError {
 	return &apiError{status: 502, msg: msg}
 }
 
-// get borrows a connection: an idle one, or a new one.
-func (c *collector) get(ctx context.Context) (*conn, error) {
+// get borrows a connection: an idle one (pooled true), or a new one. fresh skips
+// the pool and empties it (its connections are suspect).
+func (c *collector) get(ctx context.Context, fresh bool) (cn *conn, pooled bool, err error) {
 	now := time.Now()
 	c.mu.Lock()
 	c.lastUse = now
 	for len(c.idle) > 0 {
 		cn := c.idle[len(c.idle)-1]
 		c.idle = c.idle[:len(c.idle)-1]
-		if now.Sub(cn.lastUse) < c.api.cfg.PoolIdleTimeout {
+		if !fresh && now.Sub(cn.lastUse) < c.api.cfg.PoolIdleTimeout {
 			c.mu.Unlock()
-			return cn, nil
+			return cn, true, nil
 		}
 		cn.pc.Close()
 	}
 	c.mu.Unlock()
-	return c.connect(ctx)
+	cn, err = c.connect(ctx)
+	return cn, false, err
 }
 
 // put returns a connection after use; broken ones are closed.
@@ -179,19 +181,20 @@ func transport(err error) bool {
 // session is one request's use of a collector: a borrowed connection, abandoned
 // (closed) when the request's context ends.
 type session struct {
-	col  *collector
-	cn   *conn
-	ctx  context.Context
-	stop func() bool
-	err  error // the first transport failure
+	col    *collector
+	cn     *conn
+	pooled bool // the connection came from the pool (it may have gone stale)
+	ctx    context.Context
+	stop   func() bool
+	err    error // the first transport failure
 }
 
-func (c *collector) session(ctx context.Context) (*session, error) {
-	cn, err := c.get(ctx)
+func (c *collector) session(ctx context.Context, fresh bool) (*session, error) {
+	cn, pooled, err := c.get(ctx, fresh)
 	if err != nil {
 		return nil, err
 	}
-	s := &session{col: c, cn: cn, ctx: ctx}
+	s := &session{col: c, cn: cn, pooled: pooled, ctx: ctx}
 	raw := cn.raw
 	s.stop = context.AfterFunc(ctx, func() {
 		if raw != nil {
@@ -219,6 +222,13 @@ func (s *session) failure() *apiError {
 		return &apiError{status: 504, msg: "timeout waiting for PMCD on host " + strconv.Quote(s.col.key)}
 	}
 	return &apiError{status: 502, msg: "lost connection to PMCD on host " + strconv.Quote(s.col.key) + ": " + pmapi.Message(s.err)}
+}
+
+// stale reports whether the session failed on a pooled connection before the
+// request's time was up: the collector may have restarted, and a new connection
+// may well succeed.
+func (s *session) stale() bool {
+	return s.pooled && s.err != nil && s.ctx.Err() == nil && protocol.CodeOf(s.err) != protocol.ErrTimeout
 }
 
 // done returns the connection to the pool (or closes it).
