@@ -14,7 +14,7 @@ import (
 
 func init() {
 	commands = append(commands,
-		&command{name: "export-keystore", group: groupMigrate, nss: "keytool -importkeystore", summary: "write a certificate, its key and chain to a Java keystore",
+		&command{name: "export-keystore", group: groupMigrate, summary: "write a certificate, its key and chain to a Java keystore",
 			run: runExportKeystore, help: exportKeystoreHelp,
 			flags: func(fs *flag.FlagSet, o *opts) {
 				dirFlags(fs, o)
@@ -26,7 +26,7 @@ func init() {
 				strFlag(fs, &o.keypassFile, "keypass-file")
 				boolFlag(fs, &o.force, "force")
 			}},
-		&command{name: "export-truststore", group: groupMigrate, nss: "keytool -importcert", summary: "write CA certificates to a Java truststore",
+		&command{name: "export-truststore", group: groupMigrate, summary: "write CA certificates to a Java truststore",
 			run: runExportTruststore, help: exportTruststoreHelp,
 			flags: func(fs *flag.FlagSet, o *opts) {
 				dirFlags(fs, o)
@@ -37,7 +37,7 @@ func init() {
 				strFlag(fs, &o.storepassFile, "storepass-file")
 				boolFlag(fs, &o.force, "force")
 			}},
-		&command{name: "import-keystore", group: groupMigrate, nss: "keytool -list", summary: "import the keys and trusted certificates of a Java keystore",
+		&command{name: "import-keystore", group: groupMigrate, summary: "import the keys and trusted certificates of a Java keystore",
 			run: runImportKeystore, help: importKeystoreHelp,
 			flags: func(fs *flag.FlagSet, o *opts) {
 				dirFlags(fs, o)

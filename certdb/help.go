@@ -40,7 +40,9 @@ func mainHelp() string {
 	var b strings.Builder
 	b.WriteString(`certdb manages gopcp certificate stores: certificates under nicknames with NSS
 trust attributes, and private keys encrypted under the store's password. It does
-what certutil and pk12util did for PCP's NSS databases.
+what certutil and pk12util did for PCP's NSS databases, issues the certificates
+openssl made for them, checks them, and moves them to and from Java keystores
+and NSS databases.
 
 Usage: certdb COMMAND -d DIR [flags]
 `)
@@ -52,7 +54,7 @@ Usage: certdb COMMAND -d DIR [flags]
 					fmt.Fprintf(&b, "\n%s:\n", g)
 					head = true
 				}
-				fmt.Fprintf(&b, "  %-16s %s", c.name, c.summary)
+				fmt.Fprintf(&b, "  %-18s %s", c.name, c.summary)
 				if c.nss != "" {
 					fmt.Fprintf(&b, " (%s)", c.nss)
 				}

@@ -7,7 +7,8 @@ import (
 	"time"
 )
 
-// Item is one certificate for AddAll, with its private key if it has one.
+// Item is one certificate for AddAll, with its private key if it has one; or,
+// with no certificate, a key waiting for one (see AddPendingKey).
 type Item struct {
 	Nickname string
 	Cert     *x509.Certificate
@@ -32,20 +33,22 @@ type Outcome struct {
 //   - a nickname taken by another certificate or a pending key becomes
 //     "NAME #2", "NAME #3"... (Outcome.Renamed);
 //   - keys must match their certificates (ErrKeyMismatch) and need the store's
-//     password (ErrLocked).
+//     password (ErrLocked);
+//   - a key without a certificate becomes a pending key (unless one with the
+//     same public key is pending already).
 func (s *Store) AddAll(items []Item) (outcomes []Outcome, warnings []string, err error) {
 	norm := make([]Trust, len(items))
 	for i, it := range items {
 		if err := CheckNickname(it.Nickname); err != nil {
 			return nil, nil, err
 		}
-		if it.Cert == nil {
-			return nil, nil, fmt.Errorf("%q: no certificate: %w", it.Nickname, ErrBadInput)
+		if it.Cert == nil && it.Key == nil {
+			return nil, nil, fmt.Errorf("%q: no certificate and no key: %w", it.Nickname, ErrBadInput)
 		}
 		if norm[i], err = it.Trust.normalize(); err != nil {
 			return nil, nil, fmt.Errorf("%q: %v: %w", it.Nickname, err, ErrBadInput)
 		}
-		if it.Key != nil && !publicKeyEqual(it.Key, it.Cert.PublicKey) {
+		if it.Key != nil && it.Cert != nil && !publicKeyEqual(it.Key, it.Cert.PublicKey) {
 			return nil, nil, fmt.Errorf("%q (%s): %w", it.Nickname, it.Cert.Subject, ErrKeyMismatch)
 		}
 	}
@@ -57,6 +60,28 @@ func (s *Store) AddAll(items []Item) (outcomes []Outcome, warnings []string, err
 				return fmt.Errorf("%s: %w", s.path(), ErrLocked)
 			}
 			o := Outcome{}
+			if it.Cert == nil {
+				spki, err := x509.MarshalPKIXPublicKey(it.Key.Public())
+				if err != nil {
+					return fmt.Errorf("%q: public key: %v: %w", it.Nickname, err, ErrBadInput)
+				}
+				if p := st.pendingFor(it.Key.Public()); p != nil {
+					outcomes = append(outcomes, Outcome{Nickname: p.nickname, Existed: true})
+					continue
+				}
+				der, err := x509.MarshalPKCS8PrivateKey(it.Key)
+				if err != nil {
+					return fmt.Errorf("%q: %v: %w", it.Nickname, err, ErrBadInput)
+				}
+				sealed, err := seal(s.aead, der, pendingAAD(spki))
+				if err != nil {
+					return err
+				}
+				name := st.uniqueNickname(it.Nickname)
+				st.pending = append(st.pending, &pending{nickname: name, public: spki, pub: it.Key.Public(), sealed: sealed})
+				outcomes = append(outcomes, Outcome{Nickname: name, Added: true, Renamed: name != it.Nickname})
+				continue
+			}
 			if e := st.findCert(it.Cert.Raw); e != nil {
 				o.Nickname, o.Existed = e.nickname, true
 				if e.trust.IsZero() && !norm[i].IsZero() {

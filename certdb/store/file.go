@@ -173,7 +173,7 @@ func readState(dir string) (*state, error) {
 		if errors.Is(err, os.ErrNotExist) {
 			for _, nss := range []string{"cert9.db", "cert8.db"} {
 				if _, e := os.Stat(filepath.Join(dir, nss)); e == nil {
-					return nil, fmt.Errorf("no certificate store in %s, but an NSS database (%s): export its keys with pk12util -o and import them with certdb import, after certdb create: %w", dir, nss, ErrNoStore)
+					return nil, fmt.Errorf("no certificate store in %s, but an NSS database (%s): move it into a store with: certdb import-nss -d NEWDIR --from sql:%s -f NSS_PASSWORDFILE: %w", dir, nss, shellQuote(dir), ErrNoStore)
 				}
 			}
 			return nil, fmt.Errorf("no certificate store in %s (%s is missing): %w", dir, FileName, ErrNoStore)
