@@ -123,11 +123,18 @@ func TestImportKeytoolKeystore(t *testing.T) {
 			}
 		}
 	}
+	// An algorithm certdb does not hold (DSA): refused, naming the alias.
+	sh(t, d, "keytool", "-genkeypair", "-alias", "olddsa", "-keyalg", "DSA", "-keysize", "2048", "-dname", "CN=dsa", "-validity", "2",
+		"-keystore", in("dsa.p12"), "-storetype", "PKCS12", "-storepass", "storepw1")
+	errs := fails(t, 1, "import-keystore", "-d", db, "-i", in("dsa.p12"), "--storepass-file", in("sp"))
+	if !strings.Contains(errs, in("dsa.p12")) || !strings.Contains(errs, `"olddsa"`) || !strings.Contains(errs, "unsupported") {
+		t.Errorf("DSA: %s", errs)
+	}
 	// A damaged copy.
 	data, _ := os.ReadFile(in("java.jks"))
 	data[len(data)/2] ^= 0xFF
 	writeFile(t, in("damaged.jks"), data)
-	errs := fails(t, 1, "import-keystore", "-d", db, "-i", in("damaged.jks"), "--storepass-file", in("sp"), "--keypass-file", in("kp"))
+	errs = fails(t, 1, "import-keystore", "-d", db, "-i", in("damaged.jks"), "--storepass-file", in("sp"), "--keypass-file", in("kp"))
 	if !strings.Contains(errs, in("damaged.jks")) {
 		t.Errorf("damaged: %s", errs)
 	}

@@ -1,6 +1,12 @@
 // Command certdb manages gopcp certificate stores: what NSS certutil and pk12util
-// did for PCP 5 and earlier, with the same nicknames and trust attributes.
+// did for PCP 5 and earlier, with the same nicknames and trust attributes, plus
+// what openssl and keytool were needed for around them: issuing certificates,
+// checking them, Java keystores, and moving an NSS database over.
 //
+//	certdb quickstart --dir /etc/pcp/tls
+//	certdb issue  -d /etc/pcp/tls/ca --ca "PCP CA" -n pmserver --server --san DNS:pmserver
+//	certdb check  -d /etc/pcp/tls/server -n "PCP Collector certificate" --host pmserver
+//	certdb import-nss -d /etc/pcp/tls/collector --from sql:/etc/pcp/nssdb
 //	certdb create -d /etc/pcp/nssdb
 //	certdb add    -d /etc/pcp/nssdb -n "Root CA" -t "CT,," -i rootCA.crt
 //	certdb import -d /etc/pcp/nssdb -i pmserver_pkcs12.key -w p12pass.txt

@@ -152,13 +152,9 @@ func decodeJKS(data, storepass, keypass []byte) (c *Contents, err error) {
 				}
 				return nil, fmt.Errorf("private key %q: %v: %w", alias, err, ErrUnsupported)
 			}
-			k, err := x509.ParsePKCS8PrivateKey(e.PrivateKey)
+			signer, err := parseKey(e.PrivateKey, alias)
 			if err != nil {
-				return nil, fmt.Errorf("private key %q: %v: %w", alias, err, ErrUnsupported)
-			}
-			signer, ok := k.(crypto.Signer)
-			if !ok {
-				return nil, fmt.Errorf("private key %q of type %T: %w", alias, k, ErrUnsupported)
+				return nil, err
 			}
 			id := Identity{Alias: alias, Key: signer}
 			for i, jc := range e.CertificateChain {

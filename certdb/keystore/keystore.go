@@ -17,6 +17,8 @@ import (
 	"bytes"
 	"crypto"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"errors"
 	"fmt"
 	"strings"
@@ -175,6 +177,30 @@ func Decode(data []byte, t Type, storepass, keypass []byte) (*Contents, error) {
 		return decodeJKS(data, storepass, keypass)
 	}
 	return decodeP12(data, storepass)
+}
+
+// parseKey reads a PKCS#8 private key, naming an algorithm certdb does not hold.
+func parseKey(der []byte, alias string) (crypto.Signer, error) {
+	k, err := x509.ParsePKCS8PrivateKey(der)
+	if err != nil {
+		var info struct {
+			Version int
+			Algo    pkix.AlgorithmIdentifier
+		}
+		if _, e := asn1.Unmarshal(der, &info); e == nil {
+			name := info.Algo.Algorithm.String()
+			if info.Algo.Algorithm.Equal(asn1.ObjectIdentifier{1, 2, 840, 10040, 4, 1}) {
+				name = "DSA"
+			}
+			return nil, fmt.Errorf("private key %q is a %s key; certdb holds RSA, ECDSA and Ed25519 keys (make a new key pair): %w", alias, name, ErrUnsupported)
+		}
+		return nil, fmt.Errorf("private key %q: %v: %w", alias, err, ErrCorrupt)
+	}
+	signer, ok := k.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("private key %q of type %T: %w", alias, k, ErrUnsupported)
+	}
+	return signer, nil
 }
 
 // buildChain returns leaf followed by its issuers found in pool, nearest first.

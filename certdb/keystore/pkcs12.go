@@ -461,13 +461,9 @@ func decodeP12(data, password []byte) (*Contents, error) {
 					}
 					der = plain
 				}
-				k, err := x509.ParsePKCS8PrivateKey(der)
+				signer, err := parseKey(der, b.name)
 				if err != nil {
-					return fmt.Errorf("private key %q: %v: %w", b.name, err, ErrUnsupported)
-				}
-				signer, ok := k.(crypto.Signer)
-				if !ok {
-					return fmt.Errorf("private key %q of type %T: %w", b.name, k, ErrUnsupported)
+					return err
 				}
 				b.key = signer
 			case sb.ID.Equal(oidSafeContentsBag):
