@@ -26,6 +26,7 @@ import (
 
 	"github.com/gopcp/gopcp/collectord/server"
 	"github.com/gopcp/gopcp/internal/pcptest"
+	"github.com/gopcp/gopcp/proxyd/internal/leak"
 	"github.com/gopcp/gopcp/proxyd/internal/ptest"
 )
 
@@ -93,11 +94,11 @@ func build(t *testing.T, pkg string) string {
 }
 
 func TestMain(m *testing.M) {
-	code := m.Run()
-	for _, p := range buildCache {
-		os.RemoveAll(filepath.Dir(p))
-	}
-	os.Exit(code)
+	leak.Main(m, func() {
+		for _, p := range buildCache {
+			os.RemoveAll(filepath.Dir(p))
+		}
+	})
 }
 
 var valueRE = regexp.MustCompile(`(?m)^(\s*(?:inst \[[^\]]*\] )?value ).*$`)
