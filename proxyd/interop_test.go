@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gopcp/gopcp/certdb/store"
 	"github.com/gopcp/gopcp/collectord/server"
 	"github.com/gopcp/gopcp/internal/pcptest"
 	"github.com/gopcp/gopcp/proxyd/internal/leak"
@@ -580,5 +581,62 @@ func TestSIGTERM(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "proxyd stopped") {
 		t.Errorf("logs:\n%s", logs.String())
+	}
+}
+
+// TestTLSFromFlagsAndConfig drives the TLS options end to end: proxyd's identity
+// from a password-protected store (-C -M -P) with -Q for HTTPS clients, and its
+// client identity towards a collector that requires certificates, from a
+// [[collector]] entry of the configuration file.
+func TestTLSFromFlagsAndConfig(t *testing.T) {
+	pki := ptest.NewPKI(t)
+	dir := t.TempDir()
+	db := filepath.Join(dir, "proxyd-db")
+	st, err := store.Create(db, []byte("s3cret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.AddCert("test CA", pki.CA.Cert, store.MustParseTrust("CT,,")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.AddIdentity("proxyd", pki.Server.Cert, pki.Server.Key, store.Trust{}); err != nil {
+		t.Fatal(err)
+	}
+	pass := writeFile(t, "pass", "s3cret\n")
+	col := ptest.StartCollector(t, func(s *server.Server) {
+		cfg := pki.ServerTLS(t, true)
+		s.TLSConfig = func() *tls.Config { return cfg }
+		s.RequireClientCert = true
+	})
+	cfg := writeFile(t, "proxyd.toml", fmt.Sprintf(`
+[[collector]]
+host = "127.0.0.1"
+port = %d
+secure = "enforce"
+cert_db = %q
+nickname = %q
+`, col.Port, pki.ClientStore, ptest.ClientNick))
+	if _, errOut, code := runCLI("--config", cfg, "-C", db, "-M", "proxyd", "-P", writeFile(t, "wrong", "nope"), "--check-config"); code != 2 || !strings.Contains(errOut, "TLS identity") {
+		t.Fatalf("wrong password: exit %d %q", code, errOut)
+	}
+	px := startMain(t, "--config", cfg, "-C", db, "-M", "proxyd", "-P", pass, "-Q")
+	u := "https://" + px.addr + "/pmapi/fetch?names=hinv.ncpu&hostspec=" + col.Addr
+	withCert := &http.Client{Transport: &http.Transport{TLSClientConfig: pki.ClientTLS(true)}}
+	resp, err := withCert.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"name":"hinv.ncpu"`) {
+		t.Fatalf("HTTPS to a -Q collector: %d %s", resp.StatusCode, body)
+	}
+	anon := &http.Client{Transport: &http.Transport{TLSClientConfig: pki.ClientTLS(false)}}
+	if resp, err := anon.Get(u); err == nil {
+		resp.Body.Close()
+		t.Fatalf("HTTPS without a client certificate: %d", resp.StatusCode)
+	}
+	if !strings.Contains(px.logs.String(), "TLS identity loaded") {
+		t.Errorf("logs:\n%s", px.logs)
 	}
 }

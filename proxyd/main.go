@@ -61,7 +61,9 @@ Options:
                      TLS clients (HTTPS, relay over TLS)
   -M NICKNAME        nickname of proxyd's certificate in the store
   -P FILE            file holding the store's password (default: empty password)
-  -Q                 require a verified client certificate from TLS clients
+  -Q                 require a verified client certificate: TLS clients must
+                     present one, and plain connections are refused except
+                     from loopback (as pmcd -Q exempts local clients)
   --tls-conf FILE    PCP 6 tls.conf instead of a store
   --config FILE      TOML configuration (default /etc/gopcp/proxyd.toml if present)
   --check-config     validate the configuration and exit
@@ -317,6 +319,7 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer, re
 		HTTP:              api,
 		Relay:             rl,
 		TLSConfig:         tlsCfg,
+		RequireClientCert: cfg.TLS.RequireClientCert,
 		MaxConnections:    sc.MaxConnections,
 		HandshakeTimeout:  sc.HandshakeTimeout.Duration,
 		ReadHeaderTimeout: sc.ReadHeaderTimeout.Duration,

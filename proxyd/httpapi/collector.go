@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -100,6 +101,11 @@ func connectError(ctx context.Context, spec string, err error) *apiError {
 	}
 	code := protocol.CodeOf(err)
 	msg := "cannot connect to PMCD on host " + strconv.Quote(spec) + ": " + pmapi.Message(err)
+	// pmapi keeps the cause of a TLS failure (an untrusted certificate, ...) after
+	// the PCP message; it is what a person needs to fix it.
+	if detail, ok := strings.CutPrefix(err.Error(), pmapi.Message(err)+": "); ok && detail != "" {
+		msg += " (" + detail + ")"
+	}
 	if ctx.Err() != nil || code == protocol.ErrTimeout || code == -110 /* ETIMEDOUT */ {
 		if ctx.Err() != nil {
 			msg = "cannot connect to PMCD on host " + strconv.Quote(spec) + ": " + pmapi.ErrStr(protocol.ErrTimeout)

@@ -63,6 +63,13 @@ type Server struct {
 	Relay *relay.Relay
 	// TLSConfig enables TLS-first connections (nil: they are closed).
 	TLSConfig *tls.Config
+	// RequireClientCert is -Q: as pmcd does, clients must come over TLS (whose
+	// configuration then demands a verified certificate), except loopback ones;
+	// a plain HTTP client elsewhere gets 403, a plain relay client is closed.
+	RequireClientCert bool
+	// IsLocal decides which peers are exempt from RequireClientCert (nil: loopback
+	// addresses).
+	IsLocal func(net.Addr) bool
 
 	MaxConnections    int
 	HandshakeTimeout  time.Duration
@@ -218,12 +225,24 @@ func (s *Server) refuse(c net.Conn) {
 		defer s.overflow.Add(-1)
 		defer c.Close()
 		c.SetDeadline(time.Now().Add(time.Second))
-		var b [1]byte
-		if n, _ := c.Read(b[:]); n == 1 && isHTTP(b[0]) {
-			const body = `{"message":"too many connections to proxyd; try again later","success":false}` + "\r\n"
-			io.WriteString(c, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\nRetry-After: 1\r\nContent-Length: "+itoa(len(body))+"\r\n\r\n"+body)
+		br := bufio.NewReaderSize(c, 1024)
+		if b, err := br.Peek(1); err == nil && isHTTP(b[0]) {
+			httpRefusal(c, br, "503 Service Unavailable", "too many connections to proxyd; try again later")
 		}
 	}()
+}
+
+// httpRefusal answers an HTTP request that will not be served, after reading its
+// header (briefly), so that the client sees the answer rather than a reset.
+func httpRefusal(c net.Conn, br *bufio.Reader, status, msg string) {
+	c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	http.ReadRequest(bufio.NewReader(io.LimitReader(br, 16<<10)))
+	body := `{"message":"` + msg + `","success":false}` + "\r\n"
+	c.SetWriteDeadline(time.Now().Add(time.Second))
+	io.WriteString(c, "HTTP/1.1 "+status+"\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: "+itoa(len(body))+"\r\n\r\n"+body)
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.CloseWrite()
+	}
 }
 
 func itoa(n int) string {
@@ -313,6 +332,12 @@ func (s *Server) demux(c net.Conn) {
 	var inner net.Conn = c
 	if tc != nil {
 		inner = tc
+	} else if s.RequireClientCert && !s.isLocal(c.RemoteAddr()) {
+		s.log().Warn("plain connection refused: a client certificate is required (-Q); connect with TLS", "peer", c.RemoteAddr().String())
+		if isHTTP(first[0]) {
+			httpRefusal(c, br, "403 Forbidden", "proxyd requires a client certificate: connect with TLS (https) and present one")
+		}
+		return
 	}
 	switch {
 	case first[0] == 'p' && s.Relay != nil:
@@ -330,6 +355,17 @@ func (s *Server) demux(c net.Conn) {
 	default:
 		s.log().Debug("unknown protocol; closed", "peer", c.RemoteAddr().String(), "first", int(first[0]))
 	}
+}
+
+func (s *Server) isLocal(a net.Addr) bool {
+	if s.IsLocal != nil {
+		return s.IsLocal(a)
+	}
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.IP.IsLoopback()
+	}
+	_, unix := a.(*net.UnixAddr)
+	return unix
 }
 
 // logHandshake logs a failed TLS handshake with the client certificate's SHA-256

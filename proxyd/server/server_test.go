@@ -122,7 +122,37 @@ func TestTLSFirst(t *testing.T) {
 func TestRequireClientCert(t *testing.T) {
 	pki := ptest.NewPKI(t)
 	col := ptest.StartCollector(t, nil)
-	px := ptest.StartProxy(t, ptest.ProxyOptions{TLS: pki.ServerTLS(t, true)})
+	remote := false // whether the test's loopback peers count as remote
+	px := ptest.StartProxy(t, ptest.ProxyOptions{TLS: pki.ServerTLS(t, true), Server: func(s *server.Server) {
+		s.RequireClientCert = true
+		s.IsLocal = func(net.Addr) bool { return !remote }
+	}})
+	// Local plain clients are exempt, as pmcd -Q exempts them.
+	if resp, err := http.Get(px.URL() + "/pmapi/context?hostspec=" + col.Addr); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("local plain client: %v", err)
+	} else {
+		resp.Body.Close()
+	}
+	remote = true
+	resp, err := http.Get(px.URL() + "/pmapi/context?hostspec=" + col.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 403 || !strings.Contains(string(body), "requires a client certificate") {
+		t.Fatalf("remote plain HTTP client: %d %s", resp.StatusCode, body)
+	}
+	if err := fetchNcpu(t, px.Spec(col.Port), pmapi.Options{}); err == nil {
+		t.Fatal("remote plain relay client served")
+	}
+	viaTLS := pmapi.Options{Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		d := tls.Dialer{Config: pki.ClientTLS(true)}
+		return d.DialContext(ctx, network, addr)
+	}}
+	if err := fetchNcpu(t, px.Spec(col.Port), viaTLS); err != nil {
+		t.Fatalf("remote relay client over TLS with a certificate: %v", err)
+	}
 	u := "https://" + px.Addr + "/pmapi/context?hostspec=" + col.Addr
 	anon := &http.Client{Transport: &http.Transport{TLSClientConfig: pki.ClientTLS(false)}}
 	if resp, err := anon.Get(u); err == nil {
@@ -130,7 +160,7 @@ func TestRequireClientCert(t *testing.T) {
 		t.Fatalf("no client certificate: status %d", resp.StatusCode)
 	}
 	withCert := &http.Client{Transport: &http.Transport{TLSClientConfig: pki.ClientTLS(true)}}
-	resp, err := withCert.Get(u)
+	resp, err = withCert.Get(u)
 	if err != nil {
 		t.Fatal(err)
 	}
