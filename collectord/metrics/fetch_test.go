@@ -259,6 +259,17 @@ func TestBrokenSourceIsolated(t *testing.T) {
 				t.Errorf("%s (source %s): err %d, want %d", m.Name, srcOf[m.Name], res[i].Err, code)
 			case broken && len(res[i].Values) != 0:
 				t.Errorf("%s: values with an error", m.Name)
+			case m.Name == "pmcd.gopcp.source.errors":
+				// The failure counter is the one healthy metric meant to change: one
+				// more failure per round for each broken source (counted after this
+				// fetch's own reads, so at least round-1 here).
+				names := r.SourceNames()
+				for _, v := range res[i].Values {
+					_, bad := failed[names[v.Inst]]
+					if bad && v.U < uint64(round-1) || !bad && v.U != 0 {
+						t.Errorf("round %d: source.errors[%s] = %d", round, names[v.Inst], v.U)
+					}
+				}
 			case !broken:
 				if got := formatResult(m, res[i]); got != want[m.Name] {
 					t.Errorf("healthy metric changed:\n got %s\nwant %s", got, want[m.Name])

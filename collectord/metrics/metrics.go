@@ -183,6 +183,7 @@ func New(opts Options) (*Registry, error) {
 		byPMID: make(map[protocol.PMID]*entry),
 		indoms: make(map[protocol.InDom]int),
 	}
+	e.registry = r
 	var all []*entry
 	for i, spec := range sourceSpecs {
 		st := &sourceState{spec: spec, src: spec.new(e)}
@@ -493,6 +494,7 @@ type env struct {
 	pageSize                           int
 	getenv                             func(string) string
 	loc                                *time.Location
+	registry                           *Registry // set by New, for the health source
 }
 
 func newEnv(o Options) (*env, error) {

@@ -34,15 +34,31 @@ func TestNamespaceOrder(t *testing.T) {
 			want = append(want, sc.Text())
 		}
 	}
+	real := map[string]bool{}
+	for _, n := range want {
+		real[n] = true
+	}
+	// Our own metrics (pmcd.gopcp.*) have no place in the real order: leave them out.
+	ours := func(names []string) []string {
+		var out []string
+		for _, n := range names {
+			if real[n] {
+				out = append(out, n)
+			} else if !strings.HasPrefix(n, "pmcd.gopcp.") {
+				t.Errorf("%s is neither the real pmcd's nor ours", n)
+			}
+		}
+		return out
+	}
 	var got []string
 	for _, m := range r.Metrics() {
 		got = append(got, m.Name)
 	}
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+	if strings.Join(ours(got), "\n") != strings.Join(want, "\n") {
 		t.Errorf("namespace order differs from the real pmcd's:\n got %v\nwant %v", got, want)
 	}
 	all, err := r.Traverse("")
-	if err != nil || strings.Join(all, "\n") != strings.Join(want, "\n") {
+	if err != nil || strings.Join(ours(all), "\n") != strings.Join(want, "\n") {
 		t.Errorf("Traverse(\"\") = %v, %v", all, err)
 	}
 }

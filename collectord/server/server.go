@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -61,6 +62,9 @@ type Server struct {
 	HandshakeTimeout time.Duration
 	// Logger receives one line per refused client or protocol failure.
 	Logger *slog.Logger
+	// ReloadStats, when set, reports configuration reloads (successful, failed)
+	// for the pmcd.gopcp.reload.* metrics.
+	ReloadStats func() (ok, failed uint64)
 
 	mu       sync.Mutex
 	clients  map[*client]struct{}
@@ -216,6 +220,33 @@ type selfView struct{ s *Server }
 func (v selfView) NumClients() int            { return v.s.NumClients() }
 func (v selfView) Features() metrics.Features { return v.s.MetricFeatures() }
 func (v selfView) Clients() []metrics.Client  { return v.s.Clients() }
+
+// Reloads implements metrics.Health.
+func (v selfView) Reloads() (ok, failed uint64) {
+	if v.s.ReloadStats == nil {
+		return 0, 0
+	}
+	return v.s.ReloadStats()
+}
+
+// CertNotAfter implements metrics.Health from the certificate new handshakes get.
+func (v selfView) CertNotAfter() (time.Time, bool) {
+	if v.s.TLSConfig == nil {
+		return time.Time{}, false
+	}
+	cfg := v.s.TLSConfig()
+	if cfg == nil || len(cfg.Certificates) == 0 || len(cfg.Certificates[0].Certificate) == 0 {
+		return time.Time{}, false
+	}
+	leaf := cfg.Certificates[0].Leaf
+	if leaf == nil {
+		var err error
+		if leaf, err = x509.ParseCertificate(cfg.Certificates[0].Certificate[0]); err != nil {
+			return time.Time{}, false
+		}
+	}
+	return leaf.NotAfter, true
+}
 func (s *Server) register(c *client) (ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

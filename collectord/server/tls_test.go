@@ -109,9 +109,18 @@ func clientCfg(p *testPKI, id *testcerts.Cert) *tls.Config {
 // TestTLSPolicy: under -Q only a client with a certificate from a trusted CA gets a
 // reply; each refusal is logged with its reason and the certificate's SHA-256.
 func TestTLSPolicy(t *testing.T) {
-	_, addr, logs, p := newTLSServer(t, true)
-	if _, err := secureDial(t, addr, clientCfg(p, p.client)); err != nil {
+	srv, addr, logs, p := newTLSServer(t, true)
+	c, err := secureDial(t, addr, clientCfg(p, p.client))
+	if err != nil {
 		t.Fatalf("trusted client: %v", err)
+	}
+	// The health metric shows the seconds left on the serving certificate.
+	m, _ := srv.Registry.ByName("pmcd.gopcp.cert.expiry")
+	c.Write(&protocol.Profile{})
+	res := roundTrip(t, c, &protocol.Fetch{Highres: true, PMIDs: []protocol.PMID{m.Desc.PMID}}).(*protocol.Result)
+	left, _ := res.VSets[0].Values[0].Int64(protocol.Type64, false)
+	if want := int64(time.Until(p.server.Cert.NotAfter).Seconds()); left < want-60 || left > want {
+		t.Fatalf("cert.expiry %d, want about %d", left, want)
 	}
 	if _, err := secureDial(t, addr, clientCfg(p, nil)); err == nil {
 		t.Fatal("client without a certificate was served")
