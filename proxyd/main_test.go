@@ -228,3 +228,17 @@ func TestEnvironmentDefaults(t *testing.T) {
 		t.Fatalf("%+v %+v", c.Server, c.Upstream)
 	}
 }
+
+// TestExampleConfig: the shipped example is valid.
+func TestExampleConfig(t *testing.T) {
+	c, err := LoadConfig("proxyd.example.toml", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.Server.Port != 44322 || len(c.Collectors) != 1 || c.Upstream.Client.Secure != "relaxed" {
+		t.Fatalf("%+v", c)
+	}
+}

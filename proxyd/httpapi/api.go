@@ -351,7 +351,7 @@ func asAPIError(err error) *apiError {
 
 // collector returns the collector for a host spec, checking the spec first.
 func (a *API) collector(spec string) (*collector, error) {
-	return a.collectors.get(a, spec, func() (*collector, error) {
+	return a.collectors.get(spec, func() (*collector, error) {
 		hs, err := pmapi.ParseHostSpec(spec)
 		if err != nil {
 			var hse *pmapi.HostSpecError
@@ -403,11 +403,18 @@ func (q *request) appendHead(b []byte) []byte {
 	return b
 }
 
-// list splits a comma-separated parameter (the first of names given).
+// list splits a comma-separated parameter (the first of keys given), dropping
+// empty elements: "names=a," must not add the whole namespace ("").
 func (q *request) list(keys ...string) []string {
 	for _, k := range keys {
 		if v := q.params.Get(k); v != "" {
-			return strings.Split(v, ",")
+			var out []string
+			for _, e := range strings.Split(v, ",") {
+				if e = strings.TrimSpace(e); e != "" {
+					out = append(out, e)
+				}
+			}
+			return out
 		}
 	}
 	return nil

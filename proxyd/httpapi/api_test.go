@@ -221,6 +221,10 @@ func TestMetric(t *testing.T) {
 	if ms = m["metrics"].([]any); len(ms) != 1 || ms[0].(map[string]any)["name"] != "hinv.ncpu" {
 		t.Errorf("by pmid: %v", ms)
 	}
+	// An empty element is not the whole namespace.
+	if ms = getJSON(t, base+"&names=hinv.ncpu,,", 200)["metrics"].([]any); len(ms) != 1 {
+		t.Errorf("trailing commas: %d metrics", len(ms))
+	}
 }
 
 func TestFetch(t *testing.T) {

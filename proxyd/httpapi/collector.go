@@ -251,7 +251,7 @@ type collectors struct {
 	max int
 }
 
-func (cs *collectors) get(a *API, key string, mk func() (*collector, error)) (*collector, error) {
+func (cs *collectors) get(key string, mk func() (*collector, error)) (*collector, error) {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	if c, ok := cs.m[key]; ok {
