@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -524,5 +525,61 @@ func TestPoolAndRestart(t *testing.T) {
 	getJSON(t, u, 200)
 	if r := get(t, ts.URL+"/metrics?names=hinv.ncpu&hostspec="+col.Addr); r.status != 200 {
 		t.Errorf("metrics after restart: %d %s", r.status, r.body)
+	}
+}
+
+// TestBounds: contexts and collectors are bounded, least recently used first out.
+func TestBounds(t *testing.T) {
+	ts, col, api := start(t, func(c *httpapi.Config) { c.MaxContexts = 2; c.MaxCollectors = 2 })
+	port := strconv.Itoa(col.Port)
+	var ids []string
+	for _, spec := range []string{"127.0.0.1:" + port, "localhost:" + port, "pcp://127.0.0.1:" + port} {
+		m := getJSON(t, ts.URL+"/pmapi/context?polltimeout=60&hostspec="+url.QueryEscape(spec), 200)
+		ids = append(ids, strconv.FormatFloat(num(t, m["context"]), 'f', 0, 64))
+	}
+	if n := api.Contexts(); n != 2 {
+		t.Errorf("%d contexts, want 2", n)
+	}
+	getJSON(t, ts.URL+"/pmapi/"+ids[0]+"/fetch?names=hinv.ncpu", 400) // evicted
+	for _, id := range ids[1:] {
+		// Still usable, though the first one's collector was dropped meanwhile.
+		getJSON(t, ts.URL+"/pmapi/"+id+"/fetch?names=hinv.ncpu", 200)
+	}
+}
+
+// TestConcurrent: requests of every kind at once share the pool and the caches.
+func TestConcurrent(t *testing.T) {
+	ts, col, _ := start(t, func(c *httpapi.Config) { c.MetadataTTL = 20 * time.Millisecond })
+	paths := []string{"/metrics", "/pmapi/fetch?names=kernel.all.load,hinv.ncpu", "/pmapi/metric?prefix=kernel.all",
+		"/pmapi/indom?name=kernel.all.load", "/pmapi/children?prefix=kernel", "/pmapi/context"}
+	errs := make(chan string, 64)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 15 {
+				p := paths[(g+i)%len(paths)]
+				sep := "?"
+				if strings.Contains(p, "?") {
+					sep = "&"
+				}
+				resp, err := http.Get(ts.URL + p + sep + "hostspec=" + col.Addr)
+				if err != nil {
+					errs <- err.Error()
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					errs <- p + ": " + resp.Status
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
 	}
 }
