@@ -222,8 +222,13 @@ func (r *Relay) pump(s *session) {
 	var last uint64
 	var timer *time.Timer
 	var tmu sync.Mutex
-	var check func()
-	check = func() {
+	ended := false
+	check := func() {
+		tmu.Lock()
+		defer tmu.Unlock()
+		if ended {
+			return
+		}
 		now := s.moved.Load()
 		if now == last {
 			r.log().Info("relay: idle session closed", "peer", s.client.RemoteAddr().String(), "idle", idle.String())
@@ -231,14 +236,17 @@ func (r *Relay) pump(s *session) {
 			return
 		}
 		last = now
-		tmu.Lock()
 		timer.Reset(idle)
-		tmu.Unlock()
 	}
 	tmu.Lock()
 	timer = time.AfterFunc(idle, check)
 	tmu.Unlock()
-	defer timer.Stop()
+	defer func() {
+		tmu.Lock()
+		ended = true
+		timer.Stop()
+		tmu.Unlock()
+	}()
 
 	done := make(chan struct{})
 	go func() {
