@@ -115,8 +115,18 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(d.Duration.Strin
 var debugClasses = []string{"tls", "pdu"}
 
 // LoadConfig reads path strictly: an unknown key is an error naming it and its line.
-// A missing file is an error only when required.
+// A missing file is an error only when required. The values are validated as they
+// are in the file; collectord validates again once the flags are applied.
 func LoadConfig(path string, required bool) (Config, error) {
+	c, err := readConfig(path, required)
+	if err != nil {
+		return c, err
+	}
+	return c, c.Validate()
+}
+
+// readConfig decodes the file without validating the values.
+func readConfig(path string, required bool) (Config, error) {
 	var c Config
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -125,10 +135,7 @@ func LoadConfig(path string, required bool) (Config, error) {
 		}
 		return c, fmt.Errorf("config: %w", err)
 	}
-	if err := decodeConfig(path, data, &c); err != nil {
-		return c, err
-	}
-	return c, c.Validate()
+	return c, decodeConfig(path, data, &c)
 }
 
 // decodeConfig decodes data into c, refusing keys the Config does not have.
@@ -279,6 +286,16 @@ func suggest(k toml.Key) string {
 	for _, known := range knownKeys() {
 		if d := editDistance(want, known); d < bestD {
 			best, bestD = known, d
+		}
+	}
+	if best == "" && len(k) > 1 {
+		// A shortened key: tls.nick for tls.nickname.
+		parent := k[:len(k)-1].String() + "."
+		for _, known := range knownKeys() {
+			if last, ok := strings.CutPrefix(known, parent); ok && !strings.Contains(last, ".") &&
+				len(k[len(k)-1]) >= 3 && strings.HasPrefix(last, k[len(k)-1]) {
+				return known
+			}
 		}
 	}
 	if best == "" && len(k) == 1 {

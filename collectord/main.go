@@ -238,12 +238,23 @@ func (o *options) configPath() (string, bool) {
 
 // loadConfig reads the file (if any) and applies the flags.
 func loadConfig(o *options) (Config, error) {
-	c, err := LoadConfig(o.configPath())
+	c, err := readConfig(o.configPath())
 	if err != nil {
 		return c, err
 	}
 	o.merge(&c)
-	return c, c.Validate()
+	if err := c.Validate(); err != nil {
+		if path, _ := o.configPath(); fileExists(path) {
+			return c, fmt.Errorf("%w (in %s or the flags)", err, path)
+		}
+		return c, err
+	}
+	return c, nil
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 func versionString() string {

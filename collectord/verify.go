@@ -155,6 +155,8 @@ type identity struct {
 	roots *x509.CertPool // CAs that should anchor the server certificate
 	inter *x509.CertPool
 	peers []*x509.Certificate
+	// anchors says where roots come from, and fix how to add a CA there.
+	anchors, addCA string
 }
 
 func (v *verifier) run(vo *verifyOptions) {
@@ -254,7 +256,8 @@ func (v *verifier) checkStore(c TLSConfig) *identity {
 		return nil
 	}
 	v.ok("key", "private key present and matches the certificate")
-	id := &identity{cert: cert, leaf: cert.Leaf, inter: st.Intermediates(), peers: st.TrustedPeers(), roots: x509.NewCertPool()}
+	id := &identity{cert: cert, leaf: cert.Leaf, inter: st.Intermediates(), peers: st.TrustedPeers(), roots: x509.NewCertPool(),
+		anchors: "the store", addCA: "add the issuing CA with trust CT,, (certdb add -d " + dir + " -n \"Root CA\" -t CT,, -i ca.pem)"}
 	for _, e := range st.List() {
 		if e.Trust.TrustedServerCA() || e.Trust.TrustedClientCA() {
 			id.roots.AddCert(e.Cert)
@@ -288,7 +291,11 @@ func (v *verifier) checkTLSConf(c TLSConfig) *identity {
 		return nil
 	}
 	v.ok("key", "%s matches %s", conf.KeyFile, conf.CertFile)
-	id := &identity{cert: cert, leaf: cert.Leaf, inter: x509.NewCertPool()}
+	id := &identity{cert: cert, leaf: cert.Leaf, inter: x509.NewCertPool(), anchors: "tls-ca-cert-file",
+		addCA: "set tls-ca-cert-file in " + c.TLSConf + " to the CA that issued the certificate"}
+	if conf.CAFile == "" && conf.CADir == "" {
+		id.anchors = "the system's CAs (" + c.TLSConf + " sets no tls-ca-cert-file)"
+	}
 	if id.leaf == nil {
 		id.leaf, _ = x509.ParseCertificate(cert.Certificate[0])
 	}
@@ -422,15 +429,14 @@ func (v *verifier) checkChain(id *identity) {
 	if err != nil {
 		var ua x509.UnknownAuthorityError
 		if errors.As(err, &ua) {
-			v.failed("chain", fmt.Sprintf("the certificate's issuer %q is not a CA trusted in the store", id.leaf.Issuer.String()),
-				"add the issuing CA with trust CT,, (certdb add -d DIR -n \"Root CA\" -t CT,, -i ca.pem)")
+			v.failed("chain", fmt.Sprintf("the certificate's issuer %q is not a CA trusted in %s", id.leaf.Issuer.String(), id.anchors), id.addCA)
 			return
 		}
-		v.failed("chain", err.Error(), "check the CA certificates in the store (certdb list -d DIR)")
+		v.failed("chain", err.Error(), id.addCA)
 		return
 	}
 	root := chains[0][len(chains[0])-1]
-	v.ok("chain", "chains to %q, trusted in the store", root.Subject.String())
+	v.ok("chain", "chains to %q, trusted in %s", root.Subject.String(), id.anchors)
 }
 
 // checkClientPolicy reports -Q and whether a client CA backs it.
@@ -567,17 +573,32 @@ func (v *verifier) checkConnection(vo *verifyOptions, cfg Config, id *identity, 
 		return
 	}
 	defer pc.Close()
+	// Under TLS 1.3 the client finishes its handshake before the server has checked
+	// the client certificate: a refusal shows on the first request, so the
+	// handshake passes only once one has been answered.
+	ids, err := pc.LookupNames([]string{"hinv.ncpu"})
+	if err != nil {
+		var pe *protocol.Error
+		if errors.As(err, &pe) && pe.Code == protocol.ErrName {
+			v.failed("fetch", "the collector has no hinv.ncpu", "check the collector's metrics (pminfo hinv)")
+			return
+		}
+		msg := fmt.Sprintf("%s with %s: the collector closed the session after the TLS handshake (%v)",
+			tls.VersionName(state.Version), addr, err)
+		fix := "check the collector's log (journalctl -u collectord)"
+		if presented == "none presented" {
+			msg += "; no client certificate was presented"
+			fix = connectFix(errors.New("certificate required"), addr)
+		}
+		v.failed("handshake", msg, fix)
+		return
+	}
 	v.ok("handshake", "%s with %s, server verified as %s, client certificate %s", tls.VersionName(state.Version), addr, verifyName,
 		presented)
 	if served != nil && !served.Equal(id.leaf) {
 		v.warning("served certificate", fmt.Sprintf("the collector serves %s (sha256 %s), not the configured certificate (sha256 %s)",
 			served.Subject, tlsconfig.Fingerprint(served), tlsconfig.Fingerprint(id.leaf)),
 			"reload the collector (systemctl reload collectord) or check that the running one uses this configuration")
-	}
-	ids, err := pc.LookupNames([]string{"hinv.ncpu"})
-	if err != nil {
-		v.failed("fetch", "looking up hinv.ncpu: "+err.Error(), "check the collector's log (journalctl -u collectord)")
-		return
 	}
 	res, err := pc.Fetch(ids)
 	if err != nil {

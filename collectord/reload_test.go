@@ -1,0 +1,358 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gopcp/gopcp/collectord/metrics"
+	"github.com/gopcp/gopcp/collectord/server"
+	"github.com/gopcp/gopcp/internal/testcerts"
+	"github.com/gopcp/gopcp/pmapi"
+)
+
+// harness is a Reloader serving an in-process server on loopback.
+type harness struct {
+	rl   *Reloader
+	addr string
+	port int
+	log  *syncBuf
+	cfg  string // the configuration file
+	ca   *x509.CertPool
+}
+
+// startReloader loads cfgText (written to a file) with extra flags and serves it.
+func startReloader(t *testing.T, cfgText string, ca *testcerts.Cert, flags ...string) *harness {
+	t.Helper()
+	h := &harness{log: &syncBuf{}, cfg: filepath.Join(t.TempDir(), "collectord.toml"), ca: x509.NewCertPool()}
+	h.ca.AddCert(ca.Cert)
+	writeFile(t, h.cfg, cfgText)
+	o, err := parseFlags(append([]string{"--config", h.cfg}, flags...), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadConfig(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := newLogControl(h.log, cfg.Log)
+	h.rl, err = newReloader(o, cfg, logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &server.Server{TLSConfig: h.rl.TLSConfig, Logger: logs.Logger(), RequireClientCert: cfg.TLS.RequireClientCert}
+	reg, err := metrics.New(metrics.Options{Version: "test", Self: srv.Self()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Registry = reg
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln = server.TraceListener(ln, logs.Class("pdu"), func() bool { return logs.ClassOn("pdu") }) // as run does
+	h.addr = ln.Addr().String()
+	h.port = ln.Addr().(*net.TCPAddr).Port
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); srv.Serve(context.Background(), ln) }()
+	t.Cleanup(func() { srv.Close(); ln.Close(); wg.Wait() })
+	return h
+}
+
+// session is a secure client connection that records the server certificate.
+type session struct {
+	ctx    *pmapi.Context
+	served *x509.Certificate
+}
+
+func (h *harness) connect(t *testing.T) *session {
+	t.Helper()
+	s, err := connectTLS(t, h.port, h.ca, nil)
+	if err != nil {
+		t.Fatalf("connect: %v\nlog:\n%s", err, h.log)
+	}
+	return s
+}
+
+// connectTLS opens a secure session to 127.0.0.1:port trusting roots, presenting
+// client if not nil.
+func connectTLS(t *testing.T, port int, roots *x509.CertPool, client *testcerts.Cert) (*session, error) {
+	s := &session{}
+	opts := pmapi.Options{Secure: pmapi.SecureEnforce, Ports: []int{port},
+		TLSConfig: func(string) (*tls.Config, error) {
+			c := &tls.Config{RootCAs: roots, ServerName: "localhost", MinVersion: tls.VersionTLS12,
+				VerifyConnection: func(cs tls.ConnectionState) error {
+					s.served = cs.PeerCertificates[0]
+					return nil
+				}}
+			if client != nil {
+				c.Certificates = []tls.Certificate{{Certificate: [][]byte{client.Cert.Raw}, PrivateKey: client.Key, Leaf: client.Cert}}
+			}
+			return c, nil
+		}}
+	c, err := pmapi.Connect(context.Background(), "127.0.0.1", opts)
+	if err != nil {
+		return nil, err
+	}
+	t.Cleanup(func() { c.Close() })
+	s.ctx = c
+	return s, nil
+}
+
+func (s *session) fetch(t *testing.T) {
+	t.Helper()
+	ids, err := s.ctx.LookupNames([]string{"hinv.ncpu"})
+	if err != nil {
+		t.Fatalf("lookup: %v", err)
+	}
+	res, err := s.ctx.Fetch(ids)
+	if err != nil || res.VSets[0].NumVal != 1 {
+		t.Fatalf("fetch: %v %+v", err, res)
+	}
+}
+
+// tlsConfFiles is a tls.conf identity on disk.
+type tlsConfFiles struct{ conf, cert, key, caFile string }
+
+func writeTLSConf(t *testing.T, dir string, ca, id *testcerts.Cert) tlsConfFiles {
+	t.Helper()
+	f := tlsConfFiles{conf: filepath.Join(dir, "tls.conf"), cert: filepath.Join(dir, "server.crt"),
+		key: filepath.Join(dir, "server.key"), caFile: filepath.Join(dir, "ca.crt")}
+	writeFile(t, f.caFile, string(ca.CertPEM()))
+	writeFile(t, f.cert, string(id.CertPEM()))
+	writeFile(t, f.key, string(id.KeyPEM(t)))
+	writeFile(t, f.conf, "tls-cert-file = server.crt\ntls-key-file = server.key\ntls-ca-cert-file = ca.crt\n")
+	return f
+}
+
+func serverCert(t *testing.T, ca *testcerts.Cert, cn string) *testcerts.Cert {
+	return testcerts.New(t, ca, testcerts.Options{CN: cn, DNS: []string{"localhost"}, Server: true})
+}
+
+// TestReloadSwapsCertificate: SIGHUP's reload puts a renewed certificate in the
+// store into service for new handshakes; a session opened before keeps working.
+func TestReloadSwapsCertificate(t *testing.T) {
+	p := newPKI(t)
+	h := startReloader(t, "[reload]\nwatch_interval = \"0s\"\n", p.ca, "-C", p.serverDir, "-M", serverNick)
+	old := h.connect(t)
+	old.fetch(t)
+	if !old.served.Equal(p.server.Cert) {
+		t.Fatal("first session: wrong certificate")
+	}
+	renewed := testcerts.New(t, p.ca, testcerts.Options{CN: "collector renewed", DNS: []string{"localhost"}, Server: true})
+	p.replaceIdentity(t, renewed)
+	if err := h.rl.Reload("test"); err != nil {
+		t.Fatal(err)
+	}
+	old.fetch(t) // the session from before the reload is not dropped
+	if s := h.connect(t); !s.served.Equal(renewed.Cert) {
+		t.Fatalf("new handshake got %s, want the renewed certificate", s.served.Subject)
+	}
+	st := h.rl.Stats()
+	if st.Count() != 1 || st.Failures() != 0 {
+		t.Fatalf("stats count %d failures %d", st.Count(), st.Failures())
+	}
+	if exp, ok := st.CertExpirySeconds(time.Now()); !ok || exp < 364*86400 || exp > 366*86400 {
+		t.Fatalf("expiry seconds %d %v", exp, ok)
+	}
+	if !strings.Contains(h.log.String(), `msg="configuration reloaded" reason=test`) ||
+		!strings.Contains(h.log.String(), "CN=collector renewed") {
+		t.Fatalf("log:\n%s", h.log)
+	}
+}
+
+// TestReloadKeepsLastGood: every broken input is refused with the file and the
+// reason in the log, and the server keeps serving the last good certificate.
+func TestReloadKeepsLastGood(t *testing.T) {
+	ca := testcerts.New(t, nil, testcerts.Options{CN: "Test CA", IsCA: true})
+	good := serverCert(t, ca, "good")
+	dir := t.TempDir()
+	f := writeTLSConf(t, dir, ca, good)
+	base := "[reload]\nwatch_interval = \"0s\"\n[tls]\ntls_conf = \"" + f.conf + "\"\n"
+	h := startReloader(t, base, ca)
+	other := serverCert(t, ca, "other")
+	pem := string(other.CertPEM())
+	for _, tc := range []struct {
+		name   string
+		break_ func()
+		want   []string // in the log line
+	}{
+		{"half-written certificate", func() { writeFile(t, f.cert, pem[:len(pem)/2]) }, []string{f.conf, f.cert}},
+		{"key that does not match", func() { writeFile(t, f.cert, pem) }, []string{"private key does not match", f.key}},
+		{"certificate file gone", func() { os.Remove(f.cert) }, []string{f.cert}},
+		{"bad TOML", func() { writeFile(t, h.cfg, base+"[log\n") }, []string{h.cfg, "line 6"}},
+		{"unknown key", func() { writeFile(t, h.cfg, base+"colour = 1\n") }, []string{h.cfg, `line 5: unknown key \"tls.colour\"`}},
+		{"unusable value", func() { writeFile(t, h.cfg, base+"[log]\nformat = \"xml\"\n") }, []string{`log format \"xml\"`}},
+		{"tls.conf with an unknown key", func() { writeFile(t, f.conf, "tls-cert-fil = x\n") }, []string{f.conf + ":1", "unknown key"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			writeTLSConf(t, dir, ca, good)
+			writeFile(t, h.cfg, base)
+			fails := h.rl.Stats().Failures()
+			tc.break_()
+			before := len(h.log.String())
+			if err := h.rl.Reload("SIGHUP"); err == nil {
+				t.Fatal("reload accepted a broken file")
+			}
+			line := h.log.String()[before:]
+			if !strings.Contains(line, "reload failed; keeping the last good configuration") {
+				t.Fatalf("log:\n%s", line)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(line, w) {
+					t.Errorf("log line lacks %q:\n%s", w, line)
+				}
+			}
+			if got := h.rl.Stats().Failures(); got != fails+1 {
+				t.Errorf("failures %d, want %d", got, fails+1)
+			}
+			s := h.connect(t)
+			if !s.served.Equal(good.Cert) {
+				t.Fatalf("serving %s after a failed reload", s.served.Subject)
+			}
+			s.fetch(t)
+		})
+	}
+	// Fixed again: the next reload succeeds.
+	writeTLSConf(t, dir, ca, other)
+	writeFile(t, h.cfg, base)
+	if err := h.rl.Reload("SIGHUP"); err != nil {
+		t.Fatal(err)
+	}
+	if s := h.connect(t); !s.served.Equal(other.Cert) {
+		t.Fatal("fixed files not applied")
+	}
+}
+
+// TestReloadRestartOnly: a port change is reported as needing a restart and not
+// applied; the log level, which can change, is.
+func TestReloadRestartOnly(t *testing.T) {
+	p := newPKI(t)
+	h := startReloader(t, "[server]\nport = 5000\n[reload]\nwatch_interval = \"0s\"\n", p.ca, "-C", p.serverDir, "-M", serverNick)
+	writeFile(t, h.cfg, "[server]\nport = 5001\naddress = [\"127.0.0.1\"]\n[log]\nlevel = \"debug\"\n[reload]\nwatch_interval = \"0s\"\n")
+	if err := h.rl.Reload("SIGHUP"); err != nil {
+		t.Fatal(err)
+	}
+	log := h.log.String()
+	for _, w := range []string{`setting="server.port (5000 -> 5001)"`, `setting="server.address ([] -> [\"127.0.0.1\"])"`, "needs a restart"} {
+		if !strings.Contains(log, w) {
+			t.Errorf("log lacks %s:\n%s", w, log)
+		}
+	}
+	c := h.rl.Config()
+	if c.Server.Port != 5000 || len(c.Server.Address) != 0 {
+		t.Fatalf("restart-only settings applied: %+v", c.Server)
+	}
+	if c.Log.Level != "debug" || !h.rl.log.Enabled(context.Background(), slog.LevelDebug) {
+		t.Fatal("log level not applied")
+	}
+	// -Q cannot be turned on by a reload either: the greeting and the plaintext rule
+	// are fixed at start.
+	writeFile(t, h.cfg, "[server]\nport = 5000\n[tls]\nrequire_client_cert = true\n[reload]\nwatch_interval = \"0s\"\n")
+	if err := h.rl.Reload("SIGHUP"); err != nil {
+		t.Fatal(err)
+	}
+	if h.rl.Config().TLS.RequireClientCert || h.rl.TLSConfig().ClientAuth != tls.RequestClientCert {
+		t.Fatal("-Q half-applied by a reload")
+	}
+}
+
+// TestWatchReloadsChangedCertificate: the watch notices new certificate files,
+// waits for a half-written pair to be finished, and applies it.
+func TestWatchReloadsChangedCertificate(t *testing.T) {
+	ca := testcerts.New(t, nil, testcerts.Options{CN: "Test CA", IsCA: true})
+	dir := t.TempDir()
+	f := writeTLSConf(t, dir, ca, serverCert(t, ca, "first"))
+	h := startReloader(t, "[tls]\ntls_conf = \""+f.conf+"\"\n", ca)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { h.rl.Watch(ctx, 30*time.Millisecond); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	next := serverCert(t, ca, "second")
+	// A renewal tool writing the certificate, then (a little later) the key: the
+	// change is applied once both are there and stable.
+	writeFile(t, f.cert, string(next.CertPEM()))
+	time.Sleep(10 * time.Millisecond)
+	writeFile(t, f.key, string(next.KeyPEM(t)))
+	waitFor(t, 3*time.Second, "the watch to apply the new certificate", func() bool {
+		return h.rl.TLSConfig().Certificates[0].Leaf.Equal(next.Cert)
+	})
+	if s := h.connect(t); !s.served.Equal(next.Cert) {
+		t.Fatal("new handshake did not get the new certificate")
+	}
+	if !strings.Contains(h.log.String(), "certificate files changed: "+f.cert) {
+		t.Fatalf("log:\n%s", h.log)
+	}
+
+	// A broken key is reported once and not retried until the files change again.
+	writeFile(t, f.key, "-----BEGIN PRIVATE KEY-----\nAAAA\n")
+	waitFor(t, 3*time.Second, "the failure", func() bool { return h.rl.Stats().Failures() == 1 })
+	time.Sleep(200 * time.Millisecond)
+	if n := h.rl.Stats().Failures(); n != 1 {
+		t.Fatalf("a broken file was retried: %d failures", n)
+	}
+	if !h.rl.TLSConfig().Certificates[0].Leaf.Equal(next.Cert) {
+		t.Fatal("broken key replaced the last good certificate")
+	}
+	writeFile(t, f.key, string(next.KeyPEM(t)))
+	waitFor(t, 3*time.Second, "recovery", func() bool { return h.rl.Stats().Count() == 2 })
+}
+
+// TestWatchStore: a change to the store file is picked up.
+func TestWatchStore(t *testing.T) {
+	p := newPKI(t)
+	h := startReloader(t, "", p.ca, "-C", p.serverDir, "-M", serverNick)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { h.rl.Watch(ctx, 30*time.Millisecond); close(done) }()
+	defer func() { cancel(); <-done }()
+	renewed := serverCert(t, p.ca, "renewed")
+	p.replaceIdentity(t, renewed)
+	waitFor(t, 3*time.Second, "the store change", func() bool {
+		return h.rl.TLSConfig().Certificates[0].Leaf.Equal(renewed.Cert)
+	})
+}
+
+// TestExpiringCertificateWarned: a certificate near its end is logged as such.
+func TestExpiringCertificateWarned(t *testing.T) {
+	ca := testcerts.New(t, nil, testcerts.Options{CN: "Test CA", IsCA: true})
+	soon := testcerts.New(t, ca, testcerts.Options{CN: "soon", DNS: []string{"localhost"}, Server: true,
+		NotAfter: time.Now().Add(5 * 24 * time.Hour)})
+	f := writeTLSConf(t, t.TempDir(), ca, soon)
+	h := startReloader(t, "", ca, "--tls-conf", f.conf)
+	if !strings.Contains(h.log.String(), "server certificate expires soon") || !strings.Contains(h.log.String(), "days_left=4") {
+		t.Fatalf("log:\n%s", h.log)
+	}
+	if s, ok := h.rl.Stats().CertExpirySeconds(time.Now()); !ok || s > 5*86400 || s < 5*86400-60 {
+		t.Fatalf("expiry %d %v", s, ok)
+	}
+}
+
+// TestFileSet: a same-size rewrite within the mtime granularity is still seen.
+func TestFileSet(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "f")
+	writeFile(t, p, "aaaa")
+	a := snapshot([]string{p})
+	fi, _ := os.Stat(p)
+	writeFile(t, p, "bbbb")
+	os.Chtimes(p, fi.ModTime(), fi.ModTime())
+	b := snapshot([]string{p})
+	if a.equal(b) {
+		t.Fatal("content change not seen")
+	}
+	os.Remove(p)
+	if c := snapshot([]string{p}); c.equal(b) || !strings.Contains(c.changed(b), p) {
+		t.Fatal("removal not seen")
+	}
+}
