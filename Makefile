@@ -45,3 +45,37 @@ fuzz:
 
 clean:
 	rm -rf $(BIN)
+
+# Installation: make install [PREFIX=/usr/local] [DESTDIR=/tmp/pkgroot]
+# Binaries (with version and commit), systemd units (ExecStart pointed at BINDIR),
+# the sysusers.d entry for the gopcp account, man pages and bash completions made
+# from the binaries' own help and flags, and the example configurations.
+PREFIX      ?= /usr/local
+BINDIR      ?= $(PREFIX)/bin
+MANDIR      ?= $(PREFIX)/share/man
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+DOCDIR      ?= $(PREFIX)/share/doc/gopcp
+COMMIT      ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+INSTALL_PROGRAMS := $(sort $(PROGRAMS) $(if $(wildcard proxyd/main.go),proxyd))
+STAGE       := $(BIN)/install
+
+.PHONY: install
+install:
+	@mkdir -p $(STAGE)
+	$(GO) build -ldflags "-X main.Version=$(VERSION) -X main.Commit=$(COMMIT)" -o $(STAGE)/ $(addprefix ./,$(INSTALL_PROGRAMS))
+	$(GO) run ./man -out $(STAGE)/doc -version $(VERSION) $(addprefix $(STAGE)/,$(INSTALL_PROGRAMS))
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(BASHCOMPDIR) \
+	  $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR)/examples
+	install -m 0755 $(addprefix $(STAGE)/,$(INSTALL_PROGRAMS)) $(DESTDIR)$(BINDIR)/
+	for u in etc/systemd/*.service etc/systemd/*.socket; do \
+	  sed 's|/usr/bin/|$(BINDIR)/|g' $$u > $(DESTDIR)$(UNITDIR)/$$(basename $$u) && \
+	  chmod 0644 $(DESTDIR)$(UNITDIR)/$$(basename $$u) || exit 1; \
+	done
+	install -m 0644 etc/sysusers.d/gopcp.conf $(DESTDIR)$(SYSUSERSDIR)/gopcp.conf
+	for f in $(STAGE)/doc/man/man*/*; do \
+	  install -m 0644 $$f $(DESTDIR)$(MANDIR)/$$(basename $$(dirname $$f))/ || exit 1; \
+	done
+	install -m 0644 $(STAGE)/doc/bash-completion/* $(DESTDIR)$(BASHCOMPDIR)/
+	install -m 0644 etc/collectord.toml etc/proxyd.toml $(DESTDIR)$(DOCDIR)/examples/
