@@ -7,7 +7,7 @@ LDFLAGS   := -X main.Version=$(VERSION)
 FUZZTIME  ?= 15s
 PROGRAMS  := collectord pminfo certdb
 
-.PHONY: all build test race run bench fuzz vet clean
+.PHONY: all build test race run bench fuzz stress vet clean
 
 all: build
 
@@ -35,13 +35,28 @@ run: build
 bench: build
 	@scripts/bench.sh
 
-# Every fuzz target for FUZZTIME each.
+# Every fuzz target of every package for FUZZTIME each (CI: make fuzz FUZZTIME=10s).
+# Targets are found in the test files, so no package is compiled just to list them.
+# A failing input is saved under its package's testdata/fuzz/; every target runs
+# and the failures are listed at the end.
 fuzz:
-	@for pkg in $$($(GO) list ./...); do \
-	  for t in $$($(GO) test -list 'Fuzz.*' $$pkg | grep '^Fuzz'); do \
-	    echo "== $$pkg $$t"; $(GO) test -run XXX -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	@failed=""; \
+	for dir in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
+	  for t in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$dir/*_test.go); do \
+	    echo "== $$dir $$t ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$dir || failed="$$failed $$dir:$$t"; \
 	  done; \
-	done
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: failing targets:$$failed"; exit 1; fi
+
+# The reliability and security suite at full size (1,000 clients for 30 s and so
+# on; `go test ./stress/...` runs the short variants). Its figures go to
+# $(BIN)/stress-figures.txt, which BENCHMARKS.md quotes.
+stress:
+	@mkdir -p $(BIN)
+	@rm -f $(BIN)/stress-figures.txt
+	GOPCP_STRESS_FULL=1 GOPCP_STRESS_FIGURES=$(CURDIR)/$(BIN)/stress-figures.txt $(GO) test -count=1 -timeout 30m ./stress/...
+	@cat $(BIN)/stress-figures.txt
 
 clean:
 	rm -rf $(BIN)
