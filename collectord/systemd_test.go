@@ -367,7 +367,7 @@ func TestUnitsSecurity(t *testing.T) {
 	}
 	for _, want := range []string{"Type=notify", "ExecReload=/bin/kill -HUP $MAINPID", "ProtectSystem=strict",
 		"NoNewPrivileges=yes", "CapabilityBoundingSet=\n", "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX",
-		"SystemCallFilter=@system-service", "ProtectHome=yes", "PrivateTmp=yes"} {
+		"SystemCallFilter=@system-service", "ProtectHome=read-only", "PrivateTmp=yes", "DevicePolicy=closed"} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("collectord.service lacks %q", want)
 		}
