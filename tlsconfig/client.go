@@ -144,7 +144,8 @@ func (o ClientOptions) config(serverName string) (*tls.Config, error) {
 			return nil, fmt.Errorf("client certificate %q: not in %s (or it has no key)", o.Nickname, o.StoreDir)
 		}
 	}
-	if o.TLSConf != "" {
+	if _, err := os.Stat(o.TLSConf); o.TLSConf != "" && err == nil {
+		// A missing tls.conf is no tls.conf, as libpcp treats it.
 		conf, err := ParseTLSConf(o.TLSConf)
 		if err != nil {
 			return nil, err

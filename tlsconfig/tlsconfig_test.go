@@ -220,3 +220,11 @@ func TestParseTLSConf(t *testing.T) {
 		t.Fatalf("typo accepted: %v", err)
 	}
 }
+
+// TestMissingClientTLSConf: a PCP_TLSCONF_PATH naming no file is ignored by the
+// client, as libpcp ignores it.
+func TestMissingClientTLSConf(t *testing.T) {
+	if _, err := Client(ClientOptions{StoreDir: t.TempDir(), TLSConf: "/nonexistent/tls.conf"})("h"); err != nil {
+		t.Fatal(err)
+	}
+}
