@@ -27,7 +27,7 @@ import (
 	"github.com/gopcp/gopcp/certdb/store"
 	"github.com/gopcp/gopcp/collectord/server"
 	"github.com/gopcp/gopcp/internal/pcptest"
-	"github.com/gopcp/gopcp/proxyd/internal/leak"
+	"github.com/gopcp/gopcp/internal/leaktest"
 	"github.com/gopcp/gopcp/proxyd/internal/ptest"
 )
 
@@ -95,7 +95,7 @@ func build(t *testing.T, pkg string) string {
 }
 
 func TestMain(m *testing.M) {
-	leak.Main(m, func() {
+	leaktest.Main(m, func() {
 		for _, p := range buildCache {
 			os.RemoveAll(filepath.Dir(p))
 		}

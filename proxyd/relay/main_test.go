@@ -3,7 +3,7 @@ package relay
 import (
 	"testing"
 
-	"github.com/gopcp/gopcp/proxyd/internal/leak"
+	"github.com/gopcp/gopcp/internal/leaktest"
 )
 
-func TestMain(m *testing.M) { leak.Main(m) }
+func TestMain(m *testing.M) { leaktest.Main(m) }

@@ -1,6 +1,6 @@
-// Package leak fails a test binary whose goroutines outlive its tests: servers
+// Package leaktest fails a test binary whose goroutines outlive its tests: servers
 // not stopped, sessions not closed, pooled connections not released.
-package leak
+package leaktest
 
 import (
 	"fmt"
@@ -36,8 +36,8 @@ func Goroutines(wait time.Duration) string {
 		buf = buf[:runtime.Stack(buf, true)]
 		var leaked []string
 		for _, g := range strings.Split(string(buf), "\n\n") {
-			if strings.Contains(g, "github.com/gopcp/gopcp/") && !strings.Contains(g, "leak.Main") &&
-				!strings.Contains(g, "leak.Goroutines") {
+			if strings.Contains(g, "github.com/gopcp/gopcp/") && !strings.Contains(g, "leaktest.Main") &&
+				!strings.Contains(g, "leaktest.Goroutines") {
 				leaked = append(leaked, g)
 			}
 		}
