@@ -26,8 +26,8 @@ import (
 
 	"github.com/gopcp/gopcp/certdb/store"
 	"github.com/gopcp/gopcp/collectord/server"
-	"github.com/gopcp/gopcp/internal/pcptest"
 	"github.com/gopcp/gopcp/internal/leaktest"
+	"github.com/gopcp/gopcp/internal/pcptest"
 	"github.com/gopcp/gopcp/proxyd/internal/ptest"
 )
 
