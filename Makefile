@@ -5,7 +5,7 @@ PORT      ?= 44399
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.Version=$(VERSION)
 FUZZTIME  ?= 15s
-PROGRAMS  := collectord pminfo certdb
+PROGRAMS  := collectord pminfo certdb proxyd
 
 .PHONY: all build test race run bench fuzz stress vet clean
 
