@@ -4,7 +4,10 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"sync/atomic"
+
+	"github.com/gopcp/gopcp/protocol"
 )
 
 // logControl owns collectord's logging: the format, the level and the -D debug
@@ -104,4 +107,21 @@ func (d *dynHandler) WithAttrs(as []slog.Attr) slog.Handler {
 
 func (d *dynHandler) WithGroup(name string) slog.Handler {
 	return d.with(func(h slog.Handler) slog.Handler { return h.WithGroup(name) })
+}
+
+// pduTracer logs each PDU's direction, type and length at debug level while the
+// pdu class is on (-D pdu), inside TLS sessions too.
+func pduTracer(logs *logControl) func(peer net.Addr, out bool, pdu []byte) {
+	log := logs.Class("pdu")
+	return func(peer net.Addr, out bool, pdu []byte) {
+		if !logs.ClassOn("pdu") {
+			return
+		}
+		dir := "in"
+		if out {
+			dir = "out"
+		}
+		_, typ, _, _ := protocol.ParseHeader(pdu)
+		log.Debug("pdu", "peer", peer.String(), "dir", dir, "type", protocol.TypeName(typ), "len", len(pdu))
+	}
 }

@@ -321,6 +321,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if cfg.TLS.Enabled() {
 		srv.TLSConfig = rl.TLSConfig
 	}
+	srv.ReloadStats = func() (ok, failed uint64) { return rl.Stats().Count(), rl.Stats().Failures() }
 	reg, err := metrics.New(metrics.Options{
 		ProcRoot: cfg.Metrics.ProcRoot, SysRoot: cfg.Metrics.SysRoot,
 		EtcRoot: cfg.Metrics.EtcRoot, RootFS: cfg.Metrics.RootFS,
@@ -337,10 +338,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "collectord: %v\n", err)
 		return 1
 	}
-	pduLog := logs.Class("pdu")
-	for i, ln := range lns {
-		lns[i] = server.TraceListener(ln, pduLog, func() bool { return logs.ClassOn("pdu") })
-	}
+	srv.PDUTrace = pduTracer(logs)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	errc := make(chan error, len(lns))

@@ -135,7 +135,7 @@ func TestDebugClasses(t *testing.T) {
 		want, not []string
 	}{
 		{"tls", []string{"tls: ClientHello", "tls: handshake complete", "class=tls"}, []string{"class=pdu"}},
-		{"pdu", []string{"msg=pdu class=pdu", "dir=in type=CREDS len=20", "dir=out type=ERROR", "TLS from here on"}, []string{"class=tls"}},
+		{"pdu", []string{"msg=pdu class=pdu", "dir=in type=CREDS len=20", "dir=out type=ERROR", "dir=in type=HIGHRES_FETCH", "dir=out type=HIGHRES_RESULT"}, []string{"class=tls"}},
 		{"", nil, []string{"level=DEBUG"}},
 	} {
 		t.Run("D="+tc.debug, func(t *testing.T) {

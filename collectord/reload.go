@@ -73,10 +73,8 @@ func (r *Reloader) TLSConfig() *tls.Config {
 
 func (r *Reloader) recordCert(b *tlsBundle) {
 	if b == nil {
-		r.stats.SetCertificate(time.Time{})
 		return
 	}
-	r.stats.SetCertificate(b.leaf.NotAfter)
 	attrs := []any{"source", b.source, "subject", b.leaf.Subject.String(),
 		"sha256", tlsconfig.Fingerprint(b.leaf), "not_after", b.leaf.NotAfter.UTC().Format(time.RFC3339)}
 	r.log.Info("server certificate loaded", attrs...)

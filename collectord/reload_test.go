@@ -18,6 +18,7 @@ import (
 	"github.com/gopcp/gopcp/collectord/server"
 	"github.com/gopcp/gopcp/internal/testcerts"
 	"github.com/gopcp/gopcp/pmapi"
+	"github.com/gopcp/gopcp/protocol"
 )
 
 // harness is a Reloader serving an in-process server on loopback.
@@ -59,7 +60,7 @@ func startReloader(t *testing.T, cfgText string, ca *testcerts.Cert, flags ...st
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln = server.TraceListener(ln, logs.Class("pdu"), func() bool { return logs.ClassOn("pdu") }) // as run does
+	srv.PDUTrace = pduTracer(logs) // as run does
 	h.addr = ln.Addr().String()
 	h.port = ln.Addr().(*net.TCPAddr).Port
 	var wg sync.WaitGroup
@@ -162,7 +163,7 @@ func TestReloadSwapsCertificate(t *testing.T) {
 	if st.Count() != 1 || st.Failures() != 0 {
 		t.Fatalf("stats count %d failures %d", st.Count(), st.Failures())
 	}
-	if exp, ok := st.CertExpirySeconds(time.Now()); !ok || exp < 364*86400 || exp > 366*86400 {
+	if exp, ok := h.certExpiry(t); !ok || exp < 364*86400 || exp > 366*86400 {
 		t.Fatalf("expiry seconds %d %v", exp, ok)
 	}
 	if !strings.Contains(h.log.String(), `msg="configuration reloaded" reason=test`) ||
@@ -334,7 +335,7 @@ func TestExpiringCertificateWarned(t *testing.T) {
 	if !strings.Contains(h.log.String(), "server certificate expires soon") || !strings.Contains(h.log.String(), "days_left=4") {
 		t.Fatalf("log:\n%s", h.log)
 	}
-	if s, ok := h.rl.Stats().CertExpirySeconds(time.Now()); !ok || s > 5*86400 || s < 5*86400-60 {
+	if s, ok := h.certExpiry(t); !ok || s > 5*86400 || s < 5*86400-60 {
 		t.Fatalf("expiry %d %v", s, ok)
 	}
 }
@@ -355,4 +356,21 @@ func TestFileSet(t *testing.T) {
 	if c := snapshot([]string{p}); c.equal(b) || !strings.Contains(c.changed(b), p) {
 		t.Fatal("removal not seen")
 	}
+}
+
+// certExpiry reads the pmcd.gopcp.cert.expiry metric from a server using the
+// reloader's TLS configuration, as run wires it.
+func (h *harness) certExpiry(t *testing.T) (int64, bool) {
+	t.Helper()
+	srv := &server.Server{TLSConfig: h.rl.TLSConfig}
+	reg, err := metrics.New(metrics.Options{Self: srv.Self()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := reg.ByName("pmcd.gopcp.cert.expiry")
+	res := reg.Fetch(nil, []protocol.PMID{m.Desc.PMID})
+	if len(res[0].Values) != 1 {
+		return 0, false
+	}
+	return int64(res[0].Values[0].U), true
 }

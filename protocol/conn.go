@@ -104,6 +104,9 @@ type Conn struct {
 	RequestTimeout time.Duration
 	// From is written in the header of every PDU sent.
 	From int32
+	// Trace, when set, sees every whole PDU read (out false) or written (out true),
+	// inside TLS too. It must not keep the slice.
+	Trace func(out bool, pdu []byte)
 }
 
 // NewConn wraps c.
@@ -153,6 +156,9 @@ func (c *Conn) ReadRaw() ([]byte, error) {
 		}
 		return nil, err
 	}
+	if c.Trace != nil {
+		c.Trace(false, b)
+	}
 	return b, nil
 }
 
@@ -169,12 +175,21 @@ func (c *Conn) Read() (PDU, error) {
 // Write encodes and sends one PDU.
 func (c *Conn) Write(p PDU) error {
 	c.wbuf = Encode(c.wbuf[:0], p, c.From)
-	_, err := c.Conn.Write(c.wbuf)
-	return err
+	return c.WriteRaw(c.wbuf)
 }
 
 // WriteRaw sends bytes that already form whole PDUs.
 func (c *Conn) WriteRaw(b []byte) error {
+	if c.Trace != nil {
+		for rest := b; len(rest) >= HeaderSize; {
+			n, _, _, _ := ParseHeader(rest)
+			if n < HeaderSize || int(n) > len(rest) {
+				break
+			}
+			c.Trace(true, rest[:n])
+			rest = rest[n:]
+		}
+	}
 	_, err := c.Conn.Write(b)
 	return err
 }

@@ -5,31 +5,16 @@ import (
 	"time"
 )
 
-// ReloadStats counts configuration reloads (SIGHUP and certificate-file changes) and
-// remembers when the server certificate in use expires. collectord's reloader
-// updates it; the self metrics read it:
-//
-//	pmcd.reload.count        counter  successful reloads since start
-//	pmcd.reload.failures     counter  reloads refused (the last good configuration kept)
-//	pmcd.cert.expiry_seconds instant  seconds until the served certificate expires
-//	                                  (negative once expired; no value without TLS)
+// ReloadStats counts configuration reloads (SIGHUP and certificate-file changes).
+// collectord's reloader updates it; Server.ReloadStats hands it to the self metrics
+// pmcd.gopcp.reload.count and pmcd.gopcp.reload.failures. (The certificate's expiry,
+// pmcd.gopcp.cert.expiry, is read from the TLS configuration in use.)
 //
 // The zero value is ready to use; every method is safe for concurrent use.
 type ReloadStats struct {
 	count    atomic.Uint64
 	failures atomic.Uint64
-	notAfter atomic.Int64 // Unix seconds; 0 = no certificate
 	last     atomic.Int64 // Unix nanoseconds of the last successful reload; 0 = none
-}
-
-// SetCertificate records the expiry of the certificate now served; a zero time means
-// TLS is off.
-func (s *ReloadStats) SetCertificate(notAfter time.Time) {
-	if notAfter.IsZero() {
-		s.notAfter.Store(0)
-		return
-	}
-	s.notAfter.Store(notAfter.Unix())
 }
 
 // Succeeded counts a reload that was applied.
@@ -53,22 +38,4 @@ func (s *ReloadStats) LastReload() time.Time {
 		return time.Unix(0, n)
 	}
 	return time.Time{}
-}
-
-// CertNotAfter is the expiry of the certificate served; ok is false without TLS.
-func (s *ReloadStats) CertNotAfter() (t time.Time, ok bool) {
-	if n := s.notAfter.Load(); n != 0 {
-		return time.Unix(n, 0), true
-	}
-	return time.Time{}, false
-}
-
-// CertExpirySeconds is pmcd.cert.expiry_seconds at now: whole seconds until the
-// served certificate expires, negative once it has; ok is false without TLS.
-func (s *ReloadStats) CertExpirySeconds(now time.Time) (secs int64, ok bool) {
-	n := s.notAfter.Load()
-	if n == 0 {
-		return 0, false
-	}
-	return n - now.Unix(), true
 }

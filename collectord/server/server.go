@@ -62,6 +62,9 @@ type Server struct {
 	HandshakeTimeout time.Duration
 	// Logger receives one line per refused client or protocol failure.
 	Logger *slog.Logger
+	// PDUTrace, when set, sees every PDU of every client, in and out, inside TLS
+	// too (collectord -D pdu). It must not keep the slice.
+	PDUTrace func(peer net.Addr, out bool, pdu []byte)
 	// ReloadStats, when set, reports configuration reloads (successful, failed)
 	// for the pmcd.gopcp.reload.* metrics.
 	ReloadStats func() (ok, failed uint64)
@@ -297,6 +300,9 @@ func certFingerprint(cs tls.ConnectionState) string {
 func (s *Server) handle(ctx context.Context, nc net.Conn) {
 	c := &client{srv: s, raw: nc, conn: protocol.NewConn(nc), start: time.Now(), peer: nc.RemoteAddr()}
 	defer nc.Close()
+	if s.PDUTrace != nil {
+		c.conn.Trace = func(out bool, b []byte) { s.PDUTrace(c.peer, out, b) }
+	}
 	log := s.log().With("peer", c.peer.String())
 	if tc, ok := nc.(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
