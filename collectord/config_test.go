@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/gopcp/gopcp/internal/tomlconfig"
 )
 
 func TestConfigErrors(t *testing.T) {
@@ -117,7 +118,7 @@ func TestExampleCollectordConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	// tls_conf is shown commented out: it is the alternative to cert_db.
-	for _, k := range knownKeys() {
+	for _, k := range tomlconfig.KnownKeys(Config{}) {
 		if !md.IsDefined(strings.Split(k, ".")...) && k != "tls.tls_conf" {
 			t.Errorf("the example does not show %s", k)
 		}
@@ -179,14 +180,5 @@ func TestRestartOnly(t *testing.T) {
 	c.TLS = TLSConfig{}
 	if got := restartOnly(a, c); len(got) != 1 || got[0] != "TLS (on -> off)" {
 		t.Fatalf("TLS off: %q", got)
-	}
-}
-
-func TestKeyLine(t *testing.T) {
-	data := []byte("# c\n[server]\n  port = 1 # x\n[ \"tls\" ]\n\"cert_db\" = \"a=b\"\n[log]\nlevel.x = 1\n")
-	for key, want := range map[string]int{"server.port": 3, "tls.cert_db": 5, "log.level.x": 7, "log.level": 7, "log": 6, "none": 0} {
-		if got := keyLine(data, toml.Key(strings.Split(key, "."))); got != want {
-			t.Errorf("keyLine(%s) = %d, want %d", key, got, want)
-		}
 	}
 }

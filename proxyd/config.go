@@ -4,13 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"strconv"
 	"strings"
-	"time"
 
-	"github.com/BurntSushi/toml"
-
+	"github.com/gopcp/gopcp/internal/tomlconfig"
 	"github.com/gopcp/gopcp/proxyd/upstream"
 )
 
@@ -92,48 +89,14 @@ type LogConfig struct {
 }
 
 // Duration is a time.Duration written as "5s" in TOML.
-type Duration struct{ time.Duration }
+type Duration = tomlconfig.Duration
 
-// UnmarshalText parses a Go duration string.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	if err != nil {
-		return fmt.Errorf("bad duration %q: %w", b, err)
-	}
-	if v < 0 {
-		return fmt.Errorf("negative duration %q", b)
-	}
-	d.Duration = v
-	return nil
-}
-
-// LoadConfig reads path strictly: an unknown key is an error naming it. A missing
-// file is an error only when required.
+// LoadConfig reads path strictly: an unknown key is an error naming it and its
+// line. A missing file is an error only when required.
 func LoadConfig(path string, required bool) (Config, error) {
 	var c Config
-	data, err := os.ReadFile(path)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) && !required {
-			return c, nil
-		}
-		return c, fmt.Errorf("config: %w", err)
-	}
-	md, err := toml.Decode(string(data), &c)
-	if err != nil {
-		var pe toml.ParseError
-		if errors.As(err, &pe) {
-			return c, fmt.Errorf("config %s: line %d: %s", path, pe.Position.Line, pe.Message)
-		}
-		return c, fmt.Errorf("config %s: %w", path, err)
-	}
-	if und := md.Undecoded(); len(und) > 0 {
-		keys := make([]string, len(und))
-		for i, k := range und {
-			keys[i] = k.String()
-		}
-		return c, fmt.Errorf("config %s: unknown key %s", path, strings.Join(keys, ", "))
-	}
-	return c, nil
+	_, err := tomlconfig.Read(path, required, &c)
+	return c, err
 }
 
 // Validate checks values that decode but make no sense, and builds the policy.

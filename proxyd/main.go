@@ -22,6 +22,7 @@ import (
 
 	"github.com/coreos/go-systemd/v22/daemon"
 
+	"github.com/gopcp/gopcp/internal/tomlconfig"
 	"github.com/gopcp/gopcp/proxyd/httpapi"
 	"github.com/gopcp/gopcp/proxyd/relay"
 	"github.com/gopcp/gopcp/proxyd/server"
@@ -97,17 +98,7 @@ func main() {
 }
 
 // listFlag collects repeatable, comma separated values.
-type listFlag []string
-
-func (l *listFlag) String() string { return strings.Join(*l, ",") }
-func (l *listFlag) Set(v string) error {
-	for _, s := range strings.Split(v, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			*l = append(*l, s)
-		}
-	}
-	return nil
-}
+type listFlag = tomlconfig.ListFlag
 
 // options are the parsed flags; set records which were given, so they override the file.
 type options struct {
