@@ -2,19 +2,26 @@ package stress
 
 import (
 	"bytes"
+	"context"
+	"crypto/tls"
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/gopcp/gopcp/collectord/metrics"
+	"github.com/gopcp/gopcp/collectord/server"
 	"github.com/gopcp/gopcp/internal/pcptest"
 	"github.com/gopcp/gopcp/protocol"
 )
@@ -385,4 +392,302 @@ var garbageNeeds = map[string]string{
 	"proc/mounts": "collectord/metrics/filesystem.go (*fsSource).read: return errParse when /proc/mounts is not empty " +
 		"and none of its lines has the device, mount point and type fields (today such lines are skipped and the " +
 		"result is no file systems, with nothing counted in SourceErrors)",
+}
+
+// TestMidPDUDisconnects: clients that go away at every point of a session (before
+// the greeting, inside CREDS, inside a PDU header or body, with a reset, with
+// replies pending, inside a TLS handshake, inside a PDU over TLS) leave the server
+// serving a well-behaved client without a single error, and leave nothing behind:
+// its client count, goroutines, file descriptors and heap return to the baseline.
+func TestMidPDUDisconnects(t *testing.T) {
+	p := newPKI(t)
+	cfg := p.serverTLS(t, false)
+	srv := startInproc(t, inprocOptions{tweak: func(s *server.Server) {
+		s.TLSConfig = func() *tls.Config { return cfg }
+		s.RequestTimeout = 2 * time.Second
+		s.HandshakeTimeout = 2 * time.Second
+	}})
+	ids := []protocol.PMID{protocol.NewPMID(60, 0, 32), protocol.NewPMID(60, 2, 0)}
+	good, err := handshake(srv.addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer good.Close()
+	good.c.Write(&protocol.Profile{})
+	good.fetchOK(t, ids)
+	base := measureSelf()
+
+	stop := make(chan struct{})
+	var goodFetches, goodErrs atomic.Int64
+	var goodWG sync.WaitGroup
+	goodWG.Add(1)
+	go func() {
+		defer goodWG.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			r, err := good.call(&protocol.Fetch{Highres: true, PMIDs: ids}, 10*time.Second)
+			if _, ok := r.(*protocol.Result); !ok || err != nil {
+				goodErrs.Add(1)
+				return
+			}
+			goodFetches.Add(1)
+		}
+	}()
+
+	fetch := protocol.Encode(nil, &protocol.Fetch{Highres: true, PMIDs: ids}, 0)
+	creds := protocol.Encode(nil, &protocol.Creds{Creds: []uint32{protocol.VersionCred(0)}}, 0)
+	secureCreds := protocol.Encode(nil, &protocol.Creds{Creds: []uint32{protocol.VersionCred(protocol.FeatureSecure | protocol.FeatureSecureAck)}}, 0)
+	modes := []string{"before the greeting", "inside CREDS", "inside a header", "inside a body with a reset",
+		"with replies pending", "with 100 requests pipelined", "inside a TLS handshake", "inside a PDU over TLS"}
+	leave := func(mode int) error {
+		nc, err := net.Dial("tcp", srv.addr)
+		if err != nil {
+			return err
+		}
+		defer nc.Close()
+		nc.SetDeadline(time.Now().Add(10 * time.Second))
+		if mode == 0 {
+			return nil
+		}
+		c := protocol.NewConn(nc)
+		if _, err := c.Read(); err != nil {
+			return err
+		}
+		switch mode {
+		case 1:
+			_, err = nc.Write(creds[:7])
+		case 2:
+			nc.Write(creds)
+			_, err = nc.Write(fetch[:6])
+		case 3:
+			nc.Write(creds)
+			nc.Write(fetch[:len(fetch)-3])
+			nc.(*net.TCPConn).SetLinger(0)
+		case 4:
+			nc.Write(creds)
+			nc.Write(protocol.Encode(nil, &protocol.Profile{}, 0))
+			_, err = nc.Write(fetch)
+		case 5:
+			nc.Write(creds)
+			nc.Write(protocol.Encode(nil, &protocol.Profile{}, 0))
+			var many []byte
+			for i := 0; i < 100; i++ {
+				many = append(many, fetch...)
+			}
+			nc.Write(many)
+			nc.(*net.TCPConn).SetLinger(0)
+		case 6:
+			nc.Write(secureCreds)
+			c.Read() // ack
+			_, err = nc.Write([]byte{22, 3, 1, 2, 0, 1, 0, 1, 252, 3, 3})
+		case 7:
+			nc.Write(secureCreds)
+			c.Read()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if _, err := c.UpgradeClient(ctx, p.rawTLS(nil)); err != nil {
+				return err
+			}
+			_, err = c.Conn.Write(fetch[:10])
+			nc.(*net.TCPConn).SetLinger(0)
+		}
+		return err
+	}
+	n := pick(2000, 400)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 32)
+	var leaveErrs atomic.Int64
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := leave(i % len(modes)); err != nil {
+				leaveErrs.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if !waitFor(10*time.Second, func() bool { return srv.srv.NumClients() == 1 }) {
+		t.Fatalf("%d clients still registered after %d left (want the good one)", srv.srv.NumClients(), n)
+	}
+	close(stop)
+	goodWG.Wait()
+	if goodErrs.Load() > 0 {
+		t.Fatal("the well-behaved client got an error while others disconnected")
+	}
+	if leaveErrs.Load() > 0 {
+		t.Fatalf("%d of the leaving clients could not even get to their disconnect point", leaveErrs.Load())
+	}
+	after, ok := waitBaseline(base, 10*time.Second)
+	figure(t, "mid-PDU disconnects", "%d clients leaving at %d different points: the good client did %d fetches, 0 errors; goroutines %d->%d, fds %d->%d, heap %.1f->%.1f MiB",
+		n, len(modes), goodFetches.Load(), base.Goroutines, after.Goroutines, base.FDs, after.FDs, mib(base.HeapInuse), mib(after.HeapInuse))
+	if !ok {
+		t.Fatalf("resources did not return to baseline: before %+v after %+v\n%s", base, after, summarizeGoroutines())
+	}
+}
+
+// TestFaultsUnderLoad: while clients fetch every metric without pause, kernel files
+// vanish, fill with garbage, lose lines and come back every few milliseconds.
+// Every fetch is answered with a full RESULT; the metrics that read none of those
+// files keep their exact values in every reply; once the files are back every
+// metric has its value again, and the failures are counted for the broken sources
+// only (SourceErrors, pmcd.gopcp.source.errors).
+func TestFaultsUnderLoad(t *testing.T) {
+	clean := copyTree(t, fixtureDir(t))
+	deps := dependencies(t, clean)
+	live := copyTree(t, clean)
+	srv := startInproc(t, inprocOptions{metrics: fixtureOptions(live)})
+	broken := []string{"proc/stat", "proc/meminfo", "proc/diskstats", "proc/net/dev", "proc/vmstat", "proc/mounts", "proc/1234/stat"}
+	touched := map[string]bool{"proc": true} // a process vanishing changes the listing of /proc
+	for _, f := range broken {
+		touched[f] = true
+	}
+	var ids []protocol.PMID
+	var control []bool
+	var names []string
+	for _, m := range srv.reg.Metrics() {
+		ids = append(ids, m.Desc.PMID)
+		names = append(names, m.Name)
+		ctl := !volatileMetric(m.Name) && !strings.HasPrefix(m.Name, "pmcd.")
+		for f := range deps[m.Name] {
+			if touched[f] {
+				ctl = false
+			}
+		}
+		control = append(control, ctl)
+	}
+	nControl := 0
+	for _, c := range control {
+		if c {
+			nControl++
+		}
+	}
+	if nControl < 10 {
+		t.Fatalf("only %d control metrics", nControl)
+	}
+	first, err := handshake(srv.addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.c.Write(&protocol.Profile{})
+	base := first.fetchOK(t, ids)
+	first.Close()
+	same := func(a, b protocol.ValueSet) bool {
+		return fmt.Sprint(a.NumVal, a.ValFmt, a.Values) == fmt.Sprint(b.NumVal, b.ValFmt, b.Values)
+	}
+
+	stop := make(chan struct{})
+	var fetches, errs atomic.Int64
+	var firstErr atomic.Value
+	fail := func(e string) {
+		if errs.Add(1) == 1 {
+			firstErr.Store(e)
+		}
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < pick(32, 8); i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rc, err := handshake(srv.addr, 5*time.Second)
+			if err != nil {
+				fail(err.Error())
+				return
+			}
+			defer rc.Close()
+			rc.c.Write(&protocol.Profile{})
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				r, err := rc.call(&protocol.Fetch{Highres: true, PMIDs: ids}, 10*time.Second)
+				res, ok := r.(*protocol.Result)
+				if err != nil || !ok || len(res.VSets) != len(ids) {
+					fail(fmt.Sprintf("fetch: %v %T", err, r))
+					return
+				}
+				for j, c := range control {
+					if c && !same(res.VSets[j], base.VSets[j]) {
+						fail(fmt.Sprintf("%s changed under faults elsewhere: %+v -> %+v", names[j], base.VSets[j], res.VSets[j]))
+						return
+					}
+				}
+				fetches.Add(1)
+			}
+		}()
+	}
+	rng := rand.New(rand.NewPCG(7, 8))
+	faults := 0
+	end := time.Now().Add(pick(20*time.Second, 3*time.Second))
+	for time.Now().Before(end) {
+		f := broken[rng.IntN(len(broken))]
+		p := filepath.Join(live, f)
+		orig, _ := os.ReadFile(filepath.Join(clean, f))
+		switch k := rng.IntN(len(mutations) + 1); {
+		case k == len(mutations): // back to normal
+			os.MkdirAll(filepath.Dir(p), 0o755)
+			os.WriteFile(p, orig, 0o644)
+		case f == "proc/1234/stat" && k == 0: // the process exits
+			os.RemoveAll(filepath.Dir(p))
+		default:
+			nb, keep := mutations[k].apply(p, orig, rng)
+			if keep {
+				os.MkdirAll(filepath.Dir(p), 0o755)
+				os.WriteFile(p, nb, 0o644)
+			} else {
+				os.Remove(p)
+			}
+		}
+		faults++
+		time.Sleep(5 * time.Millisecond)
+	}
+	for _, f := range broken {
+		os.MkdirAll(filepath.Dir(filepath.Join(live, f)), 0o755)
+		orig, _ := os.ReadFile(filepath.Join(clean, f))
+		os.WriteFile(filepath.Join(live, f), orig, 0o644)
+	}
+	close(stop)
+	wg.Wait()
+	if n := errs.Load(); n > 0 {
+		t.Fatalf("%d failures under faults; first: %v", n, firstErr.Load())
+	}
+	// Repaired: every metric is back.
+	rc, err := handshake(srv.addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	rc.c.Write(&protocol.Profile{})
+	res := rc.fetchOK(t, ids)
+	for j, n := range names {
+		if !volatileMetric(n) && !strings.HasPrefix(n, "pmcd.") && !same(res.VSets[j], base.VSets[j]) {
+			t.Errorf("%s not back after the files were: %+v, was %+v", n, res.VSets[j], base.VSets[j])
+		}
+	}
+	se := srv.reg.SourceErrors()
+	for _, healthy := range []string{"loadavg", "uptime", "uname", "pmcd"} {
+		if se[healthy] != 0 {
+			t.Errorf("source %s, whose files were not touched, counted %d errors", healthy, se[healthy])
+		}
+	}
+	var counted []string
+	for name, c := range se {
+		if c > 0 {
+			counted = append(counted, fmt.Sprintf("%s %d", name, c))
+		}
+	}
+	sort.Strings(counted)
+	if len(counted) == 0 {
+		t.Error("no source counted an error")
+	}
+	figure(t, "faults under load", "%d faults in %d kernel files while clients fetched all %d metrics: %d fetches, every one answered, %d control metrics unchanged in all; errors counted: %s",
+		faults, len(broken), len(ids), fetches.Load(), nControl, strings.Join(counted, ", "))
 }
