@@ -275,8 +275,8 @@ func TestTLSNeverStartedCut(t *testing.T) {
 }
 
 // TestNonReadingClientCut: a client that sends requests and never reads the
-// replies is cut once the server has been unable to write for the request
-// deadline; it holds no slot afterwards.
+// replies is cut once the server has been unable to write a reply for the request
+// deadline, and holds no slot afterwards.
 func TestNonReadingClientCut(t *testing.T) {
 	t.Parallel()
 	lt := limits()
@@ -296,26 +296,27 @@ func TestNonReadingClientCut(t *testing.T) {
 	for i := 0; i < 64; i++ {
 		batch = append(batch, req...)
 	}
-	start := time.Now()
-	limit := start.Add(lt.request + 30*time.Second)
-	var werr error
-	for time.Now().Before(limit) {
-		rc.nc.SetWriteDeadline(time.Now().Add(500 * time.Millisecond))
-		_, werr = rc.nc.Write(batch)
-		var ne net.Error
-		if werr != nil && !(errors.As(werr, &ne) && ne.Timeout()) {
-			break
+	// Whole PDUs only, each batch written to the end or until the socket fails.
+	go func() {
+		for {
+			if _, err := rc.nc.Write(batch); err != nil {
+				return
+			}
 		}
-		werr = nil
+	}()
+	start := time.Now()
+	// The client cannot see the cut reliably: its send buffer is full against a
+	// zero window, and the server's reset may not be acceptable to it. The server
+	// tells: its client count drops to the one asking.
+	if !waitFor(lt.request+20*time.Second, func() bool { return numClients(t, d.addr()) == 1 }) {
+		t.Fatalf("client that never reads still connected after %v:\n%s", time.Since(start), d.log)
 	}
-	if werr == nil || !isClosedErr(werr) {
-		t.Fatalf("client that never reads was not cut within %v: %v", time.Since(start), werr)
+	el := time.Since(start)
+	if !strings.Contains(d.log.String(), "i/o timeout") {
+		t.Errorf("no timeout logged for the cut:\n%s", d.log)
 	}
-	figure(t, "client that never reads", "cut %v after it started sending (request deadline %v)",
-		time.Since(start).Round(time.Millisecond), lt.request)
-	if !waitFor(5*time.Second, func() bool { return numClients(t, d.addr()) == 1 }) {
-		t.Fatal("the cut client still counts in pmcd.numclients")
-	}
+	figure(t, "client that never reads", "cut %v after it started sending (request deadline %v; the rest is filling the socket buffers)",
+		el.Round(time.Millisecond), lt.request)
 }
 
 // TestGarbageMemoryBounded: 100 connections each sending 1 MiB of garbage raise
