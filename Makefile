@@ -34,6 +34,7 @@ run: build
 # Side-by-side benchmarks against the real pmcd (see BENCHMARKS.md).
 bench: build
 	@scripts/bench.sh
+	@scripts/bench-proxy.sh
 
 # Every fuzz target of every package for FUZZTIME each (CI: make fuzz FUZZTIME=10s).
 # Targets are found in the test files, so no package is compiled just to list them.
