@@ -688,6 +688,23 @@ func TestFaultsUnderLoad(t *testing.T) {
 	if len(counted) == 0 {
 		t.Error("no source counted an error")
 	}
+	// The same counts on the wire, as pmcd.gopcp.source.errors, one instance per source.
+	wire := rc.fetchOK(t, []protocol.PMID{protocol.NewPMID(2, 40, 0)}).VSets[0]
+	insts, err := srv.reg.Instances(protocol.NewInDom(2, 40))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(wire.Values) != len(insts) {
+		t.Fatalf("pmcd.gopcp.source.errors has %d values, %d sources", len(wire.Values), len(insts))
+	}
+	for _, v := range wire.Values {
+		n, _ := v.Int64(protocol.TypeU64, false)
+		for _, in := range insts {
+			if in.ID == v.Inst && uint64(n) != se[in.Name] {
+				t.Errorf("pmcd.gopcp.source.errors[%s] = %d, SourceErrors %d", in.Name, n, se[in.Name])
+			}
+		}
+	}
 	figure(t, "faults under load", "%d faults in %d kernel files while clients fetched all %d metrics: %d fetches, every one answered, %d control metrics unchanged in all; errors counted: %s",
 		faults, len(broken), len(ids), fetches.Load(), nControl, strings.Join(counted, ", "))
 }

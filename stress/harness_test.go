@@ -338,6 +338,14 @@ func numClients(t testing.TB, addr string) int {
 	return int(res.VSets[0].Values[0].Insitu)
 }
 
+// valueInt is the single value of a value set as an integer of type typ.
+func valueInt(vs protocol.ValueSet, typ int32) (int64, bool) {
+	if vs.NumVal != 1 || len(vs.Values) != 1 {
+		return 0, false
+	}
+	return vs.Values[0].Int64(typ, vs.ValFmt == protocol.ValFmtInsitu)
+}
+
 // cleanEnv drops PCP variables of the caller's environment.
 func cleanEnv(extra ...string) []string {
 	var env []string

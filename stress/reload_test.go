@@ -143,6 +143,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	}()
 	phase := pick(5*time.Second, time.Second)
 	time.Sleep(phase)
+	waitFor(30*time.Second, func() bool { return served() != nil }) // opening the store is slow under -race
 	if c := served(); c == nil || !c.Equal(p.server.Cert) {
 		t.Fatalf("served %v before the reload, want the first certificate", c)
 	}
@@ -192,6 +193,22 @@ func TestReloadUnderLoad(t *testing.T) {
 	reloaded := strings.Count(d.log.String(), "configuration reloaded")
 	if reloaded < 2 {
 		t.Fatalf("%d successful reloads logged, want 2:\n%s", reloaded, d.log)
+	}
+	// The daemon reports it itself.
+	rc, err := handshake(d.addr(), 5*time.Second) // loopback: -Q lets it in without TLS, as pmcd does
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	rc.c.Write(&protocol.Profile{})
+	res := rc.fetchOK(t, []protocol.PMID{protocol.NewPMID(2, 40, 1), protocol.NewPMID(2, 40, 2), protocol.NewPMID(2, 40, 3)})
+	ok, _ := valueInt(res.VSets[0], protocol.TypeU64)
+	failed, _ := valueInt(res.VSets[1], protocol.TypeU64)
+	expiry, _ := valueInt(res.VSets[2], protocol.Type64)
+	want := int64(time.Until(fresh.Cert.NotAfter).Seconds())
+	if ok < 2 || failed < 1 || expiry < want-60 || expiry > want+60 {
+		t.Errorf("pmcd.gopcp.reload.count %d (want >= 2), .failures %d (want >= 1), cert.expiry %d (want about %d, the renewed certificate's)",
+			ok, failed, expiry, want)
 	}
 	figure(t, "reload under load", "%d TLS sessions (-Q) fetching without pause through a certificate renewal, a refused reload of a broken store and a repair: %d fetches, %d new connections, 0 errors",
 		sessions, fetches.Load(), connects.Load())
