@@ -39,15 +39,24 @@ bench: build
 # Every fuzz target of every package for FUZZTIME each (CI: make fuzz FUZZTIME=10s).
 # Targets are found in the test files, so no package is compiled just to list them.
 # A failing input is saved under its package's testdata/fuzz/; every target runs
-# and the failures are listed at the end.
+# and the failures are listed at the end. Go 1.26's coordinator can end a run at
+# its -fuzztime with "context deadline exceeded" and no failing input
+# (go.dev/issue/75804, fixed in Go 1.27): that is reported, not failed on.
 fuzz:
-	@failed=""; \
+	@failed=""; flaked=""; log=$$(mktemp); \
 	for dir in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
 	  for t in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$dir/*_test.go); do \
 	    echo "== $$dir $$t ($(FUZZTIME))"; \
-	    $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$dir || failed="$$failed $$dir:$$t"; \
+	    before=$$(ls $$dir/testdata/fuzz/$$t 2>/dev/null | wc -l); \
+	    $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$dir >$$log 2>&1; rc=$$?; cat $$log; \
+	    after=$$(ls $$dir/testdata/fuzz/$$t 2>/dev/null | wc -l); \
+	    if [ $$rc -ne 0 ]; then \
+	      if [ $$after -eq $$before ] && grep -q 'context deadline exceeded' $$log; then flaked="$$flaked $$dir:$$t"; \
+	      else failed="$$failed $$dir:$$t"; fi; \
+	    fi; \
 	  done; \
-	done; \
+	done; rm -f $$log; \
+	if [ -n "$$flaked" ]; then echo "fuzz: ended by Go's fuzztime race (go.dev/issue/75804), no failing input:$$flaked"; fi; \
 	if [ -n "$$failed" ]; then echo "fuzz: failing targets:$$failed"; exit 1; fi
 
 # The reliability and security suite at full size (1,000 clients for 30 s and so

@@ -386,12 +386,12 @@ func TestGarbageIsRecorded(t *testing.T) {
 
 // garbageNeeds are the changes the sources need for TestGarbageIsRecorded.
 var garbageNeeds = map[string]string{
-	"proc/vmstat": "collectord/metrics/memory.go (*vmstatSource).Fetch: count in `lines` only the lines whose value " +
-		"field parses as a decimal number (today any line with a first field counts), so that a file with no `name value` " +
-		"line returns errParse and Registry.run counts it, instead of every metric reporting no value",
-	"proc/mounts": "collectord/metrics/filesystem.go (*fsSource).read: return errParse when /proc/mounts is not empty " +
-		"and none of its lines has the device, mount point and type fields (today such lines are skipped and the " +
-		"result is no file systems, with nothing counted in SourceErrors)",
+	"proc/vmstat": "collectord/metrics/memory.go (*vmstatSource).Fetch: count in `lines` only the lines whose second " +
+		"field parses as a decimal number (parseUint), not every line with a first field, so that a file with no " +
+		"`name value` line returns errParse and Registry.run counts it, instead of every metric reporting no value",
+	"proc/mounts": "collectord/metrics/filesystem.go (*fsSource).read: count the lines that have six fields whose " +
+		"last two (dump frequency, fsck pass) parse as decimal numbers, and return errParse when /proc/mounts is not " +
+		"blank and has none, instead of reporting no file systems with nothing counted in SourceErrors",
 }
 
 // TestMidPDUDisconnects: clients that go away at every point of a session (before

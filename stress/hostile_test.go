@@ -646,6 +646,13 @@ var fuzzRegressions = []struct {
 		needs: needsResultValFmt,
 		data:  resultValFmtCrasher,
 	},
+	{
+		// The same found again by make fuzz FUZZTIME=10s: a RESULT of two value sets,
+		// the first an error code, the second 0x30303030 values and no valfmt.
+		name:  "RESULT second value set with its valfmt cut off",
+		needs: needsResultValFmt,
+		data:  []byte("\x00\x00\x00(\x00\x00p\x01000000000000\x00\x00\x00\x020000\x80000000000000000"),
+	},
 }
 
 // resultValFmtCrasher is FuzzServerSession's first find, as it found it: a 33-byte
@@ -686,6 +693,10 @@ var decodeCrashers = []struct {
 		pduBytes(protocol.TypeHighresResult, w(1, 0, 0, 0, 0, 1, 0x7fffffff), []byte{0})},
 	{"RESULT value count with its valfmt cut off", needsResultValFmt, resultValFmtCrasher[:33]},
 	{"RESULT value count 2^31-1 with no values", "", pduBytes(protocol.TypeResult, w(0, 0, 1, 1, 0x7fffffff, 0))},
+	// protocol's FuzzResult and FuzzHighresResult found the same in under 2 s.
+	{"FuzzResult 37e602cf8275fcd6", needsResultValFmt, pduBytes(protocol.TypeResult, []byte("00000000\x00\x00\x00\x0100000\x00\x01\x00"))},
+	{"FuzzHighresResult 2376b70122743f3e", needsResultValFmt, pduBytes(protocol.TypeHighresResult,
+		[]byte("\x00\x00\x00\x01(\xd0\xdb\x0f\x00\x00 \x00\x00\x00\x01\x00\x00\x00\x00\xff\xff\xff\xff\x00k\x00\x00\x00"))},
 }
 
 // TestDecodeBoundedAllocation: no PDU makes protocol.Decode allocate more than a

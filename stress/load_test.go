@@ -201,7 +201,6 @@ func TestLoadCollectord(t *testing.T) {
 		t.Fatalf("%d errors under load; first: %s", res.errs, res.firstErr)
 	}
 	figure(t, "load collectord (in-process)", "%s", res)
-	peak := measureSelf()
 	res.lat = nil
 
 	if !waitFor(15*time.Second, func() bool { return p.srv.NumClients() == 0 }) {
@@ -210,7 +209,6 @@ func TestLoadCollectord(t *testing.T) {
 	after, ok := waitBaseline(base, 15*time.Second)
 	figure(t, "load collectord leak check", "baseline goroutines %d fds %d heap %.1f MiB; after %d clients left: goroutines %d fds %d heap %.1f MiB",
 		base.Goroutines, base.FDs, mib(base.HeapInuse), n, after.Goroutines, after.FDs, mib(after.HeapInuse))
-	_ = peak
 	if !ok {
 		t.Fatalf("resources did not return to baseline (slack %d goroutines, %d fds, %d MiB heap): before %+v after %+v\n%s",
 			goroutineSlack, fdSlack, heapSlack>>20, base, after, summarizeGoroutines())
