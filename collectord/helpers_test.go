@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gopcp/gopcp/internal/syncbuf"
+
 	"github.com/gopcp/gopcp/certdb/store"
 	"github.com/gopcp/gopcp/internal/leaktest"
 	"github.com/gopcp/gopcp/internal/testcerts"
@@ -125,23 +127,8 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// syncBuf is a goroutine-safe log sink.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuf is a log sink that goroutines may share.
+type syncBuf = syncbuf.Buffer
 
 // waitFor polls cond until it holds or the time is up.
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -10,31 +9,17 @@ import (
 	"net"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/gopcp/gopcp/internal/syncbuf"
 
 	"github.com/gopcp/gopcp/collectord/metrics"
 	"github.com/gopcp/gopcp/protocol"
 )
 
-// logBuf collects log output safely across goroutines.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// logBuf is a log sink that goroutines may share.
+type logBuf = syncbuf.Buffer
 
 // startServer runs a server over the machine's /proc on 127.0.0.1:0.
 func startServer(t testing.TB, tweak func(*Server)) (*Server, string, *logBuf) {

@@ -15,25 +15,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gopcp/gopcp/internal/syncbuf"
+
 	"github.com/gopcp/gopcp/proxyd/upstream"
 )
 
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// logBuf is a log sink that goroutines may share.
+type logBuf = syncbuf.Buffer
 
 // startRelay serves r on 127.0.0.1:0.
 func startRelay(t *testing.T, r *Relay) (string, *logBuf) {
