@@ -146,11 +146,8 @@ func (c *Conn) ReadRaw() ([]byte, error) {
 	case typ < 0:
 		return nil, ErrNegativeType
 	}
-	if cap(c.rbuf) < int(length) {
-		c.rbuf = make([]byte, length)
-	}
-	b := c.rbuf[:length]
-	if _, err := io.ReadFull(c.r, b); err != nil {
+	b, err := c.readBody(int(length))
+	if err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
@@ -159,6 +156,33 @@ func (c *Conn) ReadRaw() ([]byte, error) {
 	if c.Trace != nil {
 		c.Trace(false, b)
 	}
+	return b, nil
+}
+
+// growStep bounds what a header alone can make us allocate: beyond it the buffer
+// grows only as the bytes arrive, so a peer claiming 2 GiB and sending nothing
+// costs at most this much (it matters where MaxSize is 0, as in clients).
+const growStep = 1 << 20
+
+// readBody reads a whole PDU of length bytes into the reused buffer.
+func (c *Conn) readBody(length int) ([]byte, error) {
+	if length <= cap(c.rbuf) || length <= growStep {
+		if cap(c.rbuf) < length {
+			c.rbuf = make([]byte, length)
+		}
+		b := c.rbuf[:length]
+		_, err := io.ReadFull(c.r, b)
+		return b, err
+	}
+	b := c.rbuf[:0]
+	for len(b) < length {
+		n := min(length-len(b), growStep)
+		b = append(b, make([]byte, n)...)
+		if _, err := io.ReadFull(c.r, b[len(b)-n:]); err != nil {
+			return nil, err
+		}
+	}
+	c.rbuf = b
 	return b, nil
 }
 

@@ -177,7 +177,10 @@ func (p *Result) decodeBody(b []byte) error {
 			continue
 		}
 		vs.ValFmt = d.i32()
-		if d.err == nil && int64(vs.NumVal)*8 > int64(len(b)-d.off) {
+		if d.err != nil {
+			return d.err
+		}
+		if int64(vs.NumVal)*8 > int64(len(b)-d.off) {
 			return ErrCount
 		}
 		if vs.ValFmt < ValFmtInsitu || vs.ValFmt > ValFmtStatic {

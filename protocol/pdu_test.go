@@ -5,9 +5,11 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -239,5 +241,38 @@ func TestPMIDString(t *testing.T) {
 	}
 	if s := InDom(0x0f000002).String(); s != "60.2" {
 		t.Error(s)
+	}
+}
+
+// TestResultShortValFmt: a value set whose valfmt word is missing must not size an
+// allocation from its numval (found by FuzzResult; the bytes are its input).
+func TestResultShortValFmt(t *testing.T) {
+	b := Encode(nil, &Result{}, 0)[:HeaderSize]
+	b = append(b, []byte("00000000\x00\x00\x00\x0100000\x00\x01\x00")...)
+	b[0], b[1], b[2], b[3] = 0, 0, 0, byte(len(b))
+	b[4], b[5], b[6], b[7] = 0, 0, 0x70, 0x01
+	if _, _, err := Decode(b); err == nil {
+		t.Fatal("decoded")
+	}
+}
+
+// TestReadGrowsWithData: a header claiming a huge PDU costs a bounded allocation
+// when no size limit is set and the bytes never come.
+func TestReadGrowsWithData(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	go func() {
+		a.Write([]byte{0x7f, 0xff, 0xff, 0xf0, 0, 0, 0x70, 0, 0, 0, 0, 0, 1, 2, 3})
+		a.Close()
+	}()
+	c := NewConn(b)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if _, err := c.ReadRaw(); err == nil {
+		t.Fatal("read a PDU that never came")
+	}
+	runtime.ReadMemStats(&after)
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 8<<20 {
+		t.Fatalf("allocated %d bytes for a 2 GiB header", alloc)
 	}
 }
