@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -83,14 +84,27 @@ func (s *fsSource) read() error {
 		return err
 	}
 	s.mounts = s.mounts[:0]
+	wellFormed, blank := 0, true
 	for rest := b; len(rest) > 0; {
 		var line []byte
 		line, rest = nextLine(rest)
 		dev, r := nextField(line)
 		dir, r := nextField(r)
-		typ, _ := nextField(r)
+		typ, r := nextField(r)
+		if len(dev) > 0 {
+			blank = false
+		}
 		if len(typ) == 0 {
 			continue
+		}
+		// A mounts line has six fields, the last two (dump, pass) numbers.
+		_, r = nextField(r)
+		dump, r := nextField(r)
+		pass, _ := nextField(r)
+		if _, ok := parseUint(dump); ok {
+			if _, ok := parseUint(pass); ok {
+				wellFormed++
+			}
 		}
 		if skipFSType(typ) || !bytes.HasPrefix(dev, []byte("/dev")) {
 			continue
@@ -126,6 +140,9 @@ func (s *fsSource) read() error {
 			}
 		}
 		m.dir, m.statPath = s.dirs[id], s.statPaths[id]
+	}
+	if !blank && wellFormed == 0 {
+		return fmt.Errorf("%s: %w: no mount line", s.file.path, errParse)
 	}
 	s.valid = true
 	return nil

@@ -204,7 +204,12 @@ func (s *vmstatSource) Fetch(reqs []Request) error {
 		if len(key) == 0 {
 			continue
 		}
-		lines++
+		// Only `name value` lines count: a file of anything else is garbage.
+		if v, _ := nextField(vals); len(v) > 0 {
+			if _, ok := parseUint(v); ok {
+				lines++
+			}
+		}
 		switch {
 		case bytes.Equal(key, []byte("pswpin")):
 			in = firstUint(vals)
