@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime/debug"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -300,6 +301,12 @@ func certFingerprint(cs tls.ConnectionState) string {
 func (s *Server) handle(ctx context.Context, nc net.Conn) {
 	c := &client{srv: s, raw: nc, conn: protocol.NewConn(nc), start: time.Now(), peer: nc.RemoteAddr()}
 	defer nc.Close()
+	// A bug in one request's handling must cost that client, not the daemon.
+	defer func() {
+		if p := recover(); p != nil {
+			s.log().Error("client dropped: internal error", "peer", c.peer.String(), "panic", p, "stack", string(debug.Stack()))
+		}
+	}()
 	if s.PDUTrace != nil {
 		c.conn.Trace = func(out bool, b []byte) { s.PDUTrace(c.peer, out, b) }
 	}
