@@ -4,15 +4,14 @@ import (
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/gopcp/gopcp/certdb/store"
+	"github.com/gopcp/gopcp/internal/testcerts"
 	"github.com/gopcp/gopcp/tlsconfig"
 )
 
@@ -261,45 +260,10 @@ func TestQuickstart(t *testing.T) {
 	}
 }
 
-// handshake runs a TLS handshake over a loopback connection and returns the
-// first error of either side.
+// handshake returns the first error of either side of a loopback handshake.
 func handshake(t *testing.T, srv, cli *tls.Config) error {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	done := make(chan error, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			done <- err
-			return
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(10 * time.Second))
-		s := tls.Server(c, srv)
-		err = s.Handshake()
-		if err == nil {
-			// TLS 1.3: the client learns of a rejected certificate on its first read.
-			_, err = s.Write([]byte("ok"))
-		}
-		done <- err
-	}()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	cc := tls.Client(c, cli)
-	cerr := cc.Handshake()
-	if cerr == nil {
-		buf := make([]byte, 2)
-		_, cerr = cc.Read(buf)
-	}
-	serr := <-done
+	cerr, serr := testcerts.Handshake(t, srv, cli)
 	if serr != nil {
 		return serr
 	}

@@ -158,39 +158,7 @@ func TestHandshake(t *testing.T) {
 		if err != nil {
 			return err, nil
 		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		done := make(chan error, 1)
-		go func() {
-			b, err := ln.Accept()
-			if err != nil {
-				done <- err
-				return
-			}
-			defer b.Close()
-			b.SetDeadline(time.Now().Add(5 * time.Second))
-			s := tls.Server(b, srv)
-			err = s.Handshake()
-			if err == nil {
-				_, err = s.Read(make([]byte, 1))
-			}
-			done <- err
-		}()
-		a, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer a.Close()
-		a.SetDeadline(time.Now().Add(5 * time.Second))
-		c := tls.Client(a, cc)
-		if err = c.Handshake(); err == nil {
-			c.Write([]byte{1})
-		}
-		serverErr = <-done
-		return err, serverErr
+		return testcerts.Handshake(t, srv, cc)
 	}
 	if ce, se := try(ClientOptions{StoreDir: p.clientDir}); ce != nil || se != nil {
 		t.Fatalf("with certificate: client %v, server %v", ce, se)
