@@ -22,11 +22,12 @@ const DefaultWatchInterval = 2 * time.Second
 
 // Config is collectord's TOML configuration. Flags override it.
 //
-// On a reload (SIGHUP) the whole file is read and checked again. The tls identity
-// (cert_db, nickname, password_file, tls_conf) and the log section take effect at
-// once; everything else (server, metrics, reload, require_client_cert, and turning
-// TLS on or off) is fixed at start: a change is reported as needing a restart and
-// is not applied.
+// On a reload (SIGHUP) the whole file is read and checked again, and everything
+// takes effect at once (the tls section, TLS on or off, -Q, the server limits and
+// the log) except what is fixed at start: server.port and server.address (the
+// sockets), the metrics roots and reload.watch_interval. A change to those is
+// reported as needing a restart and is not applied. Connected clients keep the
+// limits and TLS session they started with.
 type Config struct {
 	Server  ServerConfig  `toml:"server"`
 	TLS     TLSConfig     `toml:"tls"`
@@ -202,20 +203,22 @@ func restartOnly(old, cur Config) []string {
 			}
 		}
 	}
-	diff("server.", old.Server, cur.Server)
+	diff("server.", listenerOf(old.Server), listenerOf(cur.Server))
 	diff("metrics.", old.Metrics, cur.Metrics)
 	if old.Reload.Interval() != cur.Reload.Interval() {
 		out = append(out, fmt.Sprintf("reload.watch_interval (%v -> %v)", old.Reload.Interval(), cur.Reload.Interval()))
 	}
-	if old.TLS.RequireClientCert != cur.TLS.RequireClientCert {
-		out = append(out, fmt.Sprintf("tls.require_client_cert (%v -> %v)", old.TLS.RequireClientCert, cur.TLS.RequireClientCert))
-	}
-	if old.TLS.Enabled() != cur.TLS.Enabled() {
-		out = append(out, fmt.Sprintf("TLS (%s -> %s)", onOff(old.TLS.Enabled()), onOff(cur.TLS.Enabled())))
-	}
 	sort.Strings(out)
 	return out
 }
+
+// listener is the part of ServerConfig fixed at start: the sockets.
+type listener struct {
+	Port    int      `toml:"port"`
+	Address []string `toml:"address"`
+}
+
+func listenerOf(s ServerConfig) listener { return listener{Port: s.Port, Address: s.Address} }
 
 func show(v any) string {
 	switch v := v.(type) {
@@ -227,11 +230,4 @@ func show(v any) string {
 		return v.Duration.String()
 	}
 	return fmt.Sprint(v)
-}
-
-func onOff(b bool) string {
-	if b {
-		return "on"
-	}
-	return "off"
 }

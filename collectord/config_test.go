@@ -172,13 +172,15 @@ func TestRestartOnly(t *testing.T) {
 	b.TLS.RequireClientCert = true
 	b.Log.Level = "debug" // reloadable
 	got := strings.Join(restartOnly(a, b), "; ")
-	want := `server.address ([] -> ["127.0.0.1"]); server.port (44321 -> 44322); tls.require_client_cert (false -> true)`
+	b.Server.MaxClients = 9 // reloadable
+	want := `server.address ([] -> ["127.0.0.1"]); server.port (44321 -> 44322)`
 	if got != want {
 		t.Fatalf("restartOnly:\n got %s\nwant %s", got, want)
 	}
 	c := a
 	c.TLS = TLSConfig{}
-	if got := restartOnly(a, c); len(got) != 1 || got[0] != "TLS (on -> off)" {
-		t.Fatalf("TLS off: %q", got)
+	c.Metrics.ProcRoot = "/host/proc"
+	if got := restartOnly(a, c); len(got) != 1 || got[0] != `metrics.proc_root ("" -> "/host/proc")` {
+		t.Fatalf("TLS off and a new proc root: %q", got)
 	}
 }

@@ -300,18 +300,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if o.checkConfig {
 		return checkConfig(o, rl, stdout)
 	}
-	srv := &server.Server{
-		RequireClientCert: cfg.TLS.RequireClientCert,
-		MaxPDUSize:        cfg.Server.MaxPDUSize,
-		MaxClients:        cfg.Server.MaxClients,
-		RequestTimeout:    cfg.Server.RequestTimeout.Duration,
-		IdleTimeout:       cfg.Server.IdleTimeout.Duration,
-		HandshakeTimeout:  cfg.Server.HandshakeTimeout.Duration,
-		Logger:            log,
-	}
-	if cfg.TLS.Enabled() {
-		srv.TLSConfig = rl.TLSConfig
-	}
+	srv := &server.Server{TLSConfig: rl.TLSConfig, Logger: log}
+	srv.Update(serverSettings(cfg))
+	rl.OnApply = func(c Config) { srv.Update(serverSettings(c)) }
 	srv.ReloadStats = func() (ok, failed uint64) { return rl.Stats().Count(), rl.Stats().Failures() }
 	reg, err := metrics.New(metrics.Options{
 		ProcRoot: cfg.Metrics.ProcRoot, SysRoot: cfg.Metrics.SysRoot,
@@ -364,6 +355,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 				return 1
 			}
 		}
+	}
+}
+
+// serverSettings are the server's live settings from a configuration.
+func serverSettings(c Config) server.Settings {
+	return server.Settings{
+		RequireClientCert: c.TLS.RequireClientCert,
+		MaxPDUSize:        c.Server.MaxPDUSize,
+		MaxClients:        c.Server.MaxClients,
+		RequestTimeout:    c.Server.RequestTimeout.Duration,
+		IdleTimeout:       c.Server.IdleTimeout.Duration,
+		HandshakeTimeout:  c.Server.HandshakeTimeout.Duration,
 	}
 }
 

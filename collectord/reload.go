@@ -2,27 +2,23 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
 	"fmt"
-	"io"
 	"log/slog"
-	"os"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/gopcp/gopcp/collectord/server"
+	"github.com/gopcp/gopcp/internal/reload"
 	"github.com/gopcp/gopcp/tlsconfig"
 )
 
 // generation is one complete, validated configuration in service.
 type generation struct {
 	cfg   Config
-	tls   *tlsBundle // nil without TLS
-	files fileSet    // the TLS files as they were when tls was built
+	tls   *tlsBundle   // nil without TLS
+	files reload.Files // the TLS files as they were when tls was built
 }
 
 // Reloader holds collectord's configuration in service and replaces it whole:
@@ -40,14 +36,18 @@ type Reloader struct {
 	now   func() time.Time
 	mu    sync.Mutex // one reload at a time
 	cur   atomic.Pointer[generation]
-	stats server.ReloadStats
+	stats reload.Stats
+
+	// OnApply, when set, is called with each configuration swapped in by a reload,
+	// under the reload lock: run hands the server its new settings there.
+	OnApply func(Config)
 }
 
 // newReloader loads the first generation: the configuration (file and flags) is
 // already loaded and validated; this builds its TLS configuration.
 func newReloader(o *options, cfg Config, logs *logControl) (*Reloader, error) {
 	r := &Reloader{opts: o, logs: logs, log: logs.Logger(), tlog: logs.Class("tls"), now: time.Now}
-	files := snapshot(tlsFiles(cfg.TLS))
+	files := reload.Snapshot(tlsFiles(cfg.TLS))
 	b, err := buildTLS(cfg.TLS, r.tlog)
 	if err != nil {
 		return nil, err
@@ -57,8 +57,8 @@ func newReloader(o *options, cfg Config, logs *logControl) (*Reloader, error) {
 	return r, nil
 }
 
-// Stats are the reload counters for the self metrics (see server.ReloadStats).
-func (r *Reloader) Stats() *server.ReloadStats { return &r.stats }
+// Stats are the reload counters for the self metrics (pmcd.gopcp.reload.*).
+func (r *Reloader) Stats() *reload.Stats { return &r.stats }
 
 // Config is the configuration in service.
 func (r *Reloader) Config() Config { return r.cur.Load().cfg }
@@ -98,11 +98,8 @@ func (r *Reloader) Reload(reason string) error {
 			r.log.Warn("setting changed but needs a restart; keeping the running value", "reason", reason, "setting", c)
 		}
 		// Keep what cannot change while running, so what is reported is what runs.
-		cfg.Server, cfg.Metrics, cfg.Reload = old.cfg.Server, old.cfg.Metrics, old.cfg.Reload
-		cfg.TLS.RequireClientCert = old.cfg.TLS.RequireClientCert
-		if old.cfg.TLS.Enabled() != cfg.TLS.Enabled() {
-			cfg.TLS = old.cfg.TLS
-		}
+		cfg.Server.Port, cfg.Server.Address = old.cfg.Server.Port, old.cfg.Server.Address
+		cfg.Metrics, cfg.Reload = old.cfg.Metrics, old.cfg.Reload
 	}
 	return r.swap(reason, old, cfg)
 }
@@ -117,7 +114,7 @@ func (r *Reloader) ReloadTLS(reason string) error {
 }
 
 func (r *Reloader) swap(reason string, old *generation, cfg Config) error {
-	files := snapshot(tlsFiles(cfg.TLS))
+	files := reload.Snapshot(tlsFiles(cfg.TLS))
 	b, err := buildTLS(cfg.TLS, r.tlog)
 	if err != nil {
 		return r.failed(reason, err, "files", strings.Join(tlsFiles(cfg.TLS), " "))
@@ -126,6 +123,9 @@ func (r *Reloader) swap(reason string, old *generation, cfg Config) error {
 		return r.failed(reason, fmt.Errorf("configuration replaced during the reload"))
 	}
 	r.logs.apply(cfg.Log)
+	if r.OnApply != nil {
+		r.OnApply(cfg)
+	}
 	r.stats.Succeeded(r.now())
 	r.log.Info("configuration reloaded", "reason", reason, "reloads", r.stats.Count())
 	if b != nil && (old.tls == nil || !b.leaf.Equal(old.tls.leaf)) {
@@ -142,102 +142,14 @@ func (r *Reloader) failed(reason string, err error, attrs ...any) error {
 }
 
 // Watch checks the certificate files every interval until ctx ends and reloads the
-// TLS configuration when they change. A change is applied once the files have
-// stayed the same for one interval, so a certificate and key written one after the
-// other are read together; a file still broken then is reported once, and tried
-// again at its next change.
+// TLS configuration when they change (see reload.Watch).
 func (r *Reloader) Watch(ctx context.Context, interval time.Duration) {
-	if interval <= 0 {
-		return
-	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	var (
-		seen    *generation // generation whose files 'applied' starts from
-		applied fileSet     // files as last loaded or last tried
-		pending fileSet     // a change seen at the previous tick
-	)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	reload.Watch(ctx, interval, func() reload.Current {
 		g := r.cur.Load()
-		if g != seen {
-			seen, applied, pending = g, g.files, nil
+		c := reload.Current{Token: g, Loaded: g.files}
+		if g.cfg.TLS.Enabled() {
+			c.Paths = tlsFiles(g.cfg.TLS)
 		}
-		if !g.cfg.TLS.Enabled() {
-			continue
-		}
-		now := snapshot(tlsFiles(g.cfg.TLS))
-		switch {
-		case now.equal(applied):
-			pending = nil
-		case pending != nil && now.equal(pending):
-			applied, pending = now, nil
-			r.ReloadTLS("certificate files changed: " + now.changed(g.files))
-		default:
-			pending = now
-		}
-	}
-}
-
-// fileSet is the state of some files: size, mtime and content hash.
-type fileSet map[string]fileState
-
-type fileState struct {
-	exists bool
-	size   int64
-	mtime  int64 // UnixNano
-	sum    [32]byte
-}
-
-func snapshot(paths []string) fileSet {
-	fs := fileSet{}
-	for _, p := range paths {
-		var st fileState
-		if fi, err := os.Stat(p); err == nil {
-			st = fileState{exists: true, size: fi.Size(), mtime: fi.ModTime().UnixNano()}
-			if fi.Mode().IsRegular() {
-				if f, err := os.Open(p); err == nil {
-					h := sha256.New()
-					io.Copy(h, io.LimitReader(f, 16<<20))
-					f.Close()
-					copy(st.sum[:], h.Sum(nil))
-				}
-			}
-		}
-		fs[p] = st
-	}
-	return fs
-}
-
-func (a fileSet) equal(b fileSet) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
-}
-
-// changed names the files that differ from old, for the log.
-func (a fileSet) changed(old fileSet) string {
-	var names []string
-	for k, v := range a {
-		if w, ok := old[k]; !ok || w != v {
-			names = append(names, k)
-		}
-	}
-	for k := range old {
-		if _, ok := a[k]; !ok {
-			names = append(names, k+" (gone)")
-		}
-	}
-	sort.Strings(names)
-	return strings.Join(names, ", ")
+		return c
+	}, func(reason string) { r.ReloadTLS(reason) })
 }

@@ -5,12 +5,8 @@ import (
 	"crypto/x509"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
-	"sort"
 	"time"
 
-	"github.com/gopcp/gopcp/certdb/store"
 	"github.com/gopcp/gopcp/tlsconfig"
 )
 
@@ -33,10 +29,7 @@ func buildTLS(c TLSConfig, tlsLog *slog.Logger) (*tlsBundle, error) {
 	if !c.Enabled() {
 		return nil, nil
 	}
-	cfg, err := tlsconfig.Server(tlsconfig.ServerOptions{
-		Store: c.CertDB, Nickname: c.Nickname, PasswordFile: c.PasswordFile,
-		TLSConf: c.TLSConf, RequireClientCert: c.RequireClientCert,
-	})
+	cfg, err := tlsconfig.Server(c.serverOptions())
 	if err != nil {
 		return nil, err
 	}
@@ -90,35 +83,13 @@ func versionNames(vs []uint16) []string {
 	return out
 }
 
-// tlsFiles lists the files a TLS configuration is built from, for the change
-// watch: the store file and password file, or the tls.conf and the certificate,
-// key and CA files it names (a CA directory's files included).
-func tlsFiles(c TLSConfig) []string {
-	var files []string
-	switch {
-	case c.CertDB != "":
-		files = append(files, filepath.Join(c.CertDB, store.FileName))
-	case c.TLSConf != "":
-		files = append(files, c.TLSConf)
-		if conf, err := tlsconfig.ParseTLSConf(c.TLSConf); err == nil {
-			for _, f := range []string{conf.CertFile, conf.KeyFile, conf.CAFile} {
-				if f != "" {
-					files = append(files, f)
-				}
-			}
-			if conf.CADir != "" {
-				files = append(files, conf.CADir)
-				if ents, err := os.ReadDir(conf.CADir); err == nil {
-					for _, e := range ents {
-						files = append(files, filepath.Join(conf.CADir, e.Name()))
-					}
-				}
-			}
-		}
+// serverOptions are the tlsconfig options of this configuration.
+func (c TLSConfig) serverOptions() tlsconfig.ServerOptions {
+	return tlsconfig.ServerOptions{
+		Store: c.CertDB, Nickname: c.Nickname, PasswordFile: c.PasswordFile,
+		TLSConf: c.TLSConf, RequireClientCert: c.RequireClientCert,
 	}
-	if c.PasswordFile != "" {
-		files = append(files, c.PasswordFile)
-	}
-	sort.Strings(files)
-	return files
 }
+
+// tlsFiles lists the files the TLS configuration is built from, for the watch.
+func tlsFiles(c TLSConfig) []string { return c.serverOptions().Files() }

@@ -13,6 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"sort"
 	"time"
 
 	"github.com/gopcp/gopcp/certdb/store"
@@ -205,4 +207,37 @@ func VerifyClient(raw [][]byte, roots, inter *x509.CertPool, now time.Time) erro
 		return fmt.Errorf("%s: %w", id, err)
 	}
 	return nil
+}
+
+// Files lists the files a server configuration is built from, so a daemon can
+// watch them for changes: the store file and password file, or the tls.conf and
+// the certificate, key and CA files it names (a CA directory and its files too).
+func (o ServerOptions) Files() []string {
+	var files []string
+	switch {
+	case o.Store != "":
+		files = append(files, filepath.Join(o.Store, store.FileName))
+	case o.TLSConf != "":
+		files = append(files, o.TLSConf)
+		if conf, err := ParseTLSConf(o.TLSConf); err == nil {
+			for _, f := range []string{conf.CertFile, conf.KeyFile, conf.CAFile} {
+				if f != "" {
+					files = append(files, f)
+				}
+			}
+			if conf.CADir != "" {
+				files = append(files, conf.CADir)
+				if ents, err := os.ReadDir(conf.CADir); err == nil {
+					for _, e := range ents {
+						files = append(files, filepath.Join(conf.CADir, e.Name()))
+					}
+				}
+			}
+		}
+	}
+	if o.PasswordFile != "" {
+		files = append(files, o.PasswordFile)
+	}
+	sort.Strings(files)
+	return files
 }

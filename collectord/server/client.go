@@ -16,6 +16,7 @@ import (
 // client is one connection's state.
 type client struct {
 	srv   *Server
+	set   Settings // the server's settings when this client connected
 	conn  *protocol.Conn
 	raw   net.Conn // the socket under conn (and under TLS): Close and Shutdown use it
 	peer  net.Addr
@@ -47,7 +48,7 @@ func (c *client) dispatch(raw []byte) error {
 	if reply == nil {
 		return nil
 	}
-	c.conn.Conn.SetWriteDeadline(time.Now().Add(orDefault(c.srv.RequestTimeout, protocol.DefaultRequestTimeout)))
+	c.conn.Conn.SetWriteDeadline(time.Now().Add(c.set.RequestTimeout))
 	return c.conn.Write(reply)
 }
 

@@ -40,7 +40,20 @@ const (
 // AUTH (SASL) or CONTAINER, so clients never send those handshakes.
 const baseFeatures = protocol.FeatureLabels | protocol.FeatureHighres | protocol.FeatureDescs
 
-// Server serves PCP clients. Set the fields before Serve; do not change them after.
+// Settings are what a reload may change while the server runs (Server.Update): the
+// limits and the client-certificate policy. A client keeps the settings in force
+// when it connected; new clients get the new ones.
+type Settings struct {
+	RequireClientCert bool
+	MaxPDUSize        int
+	MaxClients        int
+	RequestTimeout    time.Duration
+	IdleTimeout       time.Duration
+	HandshakeTimeout  time.Duration
+}
+
+// Server serves PCP clients. Set the fields before Serve; do not change them after
+// (Update changes the Settings fields safely).
 type Server struct {
 	// Registry holds the metrics served.
 	Registry *metrics.Registry
@@ -77,20 +90,31 @@ type Server struct {
 	wg       sync.WaitGroup
 	closing  atomic.Bool
 	nclients atomic.Int32
+	live     atomic.Pointer[Settings] // nil: the fields
 }
 
-func (s *Server) maxPDU() int {
-	if s.MaxPDUSize > 0 {
-		return s.MaxPDUSize
-	}
-	return protocol.DefaultMaxPDUSize
-}
+// Update replaces the settings for clients that connect from now on (a reload).
+func (s *Server) Update(st Settings) { s.live.Store(&st) }
 
-func (s *Server) maxClients() int {
-	if s.MaxClients > 0 {
-		return s.MaxClients
+// Settings are the settings in force, defaults filled in.
+func (s *Server) Settings() Settings {
+	var st Settings
+	if p := s.live.Load(); p != nil {
+		st = *p
+	} else {
+		st = Settings{RequireClientCert: s.RequireClientCert, MaxPDUSize: s.MaxPDUSize, MaxClients: s.MaxClients,
+			RequestTimeout: s.RequestTimeout, IdleTimeout: s.IdleTimeout, HandshakeTimeout: s.HandshakeTimeout}
 	}
-	return DefaultMaxClients
+	if st.MaxPDUSize <= 0 {
+		st.MaxPDUSize = protocol.DefaultMaxPDUSize
+	}
+	if st.MaxClients <= 0 {
+		st.MaxClients = DefaultMaxClients
+	}
+	st.RequestTimeout = orDefault(st.RequestTimeout, protocol.DefaultRequestTimeout)
+	st.IdleTimeout = orDefault(st.IdleTimeout, protocol.DefaultIdleTimeout)
+	st.HandshakeTimeout = orDefault(st.HandshakeTimeout, protocol.DefaultHandshakeTimeout)
+	return st
 }
 
 func orDefault(d, def time.Duration) time.Duration {
@@ -108,12 +132,14 @@ func (s *Server) log() *slog.Logger {
 }
 
 // Features is the greeting's feature mask.
-func (s *Server) Features() uint16 {
+func (s *Server) Features() uint16 { return s.features(s.Settings()) }
+
+func (s *Server) features(st Settings) uint16 {
 	f := baseFeatures
 	if s.TLSConfig != nil && s.TLSConfig() != nil {
 		f |= protocol.FeatureSecure | protocol.FeatureSecureAck
 	}
-	if s.RequireClientCert {
+	if st.RequireClientCert {
 		f |= protocol.FeatureCertReqd
 	}
 	return f
@@ -197,7 +223,7 @@ func (s *Server) NumClients() int { return int(s.nclients.Load()) }
 func (s *Server) MetricFeatures() metrics.Features {
 	return metrics.Features{
 		Secure:             s.TLSConfig != nil && s.TLSConfig() != nil,
-		ClientCertRequired: s.RequireClientCert,
+		ClientCertRequired: s.Settings().RequireClientCert,
 	}
 }
 
@@ -257,7 +283,7 @@ func (s *Server) register(c *client) (ok bool) {
 	if s.clients == nil {
 		s.clients = map[*client]struct{}{}
 	}
-	if len(s.clients) >= s.maxClients() || s.closing.Load() {
+	if len(s.clients) >= c.set.MaxClients || s.closing.Load() {
 		return false
 	}
 	c.slot = s.nextSlot
@@ -299,7 +325,7 @@ func certFingerprint(cs tls.ConnectionState) string {
 
 // handle runs one client from greeting to close.
 func (s *Server) handle(ctx context.Context, nc net.Conn) {
-	c := &client{srv: s, raw: nc, conn: protocol.NewConn(nc), start: time.Now(), peer: nc.RemoteAddr()}
+	c := &client{srv: s, set: s.Settings(), raw: nc, conn: protocol.NewConn(nc), start: time.Now(), peer: nc.RemoteAddr()}
 	defer nc.Close()
 	// A bug in one request's handling must cost that client, not the daemon.
 	defer func() {
@@ -317,7 +343,7 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 	if !s.register(c) {
 		c.conn.Conn.SetWriteDeadline(time.Now().Add(time.Second))
 		c.conn.Write(protocol.Greeting(protocol.ErrConnLimit, 0))
-		log.Warn("client refused: connection limit reached", "max_clients", s.maxClients())
+		log.Warn("client refused: connection limit reached", "max_clients", c.set.MaxClients)
 		return
 	}
 	defer s.unregister(c)
@@ -327,9 +353,9 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 		}
 		return
 	}
-	c.conn.MaxSize = s.maxPDU()
-	c.conn.IdleTimeout = orDefault(s.IdleTimeout, protocol.DefaultIdleTimeout)
-	c.conn.RequestTimeout = orDefault(s.RequestTimeout, protocol.DefaultRequestTimeout)
+	c.conn.MaxSize = c.set.MaxPDUSize
+	c.conn.IdleTimeout = c.set.IdleTimeout
+	c.conn.RequestTimeout = c.set.RequestTimeout
 	for {
 		raw, err := c.conn.ReadRaw()
 		if err != nil {
@@ -370,7 +396,7 @@ func (c *client) readFailed(err error, log *slog.Logger) {
 }
 
 func (c *client) sendError(code int32) error {
-	c.conn.Conn.SetWriteDeadline(time.Now().Add(orDefault(c.srv.RequestTimeout, protocol.DefaultRequestTimeout)))
+	c.conn.Conn.SetWriteDeadline(time.Now().Add(c.set.RequestTimeout))
 	return c.conn.Write(&protocol.ErrorPDU{Code: code})
 }
 
@@ -379,14 +405,14 @@ var errRefused = errors.New("refused")
 // handshake sends the greeting, reads CREDS and performs the TLS upgrade when asked.
 func (c *client) handshake(ctx context.Context, log *slog.Logger) error {
 	s := c.srv
-	deadline := time.Now().Add(orDefault(s.HandshakeTimeout, protocol.DefaultHandshakeTimeout))
+	deadline := time.Now().Add(c.set.HandshakeTimeout)
 	c.conn.Conn.SetDeadline(deadline)
 	defer c.conn.Conn.SetDeadline(time.Time{})
-	features := s.Features()
+	features := s.features(c.set)
 	if err := c.conn.Write(protocol.Greeting(0, features)); err != nil {
 		return err
 	}
-	c.conn.MaxSize = s.maxPDU()
+	c.conn.MaxSize = c.set.MaxPDUSize
 	raw, err := c.conn.ReadRaw()
 	if err != nil {
 		return fmt.Errorf("reading CREDS: %w", err)
@@ -410,7 +436,7 @@ func (c *client) handshake(ctx context.Context, log *slog.Logger) error {
 		return fmt.Errorf("client asked for unsupported features %#x", flags)
 	}
 	if flags&protocol.FeatureSecure == 0 {
-		if s.RequireClientCert && !isLocal(c.peer) {
+		if c.set.RequireClientCert && !isLocal(c.peer) {
 			// pmcd would answer and carry on; we fail closed: no metric data at all.
 			c.sendError(protocol.ErrNeedClientCert)
 			log.Warn("client refused: client certificate required (-Q) but the client did not ask for TLS")
@@ -442,7 +468,7 @@ func (c *client) handshake(ctx context.Context, log *slog.Logger) error {
 	cs := tc.ConnectionState()
 	// The TLS configuration verified any certificate offered (tlsconfig.Server); this
 	// is the belt to its braces for -Q.
-	if s.RequireClientCert && len(cs.PeerCertificates) == 0 {
+	if c.set.RequireClientCert && len(cs.PeerCertificates) == 0 {
 		log.Warn("client refused: no client certificate")
 		return errRefused
 	}

@@ -319,6 +319,51 @@ func TestConnectionLimit(t *testing.T) {
 	}
 }
 
+// limitGreeting connects and reports the greeting's error (nil: accepted).
+func limitGreeting(t *testing.T, addr string) error {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	c := protocol.NewConn(nc)
+	nc.SetReadDeadline(time.Now().Add(3 * time.Second))
+	g, err := c.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = protocol.ParseGreeting(g)
+	return err
+}
+
+// TestUpdateSettings: a reload's new limits apply to the next client while the
+// connected ones keep theirs; the idle timeout of a client is the one in force
+// when it connected.
+func TestUpdateSettings(t *testing.T) {
+	s, addr, _ := startServer(t, nil)
+	c1 := dial(t, addr)
+	roundTrip(t, c1, &protocol.DescReq{PMID: 0x0f000020})
+	s.Update(Settings{MaxClients: 1, IdleTimeout: 150 * time.Millisecond})
+	if st := s.Settings(); st.MaxClients != 1 || st.MaxPDUSize != protocol.DefaultMaxPDUSize || st.RequestTimeout != protocol.DefaultRequestTimeout {
+		t.Fatalf("settings with defaults: %+v", st)
+	}
+	if err := limitGreeting(t, addr); !errors.Is(err, &protocol.Error{Code: protocol.ErrConnLimit}) {
+		t.Fatalf("new limit not applied: greeting error %v", err)
+	}
+	s.Update(Settings{MaxClients: 2, IdleTimeout: 150 * time.Millisecond})
+	c2 := dial(t, addr)
+	roundTrip(t, c2, &protocol.DescReq{PMID: 0x0f000020})
+	time.Sleep(400 * time.Millisecond)
+	// c1 connected under the default idle timeout (1 h) and is still served; c2
+	// under 150 ms and is gone.
+	roundTrip(t, c1, &protocol.DescReq{PMID: 0x0f000020})
+	c2.Conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+	if _, err := c2.Read(); err == nil {
+		t.Fatal("the client that connected under the new idle timeout was not closed")
+	}
+}
+
 func TestIdleTimeout(t *testing.T) {
 	_, addr, _ := startServer(t, func(s *Server) { s.IdleTimeout = 200 * time.Millisecond })
 	c := dial(t, addr)
