@@ -26,6 +26,7 @@ import (
 
 	"github.com/gopcp/gopcp/collectord/metrics"
 	"github.com/gopcp/gopcp/collectord/server"
+	"github.com/gopcp/gopcp/internal/systemd"
 	"github.com/gopcp/gopcp/internal/tomlconfig"
 	"github.com/gopcp/gopcp/protocol"
 	"github.com/gopcp/gopcp/tlsconfig"
@@ -332,19 +333,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 		go func(ln net.Listener) { errc <- srv.Serve(ctx, ln) }(ln)
 	}
 	go rl.Watch(ctx, cfg.Reload.Interval())
-	go watchdog(ctx, log)
+	go systemd.Watchdog(ctx, log)
 	status := "serving on " + strings.Join(addrs, " ")
-	notifyReady(log, status)
+	systemd.Ready(log, status)
 
 	for {
 		select {
 		case <-hup:
-			notifyReloading(log)
+			systemd.Reloading(log)
 			msg := "reloaded; " + status
 			if err := rl.Reload("SIGHUP"); err != nil {
 				msg = "reload failed, last good configuration kept: " + err.Error()
 			}
-			notifyReady(log, msg)
+			systemd.Ready(log, msg)
 		case s := <-term:
 			log.Info("collectord shutting down", "signal", s.String())
 			return shutdown(srv, log, cancel)
@@ -372,7 +373,7 @@ func serverSettings(c Config) server.Settings {
 
 // shutdown stops accepting and waits for in-flight requests.
 func shutdown(srv *server.Server, log *slog.Logger, cancel context.CancelFunc) int {
-	sdNotify(log, "STOPPING=1")
+	systemd.Stopping(log)
 	sctx, stop := context.WithTimeout(context.Background(), ShutdownTimeout)
 	defer stop()
 	srv.Shutdown(sctx)
@@ -383,7 +384,7 @@ func shutdown(srv *server.Server, log *slog.Logger, cancel context.CancelFunc) i
 // listen returns the sockets to serve: those passed by systemd, else new ones on
 // the configured addresses and port.
 func listen(c ServerConfig, log *slog.Logger) ([]net.Listener, error) {
-	lns, err := inheritedListeners()
+	lns, err := systemd.Listeners()
 	if err != nil {
 		return nil, err
 	}

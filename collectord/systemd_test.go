@@ -2,7 +2,6 @@ package main
 
 import (
 	"crypto/x509"
-	"errors"
 	"net"
 	"os"
 	"os/exec"
@@ -13,128 +12,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gopcp/gopcp/internal/systemd/systemdtest"
 )
-
-// notifySocket is a service manager's notification socket made by the test.
-type notifySocket struct {
-	path string
-	msgs chan string
-}
-
-func newNotifySocket(t *testing.T) *notifySocket {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "sd") // short: unix socket paths are limited to 108 bytes
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	n := &notifySocket{path: filepath.Join(dir, "notify"), msgs: make(chan string, 64)}
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: n.path, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := make([]byte, 4096)
-		for {
-			k, _, err := conn.ReadFromUnix(buf)
-			if err != nil {
-				return
-			}
-			n.msgs <- string(buf[:k])
-		}
-	}()
-	t.Cleanup(func() { conn.Close(); <-done })
-	return n
-}
-
-// next waits for the next notification.
-func (n *notifySocket) next(t *testing.T, within time.Duration) string {
-	t.Helper()
-	select {
-	case m := <-n.msgs:
-		return m
-	case <-time.After(within):
-		t.Fatalf("no notification within %v", within)
-		return ""
-	}
-}
-
-// none checks that no notification arrives for a while.
-func (n *notifySocket) none(t *testing.T, d time.Duration) {
-	t.Helper()
-	select {
-	case m := <-n.msgs:
-		t.Fatalf("unexpected notification %q", m)
-	case <-time.After(d):
-	}
-}
-
-// proc is a collectord process run by the test.
-type proc struct {
-	cmd  *exec.Cmd
-	log  logFile
-	done chan error
-}
-
-// logFile is the process's output, written straight to a file (not through a pipe
-// the test would have to drain), so what the process wrote before a notification
-// is in the file when the notification arrives.
-type logFile string
-
-func (l logFile) String() string {
-	b, _ := os.ReadFile(string(l))
-	return string(b)
-}
-
-func startDaemon(t *testing.T, cmd *exec.Cmd, env ...string) *proc {
-	t.Helper()
-	d := &proc{cmd: cmd, log: logFile(filepath.Join(t.TempDir(), "log")), done: make(chan error, 1)}
-	f, err := os.Create(string(d.log))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdout, cmd.Stderr = f, f
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { d.done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-d.done
-	})
-	return d
-}
-
-// wait returns the exit code, failing after the time given.
-func (d *proc) wait(t *testing.T, within time.Duration) int {
-	t.Helper()
-	select {
-	case err := <-d.done:
-		d.done <- err // for the cleanup
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return ee.ExitCode()
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		return 0
-	case <-time.After(within):
-		t.Fatalf("still running after %v; log:\n%s", within, d.log)
-		return -1
-	}
-}
-
-func (d *proc) signal(t *testing.T, s os.Signal) {
-	t.Helper()
-	if err := d.cmd.Process.Signal(s); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // TestNotifyReadyReloadStop runs the real binary against a notification socket:
 // READY=1 only once the port accepts and the certificate is loaded, RELOADING=1
@@ -148,16 +28,16 @@ func TestNotifyReadyReloadStop(t *testing.T) {
 	cfg := filepath.Join(t.TempDir(), "collectord.toml")
 	writeFile(t, cfg, "[reload]\nwatch_interval = \"0s\"\n")
 	port := freePort(t)
-	ns := newNotifySocket(t)
-	d := startDaemon(t, exec.Command(bin, "--config", cfg, "-p", itoa(port), "-i", "127.0.0.1",
-		"-C", p.serverDir, "-M", serverNick), "NOTIFY_SOCKET="+ns.path)
+	ns := systemdtest.NewNotifySocket(t)
+	d := systemdtest.Start(t, exec.Command(bin, "--config", cfg, "-p", itoa(port), "-i", "127.0.0.1",
+		"-C", p.serverDir, "-M", serverNick), "NOTIFY_SOCKET="+ns.Path)
 
-	ready := ns.next(t, 15*time.Second)
+	ready := ns.Next(t, 15*time.Second)
 	if !strings.HasPrefix(ready, "READY=1\n") || !strings.Contains(ready, "STATUS=serving on 127.0.0.1:"+itoa(port)) {
 		t.Fatalf("first notification %q", ready)
 	}
 	// At READY=1 the certificate is loaded and the port accepts, at once.
-	log := d.log.String()
+	log := d.Log.String()
 	if !strings.Contains(log, "server certificate loaded") || !strings.Contains(log, "collectord listening") {
 		t.Fatalf("READY=1 before the certificate or the listener:\n%s", log)
 	}
@@ -173,11 +53,11 @@ func TestNotifyReadyReloadStop(t *testing.T) {
 	// SIGHUP with a renewed certificate.
 	renewed := serverCert(t, p.ca, "renewed")
 	p.replaceIdentity(t, renewed)
-	d.signal(t, syscall.SIGHUP)
-	if m := ns.next(t, 5*time.Second); !regexp.MustCompile(`^RELOADING=1\nMONOTONIC_USEC=\d+\n?$`).MatchString(m) {
+	d.Signal(t, syscall.SIGHUP)
+	if m := ns.Next(t, 5*time.Second); !regexp.MustCompile(`^RELOADING=1\nMONOTONIC_USEC=\d+\n?$`).MatchString(m) {
 		t.Fatalf("reload began with %q", m)
 	}
-	if m := ns.next(t, 5*time.Second); !strings.HasPrefix(m, "READY=1\nSTATUS=reloaded") {
+	if m := ns.Next(t, 5*time.Second); !strings.HasPrefix(m, "READY=1\nSTATUS=reloaded") {
 		t.Fatalf("reload ended with %q", m)
 	}
 	s.fetch(t) // the session from before still works
@@ -188,28 +68,28 @@ func TestNotifyReadyReloadStop(t *testing.T) {
 
 	// A broken configuration: READY=1 again, saying the last good one is kept.
 	writeFile(t, cfg, "[reload]\nwatch_interval = \"0s\"\nbogus = 1\n")
-	d.signal(t, syscall.SIGHUP)
-	if m := ns.next(t, 5*time.Second); !strings.HasPrefix(m, "RELOADING=1") {
+	d.Signal(t, syscall.SIGHUP)
+	if m := ns.Next(t, 5*time.Second); !strings.HasPrefix(m, "RELOADING=1") {
 		t.Fatalf("got %q", m)
 	}
-	m := ns.next(t, 5*time.Second)
+	m := ns.Next(t, 5*time.Second)
 	if !strings.HasPrefix(m, "READY=1\nSTATUS=reload failed, last good configuration kept:") || !strings.Contains(m, "line 3") {
 		t.Fatalf("failed reload ended with %q", m)
 	}
 	if s3, err := connectTLS(t, port, roots, nil); err != nil || !s3.served.Equal(renewed.Cert) {
 		t.Fatalf("after a failed reload: %v", err)
 	}
-	if !strings.Contains(d.log.String(), `unknown key \"reload.bogus\"`) {
-		t.Fatalf("log:\n%s", d.log)
+	if !strings.Contains(d.Log.String(), `unknown key \"reload.bogus\"`) {
+		t.Fatalf("log:\n%s", d.Log)
 	}
 
 	// SIGTERM with a session open: STOPPING=1, then a clean exit.
-	d.signal(t, syscall.SIGTERM)
-	if m := ns.next(t, 5*time.Second); m != "STOPPING=1" {
+	d.Signal(t, syscall.SIGTERM)
+	if m := ns.Next(t, 5*time.Second); m != "STOPPING=1" {
 		t.Fatalf("stop notification %q", m)
 	}
-	if code := d.wait(t, 15*time.Second); code != 0 {
-		t.Fatalf("exit %d; log:\n%s", code, d.log)
+	if code := d.Wait(t, 15*time.Second); code != 0 {
+		t.Fatalf("exit %d; log:\n%s", code, d.Log)
 	}
 }
 
@@ -218,24 +98,24 @@ func TestNotifyReadyReloadStop(t *testing.T) {
 func TestNoReadyWithBrokenCertificate(t *testing.T) {
 	bin := collectordBin(t)
 	p := newPKI(t)
-	ns := newNotifySocket(t)
-	d := startDaemon(t, exec.Command(bin, "--config", filepath.Join(t.TempDir(), "none.toml"),
-		"-p", itoa(freePort(t)), "-i", "127.0.0.1", "-C", p.serverDir, "-M", "no such nickname"), "NOTIFY_SOCKET="+ns.path)
-	if code := d.wait(t, 15*time.Second); code != 2 {
-		t.Fatalf("exit %d; log:\n%s", code, d.log)
+	ns := systemdtest.NewNotifySocket(t)
+	d := systemdtest.Start(t, exec.Command(bin, "--config", filepath.Join(t.TempDir(), "none.toml"),
+		"-p", itoa(freePort(t)), "-i", "127.0.0.1", "-C", p.serverDir, "-M", "no such nickname"), "NOTIFY_SOCKET="+ns.Path)
+	if code := d.Wait(t, 15*time.Second); code != 2 {
+		t.Fatalf("exit %d; log:\n%s", code, d.Log)
 	}
-	if !strings.Contains(d.log.String(), "config: open") {
-		t.Fatalf("log:\n%s", d.log)
+	if !strings.Contains(d.Log.String(), "config: open") {
+		t.Fatalf("log:\n%s", d.Log)
 	}
-	d2 := startDaemon(t, exec.Command(bin, "-p", itoa(freePort(t)), "-i", "127.0.0.1",
-		"-C", p.serverDir, "-M", "no such nickname"), "NOTIFY_SOCKET="+ns.path)
-	if code := d2.wait(t, 15*time.Second); code != 2 {
-		t.Fatalf("exit %d; log:\n%s", code, d2.log)
+	d2 := systemdtest.Start(t, exec.Command(bin, "-p", itoa(freePort(t)), "-i", "127.0.0.1",
+		"-C", p.serverDir, "-M", "no such nickname"), "NOTIFY_SOCKET="+ns.Path)
+	if code := d2.Wait(t, 15*time.Second); code != 2 {
+		t.Fatalf("exit %d; log:\n%s", code, d2.Log)
 	}
-	if !strings.Contains(d2.log.String(), `"no such nickname"`) {
-		t.Fatalf("log does not say why:\n%s", d2.log)
+	if !strings.Contains(d2.Log.String(), `"no such nickname"`) {
+		t.Fatalf("log does not say why:\n%s", d2.Log)
 	}
-	ns.none(t, 200*time.Millisecond)
+	ns.None(t, 200*time.Millisecond)
 }
 
 // TestSocketActivation: a listening socket passed as systemd does (fd 3,
@@ -257,31 +137,31 @@ func TestSocketActivation(t *testing.T) {
 	defer f.Close()
 	port := ln.Addr().(*net.TCPAddr).Port
 	unused := freePort(t)
-	ns := newNotifySocket(t)
+	ns := systemdtest.NewNotifySocket(t)
 	// sh sets LISTEN_PID to its own pid and execs the collector, which keeps it.
 	cfg := filepath.Join(t.TempDir(), "empty.toml")
 	writeFile(t, cfg, "")
 	cmd := exec.Command("/bin/sh", "-c", `LISTEN_PID=$$ exec "$0" "$@"`, bin,
 		"--config", cfg, "-p", itoa(unused), "-C", p.serverDir, "-M", serverNick)
 	cmd.ExtraFiles = []*os.File{f}
-	d := startDaemon(t, cmd, "NOTIFY_SOCKET="+ns.path, "LISTEN_FDS=1", "LISTEN_FDNAMES=collectord.socket")
-	if m := ns.next(t, 15*time.Second); !strings.Contains(m, "READY=1") || !strings.Contains(m, "127.0.0.1:"+itoa(port)) {
-		t.Fatalf("notification %q; log:\n%s", m, d.log)
+	d := systemdtest.Start(t, cmd, "NOTIFY_SOCKET="+ns.Path, "LISTEN_FDS=1", "LISTEN_FDNAMES=collectord.socket")
+	if m := ns.Next(t, 15*time.Second); !strings.Contains(m, "READY=1") || !strings.Contains(m, "127.0.0.1:"+itoa(port)) {
+		t.Fatalf("notification %q; log:\n%s", m, d.Log)
 	}
 	s, err := connectTLS(t, port, roots, nil)
 	if err != nil {
-		t.Fatalf("inherited socket not served: %v\nlog:\n%s", err, d.log)
+		t.Fatalf("inherited socket not served: %v\nlog:\n%s", err, d.Log)
 	}
 	s.fetch(t)
 	if c, err := net.Dial("tcp", "127.0.0.1:"+itoa(unused)); err == nil {
 		c.Close()
 		t.Fatal("-p was bound although sockets were passed")
 	}
-	if !strings.Contains(d.log.String(), "using sockets from the service manager") {
-		t.Fatalf("log:\n%s", d.log)
+	if !strings.Contains(d.Log.String(), "using sockets from the service manager") {
+		t.Fatalf("log:\n%s", d.Log)
 	}
-	d.signal(t, syscall.SIGTERM)
-	if code := d.wait(t, 15*time.Second); code != 0 {
+	d.Signal(t, syscall.SIGTERM)
+	if code := d.Wait(t, 15*time.Second); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
 }

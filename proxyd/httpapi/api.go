@@ -24,6 +24,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gopcp/gopcp/pmapi"
@@ -79,7 +80,7 @@ type Config struct {
 
 // API serves the HTTP endpoints.
 type API struct {
-	cfg        Config
+	cfg        atomic.Pointer[Config]
 	log        *slog.Logger
 	contexts   contexts
 	collectors collectors
@@ -87,6 +88,36 @@ type API struct {
 
 // New builds the API; Close releases its pooled connections.
 func New(cfg Config) *API {
+	cfg = withDefaults(cfg)
+	a := &API{log: cfg.Logger}
+	a.cfg.Store(&cfg)
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	a.contexts.max = cfg.MaxContexts
+	a.collectors.max = cfg.MaxCollectors
+	return a
+}
+
+// conf is the configuration in force.
+func (a *API) conf() *Config { return a.cfg.Load() }
+
+// Reconfigure puts cfg in force (a reload): requests from now on see the new
+// policy, identities and limits. The pooled connections and cached metadata are
+// dropped, so new requests connect under the new policy and identities; a
+// context created before keeps its collector connection settings until it
+// expires (its polltimeout), but every connection it opens is checked against
+// the new policy. MaxContexts, MaxCollectors and Logger keep their first values.
+func (a *API) Reconfigure(cfg Config) {
+	cfg = withDefaults(cfg)
+	old := a.conf()
+	cfg.MaxContexts, cfg.MaxCollectors, cfg.Logger = old.MaxContexts, old.MaxCollectors, old.Logger
+	a.cfg.Store(&cfg)
+	a.collectors.closeAll()
+}
+
+// withDefaults fills in the zero fields.
+func withDefaults(cfg Config) Config {
 	def := func(d *time.Duration, v time.Duration) {
 		if *d == 0 {
 			*d = v
@@ -114,13 +145,7 @@ func New(cfg Config) *API {
 	if cfg.Policy == nil {
 		cfg.Policy, _ = upstream.NewPolicy(nil, true)
 	}
-	a := &API{cfg: cfg, log: cfg.Logger}
-	if a.log == nil {
-		a.log = slog.New(slog.DiscardHandler)
-	}
-	a.contexts.max = cfg.MaxContexts
-	a.collectors.max = cfg.MaxCollectors
-	return a
+	return cfg
 }
 
 // Close closes the pooled connections.
@@ -166,19 +191,19 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, &apiError{status: http.StatusMethodNotAllowed, msg: r.Method + " is not supported"})
 		return
 	}
-	if r.ContentLength > a.cfg.MaxBodyBytes {
+	if r.ContentLength > a.conf().MaxBodyBytes {
 		writeError(w, r, &apiError{status: http.StatusRequestEntityTooLarge,
-			msg: "request body of " + strconv.FormatInt(r.ContentLength, 10) + " bytes exceeds the limit of " + strconv.FormatInt(a.cfg.MaxBodyBytes, 10)})
+			msg: "request body of " + strconv.FormatInt(r.ContentLength, 10) + " bytes exceeds the limit of " + strconv.FormatInt(a.conf().MaxBodyBytes, 10)})
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes)
+	r.Body = http.MaxBytesReader(w, r.Body, a.conf().MaxBodyBytes)
 
 	cmd, ctxid, err := route(r.URL.Path)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.RequestTimeout)
+	ctx, cancel := context.WithTimeout(r.Context(), a.conf().RequestTimeout)
 	defer cancel()
 	q := &request{a: a, w: w, r: r, ctx: ctx, params: r.URL.Query(), ctxid: ctxid}
 	q.client = q.params.Get("client")
@@ -318,7 +343,7 @@ func (q *request) openContext() *apiError {
 		spec = q.params.Get("hostname")
 	}
 	if spec == "" {
-		spec = a.cfg.DefaultHostspec
+		spec = a.conf().DefaultHostspec
 	}
 	timeout := DefaultPollTimeout
 	if v := q.params.Get("polltimeout"); v != "" {
@@ -376,15 +401,15 @@ func (a *API) collector(spec string) (*collector, error) {
 		} else if ps := pmapi.PortsFromEnv(); len(ps) > 0 {
 			port = ps[0]
 		}
-		id := a.cfg.Clients.For(host, port)
+		id := a.conf().Clients.For(host, port)
 		c := &collector{api: a, key: spec, spec: hs, host: host}
 		c.opts = pmapi.Options{
 			Secure:         id.Secure,
 			TLSConfig:      id.TLSConfig(),
-			RequestTimeout: a.cfg.RequestTimeout,
-			ConnectTimeout: a.cfg.ConnectTimeout,
+			RequestTimeout: a.conf().RequestTimeout,
+			ConnectTimeout: a.conf().ConnectTimeout,
 		}
-		c.meta.ttl = a.cfg.MetadataTTL
+		c.meta.ttl = a.conf().MetadataTTL
 		return c, nil
 	})
 }

@@ -63,7 +63,7 @@ func (c *collector) connect(ctx context.Context) (*conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		nc, err := c.api.cfg.Policy.Dial(ctx, h, port, 0)
+		nc, err := c.api.conf().Policy.Dial(ctx, h, port, 0)
 		st.mu.Lock()
 		defer st.mu.Unlock()
 		if err != nil {
@@ -124,7 +124,7 @@ func (c *collector) get(ctx context.Context, fresh bool) (cn *conn, pooled bool,
 	for len(c.idle) > 0 {
 		cn := c.idle[len(c.idle)-1]
 		c.idle = c.idle[:len(c.idle)-1]
-		if !fresh && now.Sub(cn.lastUse) < c.api.cfg.PoolIdleTimeout {
+		if !fresh && now.Sub(cn.lastUse) < c.api.conf().PoolIdleTimeout {
 			c.mu.Unlock()
 			return cn, true, nil
 		}
@@ -144,7 +144,7 @@ func (c *collector) put(cn *conn, broken bool) {
 		c.meta.invalidate()
 	}
 	c.mu.Lock()
-	if broken || c.closed || len(c.idle) >= c.api.cfg.MaxIdlePerCollector {
+	if broken || c.closed || len(c.idle) >= c.api.conf().MaxIdlePerCollector {
 		c.mu.Unlock()
 		cn.pc.Close()
 		return

@@ -52,7 +52,17 @@ const (
 	ServerHello = "pmproxy-server 1\n"
 )
 
-// Relay serves PCP relay clients. Set the fields before the first Serve.
+// Settings are what a reload may change while the relay runs (Update). A session
+// keeps the settings in force when it started.
+type Settings struct {
+	Policy         *upstream.Policy
+	PreludeTimeout time.Duration
+	ConnectTimeout time.Duration
+	IdleTimeout    time.Duration
+}
+
+// Relay serves PCP relay clients. Set the fields before the first Serve and do
+// not change them after; Update changes them safely.
 type Relay struct {
 	Policy         *upstream.Policy
 	PreludeTimeout time.Duration
@@ -64,6 +74,22 @@ type Relay struct {
 	sessions map[*session]struct{}
 	closing  bool
 	wg       sync.WaitGroup
+	live     atomic.Pointer[Settings] // nil: the fields
+}
+
+// Update replaces the settings for sessions that start from now on (a reload).
+func (r *Relay) Update(st Settings) { r.live.Store(&st) }
+
+// settings are the settings in force, defaults filled in.
+func (r *Relay) settings() Settings {
+	st := Settings{Policy: r.Policy, PreludeTimeout: r.PreludeTimeout, ConnectTimeout: r.ConnectTimeout, IdleTimeout: r.IdleTimeout}
+	if p := r.live.Load(); p != nil {
+		st = *p
+	}
+	st.PreludeTimeout = orDefault(st.PreludeTimeout, DefaultPreludeTimeout)
+	st.ConnectTimeout = orDefault(st.ConnectTimeout, DefaultConnectTimeout)
+	st.IdleTimeout = orDefault(st.IdleTimeout, DefaultIdleTimeout)
+	return st
 }
 
 // session is one relayed client.
@@ -169,8 +195,9 @@ func (r *Relay) Serve(ctx context.Context, c net.Conn, br *bufio.Reader) {
 	defer r.track(s, false)
 	defer s.close()
 	peer := c.RemoteAddr().String()
+	st := r.settings()
 
-	c.SetDeadline(time.Now().Add(orDefault(r.PreludeTimeout, DefaultPreludeTimeout)))
+	c.SetDeadline(time.Now().Add(st.PreludeTimeout))
 	hello, err := readLine(br)
 	if err != nil || hello != ClientHello {
 		r.log().Info("relay: bad prelude", "peer", peer, "got", truncate(hello), "err", err)
@@ -189,7 +216,7 @@ func (r *Relay) Serve(ctx context.Context, c net.Conn, br *bufio.Reader) {
 		r.log().Info("relay: bad collector line", "peer", peer, "line", truncate(line))
 		return
 	}
-	up, err := r.Policy.Dial(ctx, host, port, orDefault(r.ConnectTimeout, DefaultConnectTimeout))
+	up, err := st.Policy.Dial(ctx, host, port, st.ConnectTimeout)
 	if err != nil {
 		if upstream.IsDenied(err) {
 			r.log().Warn("relay: collector refused by policy", "peer", peer, "err", err)
@@ -213,12 +240,11 @@ func (r *Relay) Serve(ctx context.Context, c net.Conn, br *bufio.Reader) {
 		}
 		br.Discard(n)
 	}
-	r.pump(s)
+	r.pump(s, st.IdleTimeout)
 }
 
 // pump copies both ways until either side closes or the session idles out.
-func (r *Relay) pump(s *session) {
-	idle := orDefault(r.IdleTimeout, DefaultIdleTimeout)
+func (r *Relay) pump(s *session, idle time.Duration) {
 	var last uint64
 	var timer *time.Timer
 	var tmu sync.Mutex

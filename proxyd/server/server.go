@@ -55,7 +55,19 @@ const (
 	maxOverflow = 64
 )
 
-// Server serves one or more listeners. Set the fields before Serve.
+// Settings are what a reload may change while the server runs (Update): the
+// TLS configuration, -Q, the connection limit and the handshake deadline. A
+// connection is handled with the settings in force when it was accepted. (The
+// HTTP limits belong to net/http's server, fixed once serving starts.)
+type Settings struct {
+	TLSConfig         *tls.Config
+	RequireClientCert bool
+	MaxConnections    int
+	HandshakeTimeout  time.Duration
+}
+
+// Server serves one or more listeners. Set the fields before Serve and do not
+// change them after; Update changes the Settings safely.
 type Server struct {
 	// HTTP handles HTTP and HTTPS requests.
 	HTTP http.Handler
@@ -93,6 +105,22 @@ type Server struct {
 	conns    atomic.Int64 // open client connections
 	overflow atomic.Int64
 	refused  atomic.Uint64
+	live     atomic.Pointer[Settings] // nil: the fields
+}
+
+// Update replaces the settings for connections accepted from now on (a reload).
+func (s *Server) Update(st Settings) { s.live.Store(&st) }
+
+// Settings are the settings in force, defaults filled in.
+func (s *Server) Settings() Settings {
+	st := Settings{TLSConfig: s.TLSConfig, RequireClientCert: s.RequireClientCert,
+		MaxConnections: s.MaxConnections, HandshakeTimeout: s.HandshakeTimeout}
+	if p := s.live.Load(); p != nil {
+		st = *p
+	}
+	st.MaxConnections = pick(st.MaxConnections, DefaultMaxConnections)
+	st.HandshakeTimeout = pick(st.HandshakeTimeout, DefaultHandshakeTimeout)
+	return st
 }
 
 func (s *Server) log() *slog.Logger {
@@ -175,7 +203,6 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.wg.Add(1)
 	s.mu.Unlock()
 	defer s.wg.Done()
-	limit := int64(pick(s.MaxConnections, DefaultMaxConnections))
 	var delay time.Duration
 	for {
 		c, err := ln.Accept()
@@ -197,9 +224,10 @@ func (s *Server) Serve(ln net.Listener) error {
 			return err
 		}
 		delay = 0
-		if s.conns.Add(1) > limit {
+		st := s.Settings()
+		if s.conns.Add(1) > int64(st.MaxConnections) {
 			s.conns.Add(-1)
-			s.refuse(c)
+			s.refuse(c, st.MaxConnections)
 			continue
 		}
 		if !s.track(c, true) {
@@ -207,20 +235,20 @@ func (s *Server) Serve(ln net.Listener) error {
 			c.Close()
 			continue
 		}
-		go s.demux(c)
+		go s.demux(c, st)
 	}
 }
 
 // refuse turns a connection away at the limit: HTTP clients get 503, others are
 // closed.
-func (s *Server) refuse(c net.Conn) {
+func (s *Server) refuse(c net.Conn, limit int) {
 	s.refused.Add(1)
 	if s.overflow.Add(1) > maxOverflow {
 		s.overflow.Add(-1)
 		c.Close()
 		return
 	}
-	s.log().Warn("connection limit reached; refusing", "peer", c.RemoteAddr().String(), "limit", pick(s.MaxConnections, DefaultMaxConnections))
+	s.log().Warn("connection limit reached; refusing", "peer", c.RemoteAddr().String(), "limit", limit)
 	go func() {
 		defer s.overflow.Add(-1)
 		defer c.Close()
@@ -293,7 +321,7 @@ func (s *Server) track(c net.Conn, add bool) bool {
 }
 
 // demux reads the first byte and hands the connection to its protocol.
-func (s *Server) demux(c net.Conn) {
+func (s *Server) demux(c net.Conn, st Settings) {
 	release := sync.OnceFunc(func() { s.conns.Add(-1) })
 	handed := false
 	defer func() {
@@ -303,7 +331,7 @@ func (s *Server) demux(c net.Conn) {
 		}
 	}()
 	defer s.track(c, false)
-	hs := pick(s.HandshakeTimeout, DefaultHandshakeTimeout)
+	hs := st.HandshakeTimeout
 	c.SetDeadline(time.Now().Add(hs))
 	br := bufio.NewReaderSize(c, 4096)
 	first, err := br.Peek(1)
@@ -312,11 +340,11 @@ func (s *Server) demux(c net.Conn) {
 	}
 	var tc *tls.Conn
 	if isTLS(first[0]) {
-		if s.TLSConfig == nil {
+		if st.TLSConfig == nil {
 			s.log().Debug("TLS connection but no certificate configured; closed", "peer", c.RemoteAddr().String())
 			return
 		}
-		tc = tls.Server(&peekConn{Conn: c, r: br}, s.TLSConfig)
+		tc = tls.Server(&peekConn{Conn: c, r: br}, st.TLSConfig)
 		ctx, cancel := context.WithTimeout(context.Background(), hs)
 		err := tc.HandshakeContext(ctx)
 		cancel()
@@ -332,7 +360,7 @@ func (s *Server) demux(c net.Conn) {
 	var inner net.Conn = c
 	if tc != nil {
 		inner = tc
-	} else if s.RequireClientCert && !s.isLocal(c.RemoteAddr()) {
+	} else if st.RequireClientCert && !s.isLocal(c.RemoteAddr()) {
 		s.log().Warn("plain connection refused: a client certificate is required (-Q); connect with TLS", "peer", c.RemoteAddr().String())
 		if isHTTP(first[0]) {
 			httpRefusal(c, br, "403 Forbidden", "proxyd requires a client certificate: connect with TLS (https) and present one")
