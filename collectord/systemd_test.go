@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -166,90 +165,44 @@ func TestSocketActivation(t *testing.T) {
 	}
 }
 
-// units copies etc/systemd to a temporary folder with ExecStart pointing at real
-// binaries, so systemd-analyze can check them here.
-func units(t *testing.T) string {
-	t.Helper()
+// TestSystemdSocketActivate starts collectord with systemd's own
+// systemd-socket-activate, as collectord.socket would: the socket is bound
+// first, collectord starts at the first connection and serves that client.
+func TestSystemdSocketActivate(t *testing.T) {
+	sa, err := exec.LookPath("systemd-socket-activate")
+	if err != nil {
+		t.Skip("systemd-socket-activate not installed (Debian package systemd; .ci/run installs it)")
+	}
 	bin := collectordBin(t)
-	dir := t.TempDir()
-	ents, err := os.ReadDir(filepath.Join("..", "etc", "systemd"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range ents {
-		b, err := os.ReadFile(filepath.Join("..", "etc", "systemd", e.Name()))
-		if err != nil {
-			t.Fatal(err)
+	p := newPKI(t)
+	roots := x509.NewCertPool()
+	roots.AddCert(p.ca.Cert)
+	port, unused := freePort(t), freePort(t)
+	cfg := filepath.Join(t.TempDir(), "empty.toml")
+	writeFile(t, cfg, "")
+	ns := systemdtest.NewNotifySocket(t)
+	d := systemdtest.Start(t, exec.Command(sa, "-l", "127.0.0.1:"+itoa(port), "-E", "NOTIFY_SOCKET="+ns.Path,
+		bin, "--config", cfg, "-p", itoa(unused), "-C", p.serverDir, "-M", serverNick))
+	// The first client's connection starts the collector and is served by it.
+	var s *session
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		if s, err = connectTLS(t, port, roots, nil); err == nil {
+			break
 		}
-		s := strings.ReplaceAll(string(b), "/usr/bin/collectord", bin)
-		s = strings.ReplaceAll(s, "/usr/bin/proxyd", bin) // proxyd may not be built here
-		writeFile(t, filepath.Join(dir, e.Name()), s)
-	}
-	return dir
-}
-
-func systemdAnalyze(t *testing.T) string {
-	t.Helper()
-	sa, err := exec.LookPath("systemd-analyze")
-	if err != nil {
-		t.Skip("systemd-analyze not installed (Debian package systemd): units not checked")
-	}
-	return sa
-}
-
-// TestUnitsVerify: systemd-analyze verify accepts the units.
-func TestUnitsVerify(t *testing.T) {
-	sa := systemdAnalyze(t)
-	dir := units(t)
-	var names []string
-	for _, n := range []string{"collectord.service", "collectord.socket", "proxyd.service"} {
-		names = append(names, filepath.Join(dir, n))
-	}
-	out, err := exec.Command(sa, append([]string{"verify", "--man=no"}, names...)...).CombinedOutput()
-	if err != nil {
-		if strings.Contains(string(out), "Failed to") && !strings.Contains(string(out), dir) {
-			t.Skipf("systemd-analyze verify cannot run here: %s", out)
+		if time.Now().After(deadline) {
+			t.Fatalf("not served: %v\n%s", err, d.Log)
 		}
-		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
+		time.Sleep(20 * time.Millisecond)
 	}
-	if len(strings.TrimSpace(string(out))) > 0 {
-		t.Errorf("systemd-analyze verify warns:\n%s", out)
+	s.fetch(t)
+	if m := ns.Next(t, 5*time.Second); !strings.Contains(m, "READY=1") {
+		t.Fatalf("notification %q", m)
 	}
-}
-
-// TestUnitsSecurity: systemd-analyze security scores the units well; the collector
-// keeps /proc visible.
-func TestUnitsSecurity(t *testing.T) {
-	sa := systemdAnalyze(t)
-	dir := units(t)
-	for _, u := range []struct {
-		name string
-		max  float64
-	}{{"collectord.service", 2.0}, {"proxyd.service", 1.5}} {
-		out, err := exec.Command(sa, "security", "--offline=true", "--no-pager", filepath.Join(dir, u.name)).CombinedOutput()
-		if err != nil && !strings.Contains(string(out), "Overall exposure") {
-			t.Skipf("systemd-analyze security --offline cannot run here (systemd < 250?): %v\n%s", err, out)
-		}
-		m := regexp.MustCompile(`Overall exposure level for \S+: ([0-9.]+)`).FindStringSubmatch(string(out))
-		if m == nil {
-			t.Fatalf("no score:\n%s", out)
-		}
-		score, _ := strconv.ParseFloat(m[1], 64)
-		if score > u.max {
-			t.Errorf("%s exposure %.1f, want at most %.1f:\n%s", u.name, score, u.max, out)
-		}
+	if !strings.Contains(d.Log.String(), "using sockets from the service manager") {
+		t.Fatalf("log:\n%s", d.Log)
 	}
-	b, _ := os.ReadFile(filepath.Join("..", "etc", "systemd", "collectord.service"))
-	for _, hidden := range []string{"ProtectProc=invisible", "ProcSubset=pid", "PrivateNetwork=yes"} {
-		if strings.Contains(string(b), "\n"+hidden) {
-			t.Errorf("collectord.service has %s: the collector needs /proc and the host's network statistics", hidden)
-		}
-	}
-	for _, want := range []string{"Type=notify", "ExecReload=/bin/kill -HUP $MAINPID", "ProtectSystem=strict",
-		"NoNewPrivileges=yes", "CapabilityBoundingSet=\n", "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX",
-		"SystemCallFilter=@system-service", "ProtectHome=read-only", "PrivateTmp=yes", "DevicePolicy=closed"} {
-		if !strings.Contains(string(b), want) {
-			t.Errorf("collectord.service lacks %q", want)
-		}
+	d.Signal(t, syscall.SIGTERM)
+	if code := d.Wait(t, 15*time.Second); code != 0 {
+		t.Fatalf("exit %d", code)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gopcp/gopcp/internal/tomlconfig"
 	"github.com/gopcp/gopcp/proxyd/upstream"
@@ -25,6 +26,23 @@ type Config struct {
 	Upstream   UpstreamConfig    `toml:"upstream"`
 	Collectors []CollectorConfig `toml:"collector"`
 	Log        LogConfig         `toml:"log"`
+	Reload     ReloadConfig      `toml:"reload"`
+}
+
+// ReloadConfig controls the certificate-file watch.
+type ReloadConfig struct {
+	// WatchInterval is how often the certificate store, tls.conf, certificate,
+	// key and password files are checked for a change; default 2s, "0s" turns the
+	// watch off (SIGHUP still reloads).
+	WatchInterval *Duration `toml:"watch_interval"`
+}
+
+// watchInterval is the watch interval in effect; 0 means no watch.
+func (c Config) watchInterval() time.Duration {
+	if c.Reload.WatchInterval == nil {
+		return DefaultWatchInterval
+	}
+	return c.Reload.WatchInterval.Duration
 }
 
 // ServerConfig holds the listener and its limits (zero: the default).
@@ -115,6 +133,8 @@ func (c Config) Validate() error {
 		return errors.New("config: require_client_cert (-Q) needs a certificate: set cert_db and nickname (-C, -M) or tls_conf")
 	case c.TLS.CertDB != "" && c.TLS.TLSConf != "":
 		return errors.New("config: cert_db (-C) and tls_conf are alternatives: set one")
+	case c.watchInterval() < 0:
+		return fmt.Errorf("config: reload.watch_interval %v is negative", c.watchInterval())
 	}
 	switch c.Log.Format {
 	case "", "text", "json":

@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
@@ -20,8 +21,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/coreos/go-systemd/v22/daemon"
-
+	"github.com/gopcp/gopcp/internal/logctl"
+	"github.com/gopcp/gopcp/internal/systemd"
 	"github.com/gopcp/gopcp/internal/tomlconfig"
 	"github.com/gopcp/gopcp/proxyd/httpapi"
 	"github.com/gopcp/gopcp/proxyd/relay"
@@ -80,6 +81,19 @@ context=N or /pmapi/N/... reuses a context from /pmapi/context):
   /pmapi/indom       instances: indom= or name=; instance=, iname=, match=
   /pmapi/children    namespace children: prefix= or name=
   /metrics           Prometheus text of every numeric metric (names= to narrow)
+  /proxyd/metrics    proxyd's own metrics: reloads, reload failures, seconds
+                     until its certificate expires, connections, sessions
+
+Signals:
+  SIGHUP             reload the configuration file and the certificates; a broken
+                     file keeps the last good configuration (the log says which
+                     file and why). Certificate files are also checked for changes
+                     every 2s ([reload] watch_interval).
+  SIGTERM, SIGINT    stop accepting, finish in-flight requests (shutdown_timeout),
+                     exit
+
+Under systemd (Type=notify) READY=1 is sent once the listeners are bound and the
+certificate loaded; sockets from proxyd.socket (LISTEN_FDS) replace -p and -i.
 
 Examples:
   proxyd -p 44322
@@ -197,18 +211,6 @@ func (o *options) merge(c *Config) {
 	}
 }
 
-func newLogger(c LogConfig, w io.Writer) *slog.Logger {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(c.Level)); err != nil || c.Level == "" {
-		level = slog.LevelInfo
-	}
-	opts := &slog.HandlerOptions{Level: level}
-	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
-}
-
 // loadConfig reads the file (if any) and applies the flags.
 func loadConfig(o *options) (Config, error) {
 	path, required := o.cfgPath, true
@@ -235,13 +237,25 @@ func buildTLS(c TLSConfig) (*tls.Config, error) {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	// SIGHUP's default action ends the process: catch it before anything else, so
+	// a reload sent while starting is not fatal (it is applied once running).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	return runContext(ctx, args, stdout, stderr, nil)
+	return runContext(ctx, args, stdout, stderr, hooks{reload: hup})
 }
 
-// runContext is run until ctx ends; ready (if not nil) gets the bound addresses.
-func runContext(ctx context.Context, args []string, stdout, stderr io.Writer, ready func([]net.Addr)) int {
+// hooks connect runContext to its caller: reload receives SIGHUP (or a test's
+// request), ready gets the bound addresses and the reloader once serving.
+type hooks struct {
+	reload <-chan os.Signal
+	ready  func([]net.Addr, *Reloader)
+}
+
+// runContext is run until ctx ends.
+func runContext(ctx context.Context, args []string, stdout, stderr io.Writer, h hooks) int {
 	o, err := parseFlags(args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -264,12 +278,10 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer, re
 		fmt.Fprintf(stderr, "proxyd: %v\n", err)
 		return 2
 	}
-	tlsCfg, err := buildTLS(cfg.TLS)
-	if err != nil {
-		fmt.Fprintf(stderr, "proxyd: TLS identity: %v\n", err)
-		return 2
-	}
-	policy, err := cfg.policy()
+	logs := logctl.New(stderr)
+	logs.Apply(cfg.Log.Format, cfg.Log.Level, nil)
+	log := logs.Logger()
+	rl, err := newReloader(o, cfg, logs)
 	if err != nil {
 		fmt.Fprintf(stderr, "proxyd: %v\n", err)
 		return 2
@@ -282,90 +294,141 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer, re
 	// send its own REST connections through another proxy (or itself).
 	os.Unsetenv("PMPROXY_HOST")
 
-	log := newLogger(cfg.Log, stderr)
-	if tlsCfg != nil {
-		log.Info("TLS identity loaded", "subject", tlsCfg.Certificates[0].Leaf.Subject.String(),
-			"sha256", tlsconfig.Fingerprint(tlsCfg.Certificates[0].Leaf), "require_client_cert", cfg.TLS.RequireClientCert)
-	}
+	g := rl.Current()
+	rl.recordCert(g)
 	sc := cfg.Server
-	api := httpapi.New(httpapi.Config{
-		Policy:          policy,
-		Clients:         cfg.clients(),
-		DefaultHostspec: cfg.Upstream.DefaultHostspec,
-		RequestTimeout:  sc.RequestTimeout.Duration,
-		ConnectTimeout:  cfg.Upstream.ConnectTimeout.Duration,
-		MetadataTTL:     cfg.Upstream.MetadataTTL.Duration,
-		MaxBodyBytes:    sc.MaxBodyBytes,
-		Logger:          log,
-	})
+	api := httpapi.New(apiConfig(g, log))
 	defer api.Close()
-	rl := &relay.Relay{
-		Policy:         policy,
-		PreludeTimeout: sc.HandshakeTimeout.Duration,
-		ConnectTimeout: cfg.Upstream.ConnectTimeout.Duration,
-		IdleTimeout:    sc.RelayIdleTimeout.Duration,
-		Logger:         log,
-	}
+	rly := &relay.Relay{Logger: log}
+	rly.Update(relaySettings(g))
 	srv := &server.Server{
-		HTTP:              api,
-		Relay:             rl,
-		TLSConfig:         tlsCfg,
-		RequireClientCert: cfg.TLS.RequireClientCert,
-		MaxConnections:    sc.MaxConnections,
-		HandshakeTimeout:  sc.HandshakeTimeout.Duration,
+		Relay:             rly,
 		ReadHeaderTimeout: sc.ReadHeaderTimeout.Duration,
 		IdleTimeout:       sc.IdleTimeout.Duration,
 		WriteTimeout:      sc.WriteTimeout.Duration,
 		MaxHeaderBytes:    sc.MaxHeaderBytes,
 		Logger:            log,
 	}
+	srv.Update(serverSettings(g))
+	mux := http.NewServeMux()
+	mux.Handle(SelfMetricsPath, selfMetrics(rl, srv, rly, api))
+	mux.Handle("/", api)
+	srv.HTTP = mux
+	rl.OnApply = func(g *generation) {
+		srv.Update(serverSettings(g))
+		rly.Update(relaySettings(g))
+		api.Reconfigure(apiConfig(g, log))
+	}
 
-	addrs := sc.Address
-	if len(addrs) == 0 {
-		addrs = []string{""}
+	lns, err := listen(sc, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "proxyd: %v\n", err)
+		return 1
 	}
-	var lns []net.Listener
 	var bound []net.Addr
-	for _, a := range addrs {
-		ln, err := net.Listen("tcp", net.JoinHostPort(a, strconv.Itoa(sc.Port)))
-		if err != nil {
-			fmt.Fprintf(stderr, "proxyd: cannot listen: %v\n", err)
-			for _, l := range lns {
-				l.Close()
-			}
-			return 1
-		}
-		lns = append(lns, ln)
-		bound = append(bound, ln.Addr())
-	}
+	var addrs []string
 	errc := make(chan error, len(lns))
 	for _, ln := range lns {
-		log.Info("proxyd listening", "addr", ln.Addr().String(), "tls", tlsCfg != nil,
-			"allow_loopback", policy.AllowLoopback(), "allow", strings.Join(cfg.Upstream.Allow, ","))
+		bound = append(bound, ln.Addr())
+		addrs = append(addrs, ln.Addr().String())
+		log.Info("proxyd listening", "addr", ln.Addr().String(), "tls", g.tls != nil,
+			"allow_loopback", g.policy.AllowLoopback(), "allow", strings.Join(cfg.Upstream.Allow, ","), "version", Version)
 		go func(ln net.Listener) { errc <- srv.Serve(ln) }(ln)
 	}
-	daemon.SdNotify(false, daemon.SdNotifyReady)
-	if ready != nil {
-		ready(bound)
+	wctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go rl.Watch(wctx, cfg.watchInterval())
+	go systemd.Watchdog(wctx, log)
+	status := "serving on " + strings.Join(addrs, " ")
+	systemd.Ready(log, status)
+	if h.ready != nil {
+		h.ready(bound, rl)
 	}
 	code := 0
-	select {
-	case <-ctx.Done():
-	case err := <-errc:
-		log.Error("serve failed", "err", err)
-		code = 1
+loop:
+	for {
+		select {
+		case <-h.reload:
+			systemd.Reloading(log)
+			msg := "reloaded; " + status
+			if err := rl.Reload("SIGHUP"); err != nil {
+				msg = "reload failed, last good configuration kept: " + err.Error()
+			}
+			systemd.Ready(log, msg)
+		case <-ctx.Done():
+			break loop
+		case err := <-errc:
+			log.Error("serve failed", "err", err)
+			code = 1
+			break loop
+		}
 	}
-	daemon.SdNotify(false, daemon.SdNotifyStopping)
-	log.Info("proxyd shutting down", "relay_sessions", rl.Sessions(), "connections", srv.Connections())
-	grace := sc.ShutdownTimeout.Duration
+	systemd.Stopping(log)
+	log.Info("proxyd shutting down", "relay_sessions", rly.Sessions(), "connections", srv.Connections())
+	grace := rl.Current().cfg.Server.ShutdownTimeout.Duration
 	if grace == 0 {
 		grace = DefaultShutdownTimeout
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), grace)
-	defer cancel()
+	sctx, scancel := context.WithTimeout(context.Background(), grace)
+	defer scancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("shutdown: connections closed at the deadline", "err", err)
 	}
 	log.Info("proxyd stopped")
 	return code
+}
+
+// serverSettings, relaySettings and apiConfig give each part its share of a
+// generation.
+func serverSettings(g *generation) server.Settings {
+	return server.Settings{TLSConfig: g.tls, RequireClientCert: g.cfg.TLS.RequireClientCert,
+		MaxConnections: g.cfg.Server.MaxConnections, HandshakeTimeout: g.cfg.Server.HandshakeTimeout.Duration}
+}
+
+func relaySettings(g *generation) relay.Settings {
+	c := g.cfg
+	return relay.Settings{Policy: g.policy, PreludeTimeout: c.Server.HandshakeTimeout.Duration,
+		ConnectTimeout: c.Upstream.ConnectTimeout.Duration, IdleTimeout: c.Server.RelayIdleTimeout.Duration}
+}
+
+func apiConfig(g *generation, log *slog.Logger) httpapi.Config {
+	c := g.cfg
+	return httpapi.Config{
+		Policy:          g.policy,
+		Clients:         c.clients(),
+		DefaultHostspec: c.Upstream.DefaultHostspec,
+		RequestTimeout:  c.Server.RequestTimeout.Duration,
+		ConnectTimeout:  c.Upstream.ConnectTimeout.Duration,
+		MetadataTTL:     c.Upstream.MetadataTTL.Duration,
+		MaxBodyBytes:    c.Server.MaxBodyBytes,
+		Logger:          log,
+	}
+}
+
+// listen returns the sockets to serve: those passed by systemd (proxyd.socket),
+// else new ones on the configured addresses and port.
+func listen(c ServerConfig, log *slog.Logger) ([]net.Listener, error) {
+	lns, err := systemd.Listeners()
+	if err != nil {
+		return nil, err
+	}
+	if len(lns) > 0 {
+		log.Info("using sockets from the service manager; server.port and server.address (-p, -i) are not used", "sockets", len(lns))
+		return lns, nil
+	}
+	addrs := c.Address
+	if len(addrs) == 0 {
+		addrs = []string{""}
+	}
+	for _, a := range addrs {
+		ln, err := net.Listen("tcp", net.JoinHostPort(a, strconv.Itoa(c.Port)))
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			return nil, fmt.Errorf("cannot listen: %w", err)
+		}
+		lns = append(lns, ln)
+	}
+	return lns, nil
 }

@@ -8,10 +8,14 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/BurntSushi/toml"
 	"github.com/gopcp/gopcp/internal/syncbuf"
+	"github.com/gopcp/gopcp/internal/tomlconfig"
+	"github.com/gopcp/gopcp/proxyd/internal/ptest"
 )
 
 // syncBuffer is a log sink that goroutines may share.
@@ -22,6 +26,23 @@ type proxy struct {
 	addr string
 	port int
 	logs *syncBuffer
+	cfg  string // the configuration file
+	hup  chan os.Signal
+	rl   *Reloader
+}
+
+// reload sends a SIGHUP-equivalent and waits until it is applied or refused.
+func (p *proxy) reload(t testing.TB) {
+	t.Helper()
+	before := p.rl.Stats().Count() + p.rl.Stats().Failures()
+	p.hup <- syscall.SIGHUP
+	deadline := time.Now().Add(10 * time.Second)
+	for p.rl.Stats().Count()+p.rl.Stats().Failures() == before {
+		if time.Now().After(deadline) {
+			t.Fatalf("reload not done:\n%s", p.logs)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 func (p *proxy) url() string { return "http://" + p.addr }
@@ -35,19 +56,31 @@ func (p *proxy) spec(collectorPort int) string {
 // until the test ends, and checks it exits 0.
 func startMain(t testing.TB, args ...string) *proxy {
 	t.Helper()
-	cfg := filepath.Join(t.TempDir(), "empty.toml")
-	os.WriteFile(cfg, nil, 0o644)
+	return startConfig(t, "", args...)
+}
+
+// startConfig is startMain with a configuration file holding cfgText.
+func startConfig(t testing.TB, cfgText string, args ...string) *proxy {
+	t.Helper()
+	cfg := filepath.Join(t.TempDir(), "proxyd.toml")
+	os.WriteFile(cfg, []byte(cfgText), 0o644)
 	args = append([]string{"--config", cfg, "-p", "0", "-i", "127.0.0.1"}, args...)
 	ctx, cancel := context.WithCancel(context.Background())
 	logs := &syncBuffer{}
-	ready := make(chan []net.Addr, 1)
+	type started struct {
+		addrs []net.Addr
+		rl    *Reloader
+	}
+	ready := make(chan started, 1)
 	exit := make(chan int, 1)
+	hup := make(chan os.Signal)
 	go func() {
-		exit <- runContext(ctx, args, logs, logs, func(a []net.Addr) { ready <- a })
+		exit <- runContext(ctx, args, logs, logs, hooks{reload: hup,
+			ready: func(a []net.Addr, rl *Reloader) { ready <- started{a, rl} }})
 	}()
-	var addrs []net.Addr
+	var st started
 	select {
-	case addrs = <-ready:
+	case st = <-ready:
 	case code := <-exit:
 		cancel()
 		t.Fatalf("proxyd exited %d:\n%s", code, logs)
@@ -66,13 +99,13 @@ func startMain(t testing.TB, args ...string) *proxy {
 			t.Errorf("proxyd did not stop:\n%s", logs)
 		}
 	})
-	a := addrs[0].(*net.TCPAddr)
-	return &proxy{addr: a.String(), port: a.Port, logs: logs}
+	a := st.addrs[0].(*net.TCPAddr)
+	return &proxy{addr: a.String(), port: a.Port, logs: logs, cfg: cfg, hup: hup, rl: st.rl}
 }
 
 func runCLI(args ...string) (stdout, stderr string, code int) {
 	var o, e bytes.Buffer
-	code = runContext(context.Background(), args, &o, &e, nil)
+	code = runContext(context.Background(), args, &o, &e, hooks{})
 	return o.String(), e.String(), code
 }
 
@@ -215,16 +248,38 @@ func TestEnvironmentDefaults(t *testing.T) {
 	}
 }
 
-// TestExampleConfig: the shipped example is valid.
+// TestExampleConfig: etc/proxyd.toml loads strictly, shows every key the Config
+// has, and proxyd --check-config accepts it once its store exists.
 func TestExampleConfig(t *testing.T) {
-	c, err := LoadConfig("proxyd.example.toml", true)
+	path := filepath.Join("..", "etc", "proxyd.toml")
+	c, err := LoadConfig(path, true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if c.Server.Port != 44322 || len(c.Collectors) != 1 || c.Upstream.Client.Secure != "relaxed" {
+	if c.Server.Port != 44322 || len(c.Collectors) != 1 || c.Upstream.Client.Secure != "none" || c.watchInterval() != DefaultWatchInterval {
 		t.Fatalf("%+v", c)
+	}
+	data, _ := os.ReadFile(path)
+	var raw map[string]any
+	md, err := toml.Decode(string(data), &raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range tomlconfig.KnownKeys(Config{}) {
+		if strings.HasSuffix(k, ".tls_conf") { // shown commented out: the alternative to cert_db
+			continue
+		}
+		if !md.IsDefined(strings.Split(k, ".")...) {
+			t.Errorf("the example does not show %s", k)
+		}
+	}
+	pki := ptest.NewPKI(t)
+	cfg := writeFile(t, "proxyd.toml", strings.NewReplacer("/etc/gopcp/certs/server", pki.ServerStore,
+		"PCP Collector certificate", ptest.ServerNick).Replace(string(data)))
+	if out, errOut, code := runCLI("--config", cfg, "--check-config"); code != 0 {
+		t.Fatalf("--check-config refuses the example: %d %s %s", code, out, errOut)
 	}
 }

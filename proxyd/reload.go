@@ -1,0 +1,230 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gopcp/gopcp/internal/logctl"
+	"github.com/gopcp/gopcp/internal/reload"
+	"github.com/gopcp/gopcp/proxyd/upstream"
+	"github.com/gopcp/gopcp/tlsconfig"
+)
+
+// ExpiryWarning is how close to its expiry proxyd's certificate is reported.
+const ExpiryWarning = 30 * 24 * time.Hour
+
+// DefaultWatchInterval is how often the certificate files are checked for a change.
+const DefaultWatchInterval = 2 * time.Second
+
+// generation is one complete, validated configuration in service.
+type generation struct {
+	cfg    Config
+	tls    *tls.Config // nil without TLS
+	policy *upstream.Policy
+	files  reload.Files // the TLS files as they were when tls was built
+}
+
+// leaf is the server certificate, or nil without TLS.
+func (g *generation) leaf() *x509.Certificate {
+	if g.tls == nil {
+		return nil
+	}
+	return g.tls.Certificates[0].Leaf
+}
+
+// Reloader holds proxyd's configuration in service and replaces it whole, as
+// collectord's does: Reload (SIGHUP) reads the configuration file and the
+// certificates again, ReloadTLS (a certificate file changed) the certificates
+// only. The new configuration is built completely and checked before it is
+// swapped in; on any error the last good one stays and the log says which file
+// and why. OnApply hands each new generation to the server, relay and API.
+type Reloader struct {
+	opts  *options
+	logs  *logctl.Control
+	log   *slog.Logger
+	now   func() time.Time
+	mu    sync.Mutex // one reload at a time
+	cur   atomic.Pointer[generation]
+	stats reload.Stats
+
+	// OnApply, when set, is called with each generation swapped in by a reload,
+	// under the reload lock.
+	OnApply func(*generation)
+}
+
+// newReloader builds the first generation from a loaded, validated configuration.
+func newReloader(o *options, cfg Config, logs *logctl.Control) (*Reloader, error) {
+	r := &Reloader{opts: o, logs: logs, log: logs.Logger(), now: time.Now}
+	g, err := buildGeneration(cfg)
+	if err != nil {
+		return nil, err
+	}
+	r.cur.Store(g)
+	return r, nil
+}
+
+// buildGeneration makes a generation: the TLS identity and the allow list.
+func buildGeneration(cfg Config) (*generation, error) {
+	files := reload.Snapshot(tlsFiles(cfg.TLS))
+	t, err := buildTLS(cfg.TLS)
+	if err != nil {
+		return nil, fmt.Errorf("TLS identity: %w", err)
+	}
+	p, err := cfg.policy()
+	if err != nil {
+		return nil, err
+	}
+	return &generation{cfg: cfg, tls: t, policy: p, files: files}, nil
+}
+
+// tlsFiles are the files proxyd's identity is built from, for the watch.
+func tlsFiles(c TLSConfig) []string {
+	if c.CertDB == "" && c.TLSConf == "" {
+		return nil
+	}
+	return tlsconfig.ServerOptions{Store: c.CertDB, PasswordFile: c.PasswordFile, TLSConf: c.TLSConf}.Files()
+}
+
+// Current is the generation in service.
+func (r *Reloader) Current() *generation { return r.cur.Load() }
+
+// Stats are the reload counters for /proxyd/metrics.
+func (r *Reloader) Stats() *reload.Stats { return &r.stats }
+
+// recordCert logs the certificate in use, and warns when it expires soon.
+func (r *Reloader) recordCert(g *generation) {
+	leaf := g.leaf()
+	if leaf == nil {
+		return
+	}
+	r.log.Info("TLS identity loaded", "subject", leaf.Subject.String(), "sha256", tlsconfig.Fingerprint(leaf),
+		"not_after", leaf.NotAfter.UTC().Format(time.RFC3339), "require_client_cert", g.cfg.TLS.RequireClientCert)
+	if left := leaf.NotAfter.Sub(r.now()); left < ExpiryWarning {
+		r.log.Warn("proxyd's certificate expires soon; issue a new one and reload (systemctl reload proxyd)",
+			"days_left", int(left.Hours()/24))
+	}
+}
+
+// Reload re-reads the configuration file and rebuilds everything from it.
+func (r *Reloader) Reload(reason string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := r.cur.Load()
+	cfg, err := loadConfig(r.opts)
+	if err != nil {
+		return r.failed(reason, err)
+	}
+	if changed := restartOnly(old.cfg, cfg); len(changed) > 0 {
+		for _, c := range changed {
+			r.log.Warn("setting changed but needs a restart; keeping the running value", "reason", reason, "setting", c)
+		}
+		keepListener(&cfg, old.cfg)
+	}
+	return r.swap(reason, old, cfg)
+}
+
+// ReloadTLS rebuilds the configuration in service (a certificate file changed).
+func (r *Reloader) ReloadTLS(reason string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := r.cur.Load()
+	return r.swap(reason, old, old.cfg)
+}
+
+func (r *Reloader) swap(reason string, old *generation, cfg Config) error {
+	g, err := buildGeneration(cfg)
+	if err != nil {
+		return r.failed(reason, err, "files", strings.Join(tlsFiles(cfg.TLS), " "))
+	}
+	if !r.cur.CompareAndSwap(old, g) {
+		return r.failed(reason, fmt.Errorf("configuration replaced during the reload"))
+	}
+	r.logs.Apply(cfg.Log.Format, cfg.Log.Level, nil)
+	if r.OnApply != nil {
+		r.OnApply(g)
+	}
+	r.stats.Succeeded(r.now())
+	r.log.Info("configuration reloaded", "reason", reason, "reloads", r.stats.Count())
+	if leaf := g.leaf(); leaf != nil && (old.leaf() == nil || !leaf.Equal(old.leaf())) {
+		r.recordCert(g)
+	}
+	return nil
+}
+
+func (r *Reloader) failed(reason string, err error, attrs ...any) error {
+	r.stats.Failed()
+	attrs = append([]any{"reason", reason, "err", err}, attrs...)
+	r.log.Error("reload failed; keeping the last good configuration", append(attrs, "failures", r.stats.Failures())...)
+	return err
+}
+
+// Watch checks the certificate files every interval until ctx ends and reloads
+// when they change (see reload.Watch).
+func (r *Reloader) Watch(ctx context.Context, interval time.Duration) {
+	reload.Watch(ctx, interval, func() reload.Current {
+		g := r.cur.Load()
+		return reload.Current{Token: g, Loaded: g.files, Paths: tlsFiles(g.cfg.TLS)}
+	}, func(reason string) { r.ReloadTLS(reason) })
+}
+
+// fixed is the part of the configuration that a reload cannot change: the
+// sockets, and the HTTP limits that net/http fixes when it starts serving.
+type fixed struct {
+	Port              int      `key:"server.port"`
+	Address           []string `key:"server.address"`
+	MaxHeaderBytes    int      `key:"server.max_header_bytes"`
+	ReadHeaderTimeout Duration `key:"server.read_header_timeout"`
+	IdleTimeout       Duration `key:"server.idle_timeout"`
+	WriteTimeout      Duration `key:"server.write_timeout"`
+	WatchInterval     Duration `key:"reload.watch_interval"`
+}
+
+func fixedOf(c Config) fixed {
+	s := c.Server
+	return fixed{Port: s.Port, Address: s.Address, MaxHeaderBytes: s.MaxHeaderBytes,
+		ReadHeaderTimeout: s.ReadHeaderTimeout, IdleTimeout: s.IdleTimeout, WriteTimeout: s.WriteTimeout,
+		WatchInterval: Duration{Duration: c.watchInterval()}}
+}
+
+// keepListener puts the running values of the fixed settings into cfg.
+func keepListener(cfg *Config, old Config) {
+	s := &cfg.Server
+	o := old.Server
+	s.Port, s.Address, s.MaxHeaderBytes = o.Port, o.Address, o.MaxHeaderBytes
+	s.ReadHeaderTimeout, s.IdleTimeout, s.WriteTimeout = o.ReadHeaderTimeout, o.IdleTimeout, o.WriteTimeout
+	cfg.Reload = old.Reload
+}
+
+// restartOnly lists the fixed settings whose new value differs, as
+// "section.key (old -> new)".
+func restartOnly(old, cur Config) []string {
+	a, b := reflect.ValueOf(fixedOf(old)), reflect.ValueOf(fixedOf(cur))
+	var out []string
+	for i := 0; i < a.NumField(); i++ {
+		x, y := a.Field(i).Interface(), b.Field(i).Interface()
+		if !reflect.DeepEqual(x, y) {
+			out = append(out, fmt.Sprintf("%s (%v -> %v)", a.Type().Field(i).Tag.Get("key"), show(x), show(y)))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func show(v any) string {
+	switch v := v.(type) {
+	case []string:
+		return fmt.Sprintf("%q", v)
+	case Duration:
+		return v.Duration.String()
+	}
+	return fmt.Sprint(v)
+}
