@@ -7,9 +7,9 @@ import (
 	"os"
 	"reflect"
 	"sort"
-	"strings"
 	"time"
 
+	"github.com/gopcp/gopcp/internal/logctl"
 	"github.com/gopcp/gopcp/internal/tomlconfig"
 )
 
@@ -163,26 +163,7 @@ func (c Config) Validate() error {
 
 // parseDebugClasses checks -D / log.debug values: tls, pdu, all, or none.
 func parseDebugClasses(list []string) (map[string]bool, error) {
-	out := map[string]bool{}
-	for _, c := range list {
-		switch c = strings.ToLower(strings.TrimSpace(c)); c {
-		case "", "none":
-		case "all":
-			for _, d := range debugClasses {
-				out[d] = true
-			}
-		default:
-			ok := false
-			for _, d := range debugClasses {
-				ok = ok || c == d
-			}
-			if !ok {
-				return nil, fmt.Errorf("unknown debug class %q (-D): want %s or all", c, strings.Join(debugClasses, ", "))
-			}
-			out[c] = true
-		}
-	}
-	return out, nil
+	return logctl.ParseClasses(list, debugClasses)
 }
 
 // restartOnly lists the settings whose new value differs from the running one but

@@ -39,48 +39,8 @@ func buildTLS(c TLSConfig, tlsLog *slog.Logger) (*tlsBundle, error) {
 	} else {
 		b.source = "tls.conf " + c.TLSConf
 	}
-	traceTLS(cfg, tlsLog)
+	tlsconfig.Trace(cfg, tlsLog)
 	return b, nil
-}
-
-// traceTLS adds the -D tls log lines to cfg's callbacks, keeping their decisions.
-func traceTLS(cfg *tls.Config, log *slog.Logger) {
-	cfg.GetConfigForClient = func(h *tls.ClientHelloInfo) (*tls.Config, error) {
-		peer := ""
-		if h.Conn != nil {
-			peer = h.Conn.RemoteAddr().String()
-		}
-		log.Debug("tls: ClientHello", "peer", peer, "sni", h.ServerName, "versions", versionNames(h.SupportedVersions))
-		return nil, nil
-	}
-	verify := cfg.VerifyPeerCertificate
-	cfg.VerifyPeerCertificate = func(raw [][]byte, chains [][]*x509.Certificate) error {
-		err := verify(raw, chains)
-		switch {
-		case err != nil:
-			log.Debug("tls: client certificate refused", "err", err)
-		case len(raw) > 0:
-			if c, perr := x509.ParseCertificate(raw[0]); perr == nil {
-				log.Debug("tls: client certificate accepted", "subject", c.Subject.String(), "sha256", tlsconfig.Fingerprint(c))
-			}
-		default:
-			log.Debug("tls: client presented no certificate")
-		}
-		return err
-	}
-	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-		log.Debug("tls: handshake complete", "version", tls.VersionName(cs.Version),
-			"cipher", tls.CipherSuiteName(cs.CipherSuite), "sni", cs.ServerName, "resumed", cs.DidResume)
-		return nil
-	}
-}
-
-func versionNames(vs []uint16) []string {
-	out := make([]string, len(vs))
-	for i, v := range vs {
-		out[i] = tls.VersionName(v)
-	}
-	return out
 }
 
 // serverOptions are the tlsconfig options of this configuration.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gopcp/gopcp/internal/logctl"
 	"github.com/gopcp/gopcp/internal/tomlconfig"
 	"github.com/gopcp/gopcp/proxyd/upstream"
 )
@@ -102,9 +103,14 @@ type CollectorConfig struct {
 
 // LogConfig selects the log format and level.
 type LogConfig struct {
-	Format string `toml:"format"` // text | json
-	Level  string `toml:"level"`  // debug | info | warn | error
+	Format string   `toml:"format"` // text | json
+	Level  string   `toml:"level"`  // debug | info | warn | error
+	Debug  []string `toml:"debug"`  // -D: debug classes: tls, http (or all)
 }
+
+// debugClasses are proxyd's -D classes: tls logs each ClientHello, client
+// certificate decision and handshake; http logs each request (an access log).
+var debugClasses = []string{"tls", "http"}
 
 // Duration is a time.Duration written as "5s" in TOML.
 type Duration = tomlconfig.Duration
@@ -145,6 +151,9 @@ func (c Config) Validate() error {
 	case "", "debug", "info", "warn", "error":
 	default:
 		return fmt.Errorf("config: log level %q: want debug, info, warn or error", c.Log.Level)
+	}
+	if _, err := logctl.ParseClasses(c.Log.Debug, debugClasses); err != nil {
+		return fmt.Errorf("config: log.debug: %w", err)
 	}
 	if _, err := upstream.ParseSecure(c.Upstream.Client.Secure); err != nil {
 		return fmt.Errorf("config: upstream.client: %w", err)

@@ -71,6 +71,8 @@ Options:
   --check-config     validate the configuration and exit
   --log-format F     text or json (default text)
   --log-level L      debug, info, warn or error (default info)
+  -D CLASSES         debug classes, comma separated: tls (handshakes, client
+                     certificates), http (one line per request), all
   --version          print the version and exit
 
 HTTP endpoints (GET; hostspec=HOST[:PORT] names the collector, default localhost;
@@ -131,6 +133,7 @@ type options struct {
 	tlsConf     string
 	logFormat   string
 	logLevel    string
+	debug       listFlag
 	set         map[string]bool
 }
 
@@ -154,6 +157,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.tlsConf, "tls-conf", "", "")
 	fs.StringVar(&o.logFormat, "log-format", "", "")
 	fs.StringVar(&o.logLevel, "log-level", "", "")
+	fs.Var(&o.debug, "D", "")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -209,6 +213,9 @@ func (o *options) merge(c *Config) {
 	if o.set["log-level"] {
 		c.Log.Level = o.logLevel
 	}
+	if o.set["D"] {
+		c.Log.Debug = o.debug
+	}
 }
 
 // loadConfig reads the file (if any) and applies the flags.
@@ -225,16 +232,65 @@ func loadConfig(o *options) (Config, error) {
 	return c, c.Validate()
 }
 
-// buildTLS loads proxyd's identity, or returns nil when none is configured.
-func buildTLS(c TLSConfig) (*tls.Config, error) {
+// buildTLS loads proxyd's identity, or returns nil when none is configured;
+// tlsLog gets the -D tls lines.
+func buildTLS(c TLSConfig, tlsLog *slog.Logger) (*tls.Config, error) {
 	if c.CertDB == "" && c.TLSConf == "" {
 		return nil, nil
 	}
-	return tlsconfig.Server(tlsconfig.ServerOptions{
+	cfg, err := tlsconfig.Server(tlsconfig.ServerOptions{
 		Store: c.CertDB, Nickname: c.Nickname, PasswordFile: c.PasswordFile,
 		TLSConf: c.TLSConf, RequireClientCert: c.RequireClientCert,
 	})
+	if err != nil {
+		return nil, err
+	}
+	tlsconfig.Trace(cfg, tlsLog)
+	return cfg, nil
 }
+
+// applyLog puts a configuration's log settings in force.
+func applyLog(logs *logctl.Control, c LogConfig) {
+	classes, _ := logctl.ParseClasses(c.Debug, debugClasses) // validated
+	logs.Apply(c.Format, c.Level, classes)
+}
+
+// accessLog logs each HTTP request while the http class is on (-D http).
+func accessLog(logs *logctl.Control, next http.Handler) http.Handler {
+	log := logs.Class("http")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !logs.ClassOn("http") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		log.Debug("http", "peer", r.RemoteAddr, "tls", server.TLSState(r) != nil, "method", r.Method,
+			"uri", r.URL.RequestURI(), "status", rec.status, "bytes", rec.bytes, "duration", time.Since(start).String())
+	})
+}
+
+// statusRecorder notes a response's status and size for the access log.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	n, err := s.ResponseWriter.Write(b)
+	s.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer (flushes).
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 func run(args []string, stdout, stderr io.Writer) int {
 	// SIGHUP's default action ends the process: catch it before anything else, so
@@ -279,7 +335,7 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer, h 
 		return 2
 	}
 	logs := logctl.New(stderr)
-	logs.Apply(cfg.Log.Format, cfg.Log.Level, nil)
+	applyLog(logs, cfg.Log)
 	log := logs.Logger()
 	rl, err := newReloader(o, cfg, logs)
 	if err != nil {
@@ -313,7 +369,7 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer, h 
 	mux := http.NewServeMux()
 	mux.Handle(SelfMetricsPath, selfMetrics(rl, srv, rly, api))
 	mux.Handle("/", api)
-	srv.HTTP = mux
+	srv.HTTP = accessLog(logs, mux)
 	rl.OnApply = func(g *generation) {
 		srv.Update(serverSettings(g))
 		rly.Update(relaySettings(g))

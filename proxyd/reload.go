@@ -64,7 +64,7 @@ type Reloader struct {
 // newReloader builds the first generation from a loaded, validated configuration.
 func newReloader(o *options, cfg Config, logs *logctl.Control) (*Reloader, error) {
 	r := &Reloader{opts: o, logs: logs, log: logs.Logger(), now: time.Now}
-	g, err := buildGeneration(cfg)
+	g, err := r.build(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -72,10 +72,10 @@ func newReloader(o *options, cfg Config, logs *logctl.Control) (*Reloader, error
 	return r, nil
 }
 
-// buildGeneration makes a generation: the TLS identity and the allow list.
-func buildGeneration(cfg Config) (*generation, error) {
+// build makes a generation: the TLS identity and the allow list.
+func (r *Reloader) build(cfg Config) (*generation, error) {
 	files := reload.Snapshot(tlsFiles(cfg.TLS))
-	t, err := buildTLS(cfg.TLS)
+	t, err := buildTLS(cfg.TLS, r.logs.Class("tls"))
 	if err != nil {
 		return nil, fmt.Errorf("TLS identity: %w", err)
 	}
@@ -141,14 +141,14 @@ func (r *Reloader) ReloadTLS(reason string) error {
 }
 
 func (r *Reloader) swap(reason string, old *generation, cfg Config) error {
-	g, err := buildGeneration(cfg)
+	g, err := r.build(cfg)
 	if err != nil {
 		return r.failed(reason, err, "files", strings.Join(tlsFiles(cfg.TLS), " "))
 	}
 	if !r.cur.CompareAndSwap(old, g) {
 		return r.failed(reason, fmt.Errorf("configuration replaced during the reload"))
 	}
-	r.logs.Apply(cfg.Log.Format, cfg.Log.Level, nil)
+	applyLog(r.logs, cfg.Log)
 	if r.OnApply != nil {
 		r.OnApply(g)
 	}

@@ -263,3 +263,42 @@ func TestReloadRequireClientCert(t *testing.T) {
 		t.Fatalf("with a certificate: %d %s", code, body)
 	}
 }
+
+// TestDebugClasses: -D tls logs the handshake, -D http one line per request;
+// neither is on by default, a reload can turn them on, and an unknown class is a
+// usage error.
+func TestDebugClasses(t *testing.T) {
+	pki := ptest.NewPKI(t)
+	col := ptest.StartCollector(t, nil)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: pki.ClientTLS(false)}}
+	p := startConfig(t, "[reload]\nwatch_interval = \"0s\"\n", "--tls-conf", pki.ServerTLSConf)
+	u := "https://" + p.addr + "/pmapi/fetch?names=hinv.ncpu&hostspec=" + col.Addr
+	if code, _ := get(t, client, u); code != 200 {
+		t.Fatal(code)
+	}
+	if l := p.logs.String(); strings.Contains(l, "class=tls") || strings.Contains(l, "class=http") {
+		t.Fatalf("debug lines without -D:\n%s", l)
+	}
+	rewrite(t, p.cfg, "[log]\ndebug = [\"http\"]\n[reload]\nwatch_interval = \"0s\"\n")
+	p.reload(t)
+	get(t, client, u+"&after=reload")
+	if l := p.logs.String(); !strings.Contains(l, `after=reload" status=200`) || !strings.Contains(l, "class=http") {
+		t.Fatalf("reload did not turn on -D http:\n%s", l)
+	}
+
+	p2 := startConfig(t, "", "--tls-conf", pki.ServerTLSConf, "-D", "tls,http")
+	c2 := &http.Client{Transport: &http.Transport{TLSClientConfig: pki.ClientTLS(false)}}
+	if code, _ := get(t, c2, "https://"+p2.addr+"/pmapi/fetch?names=hinv.ncpu&hostspec="+col.Addr); code != 200 {
+		t.Fatal(code)
+	}
+	l := p2.logs.String()
+	for _, want := range []string{"tls: ClientHello", "tls: handshake complete", "class=tls",
+		`msg=http`, "method=GET", "uri=\"/pmapi/fetch?names=hinv.ncpu&hostspec=" + col.Addr + "\"", "tls=true", "status=200"} {
+		if !strings.Contains(l, want) {
+			t.Errorf("log lacks %s:\n%s", want, l)
+		}
+	}
+	if _, errOut, code := runCLI("-D", "pdus", "--check-config"); code != 2 || !strings.Contains(errOut, `unknown debug class "pdus"`) {
+		t.Fatalf("-D pdus: %d %s", code, errOut)
+	}
+}

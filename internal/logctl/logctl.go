@@ -4,8 +4,11 @@ package logctl
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync/atomic"
 )
 
@@ -110,4 +113,25 @@ func (d *dynHandler) WithAttrs(as []slog.Attr) slog.Handler {
 
 func (d *dynHandler) WithGroup(name string) slog.Handler {
 	return d.with(func(h slog.Handler) slog.Handler { return h.WithGroup(name) })
+}
+
+// ParseClasses checks debug class names (-D, log.debug) against the known ones:
+// each may be a known class, "all" or "none" (case and spaces ignored).
+func ParseClasses(list, known []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	for _, c := range list {
+		switch c = strings.ToLower(strings.TrimSpace(c)); c {
+		case "", "none":
+		case "all":
+			for _, d := range known {
+				out[d] = true
+			}
+		default:
+			if !slices.Contains(known, c) {
+				return nil, fmt.Errorf("unknown debug class %q (-D): want %s or all", c, strings.Join(known, ", "))
+			}
+			out[c] = true
+		}
+	}
+	return out, nil
 }

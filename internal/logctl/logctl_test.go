@@ -38,3 +38,17 @@ func TestApply(t *testing.T) {
 		t.Fatal("an unknown level is not info")
 	}
 }
+
+func TestParseClasses(t *testing.T) {
+	known := []string{"tls", "pdu"}
+	got, err := ParseClasses([]string{" TLS", "none", ""}, known)
+	if err != nil || !got["tls"] || got["pdu"] || len(got) != 1 {
+		t.Fatalf("%v %v", got, err)
+	}
+	if got, _ := ParseClasses([]string{"all"}, known); !got["tls"] || !got["pdu"] {
+		t.Fatalf("all: %v", got)
+	}
+	if _, err := ParseClasses([]string{"pdus"}, known); err == nil || !strings.Contains(err.Error(), `"pdus"`) {
+		t.Fatalf("unknown class: %v", err)
+	}
+}
