@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/gopcp/gopcp/certdb/store"
+	"github.com/gopcp/gopcp/internal/version"
 	"golang.org/x/term"
 )
 
@@ -109,6 +110,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	name, rest := args[0], args[1:]
 	switch name {
+	case "--version", "-version", "version":
+		fmt.Fprintln(stdout, version.String("certdb", Version, Commit))
+		return exitOK
 	case "-h", "-help", "--help", "help":
 		if name == "help" && len(rest) > 0 {
 			if c := findCommand(rest[0]); c != nil {

@@ -84,7 +84,7 @@ Example: a PCP collector's store (the NSS-era walkthrough, command for command):
 
 `)
 	b.WriteString(exitHelp)
-	b.WriteString("\nRun 'certdb COMMAND --help' for a command's flags and examples.\n")
+	b.WriteString("\nRun 'certdb COMMAND --help' for a command's flags and examples, 'certdb --version' for\nthe version.\n")
 	return b.String()
 }
 

@@ -18,6 +18,13 @@ package main
 
 import "os"
 
+// Version and Commit are set at build time (-ldflags "-X main.Version=...
+// -X main.Commit=..."); certdb --version prints them.
+var (
+	Version = "0.1.0"
+	Commit  = ""
+)
+
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }

@@ -543,3 +543,12 @@ func TestErrorsNameSentinels(t *testing.T) {
 }
 
 var _ = x509.ParseCertificate
+
+func TestVersion(t *testing.T) {
+	for _, a := range []string{"--version", "version"} {
+		var out, errb bytes.Buffer
+		if code := run([]string{a}, strings.NewReader(""), &out, &errb); code != exitOK || !strings.HasPrefix(out.String(), "certdb "+Version) {
+			t.Fatalf("%s: %d %q %q", a, code, out.String(), errb.String())
+		}
+	}
+}

@@ -28,6 +28,7 @@ import (
 	"github.com/gopcp/gopcp/collectord/server"
 	"github.com/gopcp/gopcp/internal/systemd"
 	"github.com/gopcp/gopcp/internal/tomlconfig"
+	"github.com/gopcp/gopcp/internal/version"
 	"github.com/gopcp/gopcp/protocol"
 	"github.com/gopcp/gopcp/tlsconfig"
 )
@@ -249,12 +250,7 @@ func fileExists(path string) bool {
 	return err == nil
 }
 
-func versionString() string {
-	if Commit != "" {
-		return fmt.Sprintf("collectord %s (commit %s)", Version, Commit)
-	}
-	return "collectord " + Version
-}
+func versionString() string { return version.String("collectord", Version, Commit) }
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 {

@@ -24,14 +24,22 @@ import (
 	"github.com/gopcp/gopcp/internal/logctl"
 	"github.com/gopcp/gopcp/internal/systemd"
 	"github.com/gopcp/gopcp/internal/tomlconfig"
+	"github.com/gopcp/gopcp/internal/version"
 	"github.com/gopcp/gopcp/proxyd/httpapi"
 	"github.com/gopcp/gopcp/proxyd/relay"
 	"github.com/gopcp/gopcp/proxyd/server"
 	"github.com/gopcp/gopcp/tlsconfig"
 )
 
-// Version is set at build time with -ldflags "-X main.Version=...".
-var Version = "0.1.0"
+// Version and Commit are set at build time:
+//
+//	go build -ldflags "-X main.Version=1.2.3 -X main.Commit=$(git rev-parse --short HEAD)"
+//
+// Without Commit, the commit the toolchain recorded is shown.
+var (
+	Version = "0.1.0"
+	Commit  = ""
+)
 
 // DefaultShutdownTimeout bounds the graceful shutdown on SIGTERM.
 const DefaultShutdownTimeout = 10 * time.Second
@@ -73,7 +81,7 @@ Options:
   --log-level L      debug, info, warn or error (default info)
   -D CLASSES         debug classes, comma separated: tls (handshakes, client
                      certificates), http (one line per request), all
-  --version          print the version and exit
+  --version          print the version and commit, and exit
 
 HTTP endpoints (GET; hostspec=HOST[:PORT] names the collector, default localhost;
 context=N or /pmapi/N/... reuses a context from /pmapi/context):
@@ -326,7 +334,7 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer, h 
 		return 0
 	}
 	if o.version {
-		fmt.Fprintf(stdout, "proxyd %s\n", Version)
+		fmt.Fprintln(stdout, version.String("proxyd", Version, Commit))
 		return 0
 	}
 	cfg, err := loadConfig(o)
