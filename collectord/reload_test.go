@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gopcp/gopcp/certdb/store"
 	"github.com/gopcp/gopcp/collectord/metrics"
 	"github.com/gopcp/gopcp/collectord/server"
 	"github.com/gopcp/gopcp/internal/testcerts"
@@ -389,4 +390,53 @@ func (h *harness) certExpiry(t *testing.T) (int64, bool) {
 		return 0, false
 	}
 	return int64(res[0].Values[0].U), true
+}
+
+// BenchmarkReload is one SIGHUP reload: the file read and validated, the
+// certificate store opened and the TLS configuration rebuilt and swapped in.
+func BenchmarkReload(b *testing.B) {
+	for _, kind := range []string{"store", "tls.conf"} {
+		b.Run(kind, func(b *testing.B) {
+			ca := testcerts.New(b, nil, testcerts.Options{CN: "CA", IsCA: true})
+			id := testcerts.New(b, ca, testcerts.Options{CN: "collector", DNS: []string{"localhost"}, Server: true})
+			dir := b.TempDir()
+			cfgPath := filepath.Join(dir, "collectord.toml")
+			os.WriteFile(cfgPath, []byte("[reload]\nwatch_interval = \"0s\"\n"), 0o644)
+			args := []string{"--config", cfgPath}
+			if kind == "store" {
+				st, err := store.Create(filepath.Join(dir, "db"), nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				st.AddCert("CA", ca.Cert, store.MustParseTrust("CT,,"))
+				st.AddIdentity(serverNick, id.Cert, id.Key, store.Trust{})
+				args = append(args, "-C", filepath.Join(dir, "db"), "-M", serverNick)
+			} else {
+				os.WriteFile(filepath.Join(dir, "c.pem"), id.CertPEM(), 0o644)
+				os.WriteFile(filepath.Join(dir, "k.pem"), id.KeyPEM(b), 0o600)
+				os.WriteFile(filepath.Join(dir, "ca.pem"), ca.CertPEM(), 0o644)
+				os.WriteFile(filepath.Join(dir, "tls.conf"), []byte("tls-cert-file = "+filepath.Join(dir, "c.pem")+
+					"\ntls-key-file = "+filepath.Join(dir, "k.pem")+"\ntls-ca-cert-file = "+filepath.Join(dir, "ca.pem")+"\n"), 0o644)
+				args = append(args, "--tls-conf", filepath.Join(dir, "tls.conf"))
+			}
+			o, err := parseFlags(args, io.Discard)
+			if err != nil {
+				b.Fatal(err)
+			}
+			cfg, err := loadConfig(o)
+			if err != nil {
+				b.Fatal(err)
+			}
+			rl, err := newReloader(o, cfg, newLogControl(io.Discard, cfg.Log))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for b.Loop() {
+				if err := rl.Reload("bench"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -124,19 +125,21 @@ func TestReloadAllowList(t *testing.T) {
 }
 
 // relayWorks runs the relay prelude to 127.0.0.1:port and reports whether
-// proxyd connected (the collector's greeting arrives).
+// proxyd connected (the collector's greeting arrives). It may run in any
+// goroutine.
 func relayWorks(t *testing.T, p *proxy, port int) bool {
-	t.Helper()
 	c, err := net.Dial("tcp", p.addr)
 	if err != nil {
-		t.Fatal(err)
+		t.Errorf("dial proxyd: %v", err)
+		return false
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(5 * time.Second))
 	fmt.Fprintf(c, "pmproxy-client 1\n")
 	buf := make([]byte, len("pmproxy-server 1\n"))
-	if _, err := io.ReadFull(c, buf); err != nil {
-		t.Fatal(err)
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "pmproxy-server 1\n" {
+		t.Errorf("relay prelude: %q %v", buf, err)
+		return false
 	}
 	fmt.Fprintf(c, "127.0.0.1 %d\n", port)
 	greeting := make([]byte, 12)
@@ -301,4 +304,86 @@ func TestDebugClasses(t *testing.T) {
 	if _, errOut, code := runCLI("-D", "pdus", "--check-config"); code != 2 || !strings.Contains(errOut, `unknown debug class "pdus"`) {
 		t.Fatalf("-D pdus: %d %s", code, errOut)
 	}
+}
+
+// TestReloadUnderLoad: clients fetching through proxyd (HTTPS, new and reused
+// connections, and the relay) see no error while the configuration and the
+// certificate are reloaded again and again.
+func TestReloadUnderLoad(t *testing.T) {
+	col := ptest.StartCollector(t, nil)
+	ca := testcerts.New(t, nil, testcerts.Options{CN: "CA", IsCA: true})
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.Cert)
+	certs := []*testcerts.Cert{
+		testcerts.New(t, ca, testcerts.Options{CN: "a", DNS: []string{"localhost"}, Server: true}),
+		testcerts.New(t, ca, testcerts.Options{CN: "b", DNS: []string{"localhost"}, Server: true}),
+	}
+	dirs := []string{t.TempDir(), t.TempDir()}
+	confs := []string{writeIdentity(t, dirs[0], ca, certs[0]).conf, writeIdentity(t, dirs[1], ca, certs[1]).conf}
+	cfgText := func(i int) string {
+		return fmt.Sprintf("[tls]\ntls_conf = %q\n[upstream]\nallow = [\"127.0.0.1\"]\nmetadata_ttl = \"%ds\"\n[reload]\nwatch_interval = \"0s\"\n", confs[i%2], 10+i)
+	}
+	p := startConfig(t, cfgText(0))
+	u := "https://" + p.addr + "/pmapi/fetch?names=hinv.ncpu,kernel.all.load&hostspec=" + col.Addr
+	stop := make(chan struct{})
+	errs := make(chan error, 100)
+	var requests [9]int
+	var wg sync.WaitGroup
+	for w := 0; w < 9; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: "localhost"}, DisableKeepAlives: w%3 == 1}
+			defer tr.CloseIdleConnections()
+			c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if w%3 == 2 {
+					if !relayWorks(t, p, col.Port) {
+						errs <- fmt.Errorf("relay failed")
+						return
+					}
+				} else {
+					resp, err := c.Get(u)
+					if err != nil {
+						errs <- err
+						return
+					}
+					b, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 || !strings.Contains(string(b), "kernel.all.load") {
+						errs <- fmt.Errorf("status %d: %s", resp.StatusCode, b)
+						return
+					}
+				}
+				requests[w]++
+			}
+		}(w)
+	}
+	for i := 1; i <= 20; i++ {
+		rewrite(t, p.cfg, cfgText(i))
+		p.reload(t)
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	total := 0
+	for _, n := range requests {
+		total += n
+	}
+	if p.rl.Stats().Count() != 20 || p.rl.Stats().Failures() != 0 {
+		t.Fatalf("reloads %d failures %d\n%s", p.rl.Stats().Count(), p.rl.Stats().Failures(), p.logs)
+	}
+	if total < 20 {
+		t.Fatalf("only %d requests during the reloads", total)
+	}
+	t.Logf("%d requests and relay sessions across 20 reloads, 0 errors", total)
 }
