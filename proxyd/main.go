@@ -351,7 +351,7 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer, h 
 		return 2
 	}
 	if o.checkConfig {
-		fmt.Fprintln(stdout, "proxyd: configuration OK")
+		checkConfig(o, rl.Current(), stdout)
 		return 0
 	}
 	// proxyd reaches collectors itself: a PMPROXY_HOST in its environment would
@@ -495,4 +495,38 @@ func listen(c ServerConfig, log *slog.Logger) ([]net.Listener, error) {
 		lns = append(lns, ln)
 	}
 	return lns, nil
+}
+
+// checkConfig reports what --check-config loaded.
+func checkConfig(o *options, g *generation, stdout io.Writer) {
+	path := o.cfgPath
+	if path == "" {
+		path = DefaultConfigPath
+		if _, err := os.Stat(path); err != nil {
+			path = "none (flags and defaults)"
+		}
+	}
+	c := g.cfg
+	fmt.Fprintln(stdout, "proxyd: configuration OK")
+	fmt.Fprintf(stdout, "  config file: %s\n", path)
+	fmt.Fprintf(stdout, "  port: %d\n", c.Server.Port)
+	if leaf := g.leaf(); leaf == nil {
+		fmt.Fprintln(stdout, "  TLS: off (no -C/-M or tls_conf)")
+	} else {
+		fmt.Fprintf(stdout, "  TLS: subject %s, expires %s, sha256 %s\n", leaf.Subject,
+			leaf.NotAfter.UTC().Format(time.RFC3339), tlsconfig.Fingerprint(leaf))
+		fmt.Fprintf(stdout, "  client certificates required (-Q): %v\n", c.TLS.RequireClientCert)
+	}
+	allow := append([]string(nil), c.Upstream.Allow...)
+	for _, col := range c.Collectors {
+		allow = append(allow, col.Host)
+	}
+	fmt.Fprintf(stdout, "  collectors allowed: loopback %v; %s\n", g.policy.AllowLoopback(), orNone(strings.Join(allow, ", ")))
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "no others"
+	}
+	return s
 }

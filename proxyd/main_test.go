@@ -199,7 +199,8 @@ format = "json"
 level = "debug"
 `)
 	out, errOut, code := runCLI("--config", cfg, "--check-config")
-	if code != 0 || !strings.Contains(out, "configuration OK") {
+	if code != 0 || !strings.Contains(out, "configuration OK") || !strings.Contains(out, "collectors allowed: loopback false; ") ||
+		!strings.Contains(out, "db2.example.com") || !strings.Contains(out, "TLS: off") {
 		t.Fatalf("exit %d: %s%s", code, out, errOut)
 	}
 	c, err := LoadConfig(cfg, true)
