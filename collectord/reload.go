@@ -131,6 +131,9 @@ func (r *Reloader) swap(reason string, old *generation, cfg Config) error {
 	if b != nil && (old.tls == nil || !b.leaf.Equal(old.tls.leaf)) {
 		r.recordCert(b)
 	}
+	if b == nil && old.tls != nil {
+		r.log.Warn("TLS turned off by the reload: new clients cannot upgrade to TLS", "reason", reason)
+	}
 	return nil
 }
 

@@ -440,3 +440,29 @@ func BenchmarkReload(b *testing.B) {
 		})
 	}
 }
+
+// TestReloadTurnsTLSOn: a collector started without an identity offers TLS to
+// the clients that connect after a reload adds one, and stops offering it when a
+// reload removes it.
+func TestReloadTurnsTLSOn(t *testing.T) {
+	p := newPKI(t)
+	h := startReloader(t, "[reload]\nwatch_interval = \"0s\"\n", p.ca)
+	if _, err := connectTLS(t, h.port, h.ca, nil); err == nil {
+		t.Fatal("TLS without an identity")
+	}
+	writeFile(t, h.cfg, "[tls]\ncert_db = \""+p.serverDir+"\"\nnickname = \""+serverNick+"\"\n[reload]\nwatch_interval = \"0s\"\n")
+	if err := h.rl.Reload("SIGHUP"); err != nil {
+		t.Fatal(err)
+	}
+	h.connect(t).fetch(t)
+	writeFile(t, h.cfg, "[reload]\nwatch_interval = \"0s\"\n")
+	if err := h.rl.Reload("SIGHUP"); err != nil {
+		t.Fatal(err)
+	}
+	if h.srv.Features()&protocol.FeatureSecure != 0 {
+		t.Fatal("SECURE still offered after the identity was removed")
+	}
+	if !strings.Contains(h.log.String(), "TLS turned off by the reload") {
+		t.Fatalf("no warning:\n%s", h.log)
+	}
+}

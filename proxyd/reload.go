@@ -157,6 +157,9 @@ func (r *Reloader) swap(reason string, old *generation, cfg Config) error {
 	if leaf := g.leaf(); leaf != nil && (old.leaf() == nil || !leaf.Equal(old.leaf())) {
 		r.recordCert(g)
 	}
+	if g.tls == nil && old.tls != nil {
+		r.log.Warn("TLS turned off by the reload: TLS clients are refused from now on", "reason", reason)
+	}
 	return nil
 }
 
