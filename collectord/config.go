@@ -5,11 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"reflect"
-	"sort"
 	"time"
 
 	"github.com/gopcp/gopcp/internal/logctl"
+	"github.com/gopcp/gopcp/internal/reload"
 	"github.com/gopcp/gopcp/internal/tomlconfig"
 )
 
@@ -166,49 +165,24 @@ func parseDebugClasses(list []string) (map[string]bool, error) {
 	return logctl.ParseClasses(list, debugClasses)
 }
 
+// fixed is the part of the configuration a reload cannot change: the sockets,
+// the metric roots (the sources are opened at start) and the watch interval.
+type fixed struct {
+	Port          int           `key:"server.port"`
+	Address       []string      `key:"server.address"`
+	ProcRoot      string        `key:"metrics.proc_root"`
+	SysRoot       string        `key:"metrics.sys_root"`
+	EtcRoot       string        `key:"metrics.etc_root"`
+	RootFS        string        `key:"metrics.rootfs"`
+	WatchInterval time.Duration `key:"reload.watch_interval"`
+}
+
+func fixedOf(c Config) fixed {
+	m := c.Metrics
+	return fixed{Port: c.Server.Port, Address: c.Server.Address, ProcRoot: m.ProcRoot, SysRoot: m.SysRoot,
+		EtcRoot: m.EtcRoot, RootFS: m.RootFS, WatchInterval: c.Reload.Interval()}
+}
+
 // restartOnly lists the settings whose new value differs from the running one but
 // cannot be applied without a restart, as "key (old -> new)".
-func restartOnly(old, cur Config) []string {
-	var out []string
-	diff := func(prefix string, a, b any) {
-		va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
-		t := va.Type()
-		for i := 0; i < t.NumField(); i++ {
-			f := t.Field(i)
-			if !f.IsExported() {
-				continue
-			}
-			x, y := va.Field(i).Interface(), vb.Field(i).Interface()
-			if !reflect.DeepEqual(x, y) {
-				out = append(out, fmt.Sprintf("%s%s (%v -> %v)", prefix, f.Tag.Get("toml"), show(x), show(y)))
-			}
-		}
-	}
-	diff("server.", listenerOf(old.Server), listenerOf(cur.Server))
-	diff("metrics.", old.Metrics, cur.Metrics)
-	if old.Reload.Interval() != cur.Reload.Interval() {
-		out = append(out, fmt.Sprintf("reload.watch_interval (%v -> %v)", old.Reload.Interval(), cur.Reload.Interval()))
-	}
-	sort.Strings(out)
-	return out
-}
-
-// listener is the part of ServerConfig fixed at start: the sockets.
-type listener struct {
-	Port    int      `toml:"port"`
-	Address []string `toml:"address"`
-}
-
-func listenerOf(s ServerConfig) listener { return listener{Port: s.Port, Address: s.Address} }
-
-func show(v any) string {
-	switch v := v.(type) {
-	case string:
-		return fmt.Sprintf("%q", v)
-	case []string:
-		return fmt.Sprintf("%q", v)
-	case Duration:
-		return v.Duration.String()
-	}
-	return fmt.Sprint(v)
-}
+func restartOnly(old, cur Config) []string { return reload.Changed(fixedOf(old), fixedOf(cur)) }

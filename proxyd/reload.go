@@ -6,8 +6,6 @@ import (
 	"crypto/x509"
 	"fmt"
 	"log/slog"
-	"reflect"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -180,22 +178,23 @@ func (r *Reloader) Watch(ctx context.Context, interval time.Duration) {
 }
 
 // fixed is the part of the configuration that a reload cannot change: the
-// sockets, and the HTTP limits that net/http fixes when it starts serving.
+// sockets, the HTTP limits that net/http fixes when it starts serving, and the
+// watch interval.
 type fixed struct {
-	Port              int      `key:"server.port"`
-	Address           []string `key:"server.address"`
-	MaxHeaderBytes    int      `key:"server.max_header_bytes"`
-	ReadHeaderTimeout Duration `key:"server.read_header_timeout"`
-	IdleTimeout       Duration `key:"server.idle_timeout"`
-	WriteTimeout      Duration `key:"server.write_timeout"`
-	WatchInterval     Duration `key:"reload.watch_interval"`
+	Port              int           `key:"server.port"`
+	Address           []string      `key:"server.address"`
+	MaxHeaderBytes    int           `key:"server.max_header_bytes"`
+	ReadHeaderTimeout time.Duration `key:"server.read_header_timeout"`
+	IdleTimeout       time.Duration `key:"server.idle_timeout"`
+	WriteTimeout      time.Duration `key:"server.write_timeout"`
+	WatchInterval     time.Duration `key:"reload.watch_interval"`
 }
 
 func fixedOf(c Config) fixed {
 	s := c.Server
 	return fixed{Port: s.Port, Address: s.Address, MaxHeaderBytes: s.MaxHeaderBytes,
-		ReadHeaderTimeout: s.ReadHeaderTimeout, IdleTimeout: s.IdleTimeout, WriteTimeout: s.WriteTimeout,
-		WatchInterval: Duration{Duration: c.watchInterval()}}
+		ReadHeaderTimeout: s.ReadHeaderTimeout.Duration, IdleTimeout: s.IdleTimeout.Duration,
+		WriteTimeout: s.WriteTimeout.Duration, WatchInterval: c.watchInterval()}
 }
 
 // keepListener puts the running values of the fixed settings into cfg.
@@ -209,25 +208,4 @@ func keepListener(cfg *Config, old Config) {
 
 // restartOnly lists the fixed settings whose new value differs, as
 // "section.key (old -> new)".
-func restartOnly(old, cur Config) []string {
-	a, b := reflect.ValueOf(fixedOf(old)), reflect.ValueOf(fixedOf(cur))
-	var out []string
-	for i := 0; i < a.NumField(); i++ {
-		x, y := a.Field(i).Interface(), b.Field(i).Interface()
-		if !reflect.DeepEqual(x, y) {
-			out = append(out, fmt.Sprintf("%s (%v -> %v)", a.Type().Field(i).Tag.Get("key"), show(x), show(y)))
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
-func show(v any) string {
-	switch v := v.(type) {
-	case []string:
-		return fmt.Sprintf("%q", v)
-	case Duration:
-		return v.Duration.String()
-	}
-	return fmt.Sprint(v)
-}
+func restartOnly(old, cur Config) []string { return reload.Changed(fixedOf(old), fixedOf(cur)) }

@@ -10,8 +10,10 @@ package reload
 import (
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -164,4 +166,32 @@ func Watch(ctx context.Context, interval time.Duration, current func() Current, 
 			pending = now
 		}
 	}
+}
+
+// Changed compares two values of one struct type whose fields are tagged with the
+// configuration key they hold (`key:"server.port"`), and lists the fields that
+// differ as "key (old -> new)", sorted: the settings a reload found changed but
+// cannot apply while running.
+func Changed(old, cur any) []string {
+	a, b := reflect.ValueOf(old), reflect.ValueOf(cur)
+	var out []string
+	for i := 0; i < a.NumField(); i++ {
+		x, y := a.Field(i).Interface(), b.Field(i).Interface()
+		if !reflect.DeepEqual(x, y) {
+			out = append(out, fmt.Sprintf("%s (%s -> %s)", a.Type().Field(i).Tag.Get("key"), show(x), show(y)))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// show writes a setting's value as the log shows it: strings quoted.
+func show(v any) string {
+	switch v := v.(type) {
+	case string, []string:
+		return fmt.Sprintf("%q", v)
+	case fmt.Stringer:
+		return v.String()
+	}
+	return fmt.Sprint(v)
 }

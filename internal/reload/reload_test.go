@@ -127,3 +127,21 @@ func TestWatchOff(t *testing.T) {
 		t.Fatal("Watch with interval 0 did not return")
 	}
 }
+
+func TestChanged(t *testing.T) {
+	type fixed struct {
+		Port  int           `key:"server.port"`
+		Addr  []string      `key:"server.address"`
+		Root  string        `key:"metrics.proc_root"`
+		Watch time.Duration `key:"reload.watch_interval"`
+	}
+	a := fixed{Port: 1, Root: "", Watch: 2 * time.Second}
+	if got := Changed(a, a); len(got) != 0 {
+		t.Fatalf("unchanged: %q", got)
+	}
+	b := fixed{Port: 2, Addr: []string{"::1"}, Root: "/host/proc", Watch: 0}
+	want := `metrics.proc_root ("" -> "/host/proc"); reload.watch_interval (2s -> 0s); server.address ([] -> ["::1"]); server.port (1 -> 2)`
+	if got := strings.Join(Changed(a, b), "; "); got != want {
+		t.Fatalf("got  %s\nwant %s", got, want)
+	}
+}
