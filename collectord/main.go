@@ -413,7 +413,7 @@ func checkConfig(o *options, rl *Reloader, stdout io.Writer) int {
 	}
 	fmt.Fprintln(stdout, "collectord: configuration OK")
 	fmt.Fprintf(stdout, "  config file: %s\n", path)
-	g := rl.cur.Load()
+	g := rl.current()
 	fmt.Fprintf(stdout, "  port: %d\n", g.cfg.Server.Port)
 	if g.tls == nil {
 		fmt.Fprintln(stdout, "  TLS: off (no -C/-M or tls_conf)")

@@ -6,9 +6,6 @@ import (
 	"crypto/x509"
 	"fmt"
 	"log/slog"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/gopcp/gopcp/internal/logctl"
@@ -40,19 +37,17 @@ func (g *generation) leaf() *x509.Certificate {
 }
 
 // Reloader holds proxyd's configuration in service and replaces it whole, as
-// collectord's does: Reload (SIGHUP) reads the configuration file and the
-// certificates again, ReloadTLS (a certificate file changed) the certificates
-// only. The new configuration is built completely and checked before it is
-// swapped in; on any error the last good one stays and the log says which file
-// and why. OnApply hands each new generation to the server, relay and API.
+// collectord's does (reload.Swapper): Reload (SIGHUP) reads the configuration
+// file and the certificates again, ReloadTLS (a certificate file changed) the
+// certificates only. The new configuration is built completely and checked
+// before it is swapped in; on any error the last good one stays and the log says
+// which file and why. OnApply hands each new generation to the server, relay
+// and API.
 type Reloader struct {
-	opts  *options
-	logs  *logctl.Control
-	log   *slog.Logger
-	now   func() time.Time
-	mu    sync.Mutex // one reload at a time
-	cur   atomic.Pointer[generation]
-	stats reload.Stats
+	opts *options
+	logs *logctl.Control
+	log  *slog.Logger
+	sw   *reload.Swapper[generation]
 
 	// OnApply, when set, is called with each generation swapped in by a reload,
 	// under the reload lock.
@@ -61,21 +56,22 @@ type Reloader struct {
 
 // newReloader builds the first generation from a loaded, validated configuration.
 func newReloader(o *options, cfg Config, logs *logctl.Control) (*Reloader, error) {
-	r := &Reloader{opts: o, logs: logs, log: logs.Logger(), now: time.Now}
+	r := &Reloader{opts: o, logs: logs, log: logs.Logger()}
 	g, err := r.build(cfg)
 	if err != nil {
 		return nil, err
 	}
-	r.cur.Store(g)
+	r.sw = reload.NewSwapper(g, r.log)
 	return r, nil
 }
 
-// build makes a generation: the TLS identity and the allow list.
+// build makes a generation: the TLS identity and the allow list. A TLS error
+// names the files it was read from.
 func (r *Reloader) build(cfg Config) (*generation, error) {
 	files := reload.Snapshot(tlsFiles(cfg.TLS))
 	t, err := buildTLS(cfg.TLS, r.logs.Class("tls"))
 	if err != nil {
-		return nil, fmt.Errorf("TLS identity: %w", err)
+		return nil, reload.NameFiles(fmt.Errorf("TLS identity: %w", err), tlsFiles(cfg.TLS))
 	}
 	p, err := cfg.policy()
 	if err != nil {
@@ -93,10 +89,10 @@ func tlsFiles(c TLSConfig) []string {
 }
 
 // Current is the generation in service.
-func (r *Reloader) Current() *generation { return r.cur.Load() }
+func (r *Reloader) Current() *generation { return r.sw.Current() }
 
 // Stats are the reload counters for /proxyd/metrics.
-func (r *Reloader) Stats() *reload.Stats { return &r.stats }
+func (r *Reloader) Stats() *reload.Stats { return r.sw.Stats() }
 
 // recordCert logs the certificate in use, and warns when it expires soon.
 func (r *Reloader) recordCert(g *generation) {
@@ -106,7 +102,7 @@ func (r *Reloader) recordCert(g *generation) {
 	}
 	r.log.Info("TLS identity loaded", "subject", leaf.Subject.String(), "sha256", tlsconfig.Fingerprint(leaf),
 		"not_after", leaf.NotAfter.UTC().Format(time.RFC3339), "require_client_cert", g.cfg.TLS.RequireClientCert)
-	if left := leaf.NotAfter.Sub(r.now()); left < ExpiryWarning {
+	if left := time.Until(leaf.NotAfter); left < ExpiryWarning {
 		r.log.Warn("proxyd's certificate expires soon; issue a new one and reload (systemctl reload proxyd)",
 			"days_left", int(left.Hours()/24))
 	}
@@ -114,65 +110,47 @@ func (r *Reloader) recordCert(g *generation) {
 
 // Reload re-reads the configuration file and rebuilds everything from it.
 func (r *Reloader) Reload(reason string) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	old := r.cur.Load()
-	cfg, err := loadConfig(r.opts)
-	if err != nil {
-		return r.failed(reason, err)
-	}
-	if changed := restartOnly(old.cfg, cfg); len(changed) > 0 {
-		for _, c := range changed {
-			r.log.Warn("setting changed but needs a restart; keeping the running value", "reason", reason, "setting", c)
+	return r.sw.Swap(reason, func(old *generation) (*generation, error) {
+		cfg, err := loadConfig(r.opts)
+		if err != nil {
+			return nil, err
 		}
-		keepListener(&cfg, old.cfg)
-	}
-	return r.swap(reason, old, cfg)
+		if changed := restartOnly(old.cfg, cfg); len(changed) > 0 {
+			for _, c := range changed {
+				r.log.Warn("setting changed but needs a restart; keeping the running value", "reason", reason, "setting", c)
+			}
+			keepListener(&cfg, old.cfg)
+		}
+		return r.build(cfg)
+	}, r.applied)
 }
 
 // ReloadTLS rebuilds the configuration in service (a certificate file changed).
 func (r *Reloader) ReloadTLS(reason string) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	old := r.cur.Load()
-	return r.swap(reason, old, old.cfg)
+	return r.sw.Swap(reason, func(old *generation) (*generation, error) {
+		return r.build(old.cfg)
+	}, r.applied)
 }
 
-func (r *Reloader) swap(reason string, old *generation, cfg Config) error {
-	g, err := r.build(cfg)
-	if err != nil {
-		return r.failed(reason, err, "files", strings.Join(tlsFiles(cfg.TLS), " "))
-	}
-	if !r.cur.CompareAndSwap(old, g) {
-		return r.failed(reason, fmt.Errorf("configuration replaced during the reload"))
-	}
-	applyLog(r.logs, cfg.Log)
+// applied puts a new generation's logging in force and hands it to OnApply.
+func (r *Reloader) applied(old, g *generation) {
+	applyLog(r.logs, g.cfg.Log)
 	if r.OnApply != nil {
 		r.OnApply(g)
 	}
-	r.stats.Succeeded(r.now())
-	r.log.Info("configuration reloaded", "reason", reason, "reloads", r.stats.Count())
 	if leaf := g.leaf(); leaf != nil && (old.leaf() == nil || !leaf.Equal(old.leaf())) {
 		r.recordCert(g)
 	}
 	if g.tls == nil && old.tls != nil {
-		r.log.Warn("TLS turned off by the reload: TLS clients are refused from now on", "reason", reason)
+		r.log.Warn("TLS turned off by the reload: TLS clients are refused from now on")
 	}
-	return nil
-}
-
-func (r *Reloader) failed(reason string, err error, attrs ...any) error {
-	r.stats.Failed()
-	attrs = append([]any{"reason", reason, "err", err}, attrs...)
-	r.log.Error("reload failed; keeping the last good configuration", append(attrs, "failures", r.stats.Failures())...)
-	return err
 }
 
 // Watch checks the certificate files every interval until ctx ends and reloads
 // when they change (see reload.Watch).
 func (r *Reloader) Watch(ctx context.Context, interval time.Duration) {
 	reload.Watch(ctx, interval, func() reload.Current {
-		g := r.cur.Load()
+		g := r.Current()
 		return reload.Current{Token: g, Loaded: g.files, Paths: tlsFiles(g.cfg.TLS)}
 	}, func(reason string) { r.ReloadTLS(reason) })
 }

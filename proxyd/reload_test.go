@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -223,7 +224,7 @@ func TestWatchSwapsCertificate(t *testing.T) {
 		t.Fatal("broken key replaced the identity")
 	}
 	logs := p.logs.String()
-	if !strings.Contains(logs, "reload failed") || !strings.Contains(logs, id.key) {
+	if !strings.Contains(logs, "reload failed") || !regexp.MustCompile(`err="TLS identity: [^"]*\(read from [^"]*`+regexp.QuoteMeta(id.key)).MatchString(logs) {
 		t.Fatalf("log does not name the file:\n%s", logs)
 	}
 	if n, _ := selfMetric(t, p, "gopcp_proxyd_reload_failures_total"); n != 1 {

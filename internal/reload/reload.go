@@ -195,3 +195,12 @@ func show(v any) string {
 	}
 	return fmt.Sprint(v)
 }
+
+// NameFiles adds to err the files a configuration was read from, so that the log
+// says which file is to blame along with why; nil stays nil.
+func NameFiles(err error, files []string) error {
+	if err == nil || len(files) == 0 {
+		return err
+	}
+	return fmt.Errorf("%w (read from %s)", err, strings.Join(files, " "))
+}

@@ -2,12 +2,16 @@ package reload
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gopcp/gopcp/internal/syncbuf"
 )
 
 func writeFile(t *testing.T, p, s string) {
@@ -143,5 +147,40 @@ func TestChanged(t *testing.T) {
 	want := `metrics.proc_root ("" -> "/host/proc"); reload.watch_interval (2s -> 0s); server.address ([] -> ["::1"]); server.port (1 -> 2)`
 	if got := strings.Join(Changed(a, b), "; "); got != want {
 		t.Fatalf("got  %s\nwant %s", got, want)
+	}
+}
+
+// TestSwapper: a failed build keeps the generation in service and is counted and
+// logged; a good one is swapped in, applied sees both, and it is counted.
+func TestSwapper(t *testing.T) {
+	var log syncbuf.Buffer
+	one, two := 1, 2
+	s := NewSwapper(&one, slog.New(slog.NewTextHandler(&log, nil)))
+	err := s.Swap("test", func(old *int) (*int, error) { return nil, errors.New("bad file x.pem") }, func(_, _ *int) {
+		t.Fatal("applied after a failure")
+	})
+	if err == nil || *s.Current() != 1 || s.Stats().Failures() != 1 || s.Stats().Count() != 0 {
+		t.Fatalf("after a failure: %v %d %d", err, *s.Current(), s.Stats().Failures())
+	}
+	if !strings.Contains(log.String(), `reload failed; keeping the last good configuration" reason=test err="bad file x.pem"`) {
+		t.Fatalf("log:\n%s", log.String())
+	}
+	var saw [2]int
+	if err := s.Swap("test", func(old *int) (*int, error) { return &two, nil }, func(old, cur *int) { saw = [2]int{*old, *cur} }); err != nil {
+		t.Fatal(err)
+	}
+	if *s.Current() != 2 || saw != [2]int{1, 2} || s.Stats().Count() != 1 || s.Stats().LastReload().IsZero() {
+		t.Fatalf("after a success: %d %v %d", *s.Current(), saw, s.Stats().Count())
+	}
+}
+
+func TestNameFiles(t *testing.T) {
+	base := errors.New("bad PEM")
+	err := NameFiles(base, []string{"/a/cert.pem", "/a/key.pem"})
+	if !errors.Is(err, base) || err.Error() != "bad PEM (read from /a/cert.pem /a/key.pem)" {
+		t.Fatalf("%v", err)
+	}
+	if NameFiles(nil, []string{"x"}) != nil || NameFiles(base, nil) != base {
+		t.Fatal("nil error or no files")
 	}
 }
