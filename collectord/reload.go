@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/gopcp/gopcp/certdb/check"
 	"github.com/gopcp/gopcp/internal/reload"
 	"github.com/gopcp/gopcp/tlsconfig"
 )
@@ -84,7 +85,7 @@ func (r *Reloader) recordCert(b *tlsBundle) {
 	attrs := []any{"source", b.source, "subject", b.leaf.Subject.String(),
 		"sha256", tlsconfig.Fingerprint(b.leaf), "not_after", b.leaf.NotAfter.UTC().Format(time.RFC3339)}
 	r.log.Info("server certificate loaded", attrs...)
-	if left := time.Until(b.leaf.NotAfter); left < ExpiryWarning {
+	if left := time.Until(b.leaf.NotAfter); left < check.DefaultExpiryWarning {
 		r.log.Warn("server certificate expires soon; issue a new one and reload (systemctl reload collectord)",
 			"source", b.source, "days_left", int(left.Hours()/24))
 	}

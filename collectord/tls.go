@@ -5,14 +5,9 @@ import (
 	"crypto/x509"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/gopcp/gopcp/tlsconfig"
 )
-
-// ExpiryWarning is how close to its expiry a server certificate is reported (in the
-// log at load and by verify --secure).
-const ExpiryWarning = 30 * 24 * time.Hour
 
 // tlsBundle is one built server TLS configuration.
 type tlsBundle struct {

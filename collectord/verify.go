@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gopcp/gopcp/certdb/check"
 	"github.com/gopcp/gopcp/certdb/store"
 	"github.com/gopcp/gopcp/pmapi"
 	"github.com/gopcp/gopcp/protocol"
@@ -340,7 +341,7 @@ func (v *verifier) checkValidity(leaf *x509.Certificate) {
 		v.failed("expiry", "the certificate is not valid before "+leaf.NotBefore.UTC().Format(time.RFC3339), "check the clock (timedatectl), or wait")
 	case left <= 0:
 		v.failed("expiry", "the certificate expired on "+until, renew)
-	case left < ExpiryWarning:
+	case left < check.DefaultExpiryWarning:
 		v.warning("expiry", fmt.Sprintf("the certificate expires on %s, in %d days", until, int(left.Hours()/24)), renew)
 	default:
 		v.ok("expiry", "valid until %s (%d days)", until, int(left.Hours()/24))

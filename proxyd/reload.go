@@ -8,14 +8,12 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/gopcp/gopcp/certdb/check"
 	"github.com/gopcp/gopcp/internal/logctl"
 	"github.com/gopcp/gopcp/internal/reload"
 	"github.com/gopcp/gopcp/proxyd/upstream"
 	"github.com/gopcp/gopcp/tlsconfig"
 )
-
-// ExpiryWarning is how close to its expiry proxyd's certificate is reported.
-const ExpiryWarning = 30 * 24 * time.Hour
 
 // DefaultWatchInterval is how often the certificate files are checked for a change.
 const DefaultWatchInterval = 2 * time.Second
@@ -102,7 +100,7 @@ func (r *Reloader) recordCert(g *generation) {
 	}
 	r.log.Info("TLS identity loaded", "subject", leaf.Subject.String(), "sha256", tlsconfig.Fingerprint(leaf),
 		"not_after", leaf.NotAfter.UTC().Format(time.RFC3339), "require_client_cert", g.cfg.TLS.RequireClientCert)
-	if left := time.Until(leaf.NotAfter); left < ExpiryWarning {
+	if left := time.Until(leaf.NotAfter); left < check.DefaultExpiryWarning {
 		r.log.Warn("proxyd's certificate expires soon; issue a new one and reload (systemctl reload proxyd)",
 			"days_left", int(left.Hours()/24))
 	}
