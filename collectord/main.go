@@ -19,7 +19,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -312,7 +311,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	srv.Registry = reg
 
-	lns, err := listen(cfg.Server, log)
+	lns, err := systemd.Listen(cfg.Server.Address, cfg.Server.Port, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "collectord: %v\n", err)
 		return 1
@@ -375,34 +374,6 @@ func shutdown(srv *server.Server, log *slog.Logger, cancel context.CancelFunc) i
 	srv.Shutdown(sctx)
 	cancel()
 	return 0
-}
-
-// listen returns the sockets to serve: those passed by systemd, else new ones on
-// the configured addresses and port.
-func listen(c ServerConfig, log *slog.Logger) ([]net.Listener, error) {
-	lns, err := systemd.Listeners()
-	if err != nil {
-		return nil, err
-	}
-	if len(lns) > 0 {
-		log.Info("using sockets from the service manager; server.port and server.address (-p, -i) are not used", "sockets", len(lns))
-		return lns, nil
-	}
-	addrs := c.Address
-	if len(addrs) == 0 {
-		addrs = []string{""}
-	}
-	for _, a := range addrs {
-		ln, err := net.Listen("tcp", net.JoinHostPort(a, strconv.Itoa(c.Port)))
-		if err != nil {
-			for _, l := range lns {
-				l.Close()
-			}
-			return nil, fmt.Errorf("cannot listen: %w", err)
-		}
-		lns = append(lns, ln)
-	}
-	return lns, nil
 }
 
 // checkConfig reports what --check-config loaded.

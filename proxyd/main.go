@@ -384,7 +384,7 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer, h 
 		api.Reconfigure(apiConfig(g, log))
 	}
 
-	lns, err := listen(sc, log)
+	lns, err := systemd.Listen(sc.Address, sc.Port, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "proxyd: %v\n", err)
 		return 1
@@ -467,34 +467,6 @@ func apiConfig(g *generation, log *slog.Logger) httpapi.Config {
 		MaxBodyBytes:    c.Server.MaxBodyBytes,
 		Logger:          log,
 	}
-}
-
-// listen returns the sockets to serve: those passed by systemd (proxyd.socket),
-// else new ones on the configured addresses and port.
-func listen(c ServerConfig, log *slog.Logger) ([]net.Listener, error) {
-	lns, err := systemd.Listeners()
-	if err != nil {
-		return nil, err
-	}
-	if len(lns) > 0 {
-		log.Info("using sockets from the service manager; server.port and server.address (-p, -i) are not used", "sockets", len(lns))
-		return lns, nil
-	}
-	addrs := c.Address
-	if len(addrs) == 0 {
-		addrs = []string{""}
-	}
-	for _, a := range addrs {
-		ln, err := net.Listen("tcp", net.JoinHostPort(a, strconv.Itoa(c.Port)))
-		if err != nil {
-			for _, l := range lns {
-				l.Close()
-			}
-			return nil, fmt.Errorf("cannot listen: %w", err)
-		}
-		lns = append(lns, ln)
-	}
-	return lns, nil
 }
 
 // checkConfig reports what --check-config loaded.

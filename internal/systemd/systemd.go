@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/coreos/go-systemd/v22/activation"
@@ -76,6 +77,34 @@ func Listeners() ([]net.Listener, error) {
 	}
 	if len(all) > 0 && len(lns) == 0 {
 		return nil, errors.New("socket activation: no stream socket among the inherited descriptors (use ListenStream= in the .socket unit)")
+	}
+	return lns, nil
+}
+
+// Listen returns the sockets a daemon serves: those passed by socket activation
+// when there are any (addrs and port are then not used, and the log says so),
+// else new TCP listeners on each of addrs (none: all interfaces) at port.
+func Listen(addrs []string, port int, log *slog.Logger) ([]net.Listener, error) {
+	lns, err := Listeners()
+	if err != nil {
+		return nil, err
+	}
+	if len(lns) > 0 {
+		log.Info("using sockets from the service manager; server.port and server.address (-p, -i) are not used", "sockets", len(lns))
+		return lns, nil
+	}
+	if len(addrs) == 0 {
+		addrs = []string{""}
+	}
+	for _, a := range addrs {
+		ln, err := net.Listen("tcp", net.JoinHostPort(a, strconv.Itoa(port)))
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			return nil, fmt.Errorf("cannot listen: %w", err)
+		}
+		lns = append(lns, ln)
 	}
 	return lns, nil
 }
