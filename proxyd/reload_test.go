@@ -107,6 +107,13 @@ func TestReloadAllowList(t *testing.T) {
 	if _, ok := selfMetric(t, p, "gopcp_proxyd_certificate_expiry_seconds"); ok {
 		t.Fatal("certificate expiry reported without TLS")
 	}
+	for _, name := range []string{"gopcp_proxyd_connections", "gopcp_proxyd_connections_refused_total", "gopcp_proxyd_relay_sessions",
+		"gopcp_proxyd_http_contexts", "gopcp_proxyd_last_reload_success_timestamp_seconds", "gopcp_proxyd_build_info",
+		"go_goroutines", "process_open_fds"} {
+		if v, ok := selfMetric(t, p, name); !ok || (name == "gopcp_proxyd_connections" && v < 1) {
+			t.Errorf("%s: %v %v", name, v, ok)
+		}
+	}
 
 	// Taking the collector off the list again refuses it.
 	rewrite(t, p.cfg, "[server]\nmax_header_bytes = 2048\n[upstream]\nallow_loopback = false\n[reload]\nwatch_interval = \"0s\"\n")
