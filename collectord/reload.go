@@ -98,10 +98,7 @@ func (r *Reloader) Reload(reason string) error {
 		if err != nil {
 			return nil, err
 		}
-		if changed := restartOnly(old.cfg, cfg); len(changed) > 0 {
-			for _, c := range changed {
-				r.log.Warn("setting changed but needs a restart; keeping the running value", "reason", reason, "setting", c)
-			}
+		if reload.WarnRestartOnly(r.log, reason, restartOnly(old.cfg, cfg)) {
 			// Keep what cannot change while running, so what is reported is what runs.
 			cfg.Server.Port, cfg.Server.Address = old.cfg.Server.Port, old.cfg.Server.Address
 			cfg.Metrics, cfg.Reload = old.cfg.Metrics, old.cfg.Reload

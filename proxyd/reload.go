@@ -113,10 +113,7 @@ func (r *Reloader) Reload(reason string) error {
 		if err != nil {
 			return nil, err
 		}
-		if changed := restartOnly(old.cfg, cfg); len(changed) > 0 {
-			for _, c := range changed {
-				r.log.Warn("setting changed but needs a restart; keeping the running value", "reason", reason, "setting", c)
-			}
+		if reload.WarnRestartOnly(r.log, reason, restartOnly(old.cfg, cfg)) {
 			keepListener(&cfg, old.cfg)
 		}
 		return r.build(cfg)

@@ -297,18 +297,8 @@ func TestConnectionLimit(t *testing.T) {
 	dial(t, addr)
 	c2 := dial(t, addr)
 	roundTrip(t, c2, &protocol.DescReq{PMID: 0x0f000020})
-	nc, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	c := protocol.NewConn(nc)
-	nc.SetReadDeadline(time.Now().Add(3 * time.Second))
-	g, err := c.Read()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := protocol.ParseGreeting(g); !errors.Is(err, &protocol.Error{Code: protocol.ErrConnLimit}) {
+	c, err := limitGreeting(t, addr)
+	if !errors.Is(err, &protocol.Error{Code: protocol.ErrConnLimit}) {
 		t.Fatalf("greeting error %v", err)
 	}
 	if _, err := c.Read(); err == nil {
@@ -319,8 +309,9 @@ func TestConnectionLimit(t *testing.T) {
 	}
 }
 
-// limitGreeting connects and reports the greeting's error (nil: accepted).
-func limitGreeting(t *testing.T, addr string) error {
+// limitGreeting connects and returns the connection and the greeting's error
+// (nil: accepted).
+func limitGreeting(t *testing.T, addr string) (*protocol.Conn, error) {
 	t.Helper()
 	nc, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -334,7 +325,7 @@ func limitGreeting(t *testing.T, addr string) error {
 		t.Fatal(err)
 	}
 	_, err = protocol.ParseGreeting(g)
-	return err
+	return c, err
 }
 
 // TestUpdateSettings: a reload's new limits apply to the next client while the
@@ -348,7 +339,7 @@ func TestUpdateSettings(t *testing.T) {
 	if st := s.Settings(); st.MaxClients != 1 || st.MaxPDUSize != protocol.DefaultMaxPDUSize || st.RequestTimeout != protocol.DefaultRequestTimeout {
 		t.Fatalf("settings with defaults: %+v", st)
 	}
-	if err := limitGreeting(t, addr); !errors.Is(err, &protocol.Error{Code: protocol.ErrConnLimit}) {
+	if _, err := limitGreeting(t, addr); !errors.Is(err, &protocol.Error{Code: protocol.ErrConnLimit}) {
 		t.Fatalf("new limit not applied: greeting error %v", err)
 	}
 	s.Update(Settings{MaxClients: 2, IdleTimeout: 150 * time.Millisecond})

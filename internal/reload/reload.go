@@ -12,6 +12,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"reflect"
 	"sort"
@@ -203,4 +204,13 @@ func NameFiles(err error, files []string) error {
 		return err
 	}
 	return fmt.Errorf("%w (read from %s)", err, strings.Join(files, " "))
+}
+
+// WarnRestartOnly logs each setting Changed found, saying that the running value
+// stays until a restart, and reports whether there was any.
+func WarnRestartOnly(log *slog.Logger, reason string, changed []string) bool {
+	for _, c := range changed {
+		log.Warn("setting changed but needs a restart; keeping the running value", "reason", reason, "setting", c)
+	}
+	return len(changed) > 0
 }
