@@ -37,7 +37,7 @@ func needOpenSSL(t *testing.T) {
 }
 
 // seedPKI makes the certificates exactly as the PCP secure-connections walkthrough
-// (shared/seeds/003) does, with -subj instead of the interactive prompts and
+// our users follow (the one e2e/secure_test.go runs) does, with -subj instead of the interactive prompts and
 // -passout instead of the export password prompt.
 func seedPKI(t *testing.T) string {
 	t.Helper()

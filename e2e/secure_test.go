@@ -18,7 +18,7 @@ import (
 	"github.com/gopcp/gopcp/internal/testcerts"
 )
 
-// seedPKI follows ../shared/seeds/003_cfefcefac3b6a421.txt literally: a local CA, a
+// seedPKI follows PCP's secure-connections walkthrough (as users follow it) literally: a local CA, a
 // client and a server certificate made with openssl exactly as shown (the
 // interactive prompts answered with -subj, the PKCS#12 passwords with -passout),
 // then the server store and the user's store built with certdb, as the walkthrough

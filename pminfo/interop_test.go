@@ -13,52 +13,27 @@ import (
 	"testing"
 
 	"github.com/gopcp/gopcp/certdb/store"
+	"github.com/gopcp/gopcp/internal/pcptest"
 	"github.com/gopcp/gopcp/internal/testcerts"
 )
 
 const (
-	realPminfo = "/usr/bin/pminfo"
-	realPmcd   = "/usr/lib/pcp/bin/pmcd"
+	realPminfo = pcptest.PMInfo
+	realPmcd   = pcptest.PMCD
 )
-
-// referencePCP finds shared/tools/reference-pcp from the package folder.
-func referencePCP(t *testing.T) string {
-	for _, p := range []string{os.Getenv("GOPCP_REFERENCE_PCP"), "../../shared/tools/reference-pcp", "/work/shared/tools/reference-pcp"} {
-		if p == "" {
-			continue
-		}
-		if st, err := os.Stat(p); err == nil && !st.IsDir() {
-			abs, _ := filepath.Abs(p)
-			return abs
-		}
-	}
-	t.Fatal("shared/tools/reference-pcp not found (set GOPCP_REFERENCE_PCP)")
-	return ""
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
 
 // startRealPmcd starts the real pmcd on a free loopback port for the test and
 // returns the port and its unix socket. extra are reference-pcp arguments after
 // the port (-t TLSCONF, -- PMCD_ARGS).
 func startRealPmcd(t *testing.T, extra ...string) (int, string) {
 	t.Helper()
-	for _, f := range []string{realPminfo, realPmcd} {
-		if _, err := os.Stat(f); err != nil {
-			t.Skip("real PCP not installed: run ../shared/tools/reference-pcp install (Debian packages pcp, libpcp3-dev)")
-		}
+	pcptest.Require(t, realPminfo, realPmcd)
+	tool, err := pcptest.ReferenceScript()
+	if err != nil {
+		t.Fatal(err)
 	}
-	tool := referencePCP(t)
 	dir := t.TempDir()
-	port := freePort(t)
+	port := pcptest.FreePort(t)
 	out, err := exec.Command(tool, append([]string{"start", dir, strconv.Itoa(port)}, extra...)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("reference-pcp start: %v\n%s", err, out)
@@ -192,7 +167,7 @@ func TestInteropRealPminfo(t *testing.T) {
 		t.Run(flags+"/all", func(t *testing.T) { compare(t, nil, args...) })
 	}
 	// Host specifications, environment and connection failures.
-	closed := strconv.Itoa(freePort(t))
+	closed := strconv.Itoa(pcptest.FreePort(t))
 	for _, c := range []struct {
 		env  []string
 		args []string

@@ -4,7 +4,7 @@
 # curl for /metrics. Medians of ROUNDS alternating rounds. Loopback only.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-SHARED=${GOPCP_SHARED:-../shared}
+REF=scripts/reference-pcp
 ITERS=${ITERS:-3000}
 ROUNDS=${ROUNDS:-5}
 work=$(mktemp -d)
@@ -12,8 +12,8 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$work"; }
 trap cleanup EXIT
 [ -x /usr/lib/pcp/bin/pmproxy ] && [ -f /usr/include/pcp/pmapi.h ] || {
-  echo "bench-proxy: real PCP missing: run $SHARED/tools/reference-pcp install" >&2; exit 1; }
-cc -O2 -o "$work/fetchbench" "$SHARED/bench/fetchbench.c" -lpcp || exit 1
+  echo "bench-proxy: real PCP missing: run $REF install" >&2; exit 1; }
+cc -O2 -o "$work/fetchbench" bench/fetchbench.c -lpcp || exit 1
 waitport() { for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
 median() { sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print "n/a"}'; }
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }

@@ -1,25 +1,25 @@
 #!/usr/bin/env bash
 # bench.sh: our collectord against the real pmcd, same run, same libpcp client
-# (../shared/bench/fetchbench.c), plaintext and TLS (ECDSA P-256 certificates from
+# (bench/fetchbench.c), plaintext and TLS (ECDSA P-256 certificates from
 # certdb quickstart). Prints fetchbench's lines prefixed with the target; figures go
 # into BENCHMARKS.md. Loopback only.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-SHARED=${GOPCP_SHARED:-../shared}
+REF=scripts/reference-pcp
 ITERS=${ITERS:-5000}
 CLIENTS=${CLIENTS:-50}
 work=$(mktemp -d)
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  "$SHARED/tools/reference-pcp" stop "$work/pmcd" >/dev/null 2>&1
-  "$SHARED/tools/reference-pcp" stop "$work/pmcd-tls" >/dev/null 2>&1
+  "$REF" stop "$work/pmcd" >/dev/null 2>&1
+  "$REF" stop "$work/pmcd-tls" >/dev/null 2>&1
   rm -rf "$work"
 }
 trap cleanup EXIT
 [ -x /usr/lib/pcp/bin/pmcd ] && [ -f /usr/include/pcp/pmapi.h ] || {
-  echo "bench: real PCP missing: run $SHARED/tools/reference-pcp install" >&2; exit 1; }
-cc -O2 -o "$work/fetchbench" "$SHARED/bench/fetchbench.c" -lpcp || exit 1
+  echo "bench: real PCP missing: run $REF install" >&2; exit 1; }
+cc -O2 -o "$work/fetchbench" bench/fetchbench.c -lpcp || exit 1
 
 waitport() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
 
@@ -31,8 +31,8 @@ printf 'tls-cert-file = %s\ntls-key-file = %s\n' "$work/server.pem" "$work/serve
 printf 'tls-ca-cert-file = %s\n' "$work/ca.pem" > "$work/client-tls.conf"
 
 p_real=44711 p_ours=44712 p_real_tls=44713 p_ours_tls=44714
-"$SHARED/tools/reference-pcp" start "$work/pmcd" $p_real >/dev/null || exit 1
-"$SHARED/tools/reference-pcp" start "$work/pmcd-tls" $p_real_tls -t "$work/pmcd-tls.conf" >/dev/null || exit 1
+"$REF" start "$work/pmcd" $p_real >/dev/null || exit 1
+"$REF" start "$work/pmcd-tls" $p_real_tls -t "$work/pmcd-tls.conf" >/dev/null || exit 1
 bin/collectord --config /dev/null -i 127.0.0.1 -p $p_ours --log-level error & pids+=($!)
 bin/collectord --config /dev/null -i 127.0.0.1 -p $p_ours_tls -C "$work/pki/server" -M "PCP Collector certificate" --log-level error & pids+=($!)
 p_floor=44715

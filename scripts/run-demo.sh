@@ -5,7 +5,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 port=${1:-44399}
+# A busy port would make the demonstration talk to whatever holds it: stop at once.
+if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+  echo "make run: port $port on 127.0.0.1 is already in use; choose another: make run PORT=NNNNN" >&2
+  exit 1
+fi
 tmp=$(mktemp -d)
+pid=
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$tmp"' EXIT
 
 echo "== certdb quickstart --dir $tmp/pcp"
@@ -15,7 +21,16 @@ echo "== collectord -C $tmp/pcp/server -M 'PCP Collector certificate' -Q -i 127.
 bin/collectord --config /dev/null -C "$tmp/pcp/server" -M 'PCP Collector certificate' -Q \
   -i 127.0.0.1 -p "$port" --log-level warn &
 pid=$!
-for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
+up=
+for _ in $(seq 100); do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then up=1; break; fi
+  kill -0 "$pid" 2>/dev/null || break
+  sleep 0.05
+done
+if [ -z "$up" ] || ! kill -0 "$pid" 2>/dev/null; then
+  echo "make run: collectord did not start on 127.0.0.1:$port (see its messages above)" >&2
+  exit 1
+fi
 
 echo "== pminfo without a client certificate (refused, as -Q requires)"
 bin/pminfo -h "127.0.0.1:$port" -f kernel.uname.nodename || true

@@ -8,7 +8,7 @@
 //
 //	go generate ./collectord/metrics/
 //
-// (needs the Debian package pcp; /work/shared/tools/reference-pcp install).
+// (needs the Debian package pcp: scripts/reference-pcp install).
 //
 // The help.dir file is a little-endian index: a header {magic 0x50635068, version,
 // count} then count entries {ident, offset of one-line text, offset of long text},

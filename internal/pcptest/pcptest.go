@@ -23,7 +23,7 @@ const (
 )
 
 // InstallHint is printed when the real PCP is missing.
-const InstallHint = "real PCP not installed: run ../shared/tools/reference-pcp install (Debian packages pcp, libpcp3-dev)"
+const InstallHint = "real PCP not installed: run scripts/reference-pcp install as root (Debian packages pcp, libpcp3-dev)"
 
 // Require skips t unless the named real PCP binaries exist.
 func Require(t testing.TB, bins ...string) {
@@ -56,8 +56,8 @@ func ModuleRoot() (string, error) {
 	}
 }
 
-// ReferenceScript is the path of shared/tools/reference-pcp beside the checkout
-// (or $GOPCP_REFERENCE_PCP).
+// ReferenceScript is the path of scripts/reference-pcp in this module (or
+// $GOPCP_REFERENCE_PCP), which installs the real PCP and starts pmcd on a port.
 func ReferenceScript() (string, error) {
 	if p := os.Getenv("GOPCP_REFERENCE_PCP"); p != "" {
 		return p, nil
@@ -66,7 +66,7 @@ func ReferenceScript() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	p := filepath.Join(root, "..", "shared", "tools", "reference-pcp")
+	p := filepath.Join(root, "scripts", "reference-pcp")
 	if _, err := os.Stat(p); err != nil {
 		return "", fmt.Errorf("reference-pcp not found at %s: %w", p, err)
 	}

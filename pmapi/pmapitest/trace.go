@@ -1,6 +1,6 @@
 // Package pmapitest provides PCP servers for tests: a replay server that answers
 // with the exact PDUs of a wire trace recorded from the real pmcd (the traces under
-// shared/pcp/traces), and a scripted server for hand-written conversations.
+// testdata/traces of the protocol package), and a scripted server for hand-written conversations.
 package pmapitest
 
 import (
