@@ -14,9 +14,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"golang.org/x/crypto/scrypt"
 	"golang.org/x/sys/unix"
+
+	"github.com/gopcp/gopcp/internal/safetext"
 )
 
 // Names inside a store directory.
@@ -55,6 +58,18 @@ const (
 	checkPlain  = "gopcp certdb password check"
 	checkAAD    = "gopcp-certdb/v1 check"
 	keyAADLabel = "gopcp-certdb/v1 key\x00"
+)
+
+// Bounds on the scrypt parameters read from a store file. scrypt's memory is
+// 128*N*r bytes and its time grows with N*r*p; a file is chosen by whoever could
+// write it, so without a bound one edit makes every Open allocate gigabytes or
+// spin for hours. The bounds are 8 times what newState writes (32 MiB, N*r*p =
+// 2^18): room for a stronger store written by a later certdb, and still at most
+// 256 MiB and about two seconds on one slow core (measured: 2.0 s for 2^21).
+const (
+	maxScryptMemory = 256 << 20 // bytes, 128*N*r
+	maxScryptWork   = 1 << 21   // N*r*p
+	maxSaltLen      = 1024
 )
 
 // fileStore is the JSON document kept in FileName (see doc.go).
@@ -143,16 +158,81 @@ func cleanDir(dir string) string {
 	return filepath.Clean(dir)
 }
 
-// checkPerms refuses key material that others can read or write.
+// checkPerms refuses key material that others can read or write, or that
+// belongs to another user (who could replace its contents at any time).
 func checkPerms(path string, fi os.FileInfo) error {
 	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%s: not a regular file", path)
+		return fmt.Errorf("%s is not a regular file (%s); a store file must be a plain file: %w", path, fi.Mode().Type(), ErrUnsafeStore)
+	}
+	if err := checkOwner(path, fi, "store file"); err != nil {
+		return err
 	}
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
 		return fmt.Errorf("%s holds private keys but has mode %04o (group or others may read or write it); fix it with: chmod 600 %s: %w",
 			path, perm, shellQuote(path), ErrLooseKeyPermissions)
 	}
 	return nil
+}
+
+// checkOwner refuses a file or folder owned by anyone but us or root: its owner
+// can change it whatever its mode says, so trusting it would hand them our trust
+// decisions (and, for a store, our private keys).
+func checkOwner(path string, fi os.FileInfo, what string) error {
+	sys, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fmt.Errorf("%s: cannot tell who owns it: %w", path, ErrUnsafeStore)
+	}
+	me := os.Geteuid()
+	if int(sys.Uid) == me || sys.Uid == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s %s is owned by uid %d, not by you (uid %d) or root, and its owner could replace what it holds; "+
+		"fix it with: chown %d %s (or use the store as uid %d): %w",
+		what, path, sys.Uid, me, me, shellQuote(path), sys.Uid, ErrUnsafeStore)
+}
+
+// checkDir refuses a store folder that another user could change: one owned by
+// someone other than us or root, or writable by group or others without the
+// sticky bit (anyone who may create and rename files there could swap
+// certdb.json for their own, or plant the lock or a link). Readable by group or
+// others is fine: the keys inside are protected by certdb.json's own mode. A
+// symbolic link to the folder is followed (an administrator's choice, like
+// /etc/pcp/tls -> /srv/certs) and the folder it leads to is checked. Reading and
+// writing are held to the same rule: a reader trusts what it reads.
+func checkDir(dir string) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%s is not a folder: %w", dir, ErrNoStore)
+	}
+	if err := checkOwner(dir, fi, "store folder"); err != nil {
+		return err
+	}
+	if perm := fi.Mode().Perm(); perm&0o022 != 0 && fi.Mode()&os.ModeSticky == 0 {
+		return fmt.Errorf("store folder %s has mode %04o: group or others may write in it and so replace the store; "+
+			"fix it with: chmod go-w %s: %w", dir, perm, shellQuote(dir), ErrUnsafeStore)
+	}
+	return nil
+}
+
+// openNoFollow opens path without following a symbolic link in its last
+// component and without blocking on a FIFO planted there; the caller checks
+// with checkPerms or fstat what it got.
+func openNoFollow(path string, flag int, perm uint32, what string) (*os.File, error) {
+	fd, err := unix.Open(path, flag|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, perm)
+	if err != nil {
+		if errors.Is(err, unix.ELOOP) {
+			target, _ := os.Readlink(path)
+			return nil, fmt.Errorf("%s %s is a symbolic link (to %q), which certdb never follows; remove it if you did not make it (rm %s): %w",
+				what, path, safetext.Escape(target), shellQuote(path), ErrUnsafeStore)
+		}
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	// Reads and flock on a regular file ignore O_NONBLOCK; it is only there so
+	// that opening a FIFO does not wait for a writer that never comes.
+	return os.NewFile(uintptr(fd), path), nil
 }
 
 // shellQuote quotes a path for a command a person will paste.
@@ -168,7 +248,10 @@ func shellQuote(s string) string {
 // readState reads and validates the store file in dir.
 func readState(dir string) (*state, error) {
 	path := filepath.Join(dir, FileName)
-	f, err := os.Open(path)
+	if err := checkDir(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	f, err := openNoFollow(path, unix.O_RDONLY, 0, "store file")
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			for _, nss := range []string{"cert9.db", "cert8.db"} {
@@ -283,11 +366,28 @@ func (st *state) encode() ([]byte, error) {
 	return append(data, '\n'), nil
 }
 
+// validate checks the key derivation parameters before anything is derived
+// with them (see maxScryptMemory). Sizes are computed in float64 so that no
+// value in the file can overflow them.
 func (k kdfParams) validate() error {
-	// Bounds keep a crafted file from making Open allocate gigabytes.
-	if k.Name != kdfScrypt || len(k.Salt) < 8 || k.N < 2 || k.N > 1<<20 || k.N&(k.N-1) != 0 ||
-		k.R < 1 || k.R > 32 || k.P < 1 || k.P > 16 {
-		return fmt.Errorf("unsupported key derivation parameters (%s N=%d r=%d p=%d): %w", k.Name, k.N, k.R, k.P, ErrCorrupt)
+	const fix = "the file is damaged or was made to exhaust this host; restore the store from a backup"
+	if k.Name != kdfScrypt {
+		return fmt.Errorf("key derivation %q is not supported (certdb uses scrypt): %w", safetext.Escape(k.Name), ErrCorrupt)
+	}
+	if len(k.Salt) < 8 || len(k.Salt) > maxSaltLen {
+		return fmt.Errorf("scrypt salt of %d bytes (want 8 to %d); %s: %w", len(k.Salt), maxSaltLen, fix, ErrCorrupt)
+	}
+	if k.N < 2 || k.N&(k.N-1) != 0 || k.R < 1 || k.P < 1 {
+		return fmt.Errorf("scrypt parameters N=%d r=%d p=%d are out of range (N a power of two from 2, r and p from 1); %s: %w",
+			k.N, k.R, k.P, fix, ErrCorrupt)
+	}
+	if mem := 128 * float64(k.N) * float64(k.R); mem > maxScryptMemory {
+		return fmt.Errorf("scrypt parameters (N=%d r=%d p=%d) ask for %.0f MiB of memory; at most %d MiB (certdb writes %d MiB); %s: %w",
+			k.N, k.R, k.P, mem/(1<<20), maxScryptMemory>>20, 128*scryptN*scryptR>>20, fix, ErrCorrupt)
+	}
+	if work := float64(k.N) * float64(k.R) * float64(k.P); work > maxScryptWork {
+		return fmt.Errorf("scrypt parameters (N=%d r=%d p=%d) ask for %.0f times the work of what certdb writes; at most %d times (a few seconds); %s: %w",
+			k.N, k.R, k.P, work/(scryptN*scryptR*scryptP), maxScryptWork/(scryptN*scryptR*scryptP), fix, ErrCorrupt)
 	}
 	return nil
 }
@@ -352,11 +452,24 @@ func newState(password []byte) (*state, cipher.AEAD, error) {
 }
 
 // lockDir takes the exclusive writer lock of dir; the returned func releases it.
+// The folder is checked first (checkDir), and the lock file is opened without
+// following a link and must be a plain file of ours with one name: otherwise a
+// link planted at certdb.lock would make us create or lock a file elsewhere.
 func lockDir(dir string) (func(), error) {
+	if err := checkDir(dir); err != nil {
+		return nil, err
+	}
 	path := filepath.Join(dir, LockName)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := openNoFollow(path, unix.O_RDWR|unix.O_CREAT, 0o600, "lock file")
 	if err != nil {
+		if errors.Is(err, ErrUnsafeStore) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("opening lock file: %w", err)
+	}
+	if err := checkLockFile(path, f); err != nil {
+		f.Close()
+		return nil, err
 	}
 	for {
 		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
@@ -380,6 +493,27 @@ func lockDir(dir string) (func(), error) {
 	}, nil
 }
 
+// checkLockFile checks what openNoFollow opened at the lock path.
+func checkLockFile(path string, f *os.File) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("lock file %s: %w", path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("lock file %s is not a regular file (%s); remove it if you did not make it (rm %s): %w",
+			path, fi.Mode().Type(), shellQuote(path), ErrUnsafeStore)
+	}
+	if err := checkOwner(path, fi, "lock file"); err != nil {
+		return err
+	}
+	// A hard link planted at the lock path would be another file's name.
+	if sys, ok := fi.Sys().(*syscall.Stat_t); ok && sys.Nlink != 1 {
+		return fmt.Errorf("lock file %s has %d names (a hard link to another file?); remove it (rm %s): %w",
+			path, sys.Nlink, shellQuote(path), ErrUnsafeStore)
+	}
+	return nil
+}
+
 // writeState replaces the store file atomically: temporary file in the same folder,
 // fsync, rename, fsync of the folder. The caller holds the lock.
 func writeState(dir string, st *state) error {
@@ -391,6 +525,9 @@ func writeState(dir string, st *state) error {
 }
 
 func writeAtomic(dir, name string, data []byte) (err error) {
+	// CreateTemp opens with O_CREATE|O_EXCL and mode 0600: a name that exists,
+	// a symbolic link included, is never opened, and rename(2) replaces a link at
+	// name rather than writing through it.
 	tmp, err := os.CreateTemp(dir, tempPrefix+"*")
 	if err != nil {
 		return fmt.Errorf("writing store: %w", err)

@@ -36,6 +36,10 @@ var (
 	ErrLooseKeyPermissions = errors.New("private key file readable by others")
 	ErrCorrupt             = errors.New("damaged or foreign store file")
 	ErrBadInput            = errors.New("unusable input")
+	// ErrUnsafeStore: the store folder, file or lock file could be changed by
+	// another user (owner, group or world write, a planted link); the error says
+	// which and the chmod, chown or rm that fixes it.
+	ErrUnsafeStore = errors.New("store folder or file not safe to trust")
 )
 
 // Store is an open certificate store. Its methods are safe for concurrent use, and
@@ -111,7 +115,12 @@ func Create(dir string, password []byte) (*Store, error) {
 // for PCP), otherwise the store is Locked and key operations fail with ErrLocked.
 //
 // A store file that group or others can read or write is refused with
-// ErrLooseKeyPermissions and the chmod command that fixes it.
+// ErrLooseKeyPermissions and the chmod command that fixes it. A store folder or
+// file owned by another user (neither the caller nor root), a folder that group
+// or others may write in (without the sticky bit), and a symbolic link in place
+// of certdb.json or certdb.lock are refused with ErrUnsafeStore, for reading as
+// for writing. Key derivation parameters beyond what certdb could have written
+// (over 256 MiB of scrypt memory) are refused with ErrCorrupt before any work.
 func Open(dir string, password []byte) (*Store, error) {
 	dir = cleanDir(dir)
 	st, err := readState(dir)
