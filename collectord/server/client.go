@@ -3,8 +3,10 @@ package server
 import (
 	"encoding/binary"
 	"errors"
+	"log/slog"
 	"math"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -23,6 +25,12 @@ type client struct {
 	tls   bool
 	start time.Time
 	slot  uint32
+	unix  bool       // on a unix-domain socket: exempt from -Q's plaintext refusal and the per-address limit
+	addr  netip.Addr // the TCP peer's address, for the per-address limit
+
+	// Guarded by srv.mu: which slots the connection holds (limits.go).
+	handshaking bool
+	served      bool
 
 	mu     sync.Mutex // guards whoami for the pmcd.client metrics
 	whoami string
@@ -36,13 +44,22 @@ type client struct {
 	arena   []byte
 }
 
-// dispatch answers one request. It returns an error only when the connection must
-// be dropped; a malformed body gets PM_ERR_IPC and the client is kept.
-func (c *client) dispatch(raw []byte) error {
+// dispatch answers one request. It returns an error when the connection must be
+// dropped: a PDU that does not decode, or one that is not a request (CREDS again,
+// ATTR, a reply sent as a request, CONTROL_REQ), gets PM_ERR_IPC and closes the
+// client, as a bad header does: a client that sends garbage is not worth serving,
+// and each PDU it sends cannot cost a log line (they are rate-limited).
+func (c *client) dispatch(raw []byte, log *slog.Logger) error {
 	p, _, err := protocol.Decode(raw)
 	if err != nil {
-		c.srv.log().Info("malformed PDU", "peer", c.peer.String(), "err", err)
-		return c.sendError(protocol.ErrIPC)
+		c.sendError(protocol.ErrIPC)
+		c.srv.logBadPDU(log, "client dropped: malformed PDU", "err", err)
+		return errBadPDU
+	}
+	if !isRequest(p) {
+		c.sendError(protocol.ErrIPC)
+		c.srv.logBadPDU(log, "client dropped: unexpected PDU", "type", protocol.TypeName(p.Type()))
+		return errBadPDU
 	}
 	reply := c.answer(p)
 	if reply == nil {
@@ -151,8 +168,20 @@ func (c *client) answer(p protocol.PDU) protocol.PDU {
 	case *protocol.Result:
 		return c.store(p)
 	}
-	// CREDS twice, ATTR, replies sent as requests, CONTROL_REQ: not a request here.
+	// isRequest let through only the types above.
 	return errPDU(protocol.ErrIPC)
+}
+
+// isRequest reports the PDU types a client may send once the handshake is done:
+// those answer handles.
+func isRequest(p protocol.PDU) bool {
+	switch p.(type) {
+	case *protocol.Profile, *protocol.Fetch, *protocol.DescReq, *protocol.DescIDs, *protocol.InstanceReq,
+		*protocol.TextReq, *protocol.NameReq, *protocol.PMNSNames, *protocol.PMNSIDs, *protocol.LabelReq,
+		*protocol.Result:
+		return true
+	}
+	return false
 }
 
 // store accepts pmcd.client.whoami, the one metric clients set, and nothing else.

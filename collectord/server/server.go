@@ -2,6 +2,12 @@
 // per client, the greeting/CREDS handshake with the same-socket TLS upgrade, request
 // dispatch, limits and the client-certificate policy. Metric data comes from a
 // metrics.Registry; the server knows nothing of /proc.
+//
+// The -Q policy (RequireClientCert) has one exemption: clients on a unix-domain
+// socket (ListenUnix, pmcd -s), whose uid, gid and pid the kernel tells us. Every TCP
+// client, loopback included, must upgrade to TLS and present a verified
+// certificate: a proxyd on this host connects from 127.0.0.1 on behalf of remote
+// clients, so loopback proves nothing about who is asking.
 package server
 
 import (
@@ -15,11 +21,13 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"runtime/debug"
 	"sort"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gopcp/gopcp/collectord/metrics"
@@ -33,6 +41,12 @@ const (
 	DefaultMaxClients = 4096
 	// MaxProfiles bounds the contexts (profiles) one connection may keep.
 	MaxProfiles = 64
+	// refuseLinger bounds how long a refused client is read from after its ERROR
+	// PDU, so that closing does not reset the connection before the client has
+	// read why (a reset can destroy data the client has not read yet).
+	refuseLinger = time.Second
+	// refuseDrainMax bounds what is read (and discarded) from a refused client.
+	refuseDrainMax = 64 * 1024
 )
 
 // Features advertised in the greeting: LABELS, HIGHRES and DESCS always; SECURE with
@@ -47,6 +61,8 @@ type Settings struct {
 	RequireClientCert bool
 	MaxPDUSize        int
 	MaxClients        int
+	MaxClientsPerAddr int
+	MaxHandshakes     int
 	RequestTimeout    time.Duration
 	IdleTimeout       time.Duration
 	HandshakeTimeout  time.Duration
@@ -61,20 +77,31 @@ type Server struct {
 	// not configured. It is called for each upgrade so a reload takes effect for new
 	// handshakes while existing sessions keep theirs.
 	TLSConfig func() *tls.Config
-	// RequireClientCert is pmcd -Q: remote clients must upgrade to TLS with a
-	// verified client certificate; TLS clients must present one, loopback included.
+	// RequireClientCert is pmcd -Q: every TCP client, loopback included, must
+	// upgrade to TLS and present a verified client certificate. A TCP client that
+	// does not ask for TLS, and a TLS client (on any socket) without a certificate,
+	// get an ERROR PDU PM_ERR_NEEDCLIENTCERT and are closed with nothing else sent.
+	// Only plaintext clients on a unix-domain socket (ListenUnix) are exempt.
 	RequireClientCert bool
 	// MaxPDUSize is the largest PDU accepted from a client (default 64 KiB).
 	MaxPDUSize int
-	// MaxClients is the most clients served at once (default DefaultMaxClients).
+	// MaxClients is the most clients served at once (default DefaultMaxClients);
+	// a connection takes a client slot only once its handshake is done.
 	MaxClients int
+	// MaxClientsPerAddr is the most connections from one IP address, handshaking
+	// or served (default DefaultMaxClientsPerAddr); unix-socket clients are exempt.
+	MaxClientsPerAddr int
+	// MaxHandshakes is the most connections still in their handshake at once
+	// (default DefaultMaxHandshakes).
+	MaxHandshakes int
 	// RequestTimeout bounds the rest of a PDU once it has started (default 5 s).
 	RequestTimeout time.Duration
 	// IdleTimeout closes a client that sends nothing for this long (default 1 h).
 	IdleTimeout time.Duration
 	// HandshakeTimeout bounds the CREDS exchange and the TLS handshake (default 10 s).
 	HandshakeTimeout time.Duration
-	// Logger receives one line per refused client or protocol failure.
+	// Logger receives the lines about refused clients and protocol failures, those
+	// a client can cause at will rate-limited (limits.go).
 	Logger *slog.Logger
 	// PDUTrace, when set, sees every PDU of every client, in and out, inside TLS
 	// too (collectord -D pdu). It must not keep the slice.
@@ -83,14 +110,23 @@ type Server struct {
 	// for the pmcd.gopcp.reload.* metrics.
 	ReloadStats func() (ok, failed uint64)
 
-	mu       sync.Mutex
-	clients  map[*client]struct{}
-	nextSlot uint32
-	ln       []net.Listener
-	wg       sync.WaitGroup
-	closing  atomic.Bool
-	nclients atomic.Int32
-	live     atomic.Pointer[Settings] // nil: the fields
+	mu         sync.Mutex
+	clients    map[*client]struct{} // every open connection, handshaking or served
+	served     int                  // connections past the handshake (client slots)
+	handshakes int                  // connections in the handshake
+	perAddr    map[netip.Addr]int   // open TCP connections per address
+	nextSlot   uint32
+	ln         []net.Listener
+	relaxed    [2]*tls.Config // a TLS configuration and its copy that lets no certificate through the handshake
+	wg         sync.WaitGroup
+	closing    atomic.Bool
+	nclients   atomic.Int32
+	live       atomic.Pointer[Settings] // nil: the fields
+
+	limitOnce  sync.Once
+	badPDULog  *logLimiter
+	refusalLog *logLimiter
+	clock      func() time.Time // tests: the log limiters' clock
 }
 
 // Update replaces the settings for clients that connect from now on (a reload).
@@ -103,6 +139,7 @@ func (s *Server) Settings() Settings {
 		st = *p
 	} else {
 		st = Settings{RequireClientCert: s.RequireClientCert, MaxPDUSize: s.MaxPDUSize, MaxClients: s.MaxClients,
+			MaxClientsPerAddr: s.MaxClientsPerAddr, MaxHandshakes: s.MaxHandshakes,
 			RequestTimeout: s.RequestTimeout, IdleTimeout: s.IdleTimeout, HandshakeTimeout: s.HandshakeTimeout}
 	}
 	if st.MaxPDUSize <= 0 {
@@ -110,6 +147,12 @@ func (s *Server) Settings() Settings {
 	}
 	if st.MaxClients <= 0 {
 		st.MaxClients = DefaultMaxClients
+	}
+	if st.MaxClientsPerAddr <= 0 {
+		st.MaxClientsPerAddr = DefaultMaxClientsPerAddr
+	}
+	if st.MaxHandshakes <= 0 {
+		st.MaxHandshakes = DefaultMaxHandshakes
 	}
 	st.RequestTimeout = orDefault(st.RequestTimeout, protocol.DefaultRequestTimeout)
 	st.IdleTimeout = orDefault(st.IdleTimeout, protocol.DefaultIdleTimeout)
@@ -232,6 +275,9 @@ func (s *Server) Clients() []metrics.Client {
 	s.mu.Lock()
 	out := make([]metrics.Client, 0, len(s.clients))
 	for c := range s.clients {
+		if !c.served {
+			continue
+		}
 		c.mu.Lock()
 		out = append(out, metrics.Client{Slot: c.slot, WhoAmI: c.whoami, Start: c.start})
 		c.mu.Unlock()
@@ -277,41 +323,40 @@ func (v selfView) CertNotAfter() (time.Time, bool) {
 	}
 	return leaf.NotAfter, true
 }
-func (s *Server) register(c *client) (ok bool) {
+
+// handshakeConfig is cfg for one handshake. A configuration that requires a
+// client certificate (-Q, or tls.conf tls-verify-clients) would end a handshake
+// without one with a TLS alert, which PCP clients report as "IPC protocol
+// failure". The copy lets such a client finish the handshake, so that it can be
+// told PM_ERR_NEEDCLIENTCERT (the caller checks); a certificate that is offered
+// is still verified by cfg's own check and fails the handshake if it does not verify.
+func (s *Server) handshakeConfig(cfg *tls.Config) (use *tls.Config, required bool) {
+	switch cfg.ClientAuth {
+	case tls.RequireAnyClientCert, tls.RequireAndVerifyClientCert:
+	default:
+		return cfg, false
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.clients == nil {
-		s.clients = map[*client]struct{}{}
+	if s.relaxed[0] == cfg {
+		return s.relaxed[1], true
 	}
-	if len(s.clients) >= c.set.MaxClients || s.closing.Load() {
-		return false
+	r := cfg.Clone()
+	if cfg.ClientAuth == tls.RequireAndVerifyClientCert {
+		r.ClientAuth = tls.VerifyClientCertIfGiven
+	} else {
+		r.ClientAuth = tls.RequestClientCert
 	}
-	c.slot = s.nextSlot
-	s.nextSlot++
-	s.clients[c] = struct{}{}
-	s.nclients.Add(1)
-	return true
-}
-
-func (s *Server) unregister(c *client) {
-	s.mu.Lock()
-	if _, ok := s.clients[c]; ok {
-		delete(s.clients, c)
-		s.nclients.Add(-1)
+	if verify := cfg.VerifyPeerCertificate; verify != nil {
+		r.VerifyPeerCertificate = func(raw [][]byte, chains [][]*x509.Certificate) error {
+			if len(raw) == 0 {
+				return nil // decided after the handshake
+			}
+			return verify(raw, chains)
+		}
 	}
-	s.mu.Unlock()
-}
-
-// isLocal reports a loopback or unix-socket peer, which -Q exempts from the
-// plaintext refusal as pmcd does.
-func isLocal(a net.Addr) bool {
-	switch a := a.(type) {
-	case *net.TCPAddr:
-		return a.IP.IsLoopback()
-	case *net.UnixAddr:
-		return true
-	}
-	return false
+	s.relaxed = [2]*tls.Config{cfg, r}
+	return r, true
 }
 
 // certFingerprint is the SHA-256 of a peer certificate for log lines.
@@ -322,6 +367,13 @@ func certFingerprint(cs tls.ConnectionState) string {
 	sum := sha256.Sum256(cs.PeerCertificates[0].Raw)
 	return hex.EncodeToString(sum[:])
 }
+
+// errBadPDU marks a failure caused by a malformed or unexpected PDU: the client is
+// closed and the log line is rate-limited.
+var errBadPDU = errors.New("bad PDU")
+
+// errRefused marks a refusal that has been logged with its reason.
+var errRefused = errors.New("refused")
 
 // handle runs one client from greeting to close.
 func (s *Server) handle(ctx context.Context, nc net.Conn) {
@@ -336,21 +388,42 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 	if s.PDUTrace != nil {
 		c.conn.Trace = func(out bool, b []byte) { s.PDUTrace(c.peer, out, b) }
 	}
-	log := s.log().With("peer", c.peer.String())
+	var log *slog.Logger
+	if _, c.unix = nc.(*net.UnixConn); c.unix {
+		log = unixPeer(nc, s.log())
+		c.peer = nc.LocalAddr() // the accepted side's remote address has no name
+	} else {
+		log = s.log().With("peer", c.peer.String())
+		c.addr = addrKey(c.peer)
+	}
 	if tc, ok := nc.(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
 	}
-	if !s.register(c) {
+	if reason := s.admit(c); reason != "" {
 		c.conn.Conn.SetWriteDeadline(time.Now().Add(time.Second))
 		c.conn.Write(protocol.Greeting(protocol.ErrConnLimit, 0))
-		log.Warn("client refused: connection limit reached", "max_clients", c.set.MaxClients)
+		s.logRefusal(log, slog.LevelWarn, "client refused: "+reason, "max_clients", c.set.MaxClients,
+			"max_clients_per_addr", c.set.MaxClientsPerAddr, "max_handshakes", c.set.MaxHandshakes)
 		return
 	}
-	defer s.unregister(c)
+	defer s.release(c)
 	if err := c.handshake(ctx, log); err != nil {
-		if !errors.Is(err, errRefused) { // refusals were logged with their reason
-			log.Info("client handshake failed", "err", err)
+		switch {
+		case errors.Is(err, errRefused): // logged with its reason
+		case s.closing.Load():
+		case errors.Is(err, errBadPDU):
+			s.logBadPDU(log, "client dropped: bad PDU in the handshake", "err", err)
+		case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), errors.Is(err, syscall.ECONNRESET):
+			// Port probes and health checks connect and hang up: not worth a line.
+			log.Debug("client left during the handshake", "err", err)
+		default:
+			s.logRefusal(log, slog.LevelInfo, "client handshake failed", "err", err)
 		}
+		return
+	}
+	if !s.promote(c) {
+		c.sendError(protocol.ErrConnLimit)
+		s.logRefusal(log, slog.LevelWarn, "client refused: connection limit reached", "max_clients", c.set.MaxClients)
 		return
 	}
 	c.conn.MaxSize = c.set.MaxPDUSize
@@ -362,8 +435,8 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 			c.readFailed(err, log)
 			return
 		}
-		if err := c.dispatch(raw); err != nil {
-			if !errors.Is(err, net.ErrClosed) {
+		if err := c.dispatch(raw, log); err != nil {
+			if !errors.Is(err, net.ErrClosed) && !errors.Is(err, errBadPDU) {
 				log.Info("client dropped", "err", err)
 			}
 			return
@@ -382,13 +455,13 @@ func (c *client) readFailed(err error, log *slog.Logger) {
 		return
 	case errors.Is(err, protocol.ErrTooLarge):
 		c.sendError(protocol.ErrTooBig)
-		log.Warn("client dropped: PDU too large", "err", err)
+		c.srv.logBadPDU(log, "client dropped: PDU too large", "err", err)
 	case errors.Is(err, protocol.ErrLength), errors.Is(err, protocol.ErrNegativeType):
 		c.sendError(protocol.ErrIPC)
-		log.Warn("client dropped: bad PDU header", "err", err)
+		c.srv.logBadPDU(log, "client dropped: bad PDU header", "err", err)
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		if !c.srv.closing.Load() {
-			log.Info("client dropped: timed out", "err", err)
+			c.srv.logRefusal(log, slog.LevelInfo, "client dropped: timed out", "err", err)
 		}
 	default:
 		log.Info("client dropped", "err", err)
@@ -400,7 +473,22 @@ func (c *client) sendError(code int32) error {
 	return c.conn.Write(&protocol.ErrorPDU{Code: code})
 }
 
-var errRefused = errors.New("refused")
+// refuse sends the ERROR PDU code and ends the conversation: the client reads the
+// error as the reply to its next request and then end of file, and nothing else
+// is sent. Whatever the client sends meanwhile is read and discarded, briefly, so
+// that closing does not reset the connection before the client has read the error.
+func (c *client) refuse(code int32) {
+	conn := c.conn.Conn
+	conn.SetWriteDeadline(time.Now().Add(refuseLinger))
+	if err := c.conn.Write(&protocol.ErrorPDU{Code: code}); err != nil {
+		return
+	}
+	if cw, ok := conn.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite() // TCP FIN, or TLS close_notify
+	}
+	conn.SetReadDeadline(time.Now().Add(refuseLinger))
+	io.Copy(io.Discard, io.LimitReader(conn, refuseDrainMax))
+}
 
 // handshake sends the greeting, reads CREDS and performs the TLS upgrade when asked.
 func (c *client) handshake(ctx context.Context, log *slog.Logger) error {
@@ -415,31 +503,47 @@ func (c *client) handshake(ctx context.Context, log *slog.Logger) error {
 	c.conn.MaxSize = c.set.MaxPDUSize
 	raw, err := c.conn.ReadRaw()
 	if err != nil {
+		switch {
+		case errors.Is(err, protocol.ErrTooLarge):
+			c.sendError(protocol.ErrTooBig)
+			return fmt.Errorf("%w: reading CREDS: %w", errBadPDU, err)
+		case errors.Is(err, protocol.ErrLength), errors.Is(err, protocol.ErrNegativeType):
+			c.sendError(protocol.ErrIPC)
+			return fmt.Errorf("%w: reading CREDS: %w", errBadPDU, err)
+		}
 		return fmt.Errorf("reading CREDS: %w", err)
 	}
 	p, _, err := protocol.Decode(raw)
 	if err != nil {
 		c.sendError(protocol.ErrIPC)
-		return fmt.Errorf("bad first PDU: %w", err)
+		return fmt.Errorf("%w: first PDU: %w", errBadPDU, err)
 	}
 	creds, ok := p.(*protocol.Creds)
 	if !ok {
-		return fmt.Errorf("first PDU is %s, not CREDS", protocol.TypeName(p.Type()))
+		c.sendError(protocol.ErrIPC)
+		return fmt.Errorf("%w: first PDU is %s, not CREDS", errBadPDU, protocol.TypeName(p.Type()))
 	}
 	_, flags, ok := creds.Flags()
 	if !ok || flags&^protocol.CredsAllowed != 0 {
 		c.sendError(protocol.ErrIPC)
-		return fmt.Errorf("CREDS without a version or with unknown flags %#x", flags)
+		return fmt.Errorf("%w: CREDS without a version or with unknown flags %#x", errBadPDU, flags)
 	}
-	if flags&(protocol.FeatureCompress|protocol.FeatureAuth|protocol.FeatureContainer|protocol.FeatureCredsReqd) != 0 {
+	unsupported := protocol.FeatureCompress | protocol.FeatureAuth | protocol.FeatureContainer
+	if !c.unix {
+		// On a unix socket the credentials CREDS_REQD asks for are the kernel's
+		// (SO_PEERCRED), as with pmcd; over TCP they would need SASL.
+		unsupported |= protocol.FeatureCredsReqd
+	}
+	if flags&unsupported != 0 {
 		c.sendError(-int32(95)) // EOPNOTSUPP: features we did not advertise
 		return fmt.Errorf("client asked for unsupported features %#x", flags)
 	}
 	if flags&protocol.FeatureSecure == 0 {
-		if c.set.RequireClientCert && !isLocal(c.peer) {
-			// pmcd would answer and carry on; we fail closed: no metric data at all.
-			c.sendError(protocol.ErrNeedClientCert)
-			log.Warn("client refused: client certificate required (-Q) but the client did not ask for TLS")
+		if c.set.RequireClientCert && !c.unix {
+			// pmcd would answer and carry on, and exempts loopback; we fail closed
+			// and exempt only unix sockets: no metric data at all.
+			c.refuse(protocol.ErrNeedClientCert)
+			s.logRefusal(log, slog.LevelWarn, "client refused: a client certificate is required (-Q) and the client did not ask for TLS; only unix-socket clients are exempt")
 			return errRefused
 		}
 		return nil
@@ -452,6 +556,8 @@ func (c *client) handshake(ctx context.Context, log *slog.Logger) error {
 		c.sendError(protocol.ErrNotConn)
 		return errors.New("client asked for TLS, which is not configured")
 	}
+	cfg, required := s.handshakeConfig(cfg)
+	required = required || c.set.RequireClientCert
 	if flags&protocol.FeatureSecureAck != 0 {
 		if err := c.conn.Write(&protocol.ErrorPDU{Code: 0}); err != nil {
 			return err
@@ -461,15 +567,19 @@ func (c *client) handshake(ctx context.Context, log *slog.Logger) error {
 	defer cancel()
 	tc, err := c.conn.UpgradeServer(hctx, cfg)
 	if err != nil {
+		if s.closing.Load() {
+			return errRefused
+		}
 		cs := tc.ConnectionState()
-		log.Warn("client refused: TLS handshake failed", "err", err, "peer_cert_sha256", certFingerprint(cs))
+		s.logRefusal(log, slog.LevelWarn, "client refused: TLS handshake failed", "err", err, "peer_cert_sha256", certFingerprint(cs))
 		return errRefused
 	}
 	cs := tc.ConnectionState()
-	// The TLS configuration verified any certificate offered (tlsconfig.Server); this
-	// is the belt to its braces for -Q.
-	if c.set.RequireClientCert && len(cs.PeerCertificates) == 0 {
-		log.Warn("client refused: no client certificate")
+	// Any certificate offered was verified in the handshake (tlsconfig.Server);
+	// none offered is decided here, so that the client can be told why.
+	if required && len(cs.PeerCertificates) == 0 {
+		c.refuse(protocol.ErrNeedClientCert)
+		s.logRefusal(log, slog.LevelWarn, "client refused: TLS without a client certificate, and one is required (-Q)")
 		return errRefused
 	}
 	c.tls = true

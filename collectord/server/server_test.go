@@ -9,6 +9,7 @@ import (
 	"net"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -78,6 +79,14 @@ func roundTrip(t testing.TB, c *protocol.Conn, p protocol.PDU) protocol.PDU {
 		t.Fatalf("reply to %s: %v", protocol.TypeName(p.Type()), err)
 	}
 	return r
+}
+
+// steppingClock is a clock for the log limiters that moves on by step at each
+// reading.
+func steppingClock(step time.Duration) func() time.Time {
+	var n atomic.Int64
+	start := time.Now()
+	return func() time.Time { return start.Add(time.Duration(n.Add(1)) * step) }
 }
 
 func wantError(t testing.TB, p protocol.PDU, code int32) {
@@ -197,6 +206,7 @@ func TestBadInput(t *testing.T) {
 	s, addr, logs := startServer(t, func(s *Server) {
 		s.RequestTimeout = 300 * time.Millisecond
 		s.HandshakeTimeout = time.Second
+		s.clock = steppingClock(2 * time.Second) // every line gets through the rate limit
 	})
 	good := dial(t, addr)
 	good.Write(&protocol.Profile{})
@@ -217,15 +227,15 @@ func TestBadInput(t *testing.T) {
 		name   string
 		send   []byte
 		code   int32 // expected ERROR code, 0 = none expected
-		closed bool
+		closed bool // every malformed or unexpected PDU closes the client now
 	}{
-		{"lying fetch count", hexPDU("00000020 00007014 00000000 00000000 00000000 00000000 7fffffff 0f000020"), protocol.ErrIPC, false},
-		{"negative fetch count", hexPDU("00000020 00007014 00000000 00000000 00000000 00000000 ffffffff 0f000020"), protocol.ErrIPC, false},
-		{"name without room", hexPDU("00000014 00007010 00000000 00000000 7ffffff0"), protocol.ErrIPC, false},
-		{"label req short", hexPDU("00000010 00007012 00000000 00000001"), protocol.ErrIPC, false},
-		{"unknown type", hexPDU("00000010 0000700b 00000000 00000000"), protocol.ErrIPC, false},
-		{"control req", hexPDU("00000010 0000700a 00000000 00000000"), protocol.ErrIPC, false},
-		{"creds again", hexPDU("00000014 0000700c 00000000 00000001 01020000"), protocol.ErrIPC, false},
+		{"lying fetch count", hexPDU("00000020 00007014 00000000 00000000 00000000 00000000 7fffffff 0f000020"), protocol.ErrIPC, true},
+		{"negative fetch count", hexPDU("00000020 00007014 00000000 00000000 00000000 00000000 ffffffff 0f000020"), protocol.ErrIPC, true},
+		{"name without room", hexPDU("00000014 00007010 00000000 00000000 7ffffff0"), protocol.ErrIPC, true},
+		{"label req short", hexPDU("00000010 00007012 00000000 00000001"), protocol.ErrIPC, true},
+		{"unknown type", hexPDU("00000010 0000700b 00000000 00000000"), protocol.ErrIPC, true},
+		{"control req", hexPDU("00000010 0000700a 00000000 00000000"), protocol.ErrIPC, true},
+		{"creds again", hexPDU("00000014 0000700c 00000000 00000001 01020000"), protocol.ErrIPC, true},
 		{"negative type", hexPDU("00000010 80007004 00000000 0f000020"), protocol.ErrIPC, true},
 		{"length below header", hexPDU("00000008 00007004 00000000"), protocol.ErrIPC, true},
 		{"oversize", hexPDU("7ffffff0 00007004 00000000 0f000020"), protocol.ErrTooBig, true},
@@ -258,16 +268,11 @@ func TestBadInput(t *testing.T) {
 				if errors.As(err, &ne) && ne.Timeout() {
 					t.Fatal("server did not close the connection")
 				}
-			} else {
-				// Still served after the error.
-				if _, ok := roundTrip(t, c, &protocol.DescReq{PMID: 0x0f000020}).(*protocol.DescPDU); !ok {
-					t.Fatal("not served after a malformed PDU")
-				}
 			}
 			check()
 		})
 	}
-	for _, want := range []string{"malformed PDU", "PDU too large", "bad PDU header", "timed out"} {
+	for _, want := range []string{"malformed PDU", "unexpected PDU", "PDU too large", "bad PDU header", "timed out"} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("no log line %q in:\n%s", want, logs.String())
 		}
@@ -275,7 +280,8 @@ func TestBadInput(t *testing.T) {
 	_ = s
 }
 
-// TestFirstPDUMustBeCreds: anything else first closes the connection.
+// TestFirstPDUMustBeCreds: anything else first gets PM_ERR_IPC and closes the
+// connection.
 func TestFirstPDUMustBeCreds(t *testing.T) {
 	_, addr, _ := startServer(t, nil)
 	nc, err := net.Dial("tcp", addr)
@@ -287,6 +293,11 @@ func TestFirstPDUMustBeCreds(t *testing.T) {
 	c.Read()
 	c.Write(&protocol.DescReq{PMID: 0x0f000020})
 	nc.SetReadDeadline(time.Now().Add(3 * time.Second))
+	r, err := c.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantError(t, r, protocol.ErrIPC)
 	if _, err := c.Read(); err == nil || !(errors.Is(err, io.EOF) || strings.Contains(err.Error(), "reset")) {
 		t.Fatalf("want close, got %v", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"net"
 	"path/filepath"
 	"strings"
@@ -88,6 +89,9 @@ func secureDial(t *testing.T, addr string, cfg *tls.Config) (*protocol.Conn, err
 	if err != nil {
 		return nil, err
 	}
+	if e, ok := p.(*protocol.ErrorPDU); ok && e.Code < 0 {
+		return nil, &protocol.Error{Code: e.Code}
+	}
 	if _, ok := p.(*protocol.DescPDU); !ok {
 		t.Fatalf("reply %#v", p)
 	}
@@ -122,8 +126,9 @@ func TestTLSPolicy(t *testing.T) {
 	if want := int64(time.Until(p.server.Cert.NotAfter).Seconds()); left < want-60 || left > want {
 		t.Fatalf("cert.expiry %d, want about %d", left, want)
 	}
-	if _, err := secureDial(t, addr, clientCfg(p, nil)); err == nil {
-		t.Fatal("client without a certificate was served")
+	// A client without a certificate finishes the handshake and is told why.
+	if _, err := secureDial(t, addr, clientCfg(p, nil)); !errors.Is(err, &protocol.Error{Code: protocol.ErrNeedClientCert}) {
+		t.Fatalf("client without a certificate: %v, want PM_ERR_NEEDCLIENTCERT", err)
 	}
 	if _, err := secureDial(t, addr, clientCfg(p, p.stranger)); err == nil {
 		t.Fatal("client from an untrusted CA was served")
@@ -182,7 +187,8 @@ func (remoteConn) RemoteAddr() net.Addr {
 }
 
 // TestRemotePlaintextNeedsCert: under -Q a remote client that does not ask for TLS
-// gets PM_ERR_NEEDCLIENTCERT and no metric data; a loopback one is served.
+// gets PM_ERR_NEEDCLIENTCERT and no metric data; so does a loopback one (a proxyd on
+// this host connects from loopback for anyone).
 func TestRemotePlaintextNeedsCert(t *testing.T) {
 	s, _, _, _ := newTLSServer(t, true)
 	a, b := net.Pipe()
@@ -207,7 +213,11 @@ func TestRemotePlaintextNeedsCert(t *testing.T) {
 	}
 	<-done
 	_, addr, _, _ := newTLSServer(t, true)
-	roundTrip(t, dial(t, addr), &protocol.DescReq{PMID: 0x0f000020})
+	c = dial(t, addr)
+	wantError(t, roundTrip(t, c, &protocol.DescReq{PMID: 0x0f000020}), protocol.ErrNeedClientCert)
+	if r, err := c.Read(); err == nil {
+		t.Fatalf("loopback plaintext client served after the refusal: %#v", r)
+	}
 }
 
 // BenchmarkConnectTLSFetch: TCP connect, greeting, CREDS, TLS handshake with ECDSA
