@@ -5,7 +5,8 @@
 // A word made only of characters no shell treats specially is printed as it is,
 // so the common case stays readable (certdb list -d /etc/pcp/tls/server).
 // Anything else is put in single quotes, inside which a POSIX shell gives no
-// character a meaning; a single quote itself is written '\”.
+// character a meaning; a single quote itself ends the quoted part, is written
+// escaped with a backslash, and a new quoted part begins.
 //
 // A word that holds characters which must not reach a terminal raw (controls,
 // bytes that are not UTF-8, bidirectional overrides; see internal/safetext) is
