@@ -11,10 +11,12 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gopcp/gopcp/certdb/store"
+	"github.com/gopcp/gopcp/internal/safetext"
 )
 
 // Environment variables the client honours.
@@ -50,6 +52,7 @@ type ClientOptions struct {
 	AllowBadDomain bool   // PCP_ALLOW_BAD_CERT_DOMAIN
 	Warn           io.Writer
 	Now            func() time.Time
+	CRLFiles       []string // CRL files besides the store's and the tls.conf's; see crl.go
 }
 
 // ClientOptionsFromEnv reads the policy from the environment.
@@ -75,9 +78,11 @@ type UntrustedError struct {
 }
 
 func (e *UntrustedError) Error() string {
-	return fmt.Sprintf("server certificate for %s is not trusted (%v); trust its CA with 'certdb add -d %s -n NAME -t C,, -i ca.pem', or set %s=1",
-		e.Host, e.Reason, DefaultStoreDir(), EnvAllowSelfCert)
+	return fmt.Sprintf("server certificate for %s is not trusted (%s); trust its CA with 'certdb add -d %s -n NAME -t C,, -i ca.pem', or set %s=1",
+		safetext.Escape(e.Host), describeChainError(e.Reason), DefaultStoreDir(), EnvAllowSelfCert)
 }
+
+func (e *UntrustedError) Unwrap() error { return e.Reason }
 
 // BadDomainError: the server's certificate does not name the host connected to.
 type BadDomainError struct {
@@ -86,9 +91,30 @@ type BadDomainError struct {
 }
 
 func (e *BadDomainError) Error() string {
-	return fmt.Sprintf("server certificate is not valid for %q (it names %s); connect with a name it holds, or set %s=1",
-		e.Host, strings.Join(certNames(e.Cert), ", "), EnvAllowBadDomain)
+	return fmt.Sprintf("server certificate is not valid for %s (it names %s); connect with a name it holds, or set %s=1",
+		strconv.Quote(e.Host), strings.Join(safetext.Strings(certNames(e.Cert)), ", "), EnvAllowBadDomain)
 }
+
+// PinExpiredError: the server presented a certificate pinned in the store (P,,),
+// but outside its validity dates. It is not offered at the prompt again: an
+// expired pin is replaced by the server's new certificate, not by re-accepting.
+type PinExpiredError struct {
+	Host     string
+	Nickname string
+	Cert     *x509.Certificate
+	Now      time.Time
+}
+
+func (e *PinExpiredError) Error() string {
+	when := "expired on " + e.Cert.NotAfter.UTC().Format(time.RFC3339)
+	if e.Now.Before(e.Cert.NotBefore) {
+		when = "is not valid before " + e.Cert.NotBefore.UTC().Format(time.RFC3339)
+	}
+	return fmt.Sprintf("server certificate for %s (sha256 %s), accepted earlier as %s in %s, %s; ask the server's administrator for a current one, and remove the old one with 'certdb delete -d %s -n %s'",
+		safetext.Escape(e.Host), Fingerprint(e.Cert), strconv.Quote(e.Nickname), DefaultStoreDir(), when, DefaultStoreDir(), shellQuote(e.Nickname))
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 func certNames(c *x509.Certificate) []string {
 	var n []string
@@ -100,6 +126,50 @@ func certNames(c *x509.Certificate) []string {
 		n = append(n, "no subjectAltName, CN="+c.Subject.CommonName)
 	}
 	return n
+}
+
+// pin is a certificate accepted as it is (trust P in the SSL position).
+type pin struct {
+	cert     *x509.Certificate
+	nickname string
+	// host is the host it was accepted for at pminfo's prompt, read back from
+	// the nickname SavePeer gives it; "" for a pin made otherwise (certdb add -t P,,).
+	host string
+}
+
+// pinNicknamePrefix starts the nickname SavePeer gives an accepted certificate:
+// "server HOST FINGERPRINT16". The store has no free-form attributes (an unknown
+// field makes the file unreadable to older certdb versions), so the nickname is
+// where the host lives; the fingerprint part ties it to this certificate.
+const pinNicknamePrefix = "server "
+
+// pinNickname is the nickname SavePeer stores a certificate accepted for host under.
+func pinNickname(host string, c *x509.Certificate) string {
+	return pinNicknamePrefix + host + " " + Fingerprint(c)[:16]
+}
+
+// pinnedHost reads the host back from a SavePeer nickname, or "" when the
+// nickname is not one (or names another certificate).
+func pinnedHost(nickname string, c *x509.Certificate) string {
+	rest, ok := strings.CutPrefix(nickname, pinNicknamePrefix)
+	if !ok {
+		return ""
+	}
+	i := strings.LastIndexByte(rest, ' ')
+	if i <= 0 || rest[i+1:] != Fingerprint(c)[:16] {
+		return ""
+	}
+	return rest[:i]
+}
+
+func storePins(st *store.Store) []pin {
+	var out []pin
+	for _, e := range st.List() {
+		if e.Trust.TrustedPeer() {
+			out = append(out, pin{cert: e.Cert, nickname: e.Nickname, host: pinnedHost(e.Nickname, e.Cert)})
+		}
+	}
+	return out
 }
 
 // Client returns the pmapi TLS hook: for each secure connection it builds a
@@ -117,8 +187,8 @@ func (o ClientOptions) config(serverName string) (*tls.Config, error) {
 	if o.StoreDir == "" {
 		o.StoreDir = DefaultStoreDir()
 	}
-	roots, inter := x509.NewCertPool(), x509.NewCertPool()
-	var peers []*x509.Certificate
+	anchors := Anchors{Roots: x509.NewCertPool(), Intermediates: x509.NewCertPool()}
+	var pins []pin
 	var idents []tls.Certificate
 	if store.Exists(o.StoreDir) {
 		pw, err := ReadPassword(o.PasswordFile)
@@ -129,7 +199,7 @@ func (o ClientOptions) config(serverName string) (*tls.Config, error) {
 		if err != nil {
 			return nil, fmt.Errorf("certificate store %s: %w", o.StoreDir, err)
 		}
-		roots, inter, peers = st.TrustedCAs(false), st.Intermediates(), st.TrustedPeers()
+		anchors, pins = storeAnchors(st, false), storePins(st)
 		for _, e := range st.Identities() {
 			if o.Nickname != "" && e.Nickname != o.Nickname {
 				continue
@@ -150,8 +220,8 @@ func (o ClientOptions) config(serverName string) (*tls.Config, error) {
 		if err != nil {
 			return nil, err
 		}
-		roots = roots.Clone()
-		if err := conf.AddCAs(roots); err != nil {
+		anchors.Roots = anchors.Roots.Clone()
+		if err := conf.AddCAs(anchors.Roots); err != nil {
 			return nil, err
 		}
 		cf, kf := conf.ClientCertFile, conf.ClientKeyFile
@@ -186,7 +256,10 @@ func (o ClientOptions) config(serverName string) (*tls.Config, error) {
 		}
 	}
 	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-		return o.verifyServer(cs.PeerCertificates, host, roots, inter, peers, now())
+		return o.verifyServer(cs.PeerCertificates, host, anchors, pins, now())
+	}
+	if err := o.addRevocation(cfg, now); err != nil {
+		return nil, err
 	}
 	return cfg, nil
 }
@@ -197,46 +270,66 @@ func (o ClientOptions) warn(format string, args ...any) {
 	}
 }
 
-// verifyServer applies the policy: a pinned (P) certificate is accepted as is;
-// otherwise the chain must reach a trusted CA and the certificate must name host,
-// unless the ALLOW variables say otherwise (each with a warning).
-func (o ClientOptions) verifyServer(certs []*x509.Certificate, host string, roots, inter *x509.CertPool, peers []*x509.Certificate, now time.Time) error {
+// verifyServer applies the policy. What no escape hatch overrides comes first:
+// a CA certificate as the server's, and a certificate distrusted (p) in the store
+// anywhere in the chain. Then a pinned (P) certificate is accepted while it is
+// valid, for the names it holds or the host it was accepted for. Otherwise the
+// chain must reach a trusted CA and the certificate must name host, unless the
+// ALLOW variables say otherwise (each with a warning).
+func (o ClientOptions) verifyServer(certs []*x509.Certificate, host string, a Anchors, pins []pin, now time.Time) error {
 	if len(certs) == 0 {
 		return errors.New("server presented no certificate")
 	}
 	leaf := certs[0]
-	for _, p := range peers {
-		if p.Equal(leaf) {
-			return nil
+	if isCA(leaf) {
+		return &CAAsLeafError{Role: "server", Cert: leaf}
+	}
+	for i, c := range certs {
+		if distrusted(c, a.Distrusted) != nil {
+			return &DistrustedError{Role: "server", Cert: c, Leaf: i == 0}
 		}
 	}
-	pool := inter.Clone()
-	for _, c := range certs[1:] {
-		pool.AddCert(c)
+	for _, p := range pins {
+		if !p.cert.Equal(leaf) {
+			continue
+		}
+		if now.After(leaf.NotAfter) || now.Before(leaf.NotBefore) {
+			return &PinExpiredError{Host: host, Nickname: p.nickname, Cert: leaf, Now: now}
+		}
+		if allowsUsage(leaf, x509.ExtKeyUsageServerAuth) && (p.host != "" && strings.EqualFold(p.host, host) || leaf.VerifyHostname(host) == nil) {
+			return nil
+		}
+		// Pinned for other names: verify it like any certificate, so that
+		// the person is asked again (or the ALLOW variables apply).
 	}
-	_, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: pool, CurrentTime: now,
-		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+	_, err := verifyChain(certs, a, "server", x509.ExtKeyUsageServerAuth, now)
 	if err != nil {
+		var de *DistrustedError
+		if errors.As(err, &de) {
+			return err
+		}
 		if !o.AllowSelfCert {
 			return &UntrustedError{Host: host, Cert: leaf, Reason: err}
 		}
-		o.warn("accepting the untrusted certificate of %s (%s) because %s is set", host, Fingerprint(leaf), EnvAllowSelfCert)
+		o.warn("accepting the untrusted certificate of %s (%s) because %s is set", safetext.Escape(host), Fingerprint(leaf), EnvAllowSelfCert)
 	}
 	if err := leaf.VerifyHostname(host); err != nil {
 		if !o.AllowBadDomain {
 			return &BadDomainError{Host: host, Cert: leaf}
 		}
-		o.warn("accepting a certificate for %s on %s because %s is set", strings.Join(certNames(leaf), ", "), host, EnvAllowBadDomain)
+		o.warn("accepting a certificate for %s on %s because %s is set", strings.Join(safetext.Strings(certNames(leaf)), ", "), safetext.Escape(host), EnvAllowBadDomain)
 	}
 	return nil
 }
 
-// Describe shows a certificate as the trust prompt does.
+// Describe shows a certificate as the trust prompt does. Subject, issuer and
+// names are the certificate maker's text, escaped so that none of it can act on
+// the terminal the question is asked on.
 func Describe(c *x509.Certificate) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "  Subject:     %s\n", c.Subject)
-	fmt.Fprintf(&b, "  Issuer:      %s\n", c.Issuer)
-	fmt.Fprintf(&b, "  Names (SAN): %s\n", strings.Join(certNames(c), ", "))
+	fmt.Fprintf(&b, "  Subject:     %s\n", safetext.Escape(c.Subject.String()))
+	fmt.Fprintf(&b, "  Issuer:      %s\n", safetext.Escape(c.Issuer.String()))
+	fmt.Fprintf(&b, "  Names (SAN): %s\n", strings.Join(safetext.Strings(certNames(c)), ", "))
 	fmt.Fprintf(&b, "  Valid:       %s to %s\n", c.NotBefore.UTC().Format(time.RFC3339), c.NotAfter.UTC().Format(time.RFC3339))
 	fmt.Fprintf(&b, "  SHA-256:     %s\n", Fingerprint(c))
 	sum := sha1.Sum(c.Raw)
@@ -254,11 +347,11 @@ func Prompt(err error, in io.Reader, out io.Writer) (accepted bool, cert *x509.C
 	switch {
 	case errors.As(err, &ue):
 		cert = ue.Cert
-		fmt.Fprintf(out, "WARNING: the certificate of %s is issued by an authority you do not trust:\n", ue.Host)
+		fmt.Fprintf(out, "WARNING: the certificate of %s is issued by an authority you do not trust:\n", safetext.Escape(ue.Host))
 		question = "Do you want to accept and save this certificate locally anyway (y/n)? "
 	case errors.As(err, &be):
 		cert = be.Cert
-		fmt.Fprintf(out, "WARNING: the certificate of %s is for a different name:\n", be.Host)
+		fmt.Fprintf(out, "WARNING: the certificate of %s is for a different name:\n", safetext.Escape(be.Host))
 		question = "Do you want to accept and save this certificate locally anyway (y/n)? "
 	default:
 		return false, nil
@@ -271,7 +364,11 @@ func Prompt(err error, in io.Reader, out io.Writer) (accepted bool, cert *x509.C
 }
 
 // SavePeer records an accepted server certificate in the user's store with peer
-// trust (P,,), creating the store (empty password) when there is none.
+// trust (P,,), creating the store (empty password) when there is none. The
+// nickname, "server HOST FINGERPRINT16", records the host it was accepted for:
+// the pin is honoured for that host and the names the certificate holds, and
+// only while the certificate is valid. A CA certificate is never saved (and a
+// distrusted one never reaches the prompt).
 func SavePeer(dir, passwordFile, host string, cert *x509.Certificate) (string, error) {
 	pw, err := ReadPassword(passwordFile)
 	if err != nil {
@@ -286,7 +383,13 @@ func SavePeer(dir, passwordFile, host string, cert *x509.Certificate) (string, e
 	if err != nil {
 		return "", fmt.Errorf("certificate store %s: %w", dir, err)
 	}
-	nick := "server " + host + " " + Fingerprint(cert)[:16]
+	if isCA(cert) {
+		return "", &CAAsLeafError{Role: "server", Cert: cert}
+	}
+	if err := store.CheckNickname(pinNickname(host, cert)); err != nil || strings.ContainsRune(host, ' ') {
+		return "", fmt.Errorf("cannot record the certificate for host %s: not a host name", strconv.Quote(host))
+	}
+	nick := pinNickname(host, cert)
 	if _, err := st.AddCert(nick, cert, store.MustParseTrust("P,,")); err != nil {
 		return "", fmt.Errorf("saving the certificate in %s: %w", dir, err)
 	}

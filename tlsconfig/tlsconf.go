@@ -3,6 +3,7 @@ package tlsconfig
 import (
 	"bufio"
 	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -21,6 +22,9 @@ type TLSConf struct {
 	Ciphers        string // tls-ciphers (accepted, not applied: Go picks safe suites)
 	CipherSuites   string // tls-ciphersuites
 	VerifyClients  bool   // tls-verify-clients: server requires client certs; client verifies the server
+	// Our keys (PCP 6 has no revocation): CRLs checked for peer certificates.
+	CRLFiles []string // tls-crl-file: may repeat, or hold a comma-separated list
+	CRLDir   string   // tls-crl-dir: a folder of CRL files
 }
 
 // ParseTLSConf reads a tls.conf: `key = value` or `key: value` lines, # comments.
@@ -63,6 +67,17 @@ func ParseTLSConf(path string) (*TLSConf, error) {
 			c.ClientCertFile = rel()
 		case "tls-client-key-file":
 			c.ClientKeyFile = rel()
+		case "tls-crl-file":
+			for _, f := range strings.Split(val, ",") {
+				if f = strings.TrimSpace(f); f != "" {
+					if !filepath.IsAbs(f) {
+						f = filepath.Join(filepath.Dir(path), f)
+					}
+					c.CRLFiles = append(c.CRLFiles, f)
+				}
+			}
+		case "tls-crl-dir":
+			c.CRLDir = rel()
 		case "tls-ciphers":
 			c.Ciphers = val
 		case "tls-ciphersuites":
@@ -85,21 +100,31 @@ func ParseTLSConf(path string) (*TLSConf, error) {
 	return c, nil
 }
 
-// CAPool loads tls-ca-cert-file and tls-ca-cert-dir; with neither, the system pool.
+// HasCA reports whether the tls.conf names a CA file or folder.
+func (c *TLSConf) HasCA() bool { return c.CAFile != "" || c.CADir != "" }
+
+// CAPool loads tls-ca-cert-file and tls-ca-cert-dir. With neither it returns an
+// empty pool, never the system bundle: the CAs a PCP site trusts to vouch for its
+// collectors and clients are its own, and a public CA's customers are not them
+// (a server asking for client certificates would otherwise accept any of them).
 func (c *TLSConf) CAPool() (*x509.CertPool, error) {
-	if c.CAFile == "" && c.CADir == "" {
-		p, err := x509.SystemCertPool()
-		if err != nil {
-			return x509.NewCertPool(), nil
-		}
-		return p, nil
-	}
 	pool := x509.NewCertPool()
 	return pool, c.AddCAs(pool)
 }
 
 // AddCAs appends the certificates of tls-ca-cert-file and tls-ca-cert-dir to pool.
 func (c *TLSConf) AddCAs(pool *x509.CertPool) error {
+	certs, err := c.CACerts()
+	for _, ca := range certs {
+		pool.AddCert(ca)
+	}
+	return err
+}
+
+// CACerts reads the certificates of tls-ca-cert-file and tls-ca-cert-dir. The CA
+// file must hold at least one; files of the folder that hold none are skipped, as
+// OpenSSL skips them.
+func (c *TLSConf) CACerts() ([]*x509.Certificate, error) {
 	var files []string
 	if c.CAFile != "" {
 		files = append(files, c.CAFile)
@@ -108,14 +133,35 @@ func (c *TLSConf) AddCAs(pool *x509.CertPool) error {
 		m, _ := filepath.Glob(filepath.Join(c.CADir, "*"))
 		files = append(files, m...)
 	}
+	var out []*x509.Certificate
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
-			return fmt.Errorf("%s: CA file: %w", c.Path, err)
+			if f != c.CAFile {
+				continue // a subfolder or an unreadable stray file in the CA folder
+			}
+			return out, fmt.Errorf("%s: CA file: %w", c.Path, err)
 		}
-		if !pool.AppendCertsFromPEM(b) && f == c.CAFile {
-			return fmt.Errorf("%s: CA file %s holds no PEM certificate", c.Path, f)
+		n := 0
+		for {
+			var blk *pem.Block
+			blk, b = pem.Decode(b)
+			if blk == nil {
+				break
+			}
+			if blk.Type != "CERTIFICATE" {
+				continue
+			}
+			ca, err := x509.ParseCertificate(blk.Bytes)
+			if err != nil {
+				return out, fmt.Errorf("%s: CA file %s: %w", c.Path, f, err)
+			}
+			out = append(out, ca)
+			n++
+		}
+		if n == 0 && f == c.CAFile {
+			return out, fmt.Errorf("%s: CA file %s holds no PEM certificate", c.Path, f)
 		}
 	}
-	return nil
+	return out, nil
 }

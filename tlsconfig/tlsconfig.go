@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -55,6 +56,11 @@ type ServerOptions struct {
 	RequireClientCert bool
 	// Now is the clock for validity checks (tests); nil = time.Now.
 	Now func() time.Time
+	// CRLFiles are CRL files besides the store's and the tls.conf's (crl_files);
+	// see crl.go.
+	CRLFiles []string
+	// Logger gets the CRL warnings (past their next update); nil = none.
+	Logger *slog.Logger
 }
 
 // ReadPassword reads a password file, dropping one trailing newline; "" = empty.
@@ -76,8 +82,10 @@ func ReadPassword(path string) ([]byte, error) {
 }
 
 // Server builds the server configuration. It fails, saying why, when the
-// identity cannot be used: missing, not matching its key, expired, or without
-// serverAuth in its extendedKeyUsage.
+// identity cannot be used: missing, not matching its key, expired, a CA
+// certificate, or without serverAuth in its extendedKeyUsage; and when client
+// certificates are required (-Q, or tls-verify-clients) but no CA is configured to
+// vouch for them.
 func Server(o ServerOptions) (*tls.Config, error) {
 	now := time.Now
 	if o.Now != nil {
@@ -85,11 +93,11 @@ func Server(o ServerOptions) (*tls.Config, error) {
 	}
 	var (
 		cert    tls.Certificate
-		roots   *x509.CertPool
-		inter   *x509.CertPool
+		anchors Anchors
 		source  string
 		err     error
 		confCAs bool
+		addCA   string // how to configure a client CA, for the error below
 	)
 	switch {
 	case o.Store != "":
@@ -108,7 +116,8 @@ func Server(o ServerOptions) (*tls.Config, error) {
 		if cert, err = st.Identity(o.Nickname); err != nil {
 			return nil, fmt.Errorf("server identity %s: %w", source, err)
 		}
-		roots, inter = st.TrustedCAs(true), st.Intermediates()
+		anchors = storeAnchors(st, true)
+		addCA = fmt.Sprintf("trust the CA that issues client certificates with T: certdb trust -d %s -n 'CA NICKNAME' -t CT,,", o.Store)
 	case o.TLSConf != "":
 		source = "tls.conf " + o.TLSConf
 		conf, err := ParseTLSConf(o.TLSConf)
@@ -121,17 +130,25 @@ func Server(o ServerOptions) (*tls.Config, error) {
 		if cert, err = tls.LoadX509KeyPair(conf.CertFile, conf.KeyFile); err != nil {
 			return nil, fmt.Errorf("%s: %w", source, err)
 		}
-		if roots, err = conf.CAPool(); err != nil {
+		cas, err := conf.CACerts()
+		if err != nil {
 			return nil, err
 		}
+		anchors = Anchors{Roots: x509.NewCertPool(), Intermediates: x509.NewCertPool(), NumRoots: len(cas)}
+		for _, ca := range cas {
+			anchors.Roots.AddCert(ca)
+		}
 		confCAs = conf.VerifyClients
-		inter = x509.NewCertPool()
+		addCA = fmt.Sprintf("set tls-ca-cert-file (or tls-ca-cert-dir) in %s to the CA that issues client certificates", o.TLSConf)
 	default:
 		return nil, errors.New("no server identity: give a store and nickname (-C DIR -M NICK) or a tls.conf")
 	}
 	leaf, err := x509.ParseCertificate(cert.Certificate[0])
 	if err != nil {
 		return nil, fmt.Errorf("server certificate %s: %w", source, err)
+	}
+	if isCA(leaf) {
+		return nil, fmt.Errorf("server certificate %s: %w", source, &CAAsLeafError{Role: "server", Cert: leaf})
 	}
 	if !allowsUsage(leaf, x509.ExtKeyUsageServerAuth) {
 		return nil, fmt.Errorf("server certificate %s does not allow serverAuth in its extendedKeyUsage; issue one for a server (certdb issue --server)", source)
@@ -143,18 +160,26 @@ func Server(o ServerOptions) (*tls.Config, error) {
 	}
 	for _, c := range cert.Certificate[1:] {
 		if ic, err := x509.ParseCertificate(c); err == nil {
-			inter.AddCert(ic)
+			anchors.Intermediates.AddCert(ic)
 		}
 	}
 	cert.Leaf = leaf
 	required := o.RequireClientCert || confCAs
+	if required && anchors.NumRoots == 0 {
+		// Without an anchor no client could ever verify; worse, an empty
+		// ClientCAs would let a TLS stack fall back to the system bundle. Say so
+		// now rather than refuse every client later.
+		return nil, fmt.Errorf("client certificates are required (-Q) but %s has no CA trusted for client certificates; %s", source, addCA)
+	}
 	cfg := &tls.Config{
 		MinVersion:   MinVersion,
 		Certificates: []tls.Certificate{cert},
 		// Like pmcd we always ask for a certificate; whether one is required is
 		// decided here, and any certificate offered must verify (fail closed).
 		ClientAuth: tls.RequestClientCert,
-		ClientCAs:  roots,
+		// The CertificateRequest names exactly the configured client CAs (an
+		// empty list when there are none), never the system's.
+		ClientCAs: anchors.Roots,
 	}
 	if required {
 		cfg.ClientAuth = tls.RequireAnyClientCert
@@ -166,15 +191,21 @@ func Server(o ServerOptions) (*tls.Config, error) {
 			}
 			return nil
 		}
-		return VerifyClient(raw, roots, inter, now())
+		return VerifyClient(raw, anchors, now())
+	}
+	if err := o.addRevocation(cfg, now); err != nil {
+		return nil, err
 	}
 	return cfg, nil
 }
 
-// VerifyClient checks a client's certificate chain: trusted issuer, validity, and
-// clientAuth in the extendedKeyUsage. The error names the reason and the
-// certificate's SHA-256.
-func VerifyClient(raw [][]byte, roots, inter *x509.CertPool, now time.Time) error {
+// VerifyClient checks a client's certificate chain: not a CA, not distrusted
+// (itself or anything in its chain), trusted issuer, validity, and clientAuth in
+// the extendedKeyUsage. The error names the reason and the certificate's SHA-256.
+func VerifyClient(raw [][]byte, a Anchors, now time.Time) error {
+	if len(raw) == 0 {
+		return errors.New("client presented no certificate")
+	}
 	certs := make([]*x509.Certificate, 0, len(raw))
 	for _, r := range raw {
 		c, err := x509.ParseCertificate(r)
@@ -193,18 +224,17 @@ func VerifyClient(raw [][]byte, roots, inter *x509.CertPool, now time.Time) erro
 	case !allowsUsage(leaf, x509.ExtKeyUsageClientAuth):
 		return fmt.Errorf("%s does not allow clientAuth in its extendedKeyUsage", id)
 	}
-	pool := inter.Clone()
-	for _, c := range certs[1:] {
-		pool.AddCert(c)
-	}
-	_, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: pool, CurrentTime: now,
-		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
-	if err != nil {
+	if _, err := verifyChain(certs, a, "client", x509.ExtKeyUsageClientAuth, now); err != nil {
 		var ua x509.UnknownAuthorityError
-		if errors.As(err, &ua) {
+		var de *DistrustedError
+		var ce *CAAsLeafError
+		switch {
+		case errors.As(err, &de), errors.As(err, &ce):
+			return err
+		case errors.As(err, &ua):
 			return fmt.Errorf("%s is issued by %q, which is not a trusted client CA (trust T) in the server's store", id, leaf.Issuer.String())
 		}
-		return fmt.Errorf("%s: %w", id, err)
+		return fmt.Errorf("%s: %s", id, describeChainError(err))
 	}
 	return nil
 }
@@ -238,6 +268,11 @@ func (o ServerOptions) Files() []string {
 	if o.PasswordFile != "" {
 		files = append(files, o.PasswordFile)
 	}
+	var conf *TLSConf
+	if o.Store == "" && o.TLSConf != "" {
+		conf, _ = ParseTLSConf(o.TLSConf)
+	}
+	files = append(files, crlFiles(o.Store, conf, o.CRLFiles)...)
 	sort.Strings(files)
 	return files
 }

@@ -82,7 +82,7 @@ func TestVerifyClientReasons(t *testing.T) {
 	p := newPKI(t)
 	other := testcerts.New(t, nil, testcerts.Options{CN: "otherCA", IsCA: true})
 	st, _ := store.Open(p.serverDir, nil)
-	roots, inter := st.TrustedCAs(true), st.Intermediates()
+	a := storeAnchors(st, true)
 	now := time.Now()
 	cases := []struct {
 		name string
@@ -97,7 +97,7 @@ func TestVerifyClientReasons(t *testing.T) {
 		{"no EKU at all (openssl x509 -req)", testcerts.New(t, p.ca, testcerts.Options{CN: "x"}), ""},
 	}
 	for _, c := range cases {
-		err := VerifyClient([][]byte{c.cert.Cert.Raw}, roots, inter, now)
+		err := VerifyClient([][]byte{c.cert.Cert.Raw}, a, now)
 		if c.want == "" {
 			if err != nil {
 				t.Errorf("%s: %v", c.name, err)
@@ -114,34 +114,34 @@ func TestClientPolicy(t *testing.T) {
 	p := newPKI(t)
 	self := testcerts.New(t, nil, testcerts.Options{CN: "selfie", Server: true, DNS: []string{"localhost"}})
 	st, _ := store.Open(p.clientDir, nil)
-	roots, inter := st.TrustedCAs(false), st.Intermediates()
+	a := storeAnchors(st, false)
 	var warn bytes.Buffer
 	o := ClientOptions{Warn: &warn}
 	now := time.Now()
 	var ue *UntrustedError
 	var be *BadDomainError
-	if err := o.verifyServer([]*x509.Certificate{p.server.Cert}, "127.0.0.1", roots, inter, nil, now); err != nil {
+	if err := o.verifyServer([]*x509.Certificate{p.server.Cert}, "127.0.0.1", a, nil, now); err != nil {
 		t.Fatalf("trusted server: %v", err)
 	}
-	if err := o.verifyServer([]*x509.Certificate{self.Cert}, "localhost", roots, inter, nil, now); !errors.As(err, &ue) {
+	if err := o.verifyServer([]*x509.Certificate{self.Cert}, "localhost", a, nil, now); !errors.As(err, &ue) {
 		t.Fatalf("self-signed: %v", err)
 	}
-	if err := o.verifyServer([]*x509.Certificate{p.server.Cert}, "wrong.example", roots, inter, nil, now); !errors.As(err, &be) {
+	if err := o.verifyServer([]*x509.Certificate{p.server.Cert}, "wrong.example", a, nil, now); !errors.As(err, &be) {
 		t.Fatalf("bad domain: %v", err)
 	}
 	if !strings.Contains(be.Error(), "PCP_ALLOW_BAD_CERT_DOMAIN") || !strings.Contains(ue.Error(), "PCP_ALLOW_SERVER_SELF_CERT") {
 		t.Fatalf("errors do not name the fix: %v / %v", be, ue)
 	}
 	o.AllowSelfCert, o.AllowBadDomain = true, true
-	if err := o.verifyServer([]*x509.Certificate{self.Cert}, "wrong.example", roots, inter, nil, now); err != nil {
+	if err := o.verifyServer([]*x509.Certificate{self.Cert}, "wrong.example", a, nil, now); err != nil {
 		t.Fatal(err)
 	}
 	if w := warn.String(); !strings.Contains(w, "PCP_ALLOW_SERVER_SELF_CERT") || !strings.Contains(w, "PCP_ALLOW_BAD_CERT_DOMAIN") {
 		t.Fatalf("warnings: %q", w)
 	}
-	// A pinned (P) certificate is accepted as is.
+	// A pinned (P) certificate is accepted for the host it was pinned for.
 	o = ClientOptions{}
-	if err := o.verifyServer([]*x509.Certificate{self.Cert}, "wrong.example", roots, inter, []*x509.Certificate{self.Cert}, now); err != nil {
+	if err := o.verifyServer([]*x509.Certificate{self.Cert}, "wrong.example", a, []pin{{cert: self.Cert, host: "wrong.example"}}, now); err != nil {
 		t.Fatalf("pinned: %v", err)
 	}
 }

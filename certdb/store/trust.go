@@ -263,6 +263,24 @@ func (t Trust) Distrusted() bool {
 	return f&flagTerminalRecord != 0 && f&flagTrusted == 0
 }
 
+// DistrustedFor reports whether the certificate is explicitly distrusted for
+// verifying one kind of peer: clients (forClients) or servers. It is the NSS
+// reading of p in the SSL position: p says "not trusted" unless the same position
+// also makes the certificate a trust anchor for that use (T for clients, C for
+// servers) or a trusted peer (P), which NSS lets take precedence. So "pT,," is
+// distrusted when verifying servers but a client CA, and "p,," is distrusted for
+// both.
+func (t Trust) DistrustedFor(forClients bool) bool {
+	f := t.sslFlags()
+	if f&flagTerminalRecord == 0 || f&flagTrusted != 0 {
+		return false
+	}
+	if forClients {
+		return f&flagTrustedClient == 0
+	}
+	return f&flagTrustedCA == 0
+}
+
 // Describe spells out the SSL position for people ("trusted CA for servers and
 // clients; has a private key").
 func (t Trust) Describe() string {

@@ -125,3 +125,30 @@ func TestTrustStringKeepsUnknownLetters(t *testing.T) {
 		t.Errorf("got %q", got)
 	}
 }
+
+// TestDistrustedFor: p in the SSL position distrusts for the uses the same
+// position does not make the certificate an anchor or a peer for.
+func TestDistrustedFor(t *testing.T) {
+	for _, c := range []struct {
+		trust            string
+		clients, servers bool
+	}{
+		{"p,,", true, true},
+		{"pT,,", false, true},
+		{"P,,", false, false},
+		{"CT,,", false, false},
+		{"c,,", false, false},
+		{",p,p", false, false}, // only the SSL position counts
+	} {
+		tr, err := ParseTrust(c.trust)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tr, err = tr.normalize(); err != nil {
+			t.Fatal(err)
+		}
+		if tr.DistrustedFor(true) != c.clients || tr.DistrustedFor(false) != c.servers {
+			t.Errorf("%s (kept as %s): for clients %v, servers %v; want %v, %v", c.trust, tr, tr.DistrustedFor(true), tr.DistrustedFor(false), c.clients, c.servers)
+		}
+	}
+}
