@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gopcp/gopcp/internal/safetext"
+	"github.com/gopcp/gopcp/internal/shellquote"
 )
 
 // Names inside a store directory.
@@ -169,7 +170,7 @@ func checkPerms(path string, fi os.FileInfo) error {
 	}
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
 		return fmt.Errorf("%s holds private keys but has mode %04o (group or others may read or write it); fix it with: chmod 600 %s: %w",
-			path, perm, shellQuote(path), ErrLooseKeyPermissions)
+			path, perm, shellquote.Quote(path), ErrLooseKeyPermissions)
 	}
 	return nil
 }
@@ -188,7 +189,7 @@ func checkOwner(path string, fi os.FileInfo, what string) error {
 	}
 	return fmt.Errorf("%s %s is owned by uid %d, not by you (uid %d) or root, and its owner could replace what it holds; "+
 		"fix it with: chown %d %s (or use the store as uid %d): %w",
-		what, path, sys.Uid, me, me, shellQuote(path), sys.Uid, ErrUnsafeStore)
+		what, path, sys.Uid, me, me, shellquote.Quote(path), sys.Uid, ErrUnsafeStore)
 }
 
 // checkDir refuses a store folder that another user could change: one owned by
@@ -212,7 +213,7 @@ func checkDir(dir string) error {
 	}
 	if perm := fi.Mode().Perm(); perm&0o022 != 0 && fi.Mode()&os.ModeSticky == 0 {
 		return fmt.Errorf("store folder %s has mode %04o: group or others may write in it and so replace the store; "+
-			"fix it with: chmod go-w %s: %w", dir, perm, shellQuote(dir), ErrUnsafeStore)
+			"fix it with: chmod go-w %s: %w", dir, perm, shellquote.Quote(dir), ErrUnsafeStore)
 	}
 	return nil
 }
@@ -226,23 +227,13 @@ func openNoFollow(path string, flag int, perm uint32, what string) (*os.File, er
 		if errors.Is(err, unix.ELOOP) {
 			target, _ := os.Readlink(path)
 			return nil, fmt.Errorf("%s %s is a symbolic link (to %q), which certdb never follows; remove it if you did not make it (rm %s): %w",
-				what, path, safetext.Escape(target), shellQuote(path), ErrUnsafeStore)
+				what, path, safetext.Escape(target), shellquote.Quote(path), ErrUnsafeStore)
 		}
 		return nil, &os.PathError{Op: "open", Path: path, Err: err}
 	}
 	// Reads and flock on a regular file ignore O_NONBLOCK; it is only there so
 	// that opening a FIFO does not wait for a writer that never comes.
 	return os.NewFile(uintptr(fd), path), nil
-}
-
-// shellQuote quotes a path for a command a person will paste.
-func shellQuote(s string) string {
-	if s != "" && strings.IndexFunc(s, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-+:@%=,", r))
-	}) < 0 {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // readState reads and validates the store file in dir.
@@ -256,7 +247,7 @@ func readState(dir string) (*state, error) {
 		if errors.Is(err, os.ErrNotExist) {
 			for _, nss := range []string{"cert9.db", "cert8.db"} {
 				if _, e := os.Stat(filepath.Join(dir, nss)); e == nil {
-					return nil, fmt.Errorf("no certificate store in %s, but an NSS database (%s): move it into a store with: certdb import-nss -d NEWDIR --from sql:%s -f NSS_PASSWORDFILE: %w", dir, nss, shellQuote(dir), ErrNoStore)
+					return nil, fmt.Errorf("no certificate store in %s, but an NSS database (%s): move it into a store with: certdb import-nss -d NEWDIR --from sql:%s -f NSS_PASSWORDFILE: %w", dir, nss, shellquote.Quote(dir), ErrNoStore)
 				}
 			}
 			return nil, fmt.Errorf("no certificate store in %s (%s is missing): %w", dir, FileName, ErrNoStore)
@@ -501,7 +492,7 @@ func checkLockFile(path string, f *os.File) error {
 	}
 	if !fi.Mode().IsRegular() {
 		return fmt.Errorf("lock file %s is not a regular file (%s); remove it if you did not make it (rm %s): %w",
-			path, fi.Mode().Type(), shellQuote(path), ErrUnsafeStore)
+			path, fi.Mode().Type(), shellquote.Quote(path), ErrUnsafeStore)
 	}
 	if err := checkOwner(path, fi, "lock file"); err != nil {
 		return err
@@ -509,7 +500,7 @@ func checkLockFile(path string, f *os.File) error {
 	// A hard link planted at the lock path would be another file's name.
 	if sys, ok := fi.Sys().(*syscall.Stat_t); ok && sys.Nlink != 1 {
 		return fmt.Errorf("lock file %s has %d names (a hard link to another file?); remove it (rm %s): %w",
-			path, sys.Nlink, shellQuote(path), ErrUnsafeStore)
+			path, sys.Nlink, shellquote.Quote(path), ErrUnsafeStore)
 	}
 	return nil
 }
