@@ -10,48 +10,66 @@ import (
 	"strings"
 	"time"
 
-	pkcs12 "software.sslmate.com/src/go-pkcs12"
+	"github.com/gopcp/gopcp/certdb/pkcs12"
 )
 
-// DecodePKCS12 reads a PKCS#12 file: the certificate that matches the private key
-// (the leaf), the other certificates, and the friendly name of the leaf if the file
-// carries one. A wrong password fails with ErrBadPKCS12Password, a key that matches
-// none of the certificates with ErrKeyMismatch.
+// DecodePKCS12 reads a PKCS#12 file, DER or BER (as NSS's pk12util writes it),
+// through certdb/pkcs12 with its default work limits: the certificate that
+// matches the private key (the leaf), the other certificates, and the friendly
+// name of the leaf if the file carries one. A wrong password fails with
+// ErrBadPKCS12Password, a key that matches none of the certificates with
+// ErrKeyMismatch, a file asking for too much key derivation (or anything else
+// unusable) with ErrBadInput.
 func DecodePKCS12(data, password []byte) (key crypto.Signer, leaf *x509.Certificate, others []*x509.Certificate, friendlyName string, err error) {
-	// NSS writes BER; go-pkcs12 reads DER.
-	data, err = normalizePKCS12(data, password)
+	contents, err := pkcs12.Decode(data, password)
 	if err != nil {
-		return nil, nil, nil, "", err
-	}
-	k, first, cas, err := pkcs12.DecodeChain(data, string(password))
-	if err != nil {
-		if errors.Is(err, pkcs12.ErrIncorrectPassword) || errors.Is(err, pkcs12.ErrDecryption) {
+		if errors.Is(err, pkcs12.ErrBadPassword) {
 			return nil, nil, nil, "", ErrBadPKCS12Password
 		}
-		return nil, nil, nil, "", fmt.Errorf("not a usable PKCS#12 file (%v): %w", err, ErrBadInput)
+		return nil, nil, nil, "", fmt.Errorf("not a usable PKCS#12 file: %w (%w)", err, ErrBadInput)
+	}
+	var keyBag *pkcs12.Bag
+	var certs []*pkcs12.Bag
+	for i := range contents.Bags {
+		b := &contents.Bags[i]
+		switch {
+		case b.PrivateKey != nil:
+			if keyBag != nil {
+				return nil, nil, nil, "", fmt.Errorf("the PKCS#12 file holds more than one private key; import takes one (split it with openssl pkcs12, or use certdb keystore import): %w", ErrBadInput)
+			}
+			keyBag = b
+		case b.Certificate != nil:
+			certs = append(certs, b)
+		}
+	}
+	if keyBag == nil {
+		return nil, nil, nil, "", fmt.Errorf("the PKCS#12 file holds no private key (add its certificates with certdb add): %w", ErrBadInput)
+	}
+	if len(certs) == 0 {
+		return nil, nil, nil, "", fmt.Errorf("the PKCS#12 file holds no certificate for its key: %w", ErrBadInput)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(keyBag.PrivateKey)
+	if err != nil {
+		return nil, nil, nil, "", fmt.Errorf("the PKCS#12 private key: %v: %w", err, ErrBadInput)
 	}
 	signer, ok := k.(crypto.Signer)
 	if !ok {
 		return nil, nil, nil, "", fmt.Errorf("PKCS#12 private key of type %T cannot sign: %w", k, ErrBadInput)
 	}
-	for _, c := range append([]*x509.Certificate{first}, cas...) {
-		if leaf == nil && publicKeyEqual(signer, c.PublicKey) {
-			leaf = c
+	for _, b := range certs {
+		if leaf == nil && publicKeyEqual(signer, b.Certificate.PublicKey) {
+			leaf = b.Certificate
+			// pk12util names the certificate; Java names the key.
+			friendlyName = b.FriendlyName
+			if friendlyName == "" {
+				friendlyName = keyBag.FriendlyName
+			}
 		} else {
-			others = append(others, c)
+			others = append(others, b.Certificate)
 		}
 	}
 	if leaf == nil {
-		return nil, nil, nil, "", fmt.Errorf("the private key in the PKCS#12 file matches none of its %d certificates: %w", len(cas)+1, ErrKeyMismatch)
-	}
-	// The friendly name (what pk12util takes as the nickname) is only reachable
-	// through ToPEM; it is optional, so errors just mean "none".
-	if blocks, err := pkcs12.ToPEM(data, string(password)); err == nil {
-		for _, b := range blocks {
-			if b.Type == "CERTIFICATE" && bytes.Equal(b.Bytes, leaf.Raw) {
-				friendlyName = b.Headers["friendlyName"]
-			}
-		}
+		return nil, nil, nil, "", fmt.Errorf("the private key in the PKCS#12 file matches none of its %d certificates: %w", len(certs), ErrKeyMismatch)
 	}
 	return signer, leaf, others, friendlyName, nil
 }
@@ -164,7 +182,7 @@ func (s *Store) ExportPKCS12(nickname string, p12password []byte) ([]byte, error
 	if err != nil {
 		return nil, err
 	}
-	return pkcs12.Modern.Encode(key, e.cert, st.issuers(e.cert), string(p12password))
+	return pkcs12.Encode(key, e.cert, st.issuers(e.cert), "", p12password)
 }
 
 // ExportPEM returns nickname's certificate in PEM, followed by the intermediate
