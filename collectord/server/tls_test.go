@@ -25,6 +25,12 @@ type testPKI struct {
 // newTLSServer starts a server with -Q and a store-backed identity.
 func newTLSServer(t *testing.T, require bool) (*Server, string, *logBuf, *testPKI) {
 	t.Helper()
+	return newTLSServerWith(t, require, nil)
+}
+
+// newTLSServerWith is newTLSServer with more settings made by tweak.
+func newTLSServerWith(t *testing.T, require bool, tweak func(*Server)) (*Server, string, *logBuf, *testPKI) {
+	t.Helper()
 	p := &testPKI{}
 	p.ca = testcerts.New(t, nil, testcerts.Options{CN: "ca", IsCA: true})
 	p.server = testcerts.New(t, p.ca, testcerts.Options{CN: "srv", Server: true, IPs: []net.IP{net.ParseIP("127.0.0.1")}})
@@ -49,6 +55,9 @@ func newTLSServer(t *testing.T, require bool) (*Server, string, *logBuf, *testPK
 		s.TLSConfig = func() *tls.Config { return p.cfg }
 		s.RequireClientCert = require
 		s.HandshakeTimeout = 500 * time.Millisecond
+		if tweak != nil {
+			tweak(s)
+		}
 	})
 	return s, addr, logs, p
 }
@@ -56,7 +65,14 @@ func newTLSServer(t *testing.T, require bool) (*Server, string, *logBuf, *testPK
 // secureDial performs the CREDS exchange asking for TLS and upgrades with cfg.
 func secureDial(t *testing.T, addr string, cfg *tls.Config) (*protocol.Conn, error) {
 	t.Helper()
-	nc, err := net.Dial("tcp", addr)
+	return secureDialFrom(t, "", addr, cfg)
+}
+
+// secureDialFrom is secureDial from the local IP address from ("": any), so that
+// one test can play clients on several hosts (all of 127/8 is loopback).
+func secureDialFrom(t *testing.T, from, addr string, cfg *tls.Config) (*protocol.Conn, error) {
+	t.Helper()
+	nc, err := dialFrom(from, addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +84,10 @@ func secureDial(t *testing.T, addr string, cfg *tls.Config) (*protocol.Conn, err
 		t.Fatal(err)
 	}
 	f, err := protocol.ParseGreeting(g)
-	if err != nil || f&protocol.FeatureSecure == 0 {
+	if err != nil {
+		return nil, err // a limit
+	}
+	if f&protocol.FeatureSecure == 0 {
 		t.Fatalf("greeting %#x %v", f, err)
 	}
 	c.Write(&protocol.Creds{Creds: []uint32{protocol.VersionCred(protocol.FeatureSecure | protocol.FeatureSecureAck)}})
