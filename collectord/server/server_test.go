@@ -227,7 +227,7 @@ func TestBadInput(t *testing.T) {
 		name   string
 		send   []byte
 		code   int32 // expected ERROR code, 0 = none expected
-		closed bool // every malformed or unexpected PDU closes the client now
+		closed bool  // every malformed or unexpected PDU closes the client now
 	}{
 		{"lying fetch count", hexPDU("00000020 00007014 00000000 00000000 00000000 00000000 7fffffff 0f000020"), protocol.ErrIPC, true},
 		{"negative fetch count", hexPDU("00000020 00007014 00000000 00000000 00000000 00000000 ffffffff 0f000020"), protocol.ErrIPC, true},
