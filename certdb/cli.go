@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/gopcp/gopcp/certdb/store"
+	"github.com/gopcp/gopcp/internal/shellquote"
 	"github.com/gopcp/gopcp/internal/version"
 	"golang.org/x/term"
 )
@@ -291,15 +292,9 @@ func (c *ctx) hint(err error) string {
 	return ""
 }
 
-// quote quotes a value for a command line a person will paste.
-func quote(s string) string {
-	if s != "" && strings.IndexFunc(s, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-+:@%=,", r))
-	}) < 0 {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
+// quote quotes a value for a command line a person will paste (the one helper
+// every program shares, kept under this short name for the many call sites).
+func quote(s string) string { return shellquote.Quote(s) }
 
 // terminal returns stdin's descriptor if it is a terminal.
 func (c *ctx) terminal() (int, bool) {
