@@ -71,10 +71,12 @@ func Connect(ctx context.Context, hostspec string, opts Options) (*Context, erro
 	}
 	k := &connector{opts: opts, spec: spec, secure: opts.Secure}
 	if spec.Scheme == "pcps" {
+		k.secure = SecureEnforce
 		if v, ok := spec.Attr("secure"); ok {
-			k.secure = ParseSecure(v)
-		} else {
-			k.secure = SecureEnforce
+			if k.secure, err = ParseSecure(v); err != nil {
+				// Never fall back to plaintext on a misspelt value.
+				return nil, &HostSpecError{Spec: hostspec, Offset: strings.Index(hostspec, "secure="), Reason: "unknown secure= value " + strconv.Quote(v) + "; use " + SecureValues}
+			}
 		}
 	}
 	k.container = opts.Container
@@ -130,7 +132,10 @@ func Connect(ctx context.Context, hostspec string, opts Options) (*Context, erro
 		var c *Context
 		if proxy != "" {
 			addr := net.JoinHostPort(proxy, strconv.Itoa(proxyPorts[0]))
-			c, err = k.try(ctx, "tcp", addr, proxy, name, port)
+			// The handshake (TLS server name, locality) is about the collector:
+			// TLS runs end to end through the relay, so the certificate to check
+			// is the collector's and must name it, not the proxy.
+			c, err = k.try(ctx, "tcp", addr, name, name, port)
 		} else {
 			c, err = k.try(ctx, "tcp", net.JoinHostPort(name, strconv.Itoa(port)), name, "", 0)
 		}
@@ -238,12 +243,21 @@ func (c *Context) setDeadline(nc net.Conn) {
 	}
 }
 
-// isLocal is libpcp's is_local_connection: a unix socket, a local: spec, or a host
-// name containing "localhost".
+// isLocal is libpcp's is_local_connection: a unix socket, a local: or unix:
+// spec, or the host "localhost". libpcp matches any name containing
+// "localhost", and a local connection skips the client-certificate request; we
+// count the exact name only, so that "localhost.evil.example" is remote.
 func (c *Context) isLocal() bool {
 	_, l := c.spec.Attr("local")
 	_, u := c.spec.Attr("unixsock")
-	return c.unix || l || u || strings.Contains(c.host, "localhost")
+	return c.unix || l || u || IsLocalHostName(c.host)
+}
+
+// IsLocalHostName reports whether host is the loopback name "localhost" (any
+// case, with or without the root's trailing dot). Names that merely start with
+// or contain it ("localfoo", "localhost.evil.example") are ordinary remote names.
+func IsLocalHostName(host string) bool {
+	return strings.EqualFold(strings.TrimSuffix(host, "."), "localhost")
 }
 
 // credsFlags is libpcp's check_feature_flags.
@@ -350,10 +364,12 @@ func (c *Context) handshake(ctx context.Context, k *connector) error {
 // attrContainer is PCP_ATTR_CONTAINER.
 const attrContainer = 15
 
-// ServerName is the TLS server name libpcp uses for a host: the host string itself,
-// or this machine's name for unix sockets and names beginning with "local".
+// serverName is the TLS server name for a host: the host string itself, or this
+// machine's name for unix sockets and "localhost" (the collector's certificate
+// names the machine). libpcp uses the machine's name for any host beginning with
+// "local", which would check "localfoo"'s certificate against this machine's name.
 func serverName(host string, unix bool) string {
-	if unix || strings.HasPrefix(host, "local") {
+	if unix || IsLocalHostName(host) {
 		if h, err := os.Hostname(); err == nil {
 			return h
 		}
@@ -517,7 +533,7 @@ func (c *Context) HostName() string {
 			return string(p)
 		}
 	}
-	if c.unix || strings.HasPrefix(c.host, "/") || strings.HasPrefix(c.host, "localhost") {
+	if c.unix || strings.HasPrefix(c.host, "/") || IsLocalHostName(c.host) {
 		if h, err := os.Hostname(); err == nil {
 			return h
 		}

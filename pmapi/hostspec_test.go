@@ -3,7 +3,6 @@ package pmapi
 import (
 	"errors"
 	"maps"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -80,23 +79,6 @@ func TestParseHostSpecAttrs(t *testing.T) {
 	h, _ := ParseHostSpec("pcps://h")
 	if h.Scheme != "pcps" || h.Local() {
 		t.Errorf("pcps://h: scheme %q local %v", h.Scheme, h.Local())
-	}
-}
-
-func TestSecureFromEnv(t *testing.T) {
-	for _, c := range []struct {
-		set  bool
-		val  string
-		want SecureMode
-	}{{false, "", SecureNone}, {true, "", SecureEnforce}, {true, "1", SecureEnforce},
-		{true, "enforce", SecureEnforce}, {true, "relaxed", SecureRelaxed}, {true, "0", SecureNone}} {
-		t.Setenv("PCP_SECURE_SOCKETS", c.val)
-		if !c.set {
-			os.Unsetenv("PCP_SECURE_SOCKETS")
-		}
-		if got := SecureFromEnv(); got != c.want {
-			t.Errorf("PCP_SECURE_SOCKETS=%q: %v, want %v", c.val, got, c.want)
-		}
 	}
 }
 

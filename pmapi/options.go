@@ -3,6 +3,7 @@ package pmapi
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"net"
 	"os"
 	"strconv"
@@ -35,27 +36,39 @@ func (m SecureMode) String() string {
 	return "none"
 }
 
-// ParseSecure maps a PCP_SECURE_SOCKETS (or ?secure=) value as libpcp does: "", "1"
-// and "enforce" enforce, "relaxed" relaxes, anything else means no TLS.
-func ParseSecure(v string) SecureMode {
+// SecureValues lists what PCP_SECURE_SOCKETS and ?secure= accept, for messages.
+const SecureValues = `"enforce", "1" or "" (TLS required), "relaxed" (TLS when offered), "none" or "0" (no TLS)`
+
+// ParseSecure maps a PCP_SECURE_SOCKETS (or ?secure=) value: "", "1" and "enforce"
+// enforce, "relaxed" relaxes, "none" and "0" turn TLS off. Any other value is an
+// error naming the accepted ones: libpcp reads an unknown value as "no TLS",
+// which turns a typo ("enforced", "Enforce") into a plaintext connection the
+// person believes is secure.
+func ParseSecure(v string) (SecureMode, error) {
 	switch v {
 	case "", "1", "enforce":
-		return SecureEnforce
+		return SecureEnforce, nil
 	case "relaxed":
-		return SecureRelaxed
+		return SecureRelaxed, nil
+	case "none", "0":
+		return SecureNone, nil
 	}
-	return SecureNone
+	return SecureNone, fmt.Errorf("secure sockets setting %q is not one of %s", v, SecureValues)
 }
 
-// SecureFromEnv applies the PCP_SECURE_SOCKETS rules: unset means SecureNone; set to
-// "", "1" or "enforce" means SecureEnforce; "relaxed" means SecureRelaxed; any other
-// value is ignored. A pcps:// host spec overrides the result in Connect.
-func SecureFromEnv() SecureMode {
+// SecureFromEnv applies the PCP_SECURE_SOCKETS rules: unset means SecureNone,
+// otherwise ParseSecure; an unknown value is an error naming the variable. A
+// pcps:// host spec overrides the result in Connect.
+func SecureFromEnv() (SecureMode, error) {
 	v, ok := os.LookupEnv("PCP_SECURE_SOCKETS")
 	if !ok {
-		return SecureNone
+		return SecureNone, nil
 	}
-	return ParseSecure(v)
+	m, err := ParseSecure(v)
+	if err != nil {
+		return SecureNone, fmt.Errorf("PCP_SECURE_SOCKETS=%s is not a known setting: use %s, or unset it", strconv.Quote(v), SecureValues)
+	}
+	return m, nil
 }
 
 // Options configure Connect. The zero value behaves like libpcp with no
