@@ -156,7 +156,8 @@ var (
 	binErr  error
 )
 
-// program returns the path of a freshly built program (collectord, certdb, pminfo).
+// program returns the path of a freshly built program (collectord, certdb, pminfo,
+// proxyd, and the hostile client pcpattack).
 func program(t testing.TB, name string) string {
 	t.Helper()
 	binOnce.Do(func() {
@@ -169,7 +170,7 @@ func program(t testing.TB, name string) string {
 			binErr = err
 			return
 		}
-		cmd := exec.Command("go", "build", "-o", binDir+"/", "./collectord", "./certdb", "./pminfo")
+		cmd := exec.Command("go", "build", "-o", binDir+"/", "./collectord", "./certdb", "./pminfo", "./proxyd", "./internal/cmd/pcpattack")
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
 			binErr = fmt.Errorf("building the programs: %v\n%s", err, out)
