@@ -23,7 +23,7 @@ const DefaultWatchInterval = 2 * time.Second
 //
 // On a reload (SIGHUP) the whole file is read and checked again, and everything
 // takes effect at once (the tls section, TLS on or off, -Q, the server limits and
-// the log) except what is fixed at start: server.port and server.address (the
+// the log) except what is fixed at start: server.port, server.address and server.unix_socket (the
 // sockets), the metrics roots and reload.watch_interval. A change to those is
 // reported as needing a restart and is not applied. Connected clients keep the
 // limits and TLS session they started with.
@@ -44,6 +44,15 @@ type ServerConfig struct {
 	RequestTimeout   Duration `toml:"request_timeout"`   // -t, default 5s
 	IdleTimeout      Duration `toml:"idle_timeout"`      // default 1h
 	HandshakeTimeout Duration `toml:"handshake_timeout"` // default 10s
+
+	// MaxClientsPerAddr: connections from one IP address, loopback included
+	// (server.DefaultMaxClientsPerAddr); unix-socket clients are exempt.
+	MaxClientsPerAddr int `toml:"max_clients_per_addr"`
+	// MaxHandshakes: connections still in the handshake (server.DefaultMaxHandshakes).
+	MaxHandshakes int `toml:"max_handshakes"`
+	// UnixSocket is pmcd -s: a unix-domain socket for local clients, the only ones
+	// -Q lets in without a certificate. Empty: none.
+	UnixSocket string `toml:"unix_socket"`
 }
 
 // TLSConfig selects the daemon's identity and client-certificate policy.
@@ -53,6 +62,9 @@ type TLSConfig struct {
 	PasswordFile      string `toml:"password_file"`       // -P
 	RequireClientCert bool   `toml:"require_client_cert"` // -Q
 	TLSConf           string `toml:"tls_conf"`            // --tls-conf: PCP 6 tls.conf
+	// CRLFiles are checked for client certificates, besides the CRLs of the
+	// store (certdb crl add) and of the tls.conf (tls-crl-file); reloaded on change.
+	CRLFiles []string `toml:"crl_files"`
 }
 
 // Enabled reports whether a server identity is configured.
@@ -136,10 +148,14 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: max_pdu_size %d below 1024", c.Server.MaxPDUSize)
 	case c.Server.MaxClients < 0:
 		return fmt.Errorf("config: max_clients %d is negative", c.Server.MaxClients)
+	case c.Server.MaxClientsPerAddr < 0 || c.Server.MaxHandshakes < 0:
+		return errors.New("config: max_clients_per_addr and max_handshakes may not be negative")
 	case c.TLS.RequireClientCert && !c.TLS.Enabled():
 		return errors.New("config: require_client_cert (-Q) needs a certificate: set cert_db and nickname (-C, -M) or tls_conf")
 	case c.TLS.CertDB != "" && c.TLS.TLSConf != "":
 		return errors.New("config: cert_db (-C) and tls_conf are alternatives: set one")
+	case len(c.TLS.CRLFiles) > 0 && !c.TLS.Enabled():
+		return errors.New("config: tls.crl_files needs a certificate: set cert_db and nickname (-C, -M) or tls_conf")
 	case c.TLS.CertDB != "" && c.TLS.Nickname == "":
 		return fmt.Errorf("config: cert_db %s needs the nickname of the server certificate (nickname, -M)", c.TLS.CertDB)
 	}
@@ -170,6 +186,7 @@ func parseDebugClasses(list []string) (map[string]bool, error) {
 type fixed struct {
 	Port          int           `key:"server.port"`
 	Address       []string      `key:"server.address"`
+	UnixSocket    string        `key:"server.unix_socket"`
 	ProcRoot      string        `key:"metrics.proc_root"`
 	SysRoot       string        `key:"metrics.sys_root"`
 	EtcRoot       string        `key:"metrics.etc_root"`
@@ -179,7 +196,7 @@ type fixed struct {
 
 func fixedOf(c Config) fixed {
 	m := c.Metrics
-	return fixed{Port: c.Server.Port, Address: c.Server.Address, ProcRoot: m.ProcRoot, SysRoot: m.SysRoot,
+	return fixed{Port: c.Server.Port, Address: c.Server.Address, UnixSocket: c.Server.UnixSocket, ProcRoot: m.ProcRoot, SysRoot: m.SysRoot,
 		EtcRoot: m.EtcRoot, RootFS: m.RootFS, WatchInterval: c.Reload.Interval()}
 }
 

@@ -56,7 +56,10 @@ Options:
   -C DIR           certificate store holding the server identity (certdb)
   -M NICKNAME      nickname of the server certificate in the store
   -P FILE          file holding the store's password (default: empty password)
-  -Q               require a verified client certificate from remote clients
+  -Q               require TLS with a verified client certificate from every TCP
+                   client, loopback included; only -s clients are exempt
+  -s PATH          also listen on a unix-domain socket (mode 0666, as pmcd's;
+                   config server.unix_socket); clients there need no certificate
   --tls-conf FILE  PCP 6 tls.conf instead of a store (also PCP_TLSCONF_PATH)
   -L BYTES         largest PDU accepted from a client (default 65536)
   -t SECONDS       time a client has to finish sending a PDU (default 5)
@@ -110,6 +113,7 @@ type options struct {
 	passFile    string
 	requireCert bool
 	tlsConf     string
+	unixSocket  string
 	maxPDU      int
 	timeout     float64
 	logFormat   string
@@ -143,6 +147,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	identityFlags(fs, o)
 	fs.BoolVar(&o.checkConfig, "check-config", false, "validate and exit")
 	fs.BoolVar(&o.version, "version", false, "print the version")
+	fs.StringVar(&o.unixSocket, "s", "", "unix socket path")
 	fs.IntVar(&o.maxPDU, "L", 0, "largest PDU")
 	fs.Float64Var(&o.timeout, "t", 0, "request timeout")
 	fs.StringVar(&o.logFormat, "log-format", "", "log format")
@@ -153,7 +158,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 
 // flagArgs says how the completion script completes each flag's value.
 var flagArgs = map[string]string{
-	"config": "file", "C": "dir", "P": "file", "tls-conf": "file",
+	"config": "file", "C": "dir", "P": "file", "tls-conf": "file", "s": "file",
 	"log-format": "text json", "log-level": "debug info warn error",
 	"D": "tls pdu all", "i": "", "p": "", "M": "", "L": "", "t": "",
 }
@@ -199,6 +204,9 @@ func (o *options) merge(c *Config) {
 		c.TLS.TLSConf = o.tlsConf
 	} else if c.TLS.TLSConf == "" && c.TLS.CertDB == "" {
 		c.TLS.TLSConf = os.Getenv(tlsconfig.EnvTLSConf)
+	}
+	if o.set["s"] {
+		c.Server.UnixSocket = o.unixSocket
 	}
 	if o.set["L"] {
 		c.Server.MaxPDUSize = o.maxPDU
@@ -316,6 +324,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "collectord: %v\n", err)
 		return 1
 	}
+	if cfg.Server.UnixSocket != "" {
+		uln, err := server.ListenUnix(cfg.Server.UnixSocket)
+		if err != nil {
+			for _, ln := range lns {
+				ln.Close()
+			}
+			fmt.Fprintf(stderr, "collectord: %v\n", err)
+			return 1
+		}
+		lns = append(lns, uln)
+	}
 	srv.PDUTrace = pduTracer(logs)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -360,6 +379,8 @@ func serverSettings(c Config) server.Settings {
 		RequireClientCert: c.TLS.RequireClientCert,
 		MaxPDUSize:        c.Server.MaxPDUSize,
 		MaxClients:        c.Server.MaxClients,
+		MaxClientsPerAddr: c.Server.MaxClientsPerAddr,
+		MaxHandshakes:     c.Server.MaxHandshakes,
 		RequestTimeout:    c.Server.RequestTimeout.Duration,
 		IdleTimeout:       c.Server.IdleTimeout.Duration,
 		HandshakeTimeout:  c.Server.HandshakeTimeout.Duration,
