@@ -37,6 +37,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, err := connect(source, cfg.container, stderr)
 	if err != nil {
+		if reportSetting(err, stderr) {
+			return 1
+		}
 		var he *pmapi.HostSpecError
 		if errors.As(err, &he) {
 			fmt.Fprintf(stderr, "pmNewContext: bad host specification\n%s", he.Detail())

@@ -9,9 +9,28 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/gopcp/gopcp/internal/safetext"
 	"github.com/gopcp/gopcp/pmapi"
 	"github.com/gopcp/gopcp/tlsconfig"
 )
+
+// settingError is an environment setting pminfo refuses before connecting
+// (an unknown PCP_SECURE_SOCKETS value): reported on its own line, not as a
+// connection failure.
+type settingError struct{ err error }
+
+func (e *settingError) Error() string { return e.err.Error() }
+func (e *settingError) Unwrap() error { return e.err }
+
+// reportSetting prints a settingError and reports whether err was one.
+func reportSetting(err error, stderr io.Writer) bool {
+	var se *settingError
+	if !errors.As(err, &se) {
+		return false
+	}
+	fmt.Fprintf(stderr, "pminfo: %s\n", safetext.Escape(se.Error()))
+	return true
+}
 
 // connect opens the context with the secure-connection policy of tlsconfig: the
 // server's certificate must chain to a CA trusted in the user's store and name the
@@ -19,11 +38,18 @@ import (
 // On a terminal, a certificate that fails is shown and the person is asked whether
 // to accept it; an accepted one is saved with peer trust and the connection retried.
 // Without a terminal it fails at once: nothing ever waits for input that cannot come.
+// A certificate distrusted in the store, a CA certificate or an expired pin is
+// never offered at the prompt.
 func connect(source, container string, stderr io.Writer) (*pmapi.Context, error) {
+	secure, err := pmapi.SecureFromEnv()
+	if err != nil {
+		// An unknown value must not quietly mean "no TLS".
+		return nil, &settingError{err}
+	}
 	opts := tlsconfig.ClientOptionsFromEnv(stderr)
 	for attempt := 0; ; attempt++ {
 		ctx, err := pmapi.Connect(context.Background(), source, pmapi.Options{
-			Secure:    pmapi.SecureFromEnv(),
+			Secure:    secure,
 			Container: container,
 			TLSConfig: tlsconfig.Client(opts),
 		})
@@ -36,7 +62,7 @@ func connect(source, container string, stderr io.Writer) (*pmapi.Context, error)
 		}
 		nick, serr := tlsconfig.SavePeer(opts.StoreDir, opts.PasswordFile, verifyHost(err), cert)
 		if serr != nil {
-			fmt.Fprintf(stderr, "pminfo: %v\n", serr)
+			fmt.Fprintf(stderr, "pminfo: %s\n", safetext.Escape(serr.Error()))
 			return nil, err
 		}
 		fmt.Fprintf(stderr, "pminfo: saved the certificate as %q in %s\n", nick, opts.StoreDir)
@@ -64,13 +90,30 @@ func isVerifyError(err error) bool {
 
 // explainTLS adds, after pminfo's usual line, what to do about a certificate that
 // failed verification (the real pminfo never verifies, so it has no such line).
+// The certificate's text in it is escaped by the error types themselves; the
+// line is escaped once more as a whole because it is written to a terminal.
 func explainTLS(err error, stderr io.Writer) {
-	var ue *tlsconfig.UntrustedError
-	var be *tlsconfig.BadDomainError
+	var (
+		ue *tlsconfig.UntrustedError
+		be *tlsconfig.BadDomainError
+		de *tlsconfig.DistrustedError
+		ce *tlsconfig.CAAsLeafError
+		pe *tlsconfig.PinExpiredError
+	)
+	var why error
 	switch {
+	case errors.As(err, &de):
+		why = de
+	case errors.As(err, &ce):
+		why = ce
+	case errors.As(err, &pe):
+		why = pe
 	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "pminfo: %v\n", ue)
+		why = ue
 	case errors.As(err, &be):
-		fmt.Fprintf(stderr, "pminfo: %v\n", be)
+		why = be
+	default:
+		return
 	}
+	fmt.Fprintf(stderr, "pminfo: %s\n", safetext.Escape(why.Error()))
 }
