@@ -21,6 +21,27 @@ import (
 // maxDBSize bounds a database file read into memory.
 const maxDBSize = 256 << 20
 
+// maxDepth bounds the height of a b-tree; SQLite's own trees stay far below it
+// (a 512-byte-page tree of 40 levels would hold more rows than fit in a file).
+const maxDepth = 40
+
+// The reader's memory is linear in the size of the file whatever the file
+// claims. Three rules make it so, none of which a database written by SQLite
+// can break:
+//
+//   - every page plays one part per table read: a b-tree page or overflow page
+//     reached a second time (a loop, a page shared by two parents or two
+//     chains) is an error, so the pages visited are at most the pages there are;
+//   - the payloads handed out by one table read (the schema's and the table's)
+//     add up to at most the file's size plus 4 bytes per cell, since each byte
+//     of a payload is stored once (cells that share bytes, for instance several
+//     cell pointers to one cell, run out of budget);
+//   - a record's values are at most its header's bytes, each value taking one.
+//
+// Decoding a record allocates at most about 24 bytes per payload byte (a 16-byte
+// interface slot and a boxed value for each one- or two-byte value), so a table
+// read allocates less than 32 times the file's size.
+
 var errSQLite = errors.New("not a readable SQLite database")
 
 type sqliteDB struct {
@@ -124,16 +145,49 @@ func varint(b []byte) (uint64, int, bool) {
 	return 0, 0, false
 }
 
+// reading is the state of one table read: which pages have been used and how
+// many payload bytes may still be handed out (see the rules above).
+type reading struct {
+	used []bool // by page number - 1
+	left int    // payload budget in bytes
+}
+
+func (db *sqliteDB) newReading() *reading {
+	return &reading{used: make([]bool, db.pages), left: len(db.data)}
+}
+
+// use marks page n as used, or fails if it already was.
+func (db *sqliteDB) use(rd *reading, n uint32, what string) error {
+	if n < 1 || int(n) > db.pages {
+		return db.errorf("%s page %d out of range (%d pages)", what, n, db.pages)
+	}
+	if rd.used[n-1] {
+		return db.errorf("%s page %d reached twice (a loop, or a page shared by two parents)", what, n)
+	}
+	rd.used[n-1] = true
+	return nil
+}
+
+// spend takes n bytes from the payload budget.
+func (db *sqliteDB) spend(rd *reading, n uint64) error {
+	if n > uint64(rd.left) {
+		return db.errorf("cells claim more payload than the file holds (cells overlap)")
+	}
+	rd.left -= int(n)
+	return nil
+}
+
 // scanTable calls fn with the record payload of every row of the table b-tree
 // rooted at root.
-func (db *sqliteDB) scanTable(root uint32, fn func(payload []byte) error) error {
-	visited := map[uint32]bool{}
+func (db *sqliteDB) scanTable(rd *reading, root uint32, fn func(payload []byte) error) error {
 	var walk func(n uint32, depth int) error
 	walk = func(n uint32, depth int) error {
-		if depth > 40 || visited[n] {
-			return db.errorf("b-tree loop or too deep at page %d", n)
+		if depth > maxDepth {
+			return db.errorf("b-tree deeper than %d levels at page %d", maxDepth, n)
 		}
-		visited[n] = true
+		if err := db.use(rd, n, "b-tree"); err != nil {
+			return err
+		}
 		pg, h, err := db.page(n)
 		if err != nil {
 			return err
@@ -174,7 +228,11 @@ func (db *sqliteDB) scanTable(root uint32, fn func(payload []byte) error) error 
 				if !ok {
 					return db.errorf("page %d cell %d rowid", n, i)
 				}
-				payload, err := db.payload(cell[k+k2:], size)
+				// A cell is at least its pointer and two varints: 4 bytes.
+				if err := db.spend(rd, 4); err != nil {
+					return err
+				}
+				payload, err := db.payload(rd, cell[k+k2:], size)
 				if err != nil {
 					return err
 				}
@@ -194,10 +252,14 @@ func (db *sqliteDB) scanTable(root uint32, fn func(payload []byte) error) error 
 }
 
 // payload assembles a cell's payload of size bytes, local part first, then the
-// overflow chain.
-func (db *sqliteDB) payload(local []byte, size uint64) ([]byte, error) {
+// overflow chain. Nothing is allocated before the size has been checked against
+// the budget and the number of pages its chain would need.
+func (db *sqliteDB) payload(rd *reading, local []byte, size uint64) ([]byte, error) {
 	if size > uint64(len(db.data)) {
-		return nil, db.errorf("payload of %d bytes", size)
+		return nil, db.errorf("payload of %d bytes in a file of %d", size, len(db.data))
+	}
+	if err := db.spend(rd, size); err != nil {
+		return nil, err
 	}
 	u := db.usable
 	x := u - 35
@@ -216,15 +278,19 @@ func (db *sqliteDB) payload(local []byte, size uint64) ([]byte, error) {
 	if len(local) < k+4 {
 		return nil, db.errorf("payload truncated")
 	}
+	if chain := (p - k + u - 5) / (u - 4); chain > db.pages {
+		return nil, db.errorf("payload of %d bytes needs %d overflow pages; the file has %d", p, chain, db.pages)
+	}
 	out := make([]byte, 0, p)
 	out = append(out, local[:k]...)
 	next := binary.BigEndian.Uint32(local[k:])
-	seen := map[uint32]bool{}
 	for len(out) < p {
-		if next == 0 || seen[next] {
-			return nil, db.errorf("overflow chain broken")
+		if next == 0 {
+			return nil, db.errorf("overflow chain ends %d bytes early", p-len(out))
 		}
-		seen[next] = true
+		if err := db.use(rd, next, "overflow"); err != nil {
+			return nil, err
+		}
 		pg, _, err := db.page(next)
 		if err != nil {
 			return nil, err
@@ -243,18 +309,21 @@ func record(payload []byte) ([]any, error) {
 	if !ok || hlen > uint64(len(payload)) || int(hlen) < k {
 		return nil, errors.New("record header")
 	}
-	var types []uint64
-	for p := k; p < int(hlen); {
-		t, n, ok := varint(payload[p:hlen])
+	// Count the serial types first so that out is allocated once, at its size
+	// (at most one value per header byte).
+	count := 0
+	for p := k; p < int(hlen); count++ {
+		_, n, ok := varint(payload[p:hlen])
 		if !ok {
 			return nil, errors.New("record serial type")
 		}
-		types = append(types, t)
 		p += n
 	}
 	body := payload[hlen:]
-	out := make([]any, 0, len(types))
-	for _, t := range types {
+	out := make([]any, 0, count)
+	for p := k; p < int(hlen); {
+		t, tn, _ := varint(payload[p:hlen])
+		p += tn
 		var n int
 		switch {
 		case t == 0, t == 8, t == 9:
@@ -305,11 +374,13 @@ func record(payload []byte) ([]any, error) {
 	return out, nil
 }
 
-// table returns the column names and rows of the named table.
+// table returns the column names and rows of the named table. A row may be
+// shorter than the columns: the values missing at its end are NULL.
 func (db *sqliteDB) table(name string) ([]string, [][]any, error) {
 	var root uint32
 	var sql string
-	err := db.scanTable(1, func(p []byte) error {
+	rd := db.newReading()
+	err := db.scanTable(rd, 1, func(p []byte) error {
 		r, err := record(p)
 		if err != nil {
 			return db.errorf("schema: %v", err)
@@ -337,14 +408,16 @@ func (db *sqliteDB) table(name string) ([]string, [][]any, error) {
 		return nil, nil, db.errorf("table %s is WITHOUT ROWID", name)
 	}
 	var rows [][]any
-	err = db.scanTable(root, func(p []byte) error {
+	err = db.scanTable(rd, root, func(p []byte) error {
 		r, err := record(p)
 		if err != nil {
 			return db.errorf("table %s: %v", name, err)
 		}
-		// Rows written before an ALTER TABLE ADD COLUMN are shorter.
-		for len(r) < len(cols) {
-			r = append(r, nil)
+		// Rows written before an ALTER TABLE ADD COLUMN are shorter: their
+		// missing columns are NULL, and are left out rather than filled in (a
+		// schema of many columns would otherwise cost that much per row).
+		if len(r) > len(cols) {
+			return db.errorf("table %s: a row of %d values in %d columns", name, len(r), len(cols))
 		}
 		rows = append(rows, r)
 		return nil
