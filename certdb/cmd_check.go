@@ -7,6 +7,7 @@ import (
 
 	"github.com/gopcp/gopcp/certdb/check"
 	"github.com/gopcp/gopcp/certdb/store"
+	"github.com/gopcp/gopcp/internal/safetext"
 )
 
 func init() {
@@ -88,9 +89,12 @@ func runCheck(c *ctx) int {
 	if role == check.RoleAuto {
 		how += " (from its extendedKeyUsage; choose with --role)"
 	}
-	fmt.Fprintf(c.stdout, "checking %s (%s) %s\n", what, rep.Cert.Subject, how)
+	fmt.Fprintf(c.stdout, "checking %s (%s) %s\n", safetext.Escape(what), safetext.Escape(rep.Cert.Subject.String()), how)
 	for _, r := range rep.Results {
-		fmt.Fprintf(c.stdout, "%s\n", r)
+		// check escapes what it quotes; escaping the whole line again costs
+		// nothing (Escape leaves escaped text alone) and covers any message
+		// that forgets to.
+		fmt.Fprintf(c.stdout, "%s\n", safetext.Escape(r.String()))
 	}
 	nf, nw := rep.Count(check.Fail), rep.Count(check.Warn)
 	switch {

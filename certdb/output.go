@@ -14,15 +14,19 @@ import (
 	"time"
 
 	"github.com/gopcp/gopcp/certdb/store"
+	"github.com/gopcp/gopcp/internal/safetext"
 )
 
 // writeList prints the store as `certutil -L` does (NSS's format strings, trailing
 // padding, byte-counted, included): a blank line, two header lines, a blank line, then one line
 // per certificate with the nickname padded to 60 columns, a space, and the trust.
+// Nicknames come from store files (and NSS databases, PKCS#12 friendly names),
+// so they are escaped: a nickname must not be able to clear the screen or forge
+// the line of another certificate.
 func writeList(w io.Writer, entries []store.Entry) {
 	fmt.Fprintf(w, "\n%-60s %-5s\n%-60s %-5s\n\n", "Certificate Nickname", "Trust Attributes", "", "SSL,S/MIME,JAR/XPI")
 	for _, e := range entries {
-		fmt.Fprintf(w, "%s %-5s\n", padBytes(e.Nickname, 60), e.Trust)
+		fmt.Fprintf(w, "%s %-5s\n", padBytes(safetext.Escape(e.Nickname), 60), e.Trust)
 	}
 }
 
@@ -38,7 +42,7 @@ func padBytes(s string, n int) string {
 // writeKeys prints the keys as `certutil -K` does.
 func writeKeys(w io.Writer, keys []store.KeyInfo) {
 	for i, k := range keys {
-		name := k.Nickname
+		name := safetext.Escape(k.Nickname)
 		if k.Pending {
 			name += " (request pending)"
 		}
@@ -49,7 +53,7 @@ func writeKeys(w io.Writer, keys []store.KeyInfo) {
 // writePending shows a key waiting for its certificate (certdb list -n NICK).
 func writePending(w io.Writer, p store.Pending) {
 	line := func(label, format string, args ...any) {
-		fmt.Fprintf(w, "%-22s%s\n", label+":", fmt.Sprintf(format, args...))
+		fmt.Fprintf(w, "%-22s%s\n", label+":", safetext.Escapef(format, args...))
 	}
 	line("Nickname", "%s", p.Nickname)
 	line("Status", "key waiting for its certificate (certdb receive stores it)")
@@ -118,11 +122,12 @@ func publicKeyDesc(c *x509.Certificate) string {
 }
 
 // writeDetails shows one certificate (certdb list -n NICK), one "Label: value" per
-// line so that people and grep both read it.
+// line so that people and grep both read it. Every value is escaped (names,
+// subjects and SANs are the certificate maker's text): one label, one line.
 func writeDetails(w io.Writer, e store.Entry, now time.Time) {
 	c := e.Cert
 	line := func(label, format string, args ...any) {
-		fmt.Fprintf(w, "%-22s%s\n", label+":", fmt.Sprintf(format, args...))
+		fmt.Fprintf(w, "%-22s%s\n", label+":", safetext.Escapef(format, args...))
 	}
 	line("Nickname", "%s", e.Nickname)
 	line("Trust", "%s (%s)", e.Trust, e.Trust.Describe())
