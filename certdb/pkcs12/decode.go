@@ -144,7 +144,7 @@ type encryptedPrivateKeyInfo struct {
 
 type decoder struct {
 	password []byte
-	bmp      [][]byte // PKCS#12 KDF passwords to try; one once the MAC has chosen
+	bmp      [][]byte // PKCS#12 KDF passwords to try, the one the MAC took first
 	macOK    bool     // the MAC verified: the password is right
 	spent    budget
 	out      Contents
@@ -502,9 +502,13 @@ func (d *decoder) checkMAC(mac *macData, authSafe []byte) error {
 		return err
 	}
 	it := int(mac.Iterations.Int64())
-	for _, bmp := range d.bmp {
+	for i, bmp := range d.bmp {
 		if hmac.Equal(pkcs12MAC(h, v, mac.MacSalt, bmp, it, authSafe), mac.Mac.Digest) {
-			d.bmp = [][]byte{bmp}
+			rest := append([][]byte{}, d.bmp[i+1:]...)
+			// Decrypt with this encoding first; the other (an empty password
+			// only) stays as a fallback for writers that mix them.
+			d.bmp = append([][]byte{bmp}, d.bmp[:i]...)
+			d.bmp = append(d.bmp, rest...)
 			d.macOK = true
 			return nil
 		}
