@@ -149,6 +149,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return exitUsage
 		}
 	}
+	if len(rest) > 0 && findCommand(name+" "+rest[0]) != nil { // two-word commands: "crl add"
+		name, rest = name+" "+rest[0], rest[1:]
+	}
 	cmd := findCommand(name)
 	if cmd == nil {
 		fmt.Fprintf(stderr, "certdb: unknown command %q; run 'certdb --help' for the list\n", name)

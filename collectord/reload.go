@@ -54,7 +54,7 @@ func newReloader(o *options, cfg Config, logs *logControl) (*Reloader, error) {
 // files it was read from.
 func (r *Reloader) build(cfg Config) (*generation, error) {
 	files := reload.Snapshot(tlsFiles(cfg.TLS))
-	b, err := buildTLS(cfg.TLS, r.tlog)
+	b, err := buildTLS(cfg.TLS, r.log, r.tlog)
 	if err != nil {
 		return nil, reload.NameFiles(err, tlsFiles(cfg.TLS))
 	}

@@ -18,13 +18,16 @@ type tlsBundle struct {
 
 // buildTLS builds and checks the server's TLS configuration, or returns nil when no
 // identity is configured. A daemon with an unusable certificate refuses to start
-// (and a reload keeps the old one) and says why. tlsLog is the -D tls logger: it
-// gets a line for each ClientHello, client-certificate decision and handshake.
-func buildTLS(c TLSConfig, tlsLog *slog.Logger) (*tlsBundle, error) {
+// (and a reload keeps the old one) and says why. log gets the CRL warnings;
+// tlsLog is the -D tls logger: it gets a line for each ClientHello,
+// client-certificate decision and handshake.
+func buildTLS(c TLSConfig, log, tlsLog *slog.Logger) (*tlsBundle, error) {
 	if !c.Enabled() {
 		return nil, nil
 	}
-	cfg, err := tlsconfig.Server(c.serverOptions())
+	o := c.serverOptions()
+	o.Logger = log
+	cfg, err := tlsconfig.Server(o)
 	if err != nil {
 		return nil, err
 	}
@@ -42,7 +45,7 @@ func buildTLS(c TLSConfig, tlsLog *slog.Logger) (*tlsBundle, error) {
 func (c TLSConfig) serverOptions() tlsconfig.ServerOptions {
 	return tlsconfig.ServerOptions{
 		Store: c.CertDB, Nickname: c.Nickname, PasswordFile: c.PasswordFile,
-		TLSConf: c.TLSConf, RequireClientCert: c.RequireClientCert,
+		TLSConf: c.TLSConf, RequireClientCert: c.RequireClientCert, CRLFiles: c.CRLFiles,
 	}
 }
 
