@@ -21,11 +21,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net"
 	"strings"
 	"time"
 
 	"github.com/gopcp/gopcp/certdb/store"
+	"github.com/gopcp/gopcp/internal/safetext"
+	"github.com/gopcp/gopcp/internal/shellquote"
 )
 
 // Status is the outcome of one check.
@@ -64,9 +65,20 @@ type Result struct {
 	Name    string // CheckValidity, ..., or "host NAME"
 	Status  Status
 	Message string // one line, with what to do when not Pass
+	// Fix, when set, is a complete shell command that runs as printed (every
+	// word from a certificate or a path quoted with internal/shellquote) and
+	// does the next step Message describes. Empty when no single command can:
+	// Message then says what to do.
+	Fix string
 }
 
-func (r Result) String() string { return fmt.Sprintf("%s %s: %s", r.Status, r.Name, r.Message) }
+func (r Result) String() string {
+	s := fmt.Sprintf("%s %s: %s", r.Status, r.Name, r.Message)
+	if r.Fix != "" {
+		s += "; fix: " + r.Fix
+	}
+	return s
+}
 
 // Report is the outcome of every check of one certificate.
 type Report struct {
@@ -149,8 +161,13 @@ type Anchors struct {
 	// Empty, when set, says why there are no anchors: the message of the
 	// chain check, which fails.
 	Empty string
-	// Fix is the command that adds a CA, for messages.
+	// Fix says how to add a CA, for messages (a template: the CA's file is
+	// the person's to name).
 	Fix string
+	// Trust, when set, returns a complete command that trusts issuer (a CA
+	// already held where the anchors come from, but not trusted for the
+	// role), or "" when it is not held there.
+	Trust func(issuer *x509.Certificate) string
 }
 
 // KeyState says what is known of the certificate's private key.
@@ -172,6 +189,19 @@ type Key struct {
 	Fix    string        // what to do when absent
 }
 
+// Origin says where the certificate lives, so that a finding can come with a
+// command that fixes it.
+type Origin struct {
+	Store    string // the store holding it ("" for a file)
+	Nickname string // its nickname there
+	// CAStore and CANickname name the CA that issued it when that CA's key is
+	// in a store: the fix is then to issue a new certificate with certdb issue.
+	// Without them the fix is a certdb request for the CA to sign.
+	CAStore, CANickname string
+	// Dir is where a request file is written (default: the working folder).
+	Dir string
+}
+
 // Options control Certificate.
 type Options struct {
 	Role          Role
@@ -184,6 +214,8 @@ type Options struct {
 	// as intermediates.
 	Chain []*x509.Certificate
 	Key   Key
+	// Origin, when known, lets findings carry a fix command.
+	Origin *Origin
 }
 
 // InferRole returns the role the certificate's extendedKeyUsage allows:
@@ -229,6 +261,12 @@ func Certificate(cert *x509.Certificate, o Options) Report {
 	add := func(name string, s Status, format string, args ...any) {
 		rep.Results = append(rep.Results, Result{Name: name, Status: s, Message: fmt.Sprintf(format, args...)})
 	}
+	// addFix adds a result whose next step is a new certificate: the message
+	// ends with how to get one, and Fix is the command that starts it.
+	addFix := func(name string, s Status, msg string, extra ...string) {
+		how, fix := renewal(cert, role, o.Origin, extra)
+		rep.Results = append(rep.Results, Result{Name: name, Status: s, Message: msg + "; " + how, Fix: fix})
+	}
 
 	// Validity and expiry.
 	left := cert.NotAfter.Sub(now)
@@ -237,54 +275,66 @@ func Certificate(cert *x509.Certificate, o Options) Report {
 	case now.Before(cert.NotBefore):
 		add(CheckValidity, Fail, "not valid before %s (%s); check this host's clock, or wait", cert.NotBefore.UTC().Format(time.RFC3339), cert.NotBefore.Sub(now).Round(time.Minute))
 	case now.After(cert.NotAfter):
-		add(CheckValidity, Fail, "expired on %s (%d days ago); issue a new certificate", day(cert.NotAfter), int(now.Sub(cert.NotAfter).Hours()/24))
+		addFix(CheckValidity, Fail, fmt.Sprintf("expired on %s (%d days ago)", day(cert.NotAfter), int(now.Sub(cert.NotAfter).Hours()/24)))
 	case left < warnBefore:
-		add(CheckValidity, Warn, "expires on %s, in %d days; renew it soon", day(cert.NotAfter), days)
+		addFix(CheckValidity, Warn, fmt.Sprintf("expires on %s, in %d days: renew it soon", day(cert.NotAfter), days))
 	default:
 		add(CheckValidity, Pass, "valid until %s (%d days left)", day(cert.NotAfter), days)
 	}
 
 	// Key usage for the role.
 	var usage x509.ExtKeyUsage
-	var want, flag string
+	var want string
 	if role == RoleClient {
-		usage, want, flag = x509.ExtKeyUsageClientAuth, "clientAuth", "--client"
+		usage, want = x509.ExtKeyUsageClientAuth, "clientAuth"
 	} else {
-		usage, want, flag = x509.ExtKeyUsageServerAuth, "serverAuth", "--server"
+		usage, want = x509.ExtKeyUsageServerAuth, "serverAuth"
 	}
 	have := ekuNames(cert)
 	switch {
 	case !allows(cert, usage):
-		add(CheckUsage, Fail, "extendedKeyUsage is %s, without %s: a %s needs it; issue one with certdb issue %s", have, want, role, flag)
+		addFix(CheckUsage, Fail, fmt.Sprintf("extendedKeyUsage is %s, without %s: a %s needs it", have, want, role))
 	case cert.IsCA:
 		add(CheckUsage, Warn, "this is a CA certificate; a %s should use a certificate issued by it (certdb issue)", role)
 	case cert.KeyUsage != 0 && cert.KeyUsage&x509.KeyUsageDigitalSignature == 0 && !isRSA(cert):
-		add(CheckUsage, Fail, "keyUsage lacks digitalSignature, which a TLS %s with an %s key needs", role, keyDesc(cert.PublicKey))
+		addFix(CheckUsage, Fail, fmt.Sprintf("keyUsage lacks digitalSignature, which a TLS %s with an %s key needs", role, keyDesc(cert.PublicKey)))
 	case len(cert.ExtKeyUsage) == 0 && len(cert.UnknownExtKeyUsage) == 0:
 		add(CheckUsage, Pass, "no extendedKeyUsage extension, so any use is allowed (%s included)", want)
 	default:
 		add(CheckUsage, Pass, "extendedKeyUsage %s allows %s", have, want)
 	}
 
-	// Names.
+	// Names. Clients match the host they connect to against the DNS and IP
+	// subjectAltNames; a certificate with no subjectAltName extension at all is
+	// matched against its common name instead, as NSS and OpenSSL do (and our
+	// clients, see MatchHost), which works but deserves a warning.
 	names := sanList(cert)
+	cn := safetext.Escape(cert.Subject.CommonName)
 	if len(o.Hosts) == 0 && role == RoleServer {
-		if len(cert.DNSNames)+len(cert.IPAddresses) == 0 {
-			add(CheckNames, Fail, "no DNS or IP subjectAltName: TLS clients ignore the common name %q; issue one with --san DNS:HOST", cert.Subject.CommonName)
-		} else {
-			add(CheckNames, Pass, "%s", strings.Join(names, ", "))
+		switch {
+		case len(cert.DNSNames) > 0:
+			add(CheckNames, Pass, "%s", safetext.Escape(strings.Join(names, ", ")))
+		case len(cert.IPAddresses) > 0:
+			addFix(CheckNames, Warn, fmt.Sprintf("only IP addresses (%s): clients must connect by address, never by name", strings.Join(names, ", ")))
+		case !hasSANExtension(cert) && cert.Subject.CommonName != "":
+			addFix(CheckNames, Warn, fmt.Sprintf("no subjectAltName: clients match the common name %q instead (as NSS and OpenSSL do), so they must connect by exactly that name", cn),
+				cert.Subject.CommonName)
+		case hasSANExtension(cert):
+			addFix(CheckNames, Fail, "no DNS or IP subjectAltName: clients ignore the common name when a subjectAltName extension is present, so no host name matches")
+		default:
+			addFix(CheckNames, Fail, "no subjectAltName and no common name: no host name matches")
 		}
 	}
 	for _, h := range o.Hosts {
 		host := strings.Trim(h, "[]")
-		if err := cert.VerifyHostname(host); err != nil {
-			kind := "DNS:"
-			if net.ParseIP(host) != nil {
-				kind = "IP:"
-			}
-			add(CheckHost+" "+h, Fail, "not covered (names: %s); issue a certificate with --san %s%s", orNone(names), kind, host)
-		} else {
-			add(CheckHost+" "+h, Pass, "covered")
+		name := CheckHost + " " + safetext.Escape(h)
+		switch ok, byCN := MatchHost(cert, host); {
+		case ok && byCN:
+			addFix(name, Warn, "matched by the common name only (the certificate has no subjectAltName, as the walkthrough's openssl x509 -req makes them); clients accept it with a warning", host)
+		case ok:
+			add(name, Pass, "covered")
+		default:
+			addFix(name, Fail, fmt.Sprintf("not covered (names: %s)", safetext.Escape(orNone(names))), host)
 		}
 	}
 
@@ -332,8 +382,17 @@ func Certificate(cert *x509.Certificate, o Options) Report {
 }
 
 func checkChain(rep *Report, cert *x509.Certificate, o Options, now time.Time, role Role) {
+	fix := ""
 	add := func(s Status, format string, args ...any) {
-		rep.Results = append(rep.Results, Result{Name: CheckChain, Status: s, Message: fmt.Sprintf(format, args...)})
+		rep.Results = append(rep.Results, Result{Name: CheckChain, Status: s, Message: fmt.Sprintf(format, args...), Fix: fix})
+	}
+	// trustFix finds, among the certificate's own chain and the CAs the anchors'
+	// source holds, one that would complete the chain if it were trusted.
+	trustFix := func() string {
+		if o.Anchors == nil || o.Anchors.Trust == nil {
+			return ""
+		}
+		return o.Anchors.Trust(cert)
 	}
 	a := o.Anchors
 	if a == nil {
@@ -347,6 +406,7 @@ func checkChain(rep *Report, cert *x509.Certificate, o Options, now time.Time, r
 		}
 	}
 	if a.Empty != "" {
+		fix = trustFix()
 		add(Fail, "%s", a.Empty)
 		return
 	}
@@ -380,24 +440,29 @@ func checkChain(rep *Report, cert *x509.Certificate, o Options, now time.Time, r
 		msg := err.Error()
 		var ua x509.UnknownAuthorityError
 		if errors.As(err, &ua) {
-			msg = fmt.Sprintf("issuer %s is not among the %s", cert.Issuer, a.Source)
+			msg = fmt.Sprintf("issuer %s is not among the %s", safetext.Escape(cert.Issuer.String()), a.Source)
+		} else {
+			msg = safetext.Escape(strings.TrimPrefix(msg, "x509: "))
 		}
-		fix := a.Fix
-		if fix == "" {
-			fix = "add the issuing CA with trust " + trustLetter(role)
+		how := a.Fix
+		if how == "" {
+			how = "add the issuing CA with trust " + trustLetter(role)
 		}
-		add(Fail, "%s; %s", msg, fix)
+		if fix = trustFix(); fix != "" {
+			how = "it is held there but not trusted for this: trust it"
+		}
+		add(Fail, "%s; %s", msg, how)
 		return
 	}
 	ch := chains[0]
 	root := ch[len(ch)-1]
 	if root.NotAfter.Before(now) {
-		add(Fail, "reaches %s, which expired on %s; renew the CA", root.Subject, day(root.NotAfter))
+		add(Fail, "reaches %s, which expired on %s; renew the CA", safetext.Escape(root.Subject.String()), day(root.NotAfter))
 		return
 	}
 	var path []string
 	for _, c := range ch[1:] {
-		path = append(path, c.Subject.String())
+		path = append(path, safetext.Escape(c.Subject.String()))
 	}
 	if len(path) == 0 {
 		add(Pass, "the certificate itself is one of the %s", a.Source)
@@ -408,9 +473,9 @@ func checkChain(rep *Report, cert *x509.Certificate, o Options, now time.Time, r
 
 func trustLetter(r Role) string {
 	if r == RoleClient {
-		return "T (certdb trust -t \"CT,,\")"
+		return "T (CT,,)"
 	}
-	return "C (certdb trust -t \"CT,,\")"
+	return "C (CT,,)"
 }
 
 func isRSA(c *x509.Certificate) bool {
@@ -487,7 +552,8 @@ func AnchorsFromStore(st *store.Store, role Role) *Anchors {
 		Peers:         st.TrustedPeers(),
 		Source:        fmt.Sprintf("CAs trusted with %s in %s", letter, st.Dir()),
 		Where:         "in " + st.Dir(),
-		Fix:           fmt.Sprintf("add the CA that issued it: certdb add -d %s -n \"Root CA\" -t \"CT,,\" -i CA.crt", shellQuote(st.Dir())),
+		Fix:           fmt.Sprintf("add the CA that issued it with its certificate file: certdb add -d %s -n 'CA NAME' -t CT,, -i CA-CERTIFICATE-FILE", shellquote.Quote(st.Dir())),
+		Trust:         func(c *x509.Certificate) string { return trustCommand(st, c, forClients) },
 	}
 	n := 0
 	for _, e := range st.List() {
@@ -509,6 +575,9 @@ type StoreOptions struct {
 	ExpiryWarning time.Duration
 	// CAStore holds the trusted CAs; nil: the certificate's own store.
 	CAStore *store.Store
+	// RequestDir is where a fix that makes a certificate request writes it
+	// ("": the working folder).
+	RequestDir string
 }
 
 // InStore checks nickname's certificate in st, with its key (compared when st
@@ -530,7 +599,7 @@ func InStore(st *store.Store, nickname string, o StoreOptions) (Report, error) {
 	switch {
 	case !e.HasKey:
 		key.State = KeyAbsent
-		key.Fix = fmt.Sprintf("a %s presents its certificate with its key: import both (certdb import -d %s -i FILE.p12)", role, shellQuote(st.Dir()))
+		key.Fix = fmt.Sprintf("a %s presents its certificate with its key: import both from a PKCS#12 file (certdb import -d %s -i PKCS12-FILE)", role, shellquote.Quote(st.Dir()))
 	case st.Locked():
 		key.State = KeyLocked
 	default:
@@ -541,15 +610,10 @@ func InStore(st *store.Store, nickname string, o StoreOptions) (Report, error) {
 		key.State, key.Signer = KeyHeld, k
 	}
 	chain, _ := st.Chain(nickname)
-	return Certificate(e.Cert, Options{Role: role, Hosts: o.Hosts, Now: o.Now, ExpiryWarning: o.ExpiryWarning,
-		Anchors: AnchorsFromStore(cas, role), Chain: chain, Key: key}), nil
-}
-
-func shellQuote(s string) string {
-	if s != "" && strings.IndexFunc(s, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-+:@%=,", r))
-	}) < 0 {
-		return s
+	origin := &Origin{Store: st.Dir(), Nickname: nickname, Dir: o.RequestDir}
+	if ca := issuerWithKey(st, e.Cert); ca != "" {
+		origin.CAStore, origin.CANickname = st.Dir(), ca
 	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+	return Certificate(e.Cert, Options{Role: role, Hosts: o.Hosts, Now: o.Now, ExpiryWarning: o.ExpiryWarning,
+		Anchors: AnchorsFromStore(cas, role), Chain: chain, Key: key, Origin: origin}), nil
 }

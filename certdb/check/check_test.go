@@ -120,7 +120,8 @@ func TestUsageAndNames(t *testing.T) {
 	// A client certificate used as a server.
 	rep := Certificate(f.client.Cert, Options{Role: RoleServer, Anchors: f.anchors})
 	expect(t, rep, CheckUsage, Fail, "extendedKeyUsage is clientAuth, without serverAuth")
-	expect(t, rep, CheckNames, Fail, `ignore the common name "cli"`)
+	// No subjectAltName at all: clients fall back to the common name, a warning.
+	expect(t, rep, CheckNames, Warn, `no subjectAltName: clients match the common name "cli" instead`)
 	// And as the client it is.
 	rep = Certificate(f.client.Cert, Options{Anchors: f.anchors})
 	if rep.Role != RoleClient {
@@ -139,8 +140,8 @@ func TestUsageAndNames(t *testing.T) {
 	expect(t, Certificate(f.root.Cert, Options{Role: RoleClient}), CheckUsage, Warn, "CA certificate")
 	// Hosts.
 	rep = Certificate(f.server.Cert, Options{Hosts: []string{"other.example", "192.0.2.2", "[192.0.2.1]", "SRV.example"}})
-	expect(t, rep, "host other.example", Fail, "issue a certificate with --san DNS:other.example")
-	expect(t, rep, "host 192.0.2.2", Fail, "--san IP:192.0.2.2")
+	expect(t, rep, "host other.example", Fail, "with subjectAltName DNS:srv.example,IP:192.0.2.1,DNS:other.example")
+	expect(t, rep, "host 192.0.2.2", Fail, "IP:192.0.2.2 (certdb issue --server --san")
 	expect(t, rep, "host [192.0.2.1]", Pass, "covered")
 	expect(t, rep, "host SRV.example", Pass, "covered")
 }
