@@ -17,6 +17,7 @@ import (
 
 	"github.com/gopcp/gopcp/certdb/store"
 	"github.com/gopcp/gopcp/internal/safetext"
+	"github.com/gopcp/gopcp/internal/shellquote"
 )
 
 // Environment variables the client honours.
@@ -79,7 +80,7 @@ type UntrustedError struct {
 
 func (e *UntrustedError) Error() string {
 	return fmt.Sprintf("server certificate for %s is not trusted (%s); trust its CA with 'certdb add -d %s -n NAME -t C,, -i ca.pem', or set %s=1",
-		safetext.Escape(e.Host), describeChainError(e.Reason), DefaultStoreDir(), EnvAllowSelfCert)
+		safetext.Escape(e.Host), describeChainError(e.Reason), shellquote.Quote(DefaultStoreDir()), EnvAllowSelfCert)
 }
 
 func (e *UntrustedError) Unwrap() error { return e.Reason }
@@ -111,10 +112,8 @@ func (e *PinExpiredError) Error() string {
 		when = "is not valid before " + e.Cert.NotBefore.UTC().Format(time.RFC3339)
 	}
 	return fmt.Sprintf("server certificate for %s (sha256 %s), accepted earlier as %s in %s, %s; ask the server's administrator for a current one, and remove the old one with 'certdb delete -d %s -n %s'",
-		safetext.Escape(e.Host), Fingerprint(e.Cert), strconv.Quote(e.Nickname), DefaultStoreDir(), when, DefaultStoreDir(), shellQuote(e.Nickname))
+		safetext.Escape(e.Host), Fingerprint(e.Cert), strconv.Quote(e.Nickname), DefaultStoreDir(), when, shellquote.Quote(DefaultStoreDir()), shellquote.Quote(e.Nickname))
 }
-
-func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 func certNames(c *x509.Certificate) []string {
 	var n []string

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/gopcp/gopcp/certdb/store"
+	"github.com/gopcp/gopcp/internal/shellquote"
 )
 
 // MinVersion is the lowest TLS version offered or accepted anywhere.
@@ -117,7 +118,7 @@ func Server(o ServerOptions) (*tls.Config, error) {
 			return nil, fmt.Errorf("server identity %s: %w", source, err)
 		}
 		anchors = storeAnchors(st, true)
-		addCA = fmt.Sprintf("trust the CA that issues client certificates with T: certdb trust -d %s -n 'CA NICKNAME' -t CT,,", o.Store)
+		addCA = fmt.Sprintf("trust the CA that issues client certificates with T: certdb trust -d %s -n 'CA NICKNAME' -t CT,,", shellquote.Quote(o.Store))
 	case o.TLSConf != "":
 		source = "tls.conf " + o.TLSConf
 		conf, err := ParseTLSConf(o.TLSConf)
