@@ -70,6 +70,9 @@ type TLSConfig struct {
 	PasswordFile      string `toml:"password_file"`       // -P
 	RequireClientCert bool   `toml:"require_client_cert"` // -Q
 	TLSConf           string `toml:"tls_conf"`            // --tls-conf
+	// CRLFiles are checked for client certificates, besides the store's and
+	// the tls.conf's CRLs; reloaded on change.
+	CRLFiles []string `toml:"crl_files"`
 }
 
 // UpstreamConfig says which collectors may be reached and how.
@@ -91,6 +94,9 @@ type ClientIdentity struct {
 	TLSConf        string `toml:"tls_conf"`
 	AllowSelfCert  bool   `toml:"allow_self_cert"`
 	AllowBadDomain bool   `toml:"allow_bad_domain"`
+	// CRLFiles are checked for collectors' certificates, besides the store's
+	// and the tls.conf's CRLs; read for each new connection.
+	CRLFiles []string `toml:"crl_files"`
 }
 
 // CollectorConfig names one collector: it is allowed, and its identity replaces
@@ -139,6 +145,8 @@ func (c Config) Validate() error {
 		return errors.New("config: require_client_cert (-Q) needs a certificate: set cert_db and nickname (-C, -M) or tls_conf")
 	case c.TLS.CertDB != "" && c.TLS.TLSConf != "":
 		return errors.New("config: cert_db (-C) and tls_conf are alternatives: set one")
+	case len(c.TLS.CRLFiles) > 0 && c.TLS.CertDB == "" && c.TLS.TLSConf == "":
+		return errors.New("config: tls.crl_files needs a certificate: set cert_db and nickname (-C, -M) or tls_conf")
 	case c.watchInterval() < 0:
 		return fmt.Errorf("config: reload.watch_interval %v is negative", c.watchInterval())
 	}
@@ -206,6 +214,7 @@ func identity(ci ClientIdentity) upstream.Identity {
 		TLSConf:        ci.TLSConf,
 		AllowSelfCert:  ci.AllowSelfCert,
 		AllowBadDomain: ci.AllowBadDomain,
+		CRLFiles:       ci.CRLFiles,
 	}
 }
 

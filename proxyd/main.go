@@ -240,15 +240,16 @@ func loadConfig(o *options) (Config, error) {
 	return c, c.Validate()
 }
 
-// buildTLS loads proxyd's identity, or returns nil when none is configured;
-// tlsLog gets the -D tls lines.
-func buildTLS(c TLSConfig, tlsLog *slog.Logger) (*tls.Config, error) {
+// buildTLS loads proxyd's identity, or returns nil when none is configured; log
+// gets the CRL warnings, tlsLog the -D tls lines.
+func buildTLS(c TLSConfig, log, tlsLog *slog.Logger) (*tls.Config, error) {
 	if c.CertDB == "" && c.TLSConf == "" {
 		return nil, nil
 	}
 	cfg, err := tlsconfig.Server(tlsconfig.ServerOptions{
 		Store: c.CertDB, Nickname: c.Nickname, PasswordFile: c.PasswordFile,
 		TLSConf: c.TLSConf, RequireClientCert: c.RequireClientCert,
+		CRLFiles: c.CRLFiles, Logger: log,
 	})
 	if err != nil {
 		return nil, err

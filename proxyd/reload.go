@@ -67,7 +67,7 @@ func newReloader(o *options, cfg Config, logs *logctl.Control) (*Reloader, error
 // names the files it was read from.
 func (r *Reloader) build(cfg Config) (*generation, error) {
 	files := reload.Snapshot(tlsFiles(cfg.TLS))
-	t, err := buildTLS(cfg.TLS, r.logs.Class("tls"))
+	t, err := buildTLS(cfg.TLS, r.log, r.logs.Class("tls"))
 	if err != nil {
 		return nil, reload.NameFiles(fmt.Errorf("TLS identity: %w", err), tlsFiles(cfg.TLS))
 	}
@@ -83,7 +83,7 @@ func tlsFiles(c TLSConfig) []string {
 	if c.CertDB == "" && c.TLSConf == "" {
 		return nil
 	}
-	return tlsconfig.ServerOptions{Store: c.CertDB, PasswordFile: c.PasswordFile, TLSConf: c.TLSConf}.Files()
+	return tlsconfig.ServerOptions{Store: c.CertDB, PasswordFile: c.PasswordFile, TLSConf: c.TLSConf, CRLFiles: c.CRLFiles}.Files()
 }
 
 // Current is the generation in service.

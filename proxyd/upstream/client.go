@@ -29,6 +29,9 @@ type Identity struct {
 	AllowSelfCert, AllowBadDomain bool
 	// Warn receives the warnings of the relaxed checks.
 	Warn io.Writer
+	// CRLFiles are checked for the collector's certificate, besides the
+	// store's and the tls.conf's CRLs.
+	CRLFiles []string
 }
 
 // ParseSecure maps a configuration word to a mode: "" or "none", "relaxed",
@@ -63,6 +66,7 @@ func (id Identity) TLSConfig() func(serverName string) (*tls.Config, error) {
 		AllowSelfCert:  id.AllowSelfCert,
 		AllowBadDomain: id.AllowBadDomain,
 		Warn:           w,
+		CRLFiles:       id.CRLFiles,
 	})
 }
 
