@@ -25,6 +25,7 @@ type Context struct {
 	spec     *HostSpec
 	host     string // the host name the connection was made with
 	unix     bool   // connected over a unix socket
+	proxied  bool   // through a pmproxy relay: host is the collector's name, not the peer's
 	features uint16 // advertised by pmcd in the greeting
 	flags    uint16 // requested in CREDS
 	tls      bool
@@ -191,7 +192,7 @@ func (k *connector) try(ctx context.Context, network, addr, hostname, pmcdHost s
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 
-	c := &Context{spec: k.spec, host: hostname, unix: network == "unix", timeout: k.rt, profileAll: true}
+	c := &Context{spec: k.spec, host: hostname, unix: network == "unix", proxied: pmcdHost != "", timeout: k.rt, profileAll: true}
 	if pmcdHost != "" {
 		if err := c.negotiateProxy(nc, pmcdHost, pmcdPort); err != nil {
 			nc.Close()
@@ -246,8 +247,13 @@ func (c *Context) setDeadline(nc net.Conn) {
 // isLocal is libpcp's is_local_connection: a unix socket, a local: or unix:
 // spec, or the host "localhost". libpcp matches any name containing
 // "localhost", and a local connection skips the client-certificate request; we
-// count the exact name only, so that "localhost.evil.example" is remote.
+// count the exact name only, so that "localhost.evil.example" is remote. A
+// connection through a relay is never local: "localhost@proxy" is the relay's
+// localhost, and this client is not on it.
 func (c *Context) isLocal() bool {
+	if c.proxied {
+		return false
+	}
 	_, l := c.spec.Attr("local")
 	_, u := c.spec.Attr("unixsock")
 	return c.unix || l || u || IsLocalHostName(c.host)
@@ -378,7 +384,12 @@ func serverName(host string, unix bool) string {
 }
 
 func (c *Context) upgrade(ctx context.Context, k *connector) error {
-	sn := serverName(c.host, c.unix)
+	sn := c.host
+	if !c.proxied {
+		// "localhost" through a relay is the relay's machine, whose name this
+		// client does not know: check the name as given.
+		sn = serverName(c.host, c.unix)
+	}
 	var cfg *tls.Config
 	if k.opts.TLSConfig != nil {
 		var err error
@@ -533,7 +544,7 @@ func (c *Context) HostName() string {
 			return string(p)
 		}
 	}
-	if c.unix || strings.HasPrefix(c.host, "/") || IsLocalHostName(c.host) {
+	if c.unix || strings.HasPrefix(c.host, "/") || !c.proxied && IsLocalHostName(c.host) {
 		if h, err := os.Hostname(); err == nil {
 			return h
 		}

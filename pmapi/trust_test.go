@@ -163,6 +163,19 @@ func TestProxyChecksCollectorName(t *testing.T) {
 	}
 	c.Close()
 	<-asked
+	// "localhost" through a relay is the relay's machine: the name checked is
+	// "localhost" as given (not this machine's name), and the connection is
+	// not local, so it does not skip a collector's certificate requirement.
+	var got []string
+	recording := func(name string) (*tls.Config, error) {
+		got = append(got, name)
+		return verifying(name)
+	}
+	Connect(context.Background(), "localhost", Options{Secure: SecureEnforce, TLSConfig: recording})
+	<-asked
+	if len(got) != 1 || got[0] != "localhost" {
+		t.Errorf("localhost through the relay was checked as %q", got)
+	}
 	// And a collector asked for by another name is refused: the relay's own
 	// name, which the collector's certificate does not hold, proves nothing.
 	_, err = Connect(context.Background(), "other.example", Options{Secure: SecureEnforce, TLSConfig: verifying})
@@ -209,3 +222,34 @@ func TestSecureValues(t *testing.T) {
 		t.Fatalf("pcps://h?secure=enforced: %v (dialed %v)", err, dialed)
 	}
 }
+
+// TestProxiedLocalhostIsRemote: "localhost@proxy" is the relay's localhost; a
+// collector there that requires client certificates is not skipped as local.
+func TestProxiedLocalhostIsRemote(t *testing.T) {
+	cleanEnv(t)
+	creds := make(chan bool, 1)
+	relay := pmapitest.Serve(t, func(c *protocol.Conn) {
+		r := bufio.NewReader(c.Conn)
+		if line, _ := r.ReadString('\n'); line != "pmproxy-client 1\n" {
+			return
+		}
+		c.Conn.Write([]byte("pmproxy-server 1\n"))
+		r.ReadString('\n')
+		// Acts as the collector behind it, with -Q (CERT_REQD).
+		_, _, ok := greet(t, protocol.NewConn(&prereadConn{Conn: c.Conn, r: r}), 0x0ed5)
+		creds <- ok
+	})
+	_, err := Connect(context.Background(), "localhost@127.0.0.1:"+strconv.Itoa(relay.Port), Options{})
+	wantCode(t, err, protocol.ErrNeedClientCert)
+	if <-creds {
+		t.Error("the client sent CREDS as if the relay's localhost were local")
+	}
+}
+
+// prereadConn reads through the buffered reader that consumed the prelude.
+type prereadConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (p *prereadConn) Read(b []byte) (int, error) { return p.r.Read(b) }
