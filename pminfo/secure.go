@@ -99,9 +99,12 @@ func explainTLS(err error, stderr io.Writer) {
 		de *tlsconfig.DistrustedError
 		ce *tlsconfig.CAAsLeafError
 		pe *tlsconfig.PinExpiredError
+		re *tlsconfig.RevokedError
 	)
 	var why error
 	switch {
+	case errors.As(err, &re):
+		why = re
 	case errors.As(err, &de):
 		why = de
 	case errors.As(err, &ce):
