@@ -19,7 +19,6 @@ import (
 	"golang.org/x/crypto/scrypt"
 	"golang.org/x/sys/unix"
 
-	"github.com/gopcp/gopcp/internal/safetext"
 	"github.com/gopcp/gopcp/internal/shellquote"
 )
 
@@ -227,7 +226,7 @@ func openNoFollow(path string, flag int, perm uint32, what string) (*os.File, er
 		if errors.Is(err, unix.ELOOP) {
 			target, _ := os.Readlink(path)
 			return nil, fmt.Errorf("%s %s is a symbolic link (to %q), which certdb never follows; remove it if you did not make it (rm %s): %w",
-				what, path, safetext.Escape(target), shellquote.Quote(path), ErrUnsafeStore)
+				what, path, target, shellquote.Quote(path), ErrUnsafeStore) // %q escapes control characters
 		}
 		return nil, &os.PathError{Op: "open", Path: path, Err: err}
 	}
@@ -363,7 +362,7 @@ func (st *state) encode() ([]byte, error) {
 func (k kdfParams) validate() error {
 	const fix = "the file is damaged or was made to exhaust this host; restore the store from a backup"
 	if k.Name != kdfScrypt {
-		return fmt.Errorf("key derivation %q is not supported (certdb uses scrypt): %w", safetext.Escape(k.Name), ErrCorrupt)
+		return fmt.Errorf("key derivation %q is not supported (certdb uses scrypt): %w", k.Name, ErrCorrupt) // %q escapes control characters
 	}
 	if len(k.Salt) < 8 || len(k.Salt) > maxSaltLen {
 		return fmt.Errorf("scrypt salt of %d bytes (want 8 to %d); %s: %w", len(k.Salt), maxSaltLen, fix, ErrCorrupt)

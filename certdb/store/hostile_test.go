@@ -234,6 +234,12 @@ func TestStoreFileNotPlainRefused(t *testing.T) {
 	if _, err := Open(dir, nil); !errors.Is(err, ErrUnsafeStore) || !strings.Contains(err.Error(), "symbolic link") || !strings.Contains(err.Error(), path) {
 		t.Errorf("store file is a link: %v", err)
 	}
+	// The link's target is the planter's text: shown escaped.
+	os.Remove(path)
+	os.Symlink("/tmp/\x1b[2J\rfake", path)
+	if _, err := Open(dir, nil); err == nil || strings.ContainsAny(err.Error(), "\x1b\r") || !strings.Contains(err.Error(), `\x1b[2J\rfake`) {
+		t.Errorf("link target not escaped: %q", err)
+	}
 	os.Remove(path)
 	unix.Mkfifo(path, 0o600)
 	done := make(chan error, 1)
