@@ -19,6 +19,8 @@ import (
 
 	"github.com/gopcp/gopcp/certdb/check"
 	"github.com/gopcp/gopcp/certdb/store"
+	"github.com/gopcp/gopcp/internal/safetext"
+	"github.com/gopcp/gopcp/internal/shellquote"
 	"github.com/gopcp/gopcp/pmapi"
 	"github.com/gopcp/gopcp/protocol"
 	"github.com/gopcp/gopcp/tlsconfig"
@@ -151,13 +153,24 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 
 // identity is what the checks learn about the server certificate.
 type identity struct {
-	cert  tls.Certificate
-	leaf  *x509.Certificate
-	roots *x509.CertPool // CAs that should anchor the server certificate
-	inter *x509.CertPool
-	peers []*x509.Certificate
-	// anchors says where roots come from, and fix how to add a CA there.
-	anchors, addCA string
+	leaf   *x509.Certificate
+	origin *check.Origin // where it lives, for fix commands; nil for files
+}
+
+// report prints the results of certdb/check, the one certificate checker, as
+// verify lines.
+func (v *verifier) report(rs ...check.Result) {
+	for _, r := range rs {
+		switch r.Status {
+		case check.Pass:
+			v.pass++
+		case check.Warn:
+			v.warn++
+		default:
+			v.fail++
+		}
+		fmt.Fprintln(v.w, r.String())
+	}
 }
 
 func (v *verifier) run(vo *verifyOptions) {
@@ -165,7 +178,7 @@ func (v *verifier) run(vo *verifyOptions) {
 	path, required := o.configPath()
 	cfg, err := loadConfig(o)
 	if err != nil {
-		v.failed("config", err.Error(), "correct the file and check it with 'collectord --check-config --config "+path+"'")
+		v.failed("config", safetext.Escape(err.Error())+"; correct the file, then check it with collectord --check-config --config "+shellquote.Quote(path), "")
 		return
 	}
 	if _, serr := os.Stat(path); serr != nil && !required {
@@ -174,8 +187,8 @@ func (v *verifier) run(vo *verifyOptions) {
 		v.ok("config", "%s loaded", path)
 	}
 	if !cfg.TLS.Enabled() {
-		v.failed("identity", "no server certificate configured: the collector serves plain text only",
-			"set tls.cert_db and tls.nickname in "+path+" (or -C DIR -M NICK); 'certdb quickstart' makes a store")
+		v.failed("identity", "no server certificate configured: the collector serves plain text only; set tls.cert_db and tls.nickname in "+
+			path+" (or -C DIR -M NICK), or tls.tls_conf (--tls-conf FILE); certdb quickstart makes a store", "")
 		return
 	}
 	var id *identity
@@ -187,129 +200,112 @@ func (v *verifier) run(vo *verifyOptions) {
 	if id == nil {
 		return
 	}
-	v.checkValidity(id.leaf)
-	v.checkUsage(id.leaf)
-	names := v.checkNames(id.leaf)
-	v.checkChain(id)
+	host := connectHost(vo, cfg)
+	v.report(check.ForHost(id.leaf, hostNames(), []string{host}, id.origin))
 	v.checkClientPolicy(cfg.TLS)
-	copts := v.checkClientIdentity(vo, cfg.TLS.RequireClientCert)
-	v.checkConnection(vo, cfg, id, names, copts)
+	copts := v.checkClientIdentity(vo, cfg.TLS)
+	v.checkConnection(vo, cfg, id, host, copts)
 }
 
-// checkStore opens the store and finds the identity with its key.
+// checkStore opens the store as the daemon would and checks the identity with
+// certdb/check.
 func (v *verifier) checkStore(c TLSConfig) *identity {
 	dir := c.CertDB
-	v.checkPerms("permissions", dir, true, "chmod 700 "+dir)
+	v.checkPerms("permissions", dir, true, shellquote.Join("chmod", "700", dir))
 	if c.PasswordFile != "" {
-		v.checkPerms("permissions", c.PasswordFile, false, "chmod 600 "+c.PasswordFile)
+		v.checkPerms("permissions", c.PasswordFile, false, shellquote.Join("chmod", "600", c.PasswordFile))
 	}
 	if !store.Exists(dir) {
-		v.failed("store", "no certificate store in "+dir,
-			"create one with 'certdb quickstart --dir DIR --host $(hostname -f)', or point tls.cert_db (-C) at the store")
+		v.failed("store", "no certificate store in "+safetext.Escape(dir)+
+			"; point tls.cert_db (-C) at the store, or make one with certdb quickstart (its server folder is the collector's store)", "")
 		return nil
 	}
 	pw, err := tlsconfig.ReadPassword(c.PasswordFile)
 	if err != nil {
-		v.failed("store", err.Error(), "make the password file readable by the collector's user, or drop -P for an empty password")
+		v.failed("store", safetext.Escape(err.Error())+"; make the password file readable by the collector's user, or drop -P for an empty password", "")
 		return nil
 	}
 	st, err := store.Open(dir, pw)
 	switch {
 	case errors.Is(err, store.ErrBadPassword):
-		v.failed("store", err.Error(), "give the store's password file with -P (tls.password_file)")
+		v.failed("store", safetext.Escape(err.Error())+"; give the store's password file with -P (tls.password_file)", "")
 		return nil
 	case errors.Is(err, store.ErrLooseKeyPermissions):
-		v.failed("store", err.Error(), "chmod 600 "+filepath.Join(dir, store.FileName))
+		v.failed("store", safetext.Escape(err.Error()), shellquote.Join("chmod", "600", filepath.Join(dir, store.FileName)))
 		return nil
 	case errors.Is(err, fs.ErrPermission):
-		v.failed("store", err.Error(), "run as the collector's user (sudo -u gopcp collectord verify --secure), or give that user the store (chown -R gopcp: "+dir+")")
+		v.failed("store", safetext.Escape(err.Error())+"; run as the collector's user (sudo -u gopcp collectord verify --secure), or give that user the store", "")
 		return nil
 	case err != nil:
-		v.failed("store", err.Error(), "check the store with 'certdb list -d "+dir+"'")
+		v.failed("store", safetext.Escape(err.Error()), shellquote.Join("certdb", "list", "-d", dir))
 		return nil
 	}
-	v.ok("store", "%s opened (%d certificates)", dir, len(st.List()))
-	if _, err := st.Get(c.Nickname); err != nil {
+	v.ok("store", "%s opened (%d certificates)", safetext.Escape(dir), len(st.List()))
+	e, err := st.Get(c.Nickname)
+	if err != nil {
 		var nicks []string
 		for _, e := range st.Identities() {
 			nicks = append(nicks, strconv.Quote(e.Nickname))
 		}
-		fix := "the store holds no certificate with a key; import one (certdb import -d " + dir + " -i server.p12)"
+		msg := fmt.Sprintf("no certificate %q in %s; ", c.Nickname, safetext.Escape(dir))
 		if len(nicks) > 0 {
-			fix = "use one of the store's identities with -M (tls.nickname): " + strings.Join(nicks, ", ")
+			msg += "use one of the store's identities with -M (tls.nickname): " + strings.Join(nicks, ", ")
+		} else {
+			msg += "the store holds no certificate with a key: import one with certdb import -d " + shellquote.Quote(dir) + " -i PKCS12-FILE"
 		}
-		v.failed("nickname", fmt.Sprintf("no certificate %q in %s", c.Nickname, dir), fix)
+		v.failed("nickname", msg, "")
 		return nil
 	}
 	v.ok("nickname", "%q found", c.Nickname)
-	cert, err := st.Identity(c.Nickname)
-	switch {
-	case errors.Is(err, store.ErrNoKey):
-		v.failed("key", fmt.Sprintf("%q has no private key in the store", c.Nickname),
-			"import the certificate with its key: certdb import -d "+dir+" -i server.p12")
-		return nil
-	case errors.Is(err, store.ErrKeyMismatch):
-		v.failed("key", fmt.Sprintf("the key stored for %q does not match its certificate", c.Nickname),
-			"import the certificate and its key together again: certdb import -d "+dir+" -i server.p12")
-		return nil
-	case err != nil:
-		v.failed("key", err.Error(), "check the store's password (-P) and 'certdb keys -d "+dir+"'")
+	rep, err := check.InStore(st, c.Nickname, check.StoreOptions{Role: check.RoleServer, Now: v.now})
+	if err != nil {
+		v.failed("certificate", safetext.Escape(err.Error()), shellquote.Join("certdb", "list", "-d", dir))
 		return nil
 	}
-	v.ok("key", "private key present and matches the certificate")
-	id := &identity{cert: cert, leaf: cert.Leaf, inter: st.Intermediates(), peers: st.TrustedPeers(), roots: x509.NewCertPool(),
-		anchors: "the store", addCA: "add the issuing CA with trust CT,, (certdb add -d " + dir + " -n \"Root CA\" -t CT,, -i ca.pem)"}
-	for _, e := range st.List() {
-		if e.Trust.TrustedServerCA() || e.Trust.TrustedClientCA() {
-			id.roots.AddCert(e.Cert)
-		}
-	}
-	return id
+	v.report(rep.Results...)
+	return &identity{leaf: e.Cert, origin: check.StoreOrigin(st, c.Nickname, e.Cert, "")}
 }
 
-// checkTLSConf reads a tls.conf identity.
+// checkTLSConf reads a tls.conf identity as the daemon would and checks it with
+// certdb/check.
 func (v *verifier) checkTLSConf(c TLSConfig) *identity {
 	conf, err := tlsconfig.ParseTLSConf(c.TLSConf)
 	if err != nil {
-		v.failed("tls.conf", err.Error(), "correct "+c.TLSConf)
+		v.failed("tls.conf", safetext.Escape(err.Error())+"; correct "+safetext.Escape(c.TLSConf), "")
 		return nil
 	}
 	if conf.CertFile == "" || conf.KeyFile == "" {
-		v.failed("tls.conf", c.TLSConf+" names no tls-cert-file or tls-key-file", "add both to "+c.TLSConf)
+		v.failed("tls.conf", safetext.Escape(c.TLSConf)+" names no tls-cert-file or tls-key-file; add both", "")
 		return nil
 	}
-	v.ok("tls.conf", "%s read", c.TLSConf)
-	v.checkPerms("permissions", conf.KeyFile, false, "chmod 600 "+conf.KeyFile)
-	cert, err := tls.LoadX509KeyPair(conf.CertFile, conf.KeyFile)
+	v.ok("tls.conf", "%s read", safetext.Escape(c.TLSConf))
+	v.checkPerms("permissions", conf.KeyFile, false, shellquote.Join("chmod", "600", conf.KeyFile))
+	var anchors *check.Anchors
+	if !conf.HasCA() {
+		anchors = &check.Anchors{NotChecked: safetext.Escape(c.TLSConf) + " names no tls-ca-cert-file or tls-ca-cert-dir (clients check it against their own CAs)"}
+	} else {
+		cas, err := conf.CACerts()
+		if err != nil {
+			v.failed("tls.conf", safetext.Escape(err.Error())+"; correct tls-ca-cert-file in "+safetext.Escape(c.TLSConf), "")
+			return nil
+		}
+		where := "in the tls-ca-cert-file of " + safetext.Escape(c.TLSConf)
+		anchors = check.AnchorsFromCerts(cas, "CAs "+where, where,
+			"set tls-ca-cert-file in "+safetext.Escape(c.TLSConf)+" to the CA that issued it")
+	}
+	rep, err := check.InFiles(conf.CertFile, conf.KeyFile, check.FileOptions{Role: check.RoleServer, Now: v.now, Anchors: anchors})
 	if err != nil {
-		fix := "check that " + conf.CertFile + " and " + conf.KeyFile + " are whole PEM files"
-		if strings.Contains(err.Error(), "does not match") {
-			fix = conf.KeyFile + " is not the key of " + conf.CertFile + ": install the matching pair"
-		} else if errors.Is(err, fs.ErrPermission) {
-			fix = "run as the collector's user, or give it read access to the files"
+		msg := safetext.Escape(err.Error())
+		if errors.Is(err, fs.ErrPermission) {
+			msg += "; run as the collector's user, or give it read access to the file"
+		} else {
+			msg += "; tls-cert-file must be a PEM certificate"
 		}
-		v.failed("key", err.Error(), fix)
+		v.failed("certificate", msg, "")
 		return nil
 	}
-	v.ok("key", "%s matches %s", conf.KeyFile, conf.CertFile)
-	id := &identity{cert: cert, leaf: cert.Leaf, inter: x509.NewCertPool(), anchors: "tls-ca-cert-file",
-		addCA: "set tls-ca-cert-file in " + c.TLSConf + " to the CA that issued the certificate"}
-	if conf.CAFile == "" && conf.CADir == "" {
-		id.anchors = "the system's CAs (" + c.TLSConf + " sets no tls-ca-cert-file)"
-	}
-	if id.leaf == nil {
-		id.leaf, _ = x509.ParseCertificate(cert.Certificate[0])
-	}
-	for _, raw := range cert.Certificate[1:] {
-		if c, err := x509.ParseCertificate(raw); err == nil {
-			id.inter.AddCert(c)
-		}
-	}
-	if id.roots, err = conf.CAPool(); err != nil {
-		v.failed("chain", err.Error(), "correct tls-ca-cert-file in "+c.TLSConf)
-		id.roots = x509.NewCertPool()
-	}
-	return id
+	v.report(rep.Results...)
+	return &identity{leaf: rep.Cert}
 }
 
 // checkPerms warns about a folder or file others can read, and fails a file with
@@ -320,6 +316,7 @@ func (v *verifier) checkPerms(name, path string, dir bool, fix string) {
 		return // the check that opens it reports why
 	}
 	perm := fi.Mode().Perm()
+	path = safetext.Escape(path)
 	switch {
 	case perm&0o022 != 0:
 		v.failed(name, fmt.Sprintf("%s is mode %04o: others can change it", path, perm), fix)
@@ -330,35 +327,6 @@ func (v *verifier) checkPerms(name, path string, dir bool, fix string) {
 	default:
 		v.ok(name, "%s is mode %04o", path, perm)
 	}
-}
-
-func (v *verifier) checkValidity(leaf *x509.Certificate) {
-	left := leaf.NotAfter.Sub(v.now)
-	until := leaf.NotAfter.UTC().Format(time.RFC3339)
-	renew := "issue a new certificate (certdb issue --server) and reload the collector (systemctl reload collectord)"
-	switch {
-	case v.now.Before(leaf.NotBefore):
-		v.failed("expiry", "the certificate is not valid before "+leaf.NotBefore.UTC().Format(time.RFC3339), "check the clock (timedatectl), or wait")
-	case left <= 0:
-		v.failed("expiry", "the certificate expired on "+until, renew)
-	case left < check.DefaultExpiryWarning:
-		v.warning("expiry", fmt.Sprintf("the certificate expires on %s, in %d days", until, int(left.Hours()/24)), renew)
-	default:
-		v.ok("expiry", "valid until %s (%d days)", until, int(left.Hours()/24))
-	}
-}
-
-func (v *verifier) checkUsage(leaf *x509.Certificate) {
-	if len(leaf.ExtKeyUsage) == 0 && len(leaf.UnknownExtKeyUsage) == 0 {
-		v.ok("usage", "no extendedKeyUsage: every use allowed, serverAuth included")
-		return
-	}
-	if slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageServerAuth) || slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageAny) {
-		v.ok("usage", "extendedKeyUsage allows serverAuth")
-		return
-	}
-	v.failed("usage", "the extendedKeyUsage does not allow serverAuth: clients will refuse it",
-		"issue a server certificate (certdb issue --server)")
 }
 
 // hostNames are this host's names: its hostname, its FQDN when it resolves to one,
@@ -382,91 +350,41 @@ func hostNames() []string {
 	return names
 }
 
-// checkNames reports which of this host's names the certificate holds, and returns
-// the ones it does (the connection check verifies against the first).
-func (v *verifier) checkNames(leaf *x509.Certificate) []string {
-	var in, out []string
-	for _, n := range hostNames() {
-		if leaf.VerifyHostname(n) == nil {
-			in = append(in, n)
-		} else {
-			out = append(out, n)
-		}
-	}
-	held := strings.Join(certNames(leaf), ", ")
-	fix := "issue a certificate naming them (certdb issue --server --host " + strings.Join(out, " --host ") + ")"
-	switch {
-	case len(out) == 0:
-		v.ok("names", "the certificate names %s", strings.Join(in, ", "))
-	case len(in) == 0:
-		v.failed("names", "the certificate names none of this host's names "+strings.Join(out, ", ")+" (it names "+held+")", fix)
-	default:
-		v.warning("names", "the certificate does not name "+strings.Join(out, ", ")+" (it names "+held+"); clients using those names will refuse it", fix)
-	}
-	return in
-}
-
-func certNames(c *x509.Certificate) []string {
-	n := append([]string{}, c.DNSNames...)
-	for _, ip := range c.IPAddresses {
-		n = append(n, ip.String())
-	}
-	if len(n) == 0 {
-		n = append(n, "no subjectAltName, CN="+c.Subject.CommonName)
-	}
-	return n
-}
-
-func (v *verifier) checkChain(id *identity) {
-	for _, p := range id.peers {
-		if p.Equal(id.leaf) && id.leaf.CheckSignatureFrom(id.leaf) == nil {
-			v.warning("chain", "the certificate is self-signed and trusted as a peer (P): every client must trust this very certificate",
-				"issue it from a CA (certdb quickstart, or certdb ca + certdb issue) and trust the CA on the clients")
-			return
-		}
-	}
-	chains, err := id.leaf.Verify(x509.VerifyOptions{Roots: id.roots, Intermediates: id.inter, CurrentTime: v.now,
-		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
-	if err != nil {
-		var ua x509.UnknownAuthorityError
-		if errors.As(err, &ua) {
-			v.failed("chain", fmt.Sprintf("the certificate's issuer %q is not a CA trusted in %s", id.leaf.Issuer.String(), id.anchors), id.addCA)
-			return
-		}
-		v.failed("chain", err.Error(), id.addCA)
-		return
-	}
-	root := chains[0][len(chains[0])-1]
-	v.ok("chain", "chains to %q, trusted in %s", root.Subject.String(), id.anchors)
-}
-
 // checkClientPolicy reports -Q and whether a client CA backs it.
 func (v *verifier) checkClientPolicy(c TLSConfig) {
 	if !c.RequireClientCert {
-		v.warning("client certificates", "not required: remote clients can fetch without a certificate",
-			"start collectord with -Q (tls.require_client_cert = true)")
+		v.warning("client certificates", "not required: remote clients can fetch without a certificate; start collectord with -Q (tls.require_client_cert = true)", "")
 		return
 	}
 	n := 0
 	switch {
 	case c.CertDB != "":
 		pw, _ := tlsconfig.ReadPassword(c.PasswordFile)
+		fix := ""
 		if st, err := store.Open(c.CertDB, pw); err == nil {
 			for _, e := range st.List() {
-				if e.Trust.TrustedClientCA() {
+				switch {
+				case e.Trust.TrustedClientCA():
 					n++
+				case e.Cert.IsCA && fix == "":
+					// A CA the store holds but does not trust for clients:
+					// trusting it is the likely fix.
+					fix = shellquote.Join("certdb", "trust", "-d", c.CertDB, "-n", e.Nickname, "-t", "CT,,")
 				}
 			}
 		}
 		if n == 0 {
-			v.failed("client certificates", "-Q is in effect but no CA in the store is trusted for client certificates (T): every client will be refused",
-				"certdb trust -d "+c.CertDB+" -n \"Root CA\" -t CT,,")
+			msg := "-Q is in effect but no CA in the store is trusted for client certificates (T): every client will be refused"
+			if fix == "" {
+				msg += "; add the CA that issues client certificates: certdb add -d " + shellquote.Quote(c.CertDB) + " -n 'CA NAME' -t CT,, -i CA-CERTIFICATE-FILE"
+			}
+			v.failed("client certificates", msg, fix)
 			return
 		}
 	default:
-		if conf, err := tlsconfig.ParseTLSConf(c.TLSConf); err == nil && conf.CAFile == "" && conf.CADir == "" {
-			v.warning("client certificates", "-Q is in effect and "+c.TLSConf+" names no tls-ca-cert-file: client certificates are checked against the system CAs",
-				"set tls-ca-cert-file to the CA that issues client certificates")
+		if conf, err := tlsconfig.ParseTLSConf(c.TLSConf); err == nil && !conf.HasCA() {
+			v.failed("client certificates", "-Q is in effect and "+safetext.Escape(c.TLSConf)+
+				" names no tls-ca-cert-file: no client can be verified, and the collector refuses to start; set tls-ca-cert-file to the CA that issues client certificates", "")
 			return
 		}
 		n = 1
@@ -474,8 +392,11 @@ func (v *verifier) checkClientPolicy(c TLSConfig) {
 	v.ok("client certificates", "required (-Q); %d client CA(s) trusted", n)
 }
 
-// checkClientIdentity looks at the store the connection will use as a client.
-func (v *verifier) checkClientIdentity(vo *verifyOptions, required bool) tlsconfig.ClientOptions {
+// checkClientIdentity looks at what the connection will use as a client: the
+// client store, or with none a PCP 6 tls.conf (PCP_TLSCONF_PATH, else the
+// collector's own, as clients on the collector's host would read it).
+func (v *verifier) checkClientIdentity(vo *verifyOptions, c TLSConfig) tlsconfig.ClientOptions {
+	required := c.RequireClientCert
 	co := tlsconfig.ClientOptionsFromEnv(nil)
 	co.AllowSelfCert, co.AllowBadDomain = false, false // verify means verify
 	if vo.clientStore != "" {
@@ -487,12 +408,20 @@ func (v *verifier) checkClientIdentity(vo *verifyOptions, required bool) tlsconf
 	if vo.clientNick != "" {
 		co.Nickname = vo.clientNick
 	}
-	fix := "give a client store holding a client certificate and trusting the collector's CA: --client-store DIR or " +
-		tlsconfig.EnvDBPath + " ('certdb quickstart' makes one)"
+	if co.TLSConf == "" && vo.clientStore == "" {
+		co.TLSConf = c.TLSConf
+	}
+	advice := "give a client store holding a client certificate and trusting the collector's CA: --client-store DIR or " +
+		tlsconfig.EnvDBPath + " (certdb quickstart makes one)"
 	if !store.Exists(co.StoreDir) {
-		v.failed("client store", "no store in "+co.StoreDir+" to connect with", fix)
+		if co.TLSConf != "" {
+			v.checkClientTLSConf(co, required)
+			return co
+		}
+		v.failed("client store", "no store in "+safetext.Escape(co.StoreDir)+" to connect with; "+advice, "")
 		return co
 	}
+	co.TLSConf = "" // a store given or found is what the client uses
 	pw, err := tlsconfig.ReadPassword(co.PasswordFile)
 	if err == nil {
 		var st *store.Store
@@ -505,36 +434,87 @@ func (v *verifier) checkClientIdentity(vo *verifyOptions, required bool) tlsconf
 			}
 			switch {
 			case len(ids) > 0:
-				v.ok("client store", "%s, client certificate %s", co.StoreDir, strings.Join(ids, ", "))
+				v.ok("client store", "%s, client certificate %s", safetext.Escape(co.StoreDir), strings.Join(ids, ", "))
 			case required:
-				v.failed("client store", co.StoreDir+" holds no client certificate and the collector requires one (-Q)", fix)
+				v.failed("client store", safetext.Escape(co.StoreDir)+" holds no client certificate and the collector requires one (-Q); "+advice, "")
 			default:
-				v.ok("client store", "%s (no client certificate; the collector does not require one)", co.StoreDir)
+				v.ok("client store", "%s (no client certificate; the collector does not require one)", safetext.Escape(co.StoreDir))
 			}
 			return co
 		}
 	}
-	v.failed("client store", err.Error(), "give its password with --client-password-file, or "+fix)
+	v.failed("client store", safetext.Escape(err.Error())+"; give its password with --client-password-file, or "+advice, "")
 	return co
+}
+
+// checkClientTLSConf reports the tls.conf a client without a store connects
+// with: its CAs verify the collector, its client certificate (or its
+// tls-cert-file, as libpcp falls back) is presented.
+func (v *verifier) checkClientTLSConf(co tlsconfig.ClientOptions, required bool) {
+	name := safetext.Escape(co.TLSConf)
+	conf, err := tlsconfig.ParseTLSConf(co.TLSConf)
+	if err != nil {
+		v.failed("client tls.conf", safetext.Escape(err.Error())+"; correct "+name, "")
+		return
+	}
+	if !conf.HasCA() {
+		v.failed("client tls.conf", "no client store, and "+name+" names no tls-ca-cert-file to verify the collector with; set it to the CA that issued the collector's certificate", "")
+		return
+	}
+	cert := conf.ClientCertFile
+	if cert == "" {
+		cert = conf.CertFile
+	}
+	switch {
+	case cert != "":
+		v.ok("client tls.conf", "no client store; connecting as PCP 6 clients do with the CAs of %s and the client certificate %s", name, safetext.Escape(cert))
+	case required:
+		v.failed("client tls.conf", "no client store, and "+name+" names no client certificate (tls-client-cert-file) while the collector requires one (-Q)", "")
+	default:
+		v.ok("client tls.conf", "no client store; connecting as PCP 6 clients do with the CAs of %s (no client certificate; the collector does not require one)", name)
+	}
+}
+
+// connectHost is the address verify connects to: -i, else the configured
+// address when it is not loopback or any, else 127.0.0.1.
+func connectHost(vo *verifyOptions, cfg Config) string {
+	if vo.opts.set["i"] && len(vo.opts.addrs) > 0 {
+		return vo.opts.addrs[0]
+	}
+	if a := cfg.Server.Address; len(a) > 0 && !slices.ContainsFunc(a, isLoopbackOrAny) {
+		return a[0]
+	}
+	return "127.0.0.1"
+}
+
+// serverName is the name the connection verifies the collector as: the first
+// of this host's names the certificate holds, else the address connected to
+// when it holds that, else its common name when it has no subjectAltName (the
+// walkthrough's certificates), matched as clients match it.
+func serverName(leaf *x509.Certificate, host string) string {
+	for _, n := range hostNames() {
+		if ok, _ := check.MatchHost(leaf, n); ok {
+			return n
+		}
+	}
+	if ok, _ := check.MatchHost(leaf, host); ok {
+		return host
+	}
+	if ok, byCN := check.MatchHost(leaf, leaf.Subject.CommonName); ok && byCN {
+		return leaf.Subject.CommonName
+	}
+	return host
 }
 
 // checkConnection connects to the running collector with TLS enforced and fetches
 // hinv.ncpu.
-func (v *verifier) checkConnection(vo *verifyOptions, cfg Config, id *identity, names []string, co tlsconfig.ClientOptions) {
-	host := "127.0.0.1"
-	if vo.opts.set["i"] && len(vo.opts.addrs) > 0 {
-		host = vo.opts.addrs[0]
-	} else if a := cfg.Server.Address; len(a) > 0 && !slices.ContainsFunc(a, isLoopbackOrAny) {
-		host = a[0]
-	}
+func (v *verifier) checkConnection(vo *verifyOptions, cfg Config, id *identity, host string, co tlsconfig.ClientOptions) {
 	port := cfg.Server.Port
 	addr := net.JoinHostPort(host, strconv.Itoa(port))
-	verifyName := host
-	if len(names) > 0 {
-		verifyName = names[0]
-	}
+	verifyName := serverName(id.leaf, host)
 	var served *x509.Certificate
 	var state tls.ConnectionState
+	byCN := false
 	presented := "none presented"
 	clientTLS := tlsconfig.Client(co)
 	timeout := time.Duration(vo.timeout * float64(time.Second))
@@ -549,19 +529,37 @@ func (v *verifier) checkConnection(vo *verifyOptions, cfg Config, id *identity, 
 			if get := c.GetClientCertificate; get != nil {
 				c.GetClientCertificate = func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
 					cert, err := get(cri)
-					if cert != nil && cert.Leaf != nil {
-						presented = strconv.Quote(cert.Leaf.Subject.CommonName) + " presented"
+					if cert != nil {
+						leaf := cert.Leaf
+						if leaf == nil && len(cert.Certificate) > 0 {
+							leaf, _ = x509.ParseCertificate(cert.Certificate[0])
+						}
+						if leaf != nil {
+							presented = strconv.Quote(leaf.Subject.CommonName) + " presented"
+						}
 					}
 					return cert, err
 				}
 			}
-			check := c.VerifyConnection
+			verify := c.VerifyConnection
 			c.VerifyConnection = func(cs tls.ConnectionState) error {
 				state = cs
 				if len(cs.PeerCertificates) > 0 {
 					served = cs.PeerCertificates[0]
 				}
-				return check(cs)
+				err := verify(cs)
+				// The client library reports a name mismatch only once the
+				// chain has verified. A certificate without any subjectAltName
+				// is matched against its common name, as NSS and OpenSSL
+				// clients do (certdb/check.MatchHost, the rule the checks
+				// above reported with a warning).
+				var be *tlsconfig.BadDomainError
+				if errors.As(err, &be) && served != nil {
+					if ok, cn := check.MatchHost(served, verifyName); ok && cn {
+						byCN, err = true, nil
+					}
+				}
+				return err
 			}
 			return c, nil
 		},
@@ -570,7 +568,8 @@ func (v *verifier) checkConnection(vo *verifyOptions, cfg Config, id *identity, 
 	defer cancel()
 	pc, err := pmapi.Connect(ctx, host, opts)
 	if err != nil {
-		v.failed("handshake", fmt.Sprintf("TLS connection to %s: %v", addr, err), connectFix(err, addr))
+		advice, fix := connectFix(err, addr)
+		v.failed("handshake", fmt.Sprintf("TLS connection to %s: %s; %s", addr, safetext.Escape(err.Error()), advice), fix)
 		return
 	}
 	defer pc.Close()
@@ -581,29 +580,33 @@ func (v *verifier) checkConnection(vo *verifyOptions, cfg Config, id *identity, 
 	if err != nil {
 		var pe *protocol.Error
 		if errors.As(err, &pe) && pe.Code == protocol.ErrName {
-			v.failed("fetch", "the collector has no hinv.ncpu", "check the collector's metrics (pminfo hinv)")
+			v.failed("fetch", "the collector has no hinv.ncpu; check the collector's metrics (pminfo hinv)", "")
 			return
 		}
-		msg := fmt.Sprintf("%s with %s: the collector closed the session after the TLS handshake (%v)",
-			tls.VersionName(state.Version), addr, err)
-		fix := "check the collector's log (journalctl -u collectord)"
+		msg := fmt.Sprintf("%s with %s: the collector closed the session after the TLS handshake (%s)",
+			tls.VersionName(state.Version), addr, safetext.Escape(err.Error()))
+		advice, fix := "check the collector's log", "journalctl -u collectord"
 		if presented == "none presented" {
 			msg += "; no client certificate was presented"
-			fix = connectFix(errors.New("certificate required"), addr)
+			advice, fix = connectFix(errors.New("certificate required"), addr)
 		}
-		v.failed("handshake", msg, fix)
+		v.failed("handshake", msg+"; "+advice, fix)
 		return
 	}
-	v.ok("handshake", "%s with %s, server verified as %s, client certificate %s", tls.VersionName(state.Version), addr, verifyName,
-		presented)
+	how := ""
+	if byCN {
+		how = " (by its common name: it has no subjectAltName)"
+	}
+	v.ok("handshake", "%s with %s, server verified as %s%s, client certificate %s", tls.VersionName(state.Version), addr,
+		safetext.Escape(verifyName), how, safetext.Escape(presented))
 	if served != nil && !served.Equal(id.leaf) {
-		v.warning("served certificate", fmt.Sprintf("the collector serves %s (sha256 %s), not the configured certificate (sha256 %s)",
-			served.Subject, tlsconfig.Fingerprint(served), tlsconfig.Fingerprint(id.leaf)),
-			"reload the collector (systemctl reload collectord) or check that the running one uses this configuration")
+		v.warning("served certificate", fmt.Sprintf("the collector serves %s (sha256 %s), not the configured certificate (sha256 %s); reload it, or check that the running one uses this configuration",
+			safetext.Escape(served.Subject.String()), tlsconfig.Fingerprint(served), tlsconfig.Fingerprint(id.leaf)),
+			"systemctl reload collectord")
 	}
 	res, err := pc.Fetch(ids)
 	if err != nil {
-		v.failed("fetch", "fetching hinv.ncpu: "+err.Error(), "check the collector's log (journalctl -u collectord)")
+		v.failed("fetch", "fetching hinv.ncpu: "+safetext.Escape(err.Error())+"; check the collector's log", "journalctl -u collectord")
 		return
 	}
 	if len(res.VSets) != 1 || res.VSets[0].NumVal < 1 {
@@ -611,7 +614,7 @@ func (v *verifier) checkConnection(vo *verifyOptions, cfg Config, id *identity, 
 		if len(res.VSets) == 1 {
 			code = res.VSets[0].NumVal
 		}
-		v.failed("fetch", fmt.Sprintf("hinv.ncpu has no value (%d)", code), "check the collector's log (journalctl -u collectord)")
+		v.failed("fetch", fmt.Sprintf("hinv.ncpu has no value (%d); check the collector's log", code), "journalctl -u collectord")
 		return
 	}
 	n, _ := res.VSets[0].Values[0].Int64(protocol.TypeU32, true)
@@ -627,26 +630,27 @@ func isLoopbackOrAny(a string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// connectFix turns a connection failure into the next thing to do.
-func connectFix(err error, addr string) string {
+// connectFix turns a connection failure into the next thing to do, and the
+// command that does it when there is one.
+func connectFix(err error, addr string) (advice, fix string) {
 	var ue *tlsconfig.UntrustedError
 	var be *tlsconfig.BadDomainError
 	var pe *protocol.Error
 	msg := err.Error()
 	switch {
 	case errors.As(err, &ue):
-		return "trust the collector's CA in the client store (certdb add -d CLIENTSTORE -n \"Root CA\" -t C,, -i ca.pem)"
+		return "trust the CA that issued the collector's certificate with C in the client store (certdb add -d CLIENTSTORE -n 'CA NAME' -t CT,, -i CA-CERTIFICATE-FILE)", ""
 	case errors.As(err, &be):
-		return "issue the collector a certificate that names this host (certdb issue --server --host NAME)"
+		return "the collector's certificate does not name the host connected to: see the \"this host\" line above", ""
 	case strings.Contains(msg, "refused"):
-		return "start the collector (systemctl start collectord), or give its port with -p"
+		return "start the collector, or give its port with -p", "systemctl start collectord"
 	case errors.As(err, &pe) && pe.Code == protocol.ErrNeedClientCert,
 		strings.Contains(msg, "certificate required"), strings.Contains(msg, "bad certificate"):
-		return "present a client certificate issued by a CA the collector trusts (T): --client-store DIR, --client-nickname NICK"
+		return "present a client certificate issued by a CA the collector trusts (T): --client-store DIR, --client-nickname NICK", ""
 	case strings.Contains(msg, "not supported"), strings.Contains(msg, "Operation not supported"):
-		return "the running collector has no TLS: restart it with this configuration (systemctl restart collectord)"
+		return "the running collector has no TLS: restart it with this configuration", "systemctl restart collectord"
 	case strings.Contains(msg, "timed out"), strings.Contains(msg, "timeout"):
-		return "check that " + addr + " is the collector and not firewalled, or raise --timeout"
+		return "check that " + addr + " is the collector and not firewalled, or raise --timeout", ""
 	}
-	return "check the collector's log (journalctl -u collectord)"
+	return "check the collector's log", "journalctl -u collectord"
 }

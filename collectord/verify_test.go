@@ -36,11 +36,13 @@ const allPass = `PASS config
 PASS permissions
 PASS store
 PASS nickname
-PASS key
-PASS expiry
+PASS validity
 PASS usage
 PASS names
 PASS chain
+PASS key
+PASS strength
+PASS this host
 PASS client certificates
 PASS client store
 PASS handshake
@@ -55,7 +57,7 @@ func TestVerifySecureAllPass(t *testing.T) {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
 	for _, want := range []string{"PASS fetch: hinv.ncpu = ", `client certificate "client" presented`,
-		"13 passed, 0 warnings, 0 failed", `chains to "CN=Test CA`} {
+		"15 passed, 0 warnings, 0 failed", "PASS chain: issued by CN=Test CA,O=gopcp test, one of the CAs trusted with C in " + p.serverDir} {
 		if !strings.Contains(out, want) {
 			t.Errorf("transcript lacks %q:\n%s", want, out)
 		}
@@ -76,8 +78,8 @@ func TestVerifyWarningsExitZero(t *testing.T) {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
 	for _, want := range []string{
-		"WARN expiry: the certificate expires on ", "; fix: issue a new certificate",
-		"WARN client certificates: not required: remote clients can fetch without a certificate; fix: start collectord with -Q",
+		"WARN validity: expires on ", "in 9 days: renew it soon; request a new one", "; fix: certdb request -d " + p.serverDir + " -n 'PCP Collector certificate renewed' --cn soon --server --san ",
+		"WARN client certificates: not required: remote clients can fetch without a certificate; start collectord with -Q (tls.require_client_cert = true)\n",
 		"2 warnings, 0 failed",
 	} {
 		if !strings.Contains(out, want) {
@@ -100,16 +102,16 @@ func TestVerifyFailures(t *testing.T) {
 		want []string
 	}{
 		{"unknown nickname", []string{"-M", "nope", "--client-store", p.clientDir},
-			[]string{`FAIL nickname: no certificate "nope" in`, `fix: use one of the store's identities with -M (tls.nickname): "PCP Collector certificate"`}},
+			[]string{`FAIL nickname: no certificate "nope" in`, `; use one of the store's identities with -M (tls.nickname): "PCP Collector certificate"`}},
 		{"no client store", []string{"-M", serverNick, "--client-store", emptyStore},
 			[]string{"FAIL client store: no store in " + emptyStore, "FAIL handshake: "}},
 		{"client store without a certificate under -Q", []string{"-M", serverNick, "--client-store", noIdentity},
 			[]string{"FAIL client store: " + noIdentity + " holds no client certificate and the collector requires one (-Q)",
-				"FAIL handshake: ", "fix: present a client certificate"}},
+				"FAIL handshake: ", "; present a client certificate"}},
 		{"no collector", []string{"-M", serverNick, "--client-store", p.clientDir, "-p", itoa(freePort(t))},
-			[]string{"FAIL handshake: TLS connection to 127.0.0.1:", "fix: start the collector (systemctl start collectord), or give its port with -p"}},
+			[]string{"FAIL handshake: TLS connection to 127.0.0.1:", "start the collector, or give its port with -p; fix: systemctl start collectord\n"}},
 		{"no store", []string{"-C", emptyStore, "-M", serverNick, "--client-store", p.clientDir},
-			[]string{"FAIL store: no certificate store in " + emptyStore, "fix: create one with 'certdb quickstart"}},
+			[]string{"FAIL store: no certificate store in " + emptyStore + "; point tls.cert_db (-C) at the store"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, code := verifyRun(t, append(append([]string{}, base...), tc.args...)...)
@@ -122,8 +124,8 @@ func TestVerifyFailures(t *testing.T) {
 				}
 			}
 			for _, l := range strings.Split(out, "\n") {
-				if strings.HasPrefix(l, "FAIL ") && !strings.Contains(l, "; fix: ") {
-					t.Errorf("failure without a fix: %s", l)
+				if strings.HasPrefix(l, "FAIL ") && !strings.Contains(l, "; ") {
+					t.Errorf("failure without what to do: %s", l)
 				}
 			}
 		})
@@ -143,22 +145,22 @@ func TestVerifyCertificateProblems(t *testing.T) {
 			f := writeTLSConf(t, dir, ca, serverCert(t, ca, "a"))
 			writeFile(t, f.key, string(serverCert(t, ca, "b").KeyPEM(t)))
 			return f
-		}, []string{"FAIL key: ", "is not the key of"}},
+		}, []string{"FAIL key: the private key in ", "server.key does not match the certificate"}},
 		{"client-only certificate", func(dir string) tlsConfFiles {
 			return writeTLSConf(t, dir, ca, testcerts.New(t, ca, testcerts.Options{CN: "c", DNS: localNames(), Client: true}))
-		}, []string{"FAIL usage: the extendedKeyUsage does not allow serverAuth", "certdb issue --server"}},
+		}, []string{"FAIL usage: extendedKeyUsage is clientAuth, without serverAuth: a server needs it", "(certdb issue --server --san"}},
 		{"expired", func(dir string) tlsConfFiles {
 			return writeTLSConf(t, dir, ca, testcerts.New(t, ca, testcerts.Options{CN: "old", DNS: localNames(), Server: true,
 				NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-time.Hour)}))
-		}, []string{"FAIL expiry: the certificate expired on "}},
+		}, []string{"FAIL validity: expired on "}},
 		{"names missing", func(dir string) tlsConfFiles {
 			return writeTLSConf(t, dir, ca, testcerts.New(t, ca, testcerts.Options{CN: "x", DNS: []string{"elsewhere.example"}, Server: true}))
-		}, []string{"FAIL names: the certificate names none of this host's names", "(it names elsewhere.example)"}},
+		}, []string{"PASS names: DNS:elsewhere.example", "FAIL this host: the certificate names none of this host's names", "(it names DNS:elsewhere.example)"}},
 		{"untrusted issuer", func(dir string) tlsConfFiles {
 			f := writeTLSConf(t, dir, ca, serverCert(t, ca, "a"))
 			writeFile(t, f.caFile, string(other.CertPEM()))
 			return f
-		}, []string{`FAIL chain: the certificate's issuer "CN=Test CA,O=gopcp test" is not a CA trusted in tls-ca-cert-file; fix: set tls-ca-cert-file`}},
+		}, []string{`FAIL chain: issuer CN=Test CA,O=gopcp test is not among the CAs in the tls-ca-cert-file of `, "; set tls-ca-cert-file in "}},
 		{"key readable by everybody", func(dir string) tlsConfFiles {
 			f := writeTLSConf(t, dir, ca, serverCert(t, ca, "a"))
 			os.Chmod(f.key, 0o644)
@@ -192,7 +194,7 @@ func TestVerifyServedCertificateDiffers(t *testing.T) {
 	out, code := verifyRun(t, "--secure", "--config", h.cfg, "-C", p.serverDir, "-M", serverNick, "-Q",
 		"-p", itoa(h.port), "--client-store", p.clientDir)
 	if code != 0 || !strings.Contains(out, "WARN served certificate: the collector serves CN=collector") ||
-		!strings.Contains(out, "fix: reload the collector (systemctl reload collectord)") {
+		!strings.Contains(out, "; reload it, or check that the running one uses this configuration; fix: systemctl reload collectord\n") {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
 }

@@ -168,6 +168,9 @@ type Anchors struct {
 	// already held where the anchors come from, but not trusted for the
 	// role), or "" when it is not held there.
 	Trust func(issuer *x509.Certificate) string
+	// NotChecked, when set, says why there is nothing to check the chain
+	// against; the chain check is then a warning with this reason.
+	NotChecked string
 }
 
 // KeyState says what is known of the certificate's private key.
@@ -399,6 +402,10 @@ func checkChain(rep *Report, cert *x509.Certificate, o Options, now time.Time, r
 		add(Warn, "not checked: no trusted CAs given (--ca-store DIR)")
 		return
 	}
+	if a.NotChecked != "" {
+		add(Warn, "not checked: %s", a.NotChecked)
+		return
+	}
 	for _, p := range a.Peers {
 		if p.Equal(cert) {
 			add(Pass, "trusted as a peer (P) %s", a.Where)
@@ -610,10 +617,7 @@ func InStore(st *store.Store, nickname string, o StoreOptions) (Report, error) {
 		key.State, key.Signer = KeyHeld, k
 	}
 	chain, _ := st.Chain(nickname)
-	origin := &Origin{Store: st.Dir(), Nickname: nickname, Dir: o.RequestDir}
-	if ca := issuerWithKey(st, e.Cert); ca != "" {
-		origin.CAStore, origin.CANickname = st.Dir(), ca
-	}
+	origin := StoreOrigin(st, nickname, e.Cert, o.RequestDir)
 	return Certificate(e.Cert, Options{Role: role, Hosts: o.Hosts, Now: o.Now, ExpiryWarning: o.ExpiryWarning,
 		Anchors: AnchorsFromStore(cas, role), Chain: chain, Key: key, Origin: origin}), nil
 }

@@ -216,6 +216,17 @@ func fileWord(s string) string {
 	return string(b)
 }
 
+// StoreOrigin returns the origin of cert, held in st under nickname: with the
+// CA that issued it when st holds that CA's key. requestDir is where a fix
+// writes a certificate request ("": the working folder).
+func StoreOrigin(st *store.Store, nickname string, cert *x509.Certificate, requestDir string) *Origin {
+	o := &Origin{Store: st.Dir(), Nickname: nickname, Dir: requestDir}
+	if ca := issuerWithKey(st, cert); ca != "" {
+		o.CAStore, o.CANickname = st.Dir(), ca
+	}
+	return o
+}
+
 // issuerWithKey returns the nickname of the CA in st, held with its key, that
 // signed c; "" when there is none.
 func issuerWithKey(st *store.Store, c *x509.Certificate) string {
