@@ -66,4 +66,14 @@
 // Because certdb.json holds private keys, Open refuses it when group or others have
 // any permission on it (ErrLooseKeyPermissions, with the chmod command that fixes
 // it), even when the caller only wants certificates.
+//
+// The folder and its files must be out of other users' reach, for reading as
+// for writing (a reader acts on the trust it reads): Open, Create and every
+// write refuse with ErrUnsafeStore a folder owned by anyone but the caller or
+// root, a folder group or others may write in (unless it has the sticky bit;
+// group- or world-readable is fine), a certdb.json or certdb.lock owned by
+// another user, and a symbolic link, FIFO or hard link in place of either file
+// (they are opened with O_NOFOLLOW; new files are created with O_EXCL). The
+// scrypt parameters are checked before any derivation: at most 256 MiB of
+// memory (128*N*r) and 8 times the work of the parameters certdb writes.
 package store
