@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -48,6 +49,9 @@ type CRLSet struct {
 	crls []*loadedCRL
 	cas  []*x509.Certificate // the CAs known, to build the peer's chains from
 	warn func(msg string, args ...any)
+
+	poolOnce sync.Once
+	roots    *x509.CertPool // cas, built once
 }
 
 type loadedCRL struct {
@@ -222,13 +226,7 @@ func (s *CRLSet) CheckPeer(certs []*x509.Certificate, role string, now time.Time
 	if s.Len() == 0 || len(certs) == 0 {
 		return nil
 	}
-	roots, inter := x509.NewCertPool(), x509.NewCertPool()
-	for _, c := range s.cas {
-		// In both pools: a CA that is only a root ends the chain there, and
-		// the CRL of the CA above it would never be consulted.
-		roots.AddCert(c)
-		inter.AddCert(c)
-	}
+	roots, inter := s.pools()
 	for _, c := range certs[1:] {
 		inter.AddCert(c)
 	}
@@ -253,6 +251,19 @@ func (s *CRLSet) CheckPeer(certs []*x509.Certificate, role string, now time.Time
 		}
 	}
 	return nil
+}
+
+// pools are the CAs as roots and as intermediates: in both, because a CA that is
+// only a root ends the chain there and the CRL of the CA above it would never be
+// consulted. inter is a copy the caller may add to.
+func (s *CRLSet) pools() (roots, inter *x509.CertPool) {
+	s.poolOnce.Do(func() {
+		s.roots = x509.NewCertPool()
+		for _, c := range s.cas {
+			s.roots.AddCert(c)
+		}
+	})
+	return s.roots, s.roots.Clone()
 }
 
 func (s *CRLSet) checkChain(ch []*x509.Certificate, role string, now time.Time) error {

@@ -423,3 +423,37 @@ func TestCRLFilesWatched(t *testing.T) {
 		t.Errorf("store crl folder not watched: %v", files)
 	}
 }
+
+// BenchmarkCRL: loading a CRL of 10,000 entries (once per reload, or per client
+// connection), and the check added to one handshake.
+func BenchmarkCRL(b *testing.B) {
+	ca := testcerts.New(b, nil, testcerts.Options{CN: "CA", IsCA: true})
+	leaf := testcerts.New(b, ca, testcerts.Options{CN: "client", Client: true})
+	tmpl := &x509.RevocationList{Number: big.NewInt(1), ThisUpdate: time.Now(), NextUpdate: time.Now().Add(time.Hour)}
+	for i := range 10000 {
+		tmpl.RevokedCertificateEntries = append(tmpl.RevokedCertificateEntries,
+			x509.RevocationListEntry{SerialNumber: big.NewInt(int64(1e6 + i)), RevocationTime: time.Now()})
+	}
+	der, err := x509.CreateRevocationList(rand.Reader, tmpl, ca.Cert, ca.Key)
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := filepath.Join(b.TempDir(), "big.crl")
+	os.WriteFile(f, der, 0o644)
+	in := crlInputs{files: []string{f}, cas: []*x509.Certificate{ca.Cert}}
+	b.Run("load", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := loadCRLs(in, time.Now(), nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	set, _ := loadCRLs(in, time.Now(), nil)
+	b.Run("check", func(b *testing.B) {
+		for b.Loop() {
+			if err := set.CheckPeer([]*x509.Certificate{leaf.Cert}, "client certificate", time.Now()); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
