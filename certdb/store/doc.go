@@ -72,8 +72,9 @@
 // write refuse with ErrUnsafeStore a folder owned by anyone but the caller or
 // root, a folder group or others may write in (unless it has the sticky bit;
 // group- or world-readable is fine), a certdb.json or certdb.lock owned by
-// another user, and a symbolic link, FIFO or hard link in place of either file
-// (they are opened with O_NOFOLLOW; new files are created with O_EXCL). The
+// another user, a symbolic link or FIFO in place of either file, and a hard
+// link at certdb.lock (files are opened with O_NOFOLLOW; new ones are created
+// with O_EXCL, and certdb.json is replaced by rename, never written through). The
 // scrypt parameters are checked before any derivation: at most 256 MiB of
 // memory (128*N*r) and 8 times the work of the parameters certdb writes.
 package store
