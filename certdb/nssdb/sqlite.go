@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"strings"
+	"syscall"
 )
 
 // A minimal, read-only reader of SQLite 3 database files
@@ -54,7 +55,9 @@ type sqliteDB struct {
 
 // openSQLite reads the database at path.
 func openSQLite(path string) (*sqliteDB, error) {
-	f, err := os.Open(path)
+	// O_NONBLOCK: a FIFO planted in place of the database must not block the
+	// open waiting for a writer; it is then refused as not a regular file.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -62,6 +65,9 @@ func openSQLite(path string) (*sqliteDB, error) {
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (%s): %w", path, fi.Mode().Type(), errSQLite)
 	}
 	if fi.Size() > maxDBSize {
 		return nil, fmt.Errorf("%s is larger than %d bytes: %w", path, maxDBSize, errSQLite)

@@ -3,12 +3,14 @@ package nssdb
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -617,4 +619,23 @@ func FuzzSQLiteNSS(f *testing.F) {
 			t.Fatalf("%d-byte file took %v", len(data), d)
 		}
 	})
+}
+
+// TestSQLiteFIFORefused: a FIFO in place of cert9.db is refused at once rather
+// than waited on.
+func TestSQLiteFIFORefused(t *testing.T) {
+	dir := t.TempDir()
+	if err := syscall.Mkfifo(filepath.Join(dir, "cert9.db"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := Open(dir); done <- err }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "not a regular file") {
+			t.Errorf("FIFO: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Open waits on a FIFO")
+	}
 }
