@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gopcp/gopcp/collectord/server"
 	"github.com/gopcp/gopcp/internal/pcptest"
 	"github.com/gopcp/gopcp/protocol"
 )
@@ -188,7 +189,8 @@ func TestLoadCollectord(t *testing.T) {
 	if need := uint64(2*n + 100); nofile < need {
 		t.Fatalf("RLIMIT_NOFILE %d, need %d for %d clients and their server in one process", nofile, need, n)
 	}
-	p := startInproc(t, inprocOptions{})
+	// Every client comes from loopback, one address: lift the per-address limit.
+	p := startInproc(t, inprocOptions{tweak: func(s *server.Server) { s.MaxClientsPerAddr = 1 << 20 }})
 	ids := lookupIDs(t, p.addr)
 	if !waitFor(5*time.Second, func() bool { return p.srv.NumClients() == 0 }) {
 		t.Fatal("warm-up client not gone")
@@ -222,7 +224,7 @@ func mib(b uint64) float64 { return float64(b) / (1 << 20) }
 // to their baseline, and its RSS is reported.
 func TestLoadCollectordBinary(t *testing.T) {
 	n, d := loadSize()
-	dm := startDaemon(t, "[server]\nmax_clients = 4096\n")
+	dm := startDaemon(t, "[server]\nmax_clients = 4096\nmax_clients_per_addr = 4096\n") // all from loopback
 	ids := lookupIDs(t, dm.addr())
 	waitFor(5*time.Second, func() bool { return numClients(t, dm.addr()) == 1 })
 	base := dm.stats(t)

@@ -256,7 +256,13 @@ func TestNoMetricByteBeforeVerifiedCert(t *testing.T) {
 				cfg := p.rawTLS(tc.id)
 				cfg.MinVersion, cfg.MaxVersion = version, version
 				a := attemptTLS(t, srv.addr, tap, cfg)
-				if len(a.appData) > 0 {
+				if tc.id == nil {
+					// Without a certificate the handshake completes so that the client
+					// can be told why: one ERROR PDU PM_ERR_NEEDCLIENTCERT, nothing else.
+					if want := protocol.Encode(nil, &protocol.ErrorPDU{Code: protocol.ErrNeedClientCert}, 0); !bytes.Equal(a.appData, want) {
+						t.Fatalf("the server sent % x to a client without a certificate, want only % x", a.appData[:min(len(a.appData), 64)], want)
+					}
+				} else if len(a.appData) > 0 {
 					t.Fatalf("the server sent %d bytes of application data to a refused client: % x", len(a.appData), a.appData[:min(len(a.appData), 64)])
 				}
 				pdus, recs, err := serverStream(a.serverWrote)
@@ -268,7 +274,7 @@ func TestNoMetricByteBeforeVerifiedCert(t *testing.T) {
 						t.Fatalf("the server wrote %s in plaintext", protocol.TypeName(pdu.Type()))
 					}
 				}
-				if version == tls.VersionTLS12 && bytes.IndexByte(recs, 23) >= 0 {
+				if version == tls.VersionTLS12 && tc.id != nil && bytes.IndexByte(recs, 23) >= 0 {
 					t.Fatalf("TLS 1.2: the server wrote application-data records %v", recs)
 				}
 				if len(recs) == 0 {
@@ -290,7 +296,7 @@ func TestNoMetricByteBeforeVerifiedCert(t *testing.T) {
 			t.Fatalf("%s: the server answered with records %v, want only an alert", tls.VersionName(v), recs)
 		}
 	}
-	figure(t, "TLS policy (-Q), server side", "%d refused client certificates x TLS 1.2/1.3 and TLS 1.0/1.1: 0 bytes of application data; before TLS only ERROR PDUs",
+	figure(t, "TLS policy (-Q), server side", "%d refused client certificates x TLS 1.2/1.3 and TLS 1.0/1.1: 0 bytes of application data (no certificate: only the ERROR PDU PM_ERR_NEEDCLIENTCERT); before TLS only ERROR PDUs",
 		len(cases))
 }
 
