@@ -53,10 +53,11 @@ func (p *proxy) spec(collectorPort int) string {
 }
 
 // startMain runs proxyd with args (plus -p 0 -i 127.0.0.1 and an empty config)
-// until the test ends, and checks it exits 0.
+// until the test ends, and checks it exits 0. 127.0.0.1 is allowed on every
+// port, as the tests' collectors listen on ephemeral ports.
 func startMain(t testing.TB, args ...string) *proxy {
 	t.Helper()
-	return startConfig(t, "", args...)
+	return startConfig(t, "", append([]string{"--allow", "127.0.0.1"}, args...)...)
 }
 
 // startConfig is startMain with a configuration file holding cfgText.

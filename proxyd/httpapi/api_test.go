@@ -32,7 +32,7 @@ import (
 func start(t *testing.T, tweak func(*httpapi.Config)) (*httptest.Server, *ptest.Collector, *httpapi.API) {
 	t.Helper()
 	col := ptest.StartCollector(t, nil)
-	policy, _ := upstream.NewPolicy(nil, true)
+	policy, _ := upstream.NewPolicy([]string{"127.0.0.1"}, true) // the collectors are on ephemeral ports
 	cfg := httpapi.Config{Policy: policy}
 	if tweak != nil {
 		tweak(&cfg)

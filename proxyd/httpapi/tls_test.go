@@ -25,7 +25,7 @@ func TestCollectorIdentity(t *testing.T) {
 		s.TLSConfig = func() *tls.Config { return cfg }
 		s.RequireClientCert = true
 	})
-	policy, _ := upstream.NewPolicy(nil, true)
+	policy, _ := upstream.NewPolicy([]string{"127.0.0.1"}, true) // the collectors are on ephemeral ports
 	identity := func(store string) upstream.Identity {
 		return upstream.Identity{Secure: pmapi.SecureEnforce, StoreDir: store}
 	}
@@ -73,7 +73,7 @@ func TestCollectorVerification(t *testing.T) {
 		cfg := pki.ServerTLS(t, false)
 		s.TLSConfig = func() *tls.Config { return cfg }
 	})
-	policy, _ := upstream.NewPolicy(nil, true)
+	policy, _ := upstream.NewPolicy([]string{"127.0.0.1"}, true) // the collectors are on ephemeral ports
 	mk := func(store string) *httptest.Server {
 		api := httpapi.New(httpapi.Config{Policy: policy, Clients: &upstream.Clients{
 			Default: upstream.Identity{Secure: pmapi.SecureEnforce, StoreDir: store}}})

@@ -8,9 +8,17 @@
 //	C->S  "<collector-host> <port>\n"
 //	S->C  <the collector's greeting> ... a transparent byte relay from here on
 //
-// Which collectors may be reached is the upstream.Policy's decision. Any failure
-// (a bad prelude, a refused or unreachable collector, a timeout) closes the
-// client's connection, which libpcp reports as a failed connection.
+// The relay is not a tunnel. Which collectors may be reached is the
+// upstream.Policy's decision, and even an allowed address must prove that it is
+// a PCP collector before the client may talk to it: proxyd reads the collector's
+// greeting itself and checks it (upstream.ReadGreeting) before a single client
+// byte is sent upstream. Bytes the client sent early stay unread (in the prelude
+// reader, at most its size, and in the socket) until then, and are dropped with
+// the session otherwise. So a web service or database bound to loopback, which
+// waits for its client to speak first or greets in its own protocol, never sees
+// a relayed client's request and the client never sees its reply. Any failure (a
+// bad prelude, a refused collector, something that is not a collector, a
+// timeout) closes both connections, which libpcp reports as a failed connection.
 package relay
 
 import (
@@ -33,8 +41,8 @@ import (
 const (
 	// DefaultPreludeTimeout bounds the whole prelude exchange.
 	DefaultPreludeTimeout = 10 * time.Second
-	// DefaultConnectTimeout bounds the connection to the collector (libpcp's
-	// PMCD_CONNECT_TIMEOUT default).
+	// DefaultConnectTimeout bounds the connection to the collector and the wait
+	// for its greeting (libpcp's PMCD_CONNECT_TIMEOUT default).
 	DefaultConnectTimeout = 5 * time.Second
 	// DefaultIdleTimeout closes a session that moved no byte either way for this
 	// long (collectord's idle limit; monitoring tools poll far more often).
@@ -216,12 +224,18 @@ func (r *Relay) Serve(ctx context.Context, c net.Conn, br *bufio.Reader) {
 		r.log().Info("relay: bad collector line", "peer", peer, "line", truncate(line))
 		return
 	}
-	up, err := st.Policy.Dial(ctx, host, port, st.ConnectTimeout)
+	// Nothing of the client's is read or forwarded until the collector has
+	// greeted: the client's early bytes wait in br and in its socket.
+	up, greeting, err := st.Policy.DialCollector(ctx, host, port, st.ConnectTimeout)
 	if err != nil {
-		if upstream.IsDenied(err) {
+		target := net.JoinHostPort(host, strconv.Itoa(port))
+		switch {
+		case upstream.IsDenied(err):
 			r.log().Warn("relay: collector refused by policy", "peer", peer, "err", err)
-		} else {
-			r.log().Info("relay: cannot reach collector", "peer", peer, "collector", net.JoinHostPort(host, strconv.Itoa(port)), "err", err)
+		case errors.Is(err, upstream.ErrNotCollector):
+			r.log().Warn("relay: not a PCP collector; closed", "peer", peer, "collector", target, "err", err)
+		default:
+			r.log().Info("relay: cannot reach collector", "peer", peer, "collector", target, "err", err)
 		}
 		return
 	}
@@ -231,6 +245,9 @@ func (r *Relay) Serve(ctx context.Context, c net.Conn, br *bufio.Reader) {
 	}
 	c.SetDeadline(time.Time{})
 	r.log().Debug("relay: session", "peer", peer, "collector", up.RemoteAddr().String())
+	if _, err := c.Write(greeting); err != nil {
+		return
+	}
 
 	// Bytes the client sent after the prelude are already in br.
 	if n := br.Buffered(); n > 0 {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gopcp/gopcp/internal/syncbuf"
+	"github.com/gopcp/gopcp/protocol"
 
 	"github.com/gopcp/gopcp/proxyd/upstream"
 )
@@ -29,7 +30,9 @@ func startRelay(t *testing.T, r *Relay) (string, *logBuf) {
 	logs := &logBuf{}
 	r.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	if r.Policy == nil {
-		r.Policy, _ = upstream.NewPolicy(nil, true)
+		// The tests' collectors listen on ephemeral ports: list 127.0.0.1 (every
+		// port) explicitly, as a user would for a collector off 44321.
+		r.Policy, _ = upstream.NewPolicy([]string{"127.0.0.1"}, true)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -56,7 +59,10 @@ func startRelay(t *testing.T, r *Relay) (string, *logBuf) {
 	return ln.Addr().String(), logs
 }
 
-// startEcho is a collector stand-in: it greets with "hi\n" and echoes.
+// greeting is a collector's greeting as collectord sends it.
+var greeting = string(protocol.Encode(nil, protocol.Greeting(0, 0x0e44), 0))
+
+// startEcho is a collector stand-in: it greets as a collector does and echoes.
 func startEcho(t *testing.T) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -72,7 +78,7 @@ func startEcho(t *testing.T) int {
 			}
 			go func() {
 				defer c.Close()
-				c.Write([]byte("hi\n"))
+				c.Write([]byte(greeting))
 				io.Copy(c, c)
 			}()
 		}
@@ -113,17 +119,30 @@ func TestRelayEcho(t *testing.T) {
 	io.WriteString(c, "pmproxy-client 1\n127.0.0.1 "+strconv.Itoa(port)+"\nping\n")
 	br := bufio.NewReader(c)
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	for _, want := range []string{"pmproxy-server 1\n", "hi\n", "ping\n"} {
-		got, err := br.ReadString('\n')
-		if err != nil || got != want {
-			t.Fatalf("got %q, %v; want %q", got, err, want)
-		}
+	if got, err := br.ReadString('\n'); err != nil || got != ServerHello {
+		t.Fatalf("got %q, %v; want %q", got, err, ServerHello)
+	}
+	g := make([]byte, len(greeting))
+	if _, err := io.ReadFull(br, g); err != nil || string(g) != greeting {
+		t.Fatalf("greeting: got %x, %v", g, err)
+	}
+	if got, err := br.ReadString('\n'); err != nil || got != "ping\n" {
+		t.Fatalf("got %q, %v; want the early bytes echoed", got, err)
 	}
 	big := bytes.Repeat([]byte("0123456789abcdef"), 8192) // 128 KiB, several buffers
 	go c.Write(big)
 	got := make([]byte, len(big))
 	if _, err := io.ReadFull(br, got); err != nil || !bytes.Equal(got, big) {
 		t.Fatalf("bulk relay: %v", err)
+	}
+}
+
+// readGreeting reads the server's prelude line and the collector's greeting.
+func readGreeting(t *testing.T, br *bufio.Reader) {
+	t.Helper()
+	b := make([]byte, len(ServerHello)+len(greeting))
+	if _, err := io.ReadFull(br, b); err != nil || string(b) != ServerHello+greeting {
+		t.Fatalf("got %q, %v; want the prelude and the greeting", b, err)
 	}
 }
 
@@ -197,7 +216,7 @@ func TestIdleTimeout(t *testing.T) {
 	c := dial(t, addr)
 	io.WriteString(c, "pmproxy-client 1\n127.0.0.1 "+strconv.Itoa(port)+"\n")
 	start := time.Now()
-	if got := closedWithin(t, c, 3*time.Second); got != ServerHello+"hi\n" {
+	if got := closedWithin(t, c, 3*time.Second); got != ServerHello+greeting {
 		t.Fatalf("got %q", got)
 	}
 	if d := time.Since(start); d < 150*time.Millisecond {
@@ -214,14 +233,14 @@ func TestCollectorHangsUp(t *testing.T) {
 	go func() {
 		c, err := ln.Accept()
 		if err == nil {
-			c.Write([]byte("bye"))
+			c.Write([]byte(greeting))
 			c.Close()
 		}
 	}()
 	addr, _ := startRelay(t, &Relay{})
 	c := dial(t, addr)
 	io.WriteString(c, "pmproxy-client 1\n127.0.0.1 "+strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)+"\n")
-	if got := closedWithin(t, c, 3*time.Second); got != ServerHello+"bye" {
+	if got := closedWithin(t, c, 3*time.Second); got != ServerHello+greeting {
 		t.Fatalf("got %q", got)
 	}
 }
@@ -233,8 +252,7 @@ func TestClientHangsUp(t *testing.T) {
 	c := dial(t, addr)
 	io.WriteString(c, "pmproxy-client 1\n127.0.0.1 "+strconv.Itoa(port)+"\n")
 	br := bufio.NewReader(c)
-	br.ReadString('\n')
-	br.ReadString('\n')
+	readGreeting(t, br)
 	c.Close()
 	waitSessions(t, r, 0)
 }
@@ -246,8 +264,7 @@ func TestShutdownClosesQuietSessions(t *testing.T) {
 	c := dial(t, addr)
 	io.WriteString(c, "pmproxy-client 1\n127.0.0.1 "+strconv.Itoa(port)+"\n")
 	br := bufio.NewReader(c)
-	br.ReadString('\n')
-	br.ReadString('\n')
+	readGreeting(t, br)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	start := time.Now()

@@ -4,10 +4,14 @@
 // proxyd presents to each collector on the connections it makes itself (REST and
 // /metrics).
 //
-// The rule is simple: a connection may go to an address that is a loopback address
-// (unless AllowLoopback is off) or that matches an entry of the allow list. Host
-// names are resolved first and every resolved address is checked, so a name cannot
-// smuggle in an address the list does not allow; a host name listed as such allows
+// The rule is simple: a connection may go to a loopback address on the collector
+// port 44321 (unless AllowLoopback is off) or to an address and port that match an
+// entry of the allow list. Other loopback ports are not reachable by default:
+// services bound to 127.0.0.1 (a web console, a database) trust loopback, and
+// proxyd must not hand that trust to remote clients; a collector on another
+// loopback port is listed like any other ("127.0.0.1:44399"). Host names are
+// resolved first and every resolved address is checked, so a name cannot smuggle
+// in an address the list does not allow; a host name listed as such allows
 // whatever it resolves to.
 package upstream
 
@@ -24,6 +28,10 @@ import (
 
 // MaxHostLen is the longest host name accepted from a client (DNS's limit).
 const MaxHostLen = 255
+
+// LoopbackPort is the only loopback port reachable without an allow entry: the
+// PCP collector port (pmcd's and collectord's 44321).
+const LoopbackPort = 44321
 
 // DeniedError says that the policy does not allow a collector.
 type DeniedError struct {
@@ -58,7 +66,8 @@ type Policy struct {
 
 // NewPolicy parses the allow list. Each entry is an IP address, a CIDR prefix or a
 // host name, optionally followed by :PORT (IPv6 in brackets: [::1]:44321,
-// [fd00::/8]:44321). allowLoopback adds every loopback address on any port.
+// [fd00::/8]:44321). allowLoopback adds every loopback address on LoopbackPort
+// only; other loopback ports must be listed.
 func NewPolicy(allow []string, allowLoopback bool) (*Policy, error) {
 	p := &Policy{allowLoopback: allowLoopback}
 	for _, s := range allow {
@@ -148,7 +157,8 @@ func validHostName(h string) bool {
 	return true
 }
 
-// AllowLoopback reports whether loopback collectors are allowed without listing.
+// AllowLoopback reports whether loopback collectors on LoopbackPort are allowed
+// without listing.
 func (p *Policy) AllowLoopback() bool { return p.allowLoopback }
 
 // nameAllowed reports whether host is a listed host name (for port).
@@ -165,15 +175,35 @@ func (p *Policy) nameAllowed(host string, port int) bool {
 // AddrAllowed reports whether an address may be connected to on port.
 func (p *Policy) AddrAllowed(a netip.Addr, port int) bool {
 	a = a.Unmap()
-	if p.allowLoopback && a.IsLoopback() {
+	if a.IsUnspecified() {
+		// 0.0.0.0 and :: reach this host's own services when connected to: never a
+		// collector anyone means.
+		return false
+	}
+	if p.allowLoopback && a.IsLoopback() && port == LoopbackPort {
 		return true
 	}
 	for _, e := range p.entries {
-		if e.name == "" && e.prefix.Contains(a) && (e.port == 0 || e.port == port) {
-			return true
+		if e.name != "" || !e.prefix.Contains(a) || (e.port != 0 && e.port != port) {
+			continue
 		}
+		// A wide entry (10.0.0.0/8 is fine, 0.0.0.0/0 or ::/0 is the worry) is
+		// about other hosts: it must not open this host's loopback services too.
+		// Loopback is reached only through an entry that is itself loopback.
+		if a.IsLoopback() && !loopbackPrefix(e.prefix) {
+			continue
+		}
+		return true
 	}
 	return false
+}
+
+// loopbackPrefix reports whether every address of pfx is a loopback address.
+func loopbackPrefix(pfx netip.Prefix) bool {
+	if pfx.Addr().Is4() {
+		return pfx.Bits() >= 8 && pfx.Addr().IsLoopback()
+	}
+	return pfx.Bits() == 128 && pfx.Addr().IsLoopback()
 }
 
 // Resolve checks host:port against the policy and returns the addresses that may

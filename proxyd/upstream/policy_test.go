@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -38,7 +39,10 @@ func TestAddrAllowed(t *testing.T) {
 		port int
 		want bool
 	}{
-		{"127.0.0.1", 1, true}, {"127.1.2.3", 44321, true}, {"::1", 44321, true},
+		{"127.0.0.1", 44321, true}, {"127.1.2.3", 44321, true}, {"::1", 44321, true},
+		// Only the collector port on loopback by default: not a web service on 8080.
+		{"127.0.0.1", 1, false}, {"127.0.0.1", 8080, false}, {"::1", 80, false}, {"::ffff:127.0.0.1", 22, false},
+		{"::", 44321, false},
 		{"::ffff:127.0.0.1", 44321, true}, {"192.0.2.200", 9, true}, {"192.0.3.1", 44321, false},
 		{"198.51.100.7", 44321, true}, {"198.51.100.7", 44322, false}, {"2001:db8::5", 44321, true},
 		{"2001:db8::5", 80, false}, {"0.0.0.0", 44321, false}, {"10.0.0.1", 44321, false},
@@ -51,6 +55,37 @@ func TestAddrAllowed(t *testing.T) {
 	noLoop, _ := NewPolicy(nil, false)
 	if noLoop.AddrAllowed(netip.MustParseAddr("127.0.0.1"), 44321) {
 		t.Error("loopback allowed with allow_loopback off")
+	}
+}
+
+// TestLoopbackPorts: another loopback port is reached only by listing it, and a
+// wide entry meant for other hosts does not open loopback.
+func TestLoopbackPorts(t *testing.T) {
+	p, err := NewPolicy([]string{"127.0.0.1:44399", "[::1]:44398", "0.0.0.0/0", "::/0"}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		addr string
+		port int
+		want bool
+	}{
+		{"127.0.0.1", 44399, true}, {"127.0.0.1", 44398, false}, {"::1", 44398, true}, {"::1", 44399, false},
+		{"127.0.0.1", 44321, true}, {"127.0.0.2", 44399, false}, {"127.0.0.1", 8080, false},
+		{"0.0.0.0", 8080, false}, {"::", 8080, false}, {"203.0.113.9", 8080, true},
+	}
+	for _, c := range cases {
+		if got := p.AddrAllowed(netip.MustParseAddr(c.addr), c.port); got != c.want {
+			t.Errorf("%s:%d: got %v, want %v", c.addr, c.port, got, c.want)
+		}
+	}
+	all, _ := NewPolicy([]string{"127.0.0.0/8", "::1"}, false)
+	if !all.AddrAllowed(netip.MustParseAddr("127.0.0.1"), 8080) || !all.AddrAllowed(netip.MustParseAddr("::1"), 8080) {
+		t.Error("an explicit loopback entry without a port allows every loopback port")
+	}
+	ctx := context.Background()
+	if _, err := p.Resolve(ctx, "localhost", 8080); !IsDenied(err) {
+		t.Errorf("localhost:8080 through a name: %v", err)
 	}
 }
 
@@ -98,7 +133,7 @@ func TestDial(t *testing.T) {
 	}
 	defer ln.Close()
 	port := ln.Addr().(*net.TCPAddr).Port
-	p, _ := NewPolicy(nil, true)
+	p, _ := NewPolicy([]string{"127.0.0.1:" + strconv.Itoa(port)}, true)
 	c, err := p.Dial(context.Background(), "127.0.0.1", port, time.Second)
 	if err != nil {
 		t.Fatal(err)

@@ -180,7 +180,11 @@ type Proxy struct {
 
 // ProxyOptions shape an in-process proxy.
 type ProxyOptions struct {
-	Allow         []string
+	// Allow is the allow list. Nil allows 127.0.0.1 on every port, as the
+	// tests' collectors listen on ephemeral ports; DefaultPolicy keeps it nil.
+	Allow []string
+	// DefaultPolicy: proxyd's default allow list (loopback port 44321 only).
+	DefaultPolicy bool
 	NoLoopback    bool
 	TLS           *tls.Config
 	Clients       *upstream.Clients
@@ -195,7 +199,11 @@ func StartProxy(t testing.TB, o ProxyOptions) *Proxy {
 	t.Helper()
 	logs := &LogBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	policy, err := upstream.NewPolicy(o.Allow, !o.NoLoopback)
+	allow := o.Allow
+	if allow == nil && !o.DefaultPolicy {
+		allow = []string{"127.0.0.1"}
+	}
+	policy, err := upstream.NewPolicy(allow, !o.NoLoopback)
 	if err != nil {
 		t.Fatal(err)
 	}
