@@ -14,8 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gopcp/gopcp/certdb/store"
 	"github.com/gopcp/gopcp/internal/netnstest"
 	"github.com/gopcp/gopcp/internal/safetext"
+	"github.com/gopcp/gopcp/internal/testcerts"
 )
 
 // Ports inside the server namespace, which has a port space of its own: the
@@ -45,6 +47,7 @@ type site struct {
 	validPEM      string // certificate and key, for curl and pcpattack
 	strangerPEM   string
 	home          string // an empty $HOME, so no user store is picked up
+	unixSocket    string // collectord's unix socket ("": this collectord has none)
 
 	bins map[string]string // the client programs built here, by name
 }
@@ -74,38 +77,62 @@ func newSite(t *testing.T) *site {
 		secret: randomToken(t, "gopcpsecret"), bannerSecret: randomToken(t, "gopcpbanner")}
 	t.Logf("namespaces %s", s.pair)
 	s.bins = map[string]string{"pminfo": program(t, "pminfo"), "pcpattack": program(t, "pcpattack")}
-	pki, other := filepath.Join(s.dir, "pki"), filepath.Join(s.dir, "other")
+	// The site's certificates as an administrator makes them: certdb quickstart.
+	pki := filepath.Join(s.dir, "pki")
 	certdbRun(t, "quickstart", "--dir", pki, "--ip", s.pair.ServerIP.String())
-	certdbRun(t, "quickstart", "--dir", other) // a CA the collector does not trust
 	s.validStore = filepath.Join(pki, "client")
 	s.validPEM = filepath.Join(s.dir, "valid.pem")
-	s.strangerPEM = filepath.Join(s.dir, "stranger.pem")
-	caPEM := filepath.Join(s.dir, "ca.pem")
 	certdbRun(t, "export", "-d", s.validStore, "-n", "PCP client certificate", "--format", "pem", "--with-key", "-o", s.validPEM)
-	certdbRun(t, "export", "-d", filepath.Join(other, "client"), "-n", "PCP client certificate", "--format", "pem", "--with-key", "-o", s.strangerPEM)
-	certdbRun(t, "export", "-d", s.validStore, "-n", "PCP CA", "--format", "pem", "-o", caPEM)
-	s.trustOnly = filepath.Join(s.dir, "trust-only")
-	certdbRun(t, "create", "-d", s.trustOnly)
-	certdbRun(t, "add", "-d", s.trustOnly, "-n", "PCP CA", "-t", "C,,", "-i", caPEM)
-	s.strangerStore = filepath.Join(s.dir, "stranger")
-	p12, pass := filepath.Join(s.dir, "stranger.p12"), filepath.Join(s.dir, "p12pass")
-	if err := os.WriteFile(pass, []byte("stranger\n"), 0o600); err != nil {
+	st, err := store.Open(s.validStore, nil)
+	if err != nil {
 		t.Fatal(err)
 	}
-	certdbRun(t, "export", "-d", filepath.Join(other, "client"), "-n", "PCP client certificate", "-o", p12, "-w", pass)
-	certdbRun(t, "create", "-d", s.strangerStore)
-	certdbRun(t, "add", "-d", s.strangerStore, "-n", "PCP CA", "-t", "C,,", "-i", caPEM)
-	certdbRun(t, "import", "-d", s.strangerStore, "-i", p12, "-w", pass)
+	ca, err := st.Get("PCP CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The attackers' material, made here (faster than more certdb runs): a
+	// client certificate from a CA of their own, and stores that trust the
+	// site's CA (so our pminfo gets as far as the collector) with that identity
+	// or none.
+	other := testcerts.New(t, nil, testcerts.Options{CN: "attacker CA", IsCA: true})
+	stranger := testcerts.New(t, other, testcerts.Options{CN: "PCP client certificate", Client: true})
+	s.strangerPEM = filepath.Join(s.dir, "stranger.pem")
+	if err := os.WriteFile(s.strangerPEM, append(stranger.CertPEM(), stranger.KeyPEM(t)...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.trustOnly = filepath.Join(s.dir, "trust-only")
+	s.strangerStore = filepath.Join(s.dir, "stranger")
+	for _, dir := range []string{s.trustOnly, s.strangerStore} {
+		ns, err := store.Create(dir, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ns.AddCert("PCP CA", ca.Cert, store.MustParseTrust("C,,")); err != nil {
+			t.Fatal(err)
+		}
+		if dir == s.strangerStore {
+			if _, err := ns.AddIdentity("stranger", stranger.Cert, stranger.Key, store.MustParseTrust("u,u,u")); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	s.home = filepath.Join(s.dir, "home")
 	if err := os.Mkdir(s.home, 0o700); err != nil {
 		t.Fatal(err)
 	}
 
 	// collectord -Q on every address of the server namespace, in a UTS namespace
-	// named after the secret.
-	s.start(t, "collectord", nsCollectorPort, "unshare", "--uts", "--", "sh", "-c", `hostname "$0" && exec "$@"`, s.secret,
-		program(t, "collectord"), "--config", "/dev/null", "-C", filepath.Join(pki, "server"),
-		"-M", "PCP Collector certificate", "-Q", "-p", strconv.Itoa(nsCollectorPort))
+	// named after the secret, with a unix socket (whose clients -Q exempts) when
+	// this collectord has one: proxyd must not open it for anyone. (Older
+	// collectords, without -s, still run, so the suite can be pointed at them.)
+	args := []string{program(t, "collectord"), "--config", "/dev/null", "-C", filepath.Join(pki, "server"),
+		"-M", "PCP Collector certificate", "-Q", "-p", strconv.Itoa(nsCollectorPort)}
+	if help, _, _ := runCmd(t, cleanEnv(), program(t, "collectord"), "--help"); strings.Contains(help, "unix-domain socket") {
+		s.unixSocket = filepath.Join(s.dir, "collectord.socket")
+		args = append(args, "-s", s.unixSocket)
+	}
+	s.start(t, "collectord", nsCollectorPort, "unshare", append([]string{"--uts", "--", "sh", "-c", `hostname "$0" && exec "$@"`, s.secret}, args...)...)
 	// proxyd beside it, as documented: TLS for its own clients, and a client
 	// certificate of its own for the collector (its REST API must work).
 	cfg := filepath.Join(s.dir, "proxyd.toml")
