@@ -33,10 +33,14 @@
 //	faults_test.go   every /proc fixture file broken every way fails only its readers;
 //	                 garbage is recorded; faults and disconnects under load
 //	reload_test.go   certificate renewal, refused broken store and repair under TLS load
+//	netns_test.go    across hosts (network namespaces, as root): collectord -Q with proxyd
+//	                 beside it; no client on another host without a trusted certificate
+//	                 gets a metric directly, through the relay, the REST API or /metrics
 //
-// The tests use loopback only, bound every loop in count and time, and raise
-// RLIMIT_NOFILE of the test process (TestMain) so that a thousand clients and their
-// server fit in one process. Binaries (collectord, certdb, pminfo) are built once,
+// The tests use loopback only (netns_test.go: addresses inside namespaces it
+// makes), bound every loop in count and time, and raise RLIMIT_NOFILE of the test
+// process (TestMain) so that a thousand clients and their server fit in one
+// process. Binaries (collectord, certdb, pminfo, proxyd, pcpattack) are built once,
 // on first use, as e2e does. The real pmcd is used where PCP is installed
 // (internal/pcptest) and skipped, with the install hint, where it is not. A test
 // waiting for a change in another package says so with t.Skip("needs: ...") and

@@ -145,7 +145,7 @@ func TestNetnsNoPathAroundQ(t *testing.T) {
 	control("rest-loopback/fetch-default-hostspec", true, "curl", nil, "http://127.0.0.1:"+strconv.Itoa(nsProxyPort)+"/pmapi/fetch?"+names)
 	control("rest-loopback/context", true, "curl", nil, "http://127.0.0.1:"+strconv.Itoa(nsProxyPort)+"/pmapi/context?hostspec="+col)
 
-	// The cases run at once, eight at a time (most of their time is spent
+	// The cases run at once, six at a time (most of their time is spent
 	// waiting on a refusal or a timeout), then each is judged in its own subtest.
 	type outcome struct {
 		out        string
@@ -154,7 +154,7 @@ func TestNetnsNoPathAroundQ(t *testing.T) {
 	}
 	results := make([]outcome, len(cases))
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, 8)
+	sem := make(chan struct{}, 6)
 	for i, c := range cases {
 		wg.Add(1)
 		go func() {
