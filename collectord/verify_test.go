@@ -3,12 +3,14 @@ package main
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gopcp/gopcp/certdb/store"
 	"github.com/gopcp/gopcp/internal/testcerts"
 )
 
@@ -214,6 +216,185 @@ func TestVerifyUsage(t *testing.T) {
 		out, code := verifyRun(t, tc.args...)
 		if code != tc.code || !strings.Contains(out, tc.want) {
 			t.Errorf("verify %q: exit %d, want %d with %q:\n%s", tc.args, code, tc.code, tc.want, out)
+		}
+	}
+}
+
+// walkthroughPKI is the PCP walkthrough's set-up with certificates as
+// "openssl x509 -req" makes them: no subjectAltName, no extendedKeyUsage, the
+// server's own certificate added with P,, as the walkthrough does.
+func walkthroughPKI(t *testing.T) *pki {
+	p := &pki{dir: t.TempDir()}
+	p.ca = testcerts.New(t, nil, testcerts.Options{CN: "myCA", IsCA: true, RSA: true})
+	p.server = testcerts.New(t, p.ca, testcerts.Options{CN: "pmserver", RSA: true})
+	p.client = testcerts.New(t, p.ca, testcerts.Options{CN: "pmclient", RSA: true})
+	p.serverDir, p.clientDir = filepath.Join(p.dir, "nssdb-server"), filepath.Join(p.dir, "nssdb-client")
+	for _, s := range []struct {
+		dir, nick string
+		id        *testcerts.Cert
+	}{{p.serverDir, "pmserver_cert", p.server}, {p.clientDir, "pmclient_cert", p.client}} {
+		st, err := store.Create(s.dir, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.AddCert("Root CA", p.ca.Cert, store.MustParseTrust("CT,,")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.AddIdentity(s.nick, s.id.Cert, s.id.Key, store.MustParseTrust("P,,")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return p
+}
+
+// TestVerifyWalkthrough: the walkthrough's set-up passes with warnings, each
+// with what to do, and the connection verifies the collector by its common
+// name as clients do.
+func TestVerifyWalkthrough(t *testing.T) {
+	t.Chdir(t.TempDir()) // a fix line writes its request here
+	p := walkthroughPKI(t)
+	h := startReloader(t, "", p.ca, "-C", p.serverDir, "-M", "pmserver_cert", "-Q")
+	out, code := verifyRun(t, "--secure", "--config", h.cfg, "-C", p.serverDir, "-M", "pmserver_cert", "-Q",
+		"-p", itoa(h.port), "--client-store", p.clientDir)
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	for _, want := range []string{
+		`WARN names: no subjectAltName: clients match the common name "pmserver" instead (as NSS and OpenSSL do)`,
+		"; fix: certdb request -d " + p.serverDir + " -n 'pmserver_cert renewed' --cn pmserver --server --san DNS:pmserver -o ",
+		`WARN this host: the certificate names none of this host's names`,
+		`clients must connect by the name "pmserver"`,
+		"PASS usage: no extendedKeyUsage extension, so any use is allowed (serverAuth included)",
+		"PASS chain: trusted as a peer (P) in " + p.serverDir,
+		"PASS handshake: TLS 1.3 with 127.0.0.1:", `server verified as pmserver (by its common name: it has no subjectAltName), client certificate "pmclient" presented`,
+		"PASS fetch: hinv.ncpu = ", "0 failed",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("transcript lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestVerifyTLSConfClient: with a PCP 6 tls.conf and no client store, verify
+// connects with the tls.conf's CA and client certificate.
+func TestVerifyTLSConfClient(t *testing.T) {
+	t.Setenv("HOME", t.TempDir()) // no ~/.pki/gopcp
+	t.Setenv("PCP_SECURE_DB_PATH", "")
+	t.Setenv("PCP_TLSCONF_PATH", "")
+	ca := testcerts.New(t, nil, testcerts.Options{CN: "Test CA", IsCA: true})
+	dir := t.TempDir()
+	f := writeTLSConf(t, dir, ca, testcerts.New(t, ca, testcerts.Options{CN: "srv", DNS: localNames(), Server: true}))
+	cl := testcerts.New(t, ca, testcerts.Options{CN: "tlsconf client", Client: true})
+	writeFile(t, filepath.Join(dir, "client.crt"), string(cl.CertPEM()))
+	writeFile(t, filepath.Join(dir, "client.key"), string(cl.KeyPEM(t)))
+	conf, _ := os.ReadFile(f.conf)
+	withClient := filepath.Join(dir, "with-client.conf")
+	writeFile(t, withClient, string(conf)+"tls-client-cert-file = client.crt\ntls-client-key-file = client.key\n")
+
+	h := startReloader(t, "", ca, "--tls-conf", withClient, "-Q")
+	out, code := verifyRun(t, "--secure", "--config", h.cfg, "--tls-conf", withClient, "-Q", "-p", itoa(h.port))
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	for _, want := range []string{"PASS client tls.conf: no client store; connecting as PCP 6 clients do with the CAs of " + withClient,
+		`client certificate "tlsconf client" presented`, "PASS fetch: ", "PASS chain: issued by CN=Test CA,O=gopcp test, one of the CAs in the tls-ca-cert-file of "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("transcript lacks %q:\n%s", want, out)
+		}
+	}
+	// Without a client certificate the tls.conf's own (server-only) certificate
+	// is presented, as libpcp falls back to it, and the collector refuses it.
+	out, code = verifyRun(t, "--secure", "--config", h.cfg, "--tls-conf", f.conf, "-Q", "-p", itoa(h.port))
+	if code != 1 || !strings.Contains(out, "FAIL handshake: ") || !strings.Contains(out, `client certificate "srv"`) && !strings.Contains(out, "closed the session") {
+		t.Fatalf("server certificate as client: exit %d:\n%s", code, out)
+	}
+}
+
+var fixLine = regexp.MustCompile(`(?m)^(PASS|WARN|FAIL) ([a-z. ]+): .*; fix: (.*)$`)
+
+// fixes returns the fix lines of a transcript by check name.
+func fixes(out string) map[string]string {
+	m := map[string]string{}
+	for _, f := range fixLine.FindAllStringSubmatch(out, -1) {
+		m[f[2]] = f[3]
+	}
+	return m
+}
+
+// systemFixes are the fix lines that act on the host's service manager: they
+// run as printed on an installed system, not in a test.
+var systemFixes = map[string]bool{"systemctl reload collectord": true, "systemctl start collectord": true,
+	"systemctl restart collectord": true, "journalctl -u collectord": true}
+
+// TestVerifyFixLinesRun runs the fix lines verify prints, exactly as printed,
+// through sh with the real certdb, and checks each finding is gone afterwards.
+func TestVerifyFixLinesRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds certdb")
+	}
+	bin := t.TempDir()
+	if out, err := exec.Command("go", "build", "-o", filepath.Join(bin, "certdb"), "github.com/gopcp/gopcp/certdb").CombinedOutput(); err != nil {
+		t.Fatalf("go build certdb: %v\n%s", err, out)
+	}
+	t.Chdir(t.TempDir()) // a fix line may write a request here
+	run := func(line string) {
+		t.Helper()
+		if systemFixes[line] {
+			return
+		}
+		cmd := exec.Command("sh", "-c", line)
+		cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("fix %s: %v\n%s", line, err, out)
+		}
+	}
+	// A folder name a shell would split, with a quote it would end at.
+	p := &pki{dir: filepath.Join(t.TempDir(), "it's a \"dir\" $(x)")}
+	p.ca = testcerts.New(t, nil, testcerts.Options{CN: "Test CA", IsCA: true})
+	p.server = testcerts.New(t, p.ca, testcerts.Options{CN: "pmserver", Server: true})
+	p.client = testcerts.New(t, p.ca, testcerts.Options{CN: "client", Client: true})
+	p.serverDir, p.clientDir = filepath.Join(p.dir, "server"), filepath.Join(p.dir, "client")
+	os.MkdirAll(p.dir, 0o700)
+	p.store(t, p.clientDir, "client", p.client)
+	// The collector's store holds the CA with its key, trusted C only (not T),
+	// and is readable by others.
+	st, err := store.Create(p.serverDir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.AddIdentity("Test CA", p.ca.Cert, p.ca.Key, store.MustParseTrust("C,,"))
+	st.AddIdentity(serverNick, p.server.Cert, p.server.Key, store.Trust{})
+	os.Chmod(p.serverDir, 0o755)
+	writeFile(t, filepath.Join(p.dir, "none.toml"), "")
+
+	args := func(nick string) []string {
+		return []string{"--secure", "--config", filepath.Join(p.dir, "none.toml"), "-C", p.serverDir, "-M", nick, "-Q",
+			"-p", itoa(freePort(t)), "--timeout", "1", "--client-store", p.clientDir}
+	}
+	out, _ := verifyRun(t, args(serverNick)...)
+	fx := fixes(out)
+	for _, name := range []string{"permissions", "client certificates", "names", "this host", "handshake"} {
+		if fx[name] == "" {
+			t.Fatalf("no fix for %s:\n%s", name, out)
+		}
+	}
+	for name, line := range fx {
+		if name == "names" {
+			continue // the same new certificate as "this host", with fewer names
+		}
+		run(line)
+	}
+	// The renewed certificate is under a new nickname, as the message says.
+	out, _ = verifyRun(t, args(serverNick+" renewed")...)
+	for _, want := range []string{"PASS permissions: ", "PASS client certificates: required (-Q); 1 client CA(s) trusted",
+		"PASS names: DNS:pmserver, DNS:", "PASS this host: the certificate names "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("after the fixes, transcript lacks %q:\n%s", want, out)
+		}
+	}
+	for name, line := range fixes(out) {
+		if !systemFixes[line] {
+			t.Errorf("after the fixes, %s still has a fix: %s", name, line)
 		}
 	}
 }

@@ -140,7 +140,7 @@ func renewal(c *x509.Certificate, role Role, o *Origin, extra []string) (how, fi
 		if sans != "" {
 			args = append(args, "--san", sans)
 		}
-		how = fmt.Sprintf("issue a new one from %q, whose key is in %s (fix below), then use it as %q", safetext.Escape(o.CANickname), safetext.Escape(o.CAStore), safetext.Escape(nick))
+		how = fmt.Sprintf("issue a new one from %q, whose key is in %s (the fix command), then use it as %q", o.CANickname, safetext.Escape(o.CAStore), nick)
 		if o.CAStore != o.Store {
 			how += " after moving it to " + safetext.Escape(o.Store) + " (certdb export, certdb import)"
 		}
@@ -160,7 +160,7 @@ func renewal(c *x509.Certificate, role Role, o *Origin, extra []string) (how, fi
 		args = append(args, "--san", sans)
 	}
 	args = append(args, "-o", base+".csr")
-	how = fmt.Sprintf("request a new one (fix below), have the CA that issued this one (%s) sign %s keeping its extensions, then store it with: %s and use it as %q",
+	how = fmt.Sprintf("request a new one (the fix command), have the CA that issued this one (%s) sign %s keeping its extensions, then store it with: %s and use it as %q",
 		safetext.Escape(c.Issuer.String()), shellquote.Quote(base+".csr"),
 		shellquote.Join("certdb", "receive", "-d", o.Store, "-n", nick, "-i", base+".crt"), safetext.Escape(nick))
 	return how, shellquote.Join(args...)
