@@ -162,7 +162,7 @@ func renewal(c *x509.Certificate, role Role, o *Origin, extra []string) (how, fi
 	args = append(args, "-o", base+".csr")
 	how = fmt.Sprintf("request a new one (the fix command), have the CA that issued this one (%s) sign %s keeping its extensions, then store it with: %s and use it as %q",
 		safetext.Escape(c.Issuer.String()), shellquote.Quote(base+".csr"),
-		shellquote.Join("certdb", "receive", "-d", o.Store, "-n", nick, "-i", base+".crt"), safetext.Escape(nick))
+		shellquote.Join("certdb", "receive", "-d", o.Store, "-n", nick, "-i", base+".crt"), nick)
 	return how, shellquote.Join(args...)
 }
 
