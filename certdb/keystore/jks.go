@@ -19,10 +19,16 @@ const (
 	jksTagTrusted = 2
 	jksDigestLen  = 20
 	maxJKSEntries = 10000
+	// jksMinEntry is the smallest entry: tag, empty alias, timestamp, and a
+	// trusted certificate's length (version 1 has no certificate type).
+	jksMinEntry = 4 + 2 + 8 + 4
 )
 
-// scanJKS walks a JKS file checking every length against what is left, so that
-// keystore-go (which allocates whatever length it reads) only sees sound files.
+// scanJKS walks a JKS file checking every count and length against what is
+// left, so that keystore-go (which allocates whatever length it reads) only
+// sees sound files. JKS has no iteration counts: its work (a SHA-1 over the
+// file, the key protector's SHA-1 stream over each key) grows with the file's
+// size, which Decode bounds by MaxSize.
 func scanJKS(data []byte) error {
 	p := 0
 	bad := func(what string) error {
@@ -64,6 +70,12 @@ func scanJKS(data []byte) error {
 	if !ok || count > maxJKSEntries {
 		return bad("entry count")
 	}
+	// Every entry takes at least jksMinEntry bytes, so a count the file cannot
+	// hold is refused before walking it (nothing here allocates from a count or
+	// a length; keystore-go, which does, only sees files that pass this scan).
+	if uint64(count)*jksMinEntry > uint64(len(data)-p) {
+		return bad(fmt.Sprintf("%d entries claimed in %d bytes", count, len(data)))
+	}
 	cert := func() bool {
 		if version == 2 && !utf() {
 			return false
@@ -87,7 +99,8 @@ func scanJKS(data []byte) error {
 			}
 			p += int(n)
 			chain, ok := u32()
-			if !ok || chain > maxJKSEntries {
+			// Each certificate of a chain takes at least its 4-byte length.
+			if !ok || chain > maxJKSEntries || uint64(chain)*4 > uint64(len(data)-p) {
 				return bad(fmt.Sprintf("entry %d chain", i+1))
 			}
 			for j := uint32(0); j < chain; j++ {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -301,4 +302,88 @@ func TestOursReadsKeytool(t *testing.T) {
 	if err != nil || len(c.Trusted) != 1 || len(c.Identities) != 0 || !bytes.Equal(c.Trusted[0].Cert.Raw, f.root.Cert.Raw) {
 		t.Errorf("truststore: %+v %v", c, err)
 	}
+}
+
+// allocated returns the bytes fn allocates.
+func allocated(fn func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	fn()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// TestHostileSizes: counts and lengths a file cannot hold are refused without
+// allocating them, and a PKCS#12 keystore asking for too much key derivation
+// is refused whatever the password.
+func TestHostileSizes(t *testing.T) {
+	f := newFixture(t)
+	jksFile, _ := EncodeKeystore(JKS, Identity{Alias: "k", Key: f.leaf.Key, Chain: []*x509.Certificate{f.leaf.Cert}}, []byte("storepass"), nil)
+	withCount := func(count []byte) []byte {
+		b := append([]byte{}, jksFile...)
+		copy(b[8:], count)
+		return b
+	}
+	// A key entry whose chain claims 9,999 certificates.
+	chainAt := bytes.Index(jksFile, f.leaf.Cert.Raw) - 4 - 2 - len("X.509") - 4
+	manyChain := append([]byte{}, jksFile...)
+	copy(manyChain[chainAt:], []byte{0, 0, 0x27, 0x0f})
+	for name, data := range map[string][]byte{
+		"entry count 9,999":      withCount([]byte{0, 0, 0x27, 0x0f}),
+		"entry count 2^32-1":     withCount([]byte{0xff, 0xff, 0xff, 0xff}),
+		"chain of 9,999":         manyChain,
+		"key length 4 GiB":       append(append([]byte{}, jksFile[:12]...), 0, 0, 0, 1, 0, 1, 'k', 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff),
+		"p12 sequence of 4 GiB":  {0x30, 0x84, 0xff, 0xff, 0xff, 0xff, 0x02, 0x01, 0x03},
+		"p12 octets of 4 GiB":    {0x30, 0x0c, 0x02, 0x01, 0x03, 0x30, 0x07, 0x06, 0x01, 0x00, 0xa0, 0x82, 0xff, 0xff},
+		"p12 indefinite, no end": bytes.Repeat([]byte{0x30, 0x80}, 1000),
+	} {
+		var err error
+		n := allocated(func() { _, err = Decode(data, "", []byte("storepass"), nil) })
+		if !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s: %v", name, err)
+		}
+		if strings.HasPrefix(name, "entry count") && !strings.Contains(err.Error(), "at byte 12 ") {
+			t.Errorf("%s: not refused up front: %v", name, err)
+		}
+		if n > 1<<20 {
+			t.Errorf("%s: %d bytes allocated for a %d-byte file", name, n, len(data))
+		}
+	}
+	// 2^31-1 iterations for the MAC of a PKCS#12 keystore (the total adds the
+	// 2 x 2048 of its key and certificates).
+	p12, _ := EncodeKeystore(PKCS12, Identity{Alias: "k", Key: f.leaf.Key, Chain: []*x509.Certificate{f.leaf.Cert}}, []byte("storepass"), nil)
+	macIter := []byte{0x02, 0x02, 0x08, 0x00} // INTEGER 2048, the MAC's count, last in the file
+	if !bytes.HasSuffix(p12, macIter) {
+		t.Fatalf("the MAC iteration count is not where expected: % x", p12[len(p12)-8:])
+	}
+	hostile := append(append([]byte{}, p12[:len(p12)-len(macIter)]...), 0x02, 0x04, 0x7f, 0xff, 0xff, 0xff)
+	// Fix the enclosing lengths: the PFX and the MacData each grew by 2 bytes.
+	hostile = growLengths(t, hostile, 2)
+	for _, pw := range []string{"storepass", "wrong"} {
+		if _, err := Decode(hostile, PKCS12, []byte(pw), nil); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "the file asks for 2147487743 iterations of key derivation; at most 10000000") {
+			t.Errorf("MAC of 2^31-1 iterations, password %s: %v", pw, err)
+		}
+	}
+}
+
+// growLengths adds n to the length of the outer SEQUENCE and of its last
+// element (the MacData) of a DER file whose last element was lengthened.
+func growLengths(t *testing.T, der []byte, n int) []byte {
+	t.Helper()
+	if der[0] != 0x30 || der[1] != 0x82 {
+		t.Fatal("outer length is not two bytes")
+	}
+	l := int(der[2])<<8 | int(der[3]) + n
+	der[2], der[3] = byte(l>>8), byte(l)
+	// The MacData SEQUENCE: find it from its start, a SEQUENCE of a
+	// DigestInfo, near the end; its length is one byte.
+	for i := len(der) - 2; i > 4; i-- {
+		if der[i] == 0x30 && int(der[i+1])+i+2 == len(der)-n {
+			der[i+1] += byte(n)
+			return der
+		}
+	}
+	t.Fatal("MacData not found")
+	return nil
 }

@@ -19,7 +19,7 @@ var (
 	ErrUnsupported = errors.New("unsupported PKCS#12 content")
 	// ErrTooMuchWork: the file asks for more key derivation, or holds more
 	// bags or attributes, than Limits allow. It is refused whatever the password.
-	ErrTooMuchWork = errors.New("PKCS#12 file asks for too much work")
+	ErrTooMuchWork = errors.New("too much work for one PKCS#12 file")
 )
 
 var (
@@ -109,7 +109,7 @@ func (b *budget) addIterations(n *big.Int) error {
 
 func (b *budget) checkIterations() error {
 	if !b.iterations.IsInt64() || b.iterations.Int64() > b.lim.MaxIterations {
-		return fmt.Errorf("asks for %s iterations of key derivation; at most %d are allowed (re-export it with fewer, e.g. openssl pkcs12 -iter 2048 -maciter): %w",
+		return fmt.Errorf("the file asks for %s iterations of key derivation; at most %d are allowed (if it is yours, export it again with the tool's default counts): %w",
 			&b.iterations, b.lim.MaxIterations, ErrTooMuchWork)
 	}
 	return nil
@@ -118,7 +118,7 @@ func (b *budget) checkIterations() error {
 func (b *budget) addBag() error {
 	b.bags++
 	if b.bags > b.lim.MaxBags {
-		return fmt.Errorf("holds more than %d bags: %w", b.lim.MaxBags, ErrTooMuchWork)
+		return fmt.Errorf("the file holds more than %d bags: %w", b.lim.MaxBags, ErrTooMuchWork)
 	}
 	return nil
 }
