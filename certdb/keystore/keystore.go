@@ -4,13 +4,14 @@
 // with an identity and a truststore with the CA on each side.
 //
 // JKS goes through github.com/pavlo-v-chernykh/keystore-go, after a bounds
-// check of the whole file (that library trusts the lengths it reads). PKCS#12 is
-// written by software.sslmate.com/src/go-pkcs12's Modern encoder (PBES2
-// AES-256-CBC, PBKDF2-HMAC-SHA-256, HMAC-SHA-256 MAC: what Java 17 writes and
-// reads), with the alias added as the key's friendlyName; it is read by this
-// package's own parser, which takes any number of keys and certificates, Java's
-// trusted-certificate attribute, and the legacy algorithms of older Java and
-// OpenSSL versions (SHA-1 3DES and RC2 PBEs).
+// check of the whole file (that library trusts the lengths it reads). PKCS#12
+// goes through certdb/pkcs12, the one implementation certdb has: it writes
+// with go-pkcs12's Modern encoder (PBES2 AES-256-CBC, PBKDF2-HMAC-SHA-256,
+// HMAC-SHA-256 MAC: what Java 17 writes and reads) plus the alias as the
+// key's friendlyName, and reads DER or BER with any number of keys and
+// certificates, Java's trusted-certificate attribute, the legacy algorithms
+// of older Java and OpenSSL versions (SHA-1 3DES and RC2 PBEs), and a bound
+// on the key-derivation work a file may ask for.
 package keystore
 
 import (
