@@ -33,7 +33,11 @@ configuration (file and flags, as collectord would read them), the certificate
 store or tls.conf, the server certificate and its key, and then a TLS connection
 to the running collector over loopback with a fetch of hinv.ncpu.
 
-Each check prints one line, PASS, WARN or FAIL, and for WARN and FAIL the fix.
+Each check prints one line, PASS, WARN or FAIL, with what to do for WARN and
+FAIL; "; fix: COMMAND" ends the line when one command does the next step, and
+runs as printed. The certificate checks are those of 'certdb check'. A
+certificate without any subjectAltName (as 'openssl x509 -req' makes them) is
+matched against its common name, as NSS and OpenSSL clients do, with a warning.
 Run it as the collector's user (sudo -u gopcp collectord verify --secure) so the
 store is read with the daemon's rights.
 
@@ -48,7 +52,9 @@ Options:
   -i ADDRESS                  address to connect to (default: loopback)
   --client-store DIR          client store for the connection (default $PCP_SECURE_DB_PATH,
                               else ~/.pki/gopcp): it must trust the collector's CA (C)
-                              and, with -Q, hold a client certificate
+                              and, with -Q, hold a client certificate. Without a store,
+                              the tls.conf of $PCP_TLSCONF_PATH or --tls-conf is used,
+                              as PCP 6 clients use it (CA file, client certificate)
   --client-password-file FILE its password (default $PCP_SECURE_DB_PASSWORD_FILE)
   --client-nickname NICK      client certificate to present ($PCP_SECURE_CLIENT_NICKNAME)
   --timeout SECONDS           connection and request timeout (default 5)

@@ -398,3 +398,31 @@ func TestVerifyFixLinesRun(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyNoCommonNameWithSANs: a man in the middle serving a certificate
+// from the trusted CA whose common name is the collector's name but whose
+// subjectAltName names another host is refused: the common name counts only
+// when a certificate has no subjectAltName at all.
+func TestVerifyNoCommonNameWithSANs(t *testing.T) {
+	t.Chdir(t.TempDir())
+	p := walkthroughPKI(t)
+	evil := testcerts.New(t, p.ca, testcerts.Options{CN: "pmserver", DNS: []string{"attacker.example"}, Server: true})
+	evilDir := filepath.Join(t.TempDir(), "evil")
+	st, err := store.Create(evilDir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.AddCert("Root CA", p.ca.Cert, store.MustParseTrust("CT,,"))
+	st.AddIdentity("pmserver_cert", evil.Cert, evil.Key, store.Trust{})
+	h := startReloader(t, "", p.ca, "-C", evilDir, "-M", "pmserver_cert")
+	// verify reads the genuine store (CN-only pmserver) and connects to the
+	// impostor.
+	out, code := verifyRun(t, "--secure", "--config", h.cfg, "-C", p.serverDir, "-M", "pmserver_cert",
+		"-p", itoa(h.port), "--client-store", p.clientDir)
+	if code != 1 || !strings.Contains(out, "FAIL handshake: ") || !strings.Contains(out, "is not valid for \"pmserver\"") {
+		t.Fatalf("impostor accepted? exit %d:\n%s", code, out)
+	}
+	if strings.Contains(out, "PASS fetch") {
+		t.Fatalf("fetched from the impostor:\n%s", out)
+	}
+}
