@@ -255,6 +255,24 @@ func TestStoreFileNotPlainRefused(t *testing.T) {
 	}
 }
 
+// TestStoreFileLinkedAfterOpen: a link put in place of certdb.json after a Store
+// was opened is neither followed nor written through by the next write.
+func TestStoreFileLinkedAfterOpen(t *testing.T) {
+	p := newPKI(t)
+	s, dir := newStore(t, "")
+	path := filepath.Join(dir, FileName)
+	tgt, untouched := target(t)
+	os.Remove(path)
+	os.Symlink(tgt, path)
+	if _, err := s.AddCert("root", p.root.Cert, Trust{}); !errors.Is(err, ErrUnsafeStore) {
+		t.Errorf("write through a linked store file: %v", err)
+	}
+	untouched()
+	if l, err := os.Readlink(path); err != nil || l != tgt {
+		t.Errorf("the link was replaced or removed: %q %v", l, err)
+	}
+}
+
 // TestUnsafeFolderRefused: a folder others may write in, or owned by another
 // user, is refused for reading and for writing, with the command that fixes it.
 func TestUnsafeFolderRefused(t *testing.T) {
