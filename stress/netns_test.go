@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gopcp/gopcp/internal/netnstest"
+	"github.com/gopcp/gopcp/internal/safetext"
 )
 
 // nsCase is one client run against the site: an attack (must get nothing) or a
@@ -141,6 +142,7 @@ func TestNetnsNoPathAroundQ(t *testing.T) {
 	control("relay/valid-cert/pminfo", false, "pminfo", enforce(s.validStore), append([]string{"-h", viaProxy}, metrics...)...)
 	control("relay/valid-cert/pcpattack", false, "pcpattack", nil,
 		append(relayTo("127.0.0.1", nsCollectorPort), "-cert", s.validPEM, "-key", s.validPEM, "tls", proxy)...)
+	control("https-valid-cert/fetch", false, "curl", nil, "--cert", s.validPEM, "https://"+proxy+"/pmapi/fetch?hostspec="+col+"&"+names)
 	control("rest-loopback/fetch", true, "curl", nil, "http://127.0.0.1:"+strconv.Itoa(nsProxyPort)+"/pmapi/fetch?hostspec="+col+"&"+names)
 	control("rest-loopback/fetch-default-hostspec", true, "curl", nil, "http://127.0.0.1:"+strconv.Itoa(nsProxyPort)+"/pmapi/fetch?"+names)
 	control("rest-loopback/context", true, "curl", nil, "http://127.0.0.1:"+strconv.Itoa(nsProxyPort)+"/pmapi/context?hostspec="+col)
@@ -177,6 +179,7 @@ func TestNetnsNoPathAroundQ(t *testing.T) {
 			if !o.ran {
 				t.Skip(o.out)
 			}
+			t.Logf("exit %d: %s", o.code, safetext.Escape(clip(summary(o.out))))
 			if c.control {
 				controls++
 				if !o.leaks {
@@ -199,6 +202,21 @@ func TestNetnsNoPathAroundQ(t *testing.T) {
 	if through > 0 {
 		t.Logf("got through: %s", strings.Join(leaked, ", "))
 	}
+}
+
+// summary is what a run ended with: pcpattack's verdict, curl's status and
+// the start of the body, or pminfo's last line.
+func summary(out string) string {
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	last := lines[len(lines)-1]
+	if strings.HasPrefix(last, "HTTPSTATUS") && len(lines) > 1 {
+		body := lines[0]
+		if len(body) > 160 {
+			body = body[:160] + "..."
+		}
+		return last + " " + body
+	}
+	return last
 }
 
 // clip keeps the start and end of a long output (a /metrics page), enough to see
