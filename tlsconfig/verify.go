@@ -145,5 +145,8 @@ func verifyChain(certs []*x509.Certificate, a Anchors, role string, usage x509.E
 // describeChainError turns an x509 error into words for the error line; the
 // names it quotes come from certificates, so they are escaped.
 func describeChainError(err error) string {
+	if err == nil {
+		return "no reason given"
+	}
 	return safetext.Escape(strings.TrimPrefix(err.Error(), "x509: "))
 }
