@@ -21,6 +21,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -29,6 +30,7 @@ import (
 
 	"github.com/gopcp/gopcp/pmapi"
 	"github.com/gopcp/gopcp/protocol"
+	"github.com/gopcp/gopcp/proxyd/server"
 	"github.com/gopcp/gopcp/proxyd/upstream"
 )
 
@@ -172,6 +174,10 @@ type request struct {
 	wc     *webContext
 	sess   *session
 	fresh  bool // connect anew rather than use the pool
+	// trusted: the HTTP client is on loopback or authenticated to proxyd with a
+	// verified certificate, so proxyd may present its own client certificate to
+	// collectors on its behalf (upstream.Identity.Presents).
+	trusted bool
 }
 
 // ServeHTTP routes a request.
@@ -205,7 +211,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), a.conf().RequestTimeout)
 	defer cancel()
-	q := &request{a: a, w: w, r: r, ctx: ctx, params: r.URL.Query(), ctxid: ctxid}
+	q := &request{a: a, w: w, r: r, ctx: ctx, params: r.URL.Query(), ctxid: ctxid, trusted: trustedClient(r)}
 	q.client = q.params.Get("client")
 	if v := q.params.Get("context"); v != "" && q.ctxid == "" {
 		q.ctxid = v
@@ -326,7 +332,9 @@ func (q *request) openContext() *apiError {
 		if err != nil {
 			return &apiError{status: http.StatusBadRequest, msg: "invalid context identifier: " + q.ctxid}
 		}
-		wc, ok := a.contexts.use(uint32(n))
+		// A context made for a trusted client is not found by an untrusted one
+		// (nor the other way round): the number alone must not lend the identity.
+		wc, ok := a.contexts.use(uint32(n), q.trusted)
 		if !ok {
 			return &apiError{status: http.StatusBadRequest, ctx: uint32(n), msg: "unknown context identifier: " + strconv.FormatUint(n, 10)}
 		}
@@ -353,7 +361,7 @@ func (q *request) openContext() *apiError {
 		}
 		timeout = min(time.Duration(f*float64(time.Second)), MaxPollTimeout)
 	}
-	col, err := a.collector(spec)
+	col, err := a.collector(spec, q.trusted)
 	if err != nil {
 		return asAPIError(err)
 	}
@@ -362,7 +370,7 @@ func (q *request) openContext() *apiError {
 		return asAPIError(err)
 	}
 	q.sess = s
-	q.wc = a.contexts.add(col, timeout)
+	q.wc = a.contexts.add(col, timeout, q.trusted)
 	return nil
 }
 
@@ -374,9 +382,69 @@ func asAPIError(err error) *apiError {
 	return &apiError{status: http.StatusBadGateway, msg: err.Error()}
 }
 
+// trustedClient reports whether proxyd may present its own client certificate
+// on r's behalf: the client is on loopback, or it authenticated to proxyd with a
+// certificate that the TLS handshake verified.
+func trustedClient(r *http.Request) bool {
+	if server.ClientAuthenticated(r) {
+		return true
+	}
+	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 { // net/http serving TLS itself
+		return true
+	}
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	return err == nil && ap.Addr().Unmap().IsLoopback()
+}
+
+// collectorKey keys the collector cache: pooled connections and cached metadata
+// are made with or without proxyd's client certificate, and must not be shared
+// between clients that may use it and clients that may not.
+func collectorKey(spec string, trusted bool) string {
+	if trusted {
+		return "trusted\x00" + spec
+	}
+	return "untrusted\x00" + spec
+}
+
+// weakens explains how a host spec asks for less security than the identity's
+// Secure mode, or returns "". Stronger is fine. pmapi lets a pcps: spec's
+// secure= attribute replace the configured mode, and the local and unixsock
+// attributes make it skip the certificate request: none of that may be chosen
+// by an HTTP client against the configuration.
+func weakens(hs *pmapi.HostSpec, mode pmapi.SecureMode) string {
+	if mode == pmapi.SecureNone {
+		return ""
+	}
+	asked := mode
+	if hs.Scheme == "pcps" {
+		asked = pmapi.SecureEnforce
+	}
+	if v, ok := hs.Attr("secure"); ok {
+		m, err := pmapi.ParseSecure(v)
+		if err != nil {
+			return "secure=" + strconv.Quote(v) + " is not a security level"
+		}
+		asked = m
+	}
+	if asked < mode {
+		return "it asks for secure=" + asked.String() + " but proxyd is configured for secure=" + mode.String() + " with this collector"
+	}
+	for name := range hs.Attrs {
+		if name == "secure" || name == "protocol" && hs.Attrs[name] == hs.Scheme {
+			continue // the scheme, weighed above
+		}
+		if mode == pmapi.SecureEnforce || name == "local" || name == "unixsock" {
+			return "attribute " + strconv.Quote(name) + " is not accepted while proxyd is configured for secure=" + mode.String() + " with this collector"
+		}
+	}
+	return ""
+}
+
 // collector returns the collector for a host spec, checking the spec first.
-func (a *API) collector(spec string) (*collector, error) {
-	return a.collectors.get(spec, func() (*collector, error) {
+// trusted is the HTTP client's standing (trustedClient): it decides whether
+// proxyd's client certificate is presented, and keys the cache.
+func (a *API) collector(spec string, trusted bool) (*collector, error) {
+	return a.collectors.get(collectorKey(spec, trusted), func() (*collector, error) {
 		hs, err := pmapi.ParseHostSpec(spec)
 		if err != nil {
 			var hse *pmapi.HostSpecError
@@ -402,10 +470,16 @@ func (a *API) collector(spec string) (*collector, error) {
 			port = ps[0]
 		}
 		id := a.conf().Clients.For(host, port)
-		c := &collector{api: a, key: spec, spec: hs, host: host}
+		if why := weakens(hs, id.Secure); why != "" {
+			return nil, &apiError{status: http.StatusForbidden, msg: "host spec " + strconv.Quote(spec) +
+				" may not weaken the configured upstream security: " + why + "; drop the attribute or ask for more security"}
+		}
+		c := &collector{api: a, key: spec, cacheKey: collectorKey(spec, trusted), spec: hs, host: host,
+			trusted: trusted, hasCert: id.StoreDir != "" || id.TLSConf != ""}
+		c.presents = c.hasCert && id.Presents(trusted)
 		c.opts = pmapi.Options{
 			Secure:         id.Secure,
-			TLSConfig:      id.TLSConfig(),
+			TLSConfig:      id.TLSConfigFor(id.Presents(trusted)),
 			RequestTimeout: a.conf().RequestTimeout,
 			ConnectTimeout: a.conf().ConnectTimeout,
 		}

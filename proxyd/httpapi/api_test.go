@@ -452,8 +452,10 @@ func TestCollectorFailures(t *testing.T) {
 		status     int
 		message    string
 	}{
-		{"down", "/pmapi/fetch?names=hinv.ncpu&hostspec=127.0.0.1:" + strconv.Itoa(downPort), 502, "Connection refused"},
-		{"never greets", "/pmapi/context?hostspec=127.0.0.1:" + strconv.Itoa(silentCollector(t, false)), 504, "Timeout waiting for a response from PMCD"},
+		// Before a valid greeting, every failure is the same answer (see
+		// TestNotCollectorIndistinguishable).
+		{"down", "/pmapi/fetch?names=hinv.ncpu&hostspec=127.0.0.1:" + strconv.Itoa(downPort), 502, "not a PCP collector"},
+		{"never greets", "/pmapi/context?hostspec=127.0.0.1:" + strconv.Itoa(silentCollector(t, false)), 502, "not a PCP collector"},
 		{"never answers", "/pmapi/fetch?names=hinv.ncpu&hostspec=127.0.0.1:" + strconv.Itoa(silentCollector(t, true)), 504, "timeout waiting for PMCD"},
 		{"scrape never answers", "/metrics?hostspec=127.0.0.1:" + strconv.Itoa(silentCollector(t, true)), 504, "timeout waiting for PMCD"},
 		{"not allowed", "/pmapi/context?hostspec=192.0.2.1:44321", 403, "not allowed by proxyd's allow list"},

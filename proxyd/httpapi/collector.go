@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,11 +25,16 @@ type conn struct {
 // collector is one collector reached by host spec: a pool of idle connections
 // and the metadata learnt from it.
 type collector struct {
-	api  *API
-	key  string // the host spec as given
-	spec *pmapi.HostSpec
-	host string // the collector's host name or address, for messages
-	opts pmapi.Options
+	api      *API
+	key      string // the host spec as given
+	cacheKey string // collectorKey: the spec and the client's standing
+	spec     *pmapi.HostSpec
+	host     string // the collector's host name or address, for messages
+	opts     pmapi.Options
+	// trusted is the standing of the HTTP clients this collector serves
+	// (trustedClient); presents says whether proxyd's client certificate is
+	// presented on their behalf; hasCert whether the identity has one at all.
+	trusted, presents, hasCert bool
 
 	mu      sync.Mutex
 	idle    []*conn
@@ -40,11 +46,15 @@ type collector struct {
 
 var errLocalSpec = errors.New("unix socket and local: host specs are not served through proxyd; name the collector by host")
 
-// dialError remembers why the policy refused a connection.
+// dialState remembers what the dialler learnt: why the policy refused a
+// connection, whether the peer failed to greet as a collector, and whether its
+// greeting demanded client certificates.
 type dialState struct {
-	mu     sync.Mutex
-	denied error
-	raw    net.Conn
+	mu           sync.Mutex
+	denied       error
+	notCollector error
+	certReqd     bool
+	raw          net.Conn
 }
 
 // connect opens a new connection, through the policy.
@@ -63,7 +73,9 @@ func (c *collector) connect(ctx context.Context) (*conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		nc, err := c.api.conf().Policy.Dial(ctx, h, port, 0)
+		// The greeting is read and checked here, before pmapi writes anything:
+		// a service that is not a PCP collector never receives a byte.
+		nc, greeting, err := c.api.conf().Policy.DialCollector(ctx, h, port, 0)
 		st.mu.Lock()
 		defer st.mu.Unlock()
 		if err != nil {
@@ -72,10 +84,16 @@ func (c *collector) connect(ctx context.Context) (*conn, error) {
 				// Refusals are errors with their own code, so pmapi stops trying.
 				return nil, &protocol.Error{Code: protocol.ErrPermission}
 			}
-			return nil, err
+			st.notCollector = err
+			return nil, &protocol.Error{Code: protocol.ErrIPC}
+		}
+		if f, _, err := protocol.Decode(greeting); err == nil {
+			if feat, err := protocol.ParseGreeting(f); err == nil && feat&protocol.FeatureCertReqd != 0 {
+				st.certReqd = true
+			}
 		}
 		st.raw = nc
-		return nc, nil
+		return upstream.NewGreetedConn(nc, greeting), nil
 	}
 	pc, err := pmapi.Connect(ctx, c.key, opts)
 	st.mu.Lock()
@@ -86,10 +104,50 @@ func (c *collector) connect(ctx context.Context) (*conn, error) {
 		}
 		return nil, &apiError{status: 403, msg: st.denied.Error()}
 	}
+	if st.notCollector != nil {
+		if pc != nil {
+			pc.Close()
+		}
+		// One answer for refused, closed, silent and garbage: proxyd must not tell
+		// an open non-PCP port from a closed one. The log keeps the cause.
+		c.api.log.Info("http: not a PCP collector", "hostspec", c.key, "err", st.notCollector)
+		return nil, notCollectorError(c.key)
+	}
 	if err != nil {
+		if e := c.certError(err, st.certReqd); e != nil {
+			return nil, e
+		}
 		return nil, connectError(ctx, c.key, err)
 	}
 	return &conn{pc: pc, raw: st.raw, lastUse: time.Now()}, nil
+}
+
+// notCollectorError is the answer for anything that did not greet as a PCP
+// collector.
+func notCollectorError(spec string) *apiError {
+	return &apiError{status: http.StatusBadGateway, msg: "cannot connect to PMCD on host " + strconv.Quote(spec) + ": not a PCP collector"}
+}
+
+// certError is the answer when the collector wants a client certificate that
+// it was not given (PM_ERR_NEEDCLIENTCERT, or a failure after a greeting that
+// asked for one while proxyd presented none), or nil for other failures. An
+// untrusted HTTP client is told what would change it: authenticate to proxyd.
+func (c *collector) certError(err error, certReqd bool) *apiError {
+	need := protocol.CodeOf(err) == protocol.ErrNeedClientCert || (certReqd && !c.presents)
+	if !need {
+		return nil
+	}
+	msg := "PMCD on host " + strconv.Quote(c.key) + " requires a client certificate"
+	if !c.presents && !c.trusted && c.hasCert {
+		return &apiError{status: http.StatusForbidden, msg: msg + "; proxyd presents its own only for HTTP clients on loopback or " +
+			"authenticated to proxyd: connect to proxyd with HTTPS and present a client certificate it trusts"}
+	}
+	if !c.presents {
+		return &apiError{status: http.StatusBadGateway, msg: msg + "; proxyd presents none to it: its upstream identity has no certificate " +
+			"(cert_db and nickname in [upstream.client] or its [[collector]] entry), or lend_identity = \"never\""}
+	}
+	return &apiError{status: http.StatusBadGateway, msg: msg + " and proxyd's upstream identity for it has none the collector accepts (" +
+		pmapi.Message(err) + "); check its cert_db and nickname"}
 }
 
 // connectError turns a failed Connect into the client's answer: 504 for timeouts,
@@ -178,7 +236,7 @@ func transport(err error) bool {
 	}
 	switch pe.Code {
 	case protocol.ErrIPC, protocol.ErrTimeout, protocol.ErrEOF, protocol.ErrReset, protocol.ErrTLS,
-		protocol.ErrNoContext, protocol.ErrNotConn:
+		protocol.ErrNoContext, protocol.ErrNotConn, protocol.ErrNeedClientCert:
 		return true
 	}
 	return pe.Code < 0 && pe.Code > -1000 // an errno from the socket
@@ -224,6 +282,9 @@ func (s *session) check(err error) *apiError {
 
 // failure is the answer for a session whose connection failed.
 func (s *session) failure() *apiError {
+	if e := s.col.certError(s.err, false); e != nil {
+		return e
+	}
 	if s.ctx.Err() != nil || protocol.CodeOf(s.err) == protocol.ErrTimeout {
 		return &apiError{status: 504, msg: "timeout waiting for PMCD on host " + strconv.Quote(s.col.key)}
 	}
@@ -274,7 +335,7 @@ func (cs *collectors) get(key string, mk func() (*collector, error)) (*collector
 			o.mu.Unlock()
 		}
 		if oldest != nil {
-			delete(cs.m, oldest.key)
+			delete(cs.m, oldest.cacheKey)
 			oldest.close()
 		}
 	}

@@ -11,6 +11,7 @@ import (
 // (/pmapi/N/... or context=N) within its poll timeout, and the collector it names.
 // Connections are pooled per collector, not held per context.
 type webContext struct {
+	key     ctxKey
 	id      uint32
 	col     *collector
 	timeout time.Duration
@@ -18,21 +19,30 @@ type webContext struct {
 	elem    *list.Element
 }
 
+// ctxKey finds a context: its number and the standing of the client that made
+// it (trustedClient). A context whose connections carry proxyd's client
+// certificate is invisible to a client that may not use it, and the other way
+// round, whatever number it sends.
+type ctxKey struct {
+	id      uint32
+	trusted bool
+}
+
 // contexts numbers and expires web contexts. The least recently used are dropped
 // beyond max.
 type contexts struct {
 	mu  sync.Mutex
-	m   map[uint32]*webContext
+	m   map[ctxKey]*webContext
 	lru list.List // front = least recently used
 	max int
 }
 
-// add registers a new context for col.
-func (cs *contexts) add(col *collector, timeout time.Duration) *webContext {
+// add registers a new context for col, made by a client of standing trusted.
+func (cs *contexts) add(col *collector, timeout time.Duration, trusted bool) *webContext {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	if cs.m == nil {
-		cs.m = map[uint32]*webContext{}
+		cs.m = map[ctxKey]*webContext{}
 	}
 	now := time.Now()
 	cs.expire(now)
@@ -43,23 +53,26 @@ func (cs *contexts) add(col *collector, timeout time.Duration) *webContext {
 	for {
 		// pmproxy numbers contexts with random(): positive 31-bit numbers.
 		id = rand.Uint32() & 0x7fffffff
-		if _, dup := cs.m[id]; id != 0 && !dup {
+		_, dup1 := cs.m[ctxKey{id, true}]
+		_, dup2 := cs.m[ctxKey{id, false}]
+		if id != 0 && !dup1 && !dup2 {
 			break
 		}
 	}
-	wc := &webContext{id: id, col: col, timeout: timeout, expires: now.Add(timeout)}
+	wc := &webContext{key: ctxKey{id, trusted}, id: id, col: col, timeout: timeout, expires: now.Add(timeout)}
 	wc.elem = cs.lru.PushBack(wc)
-	cs.m[id] = wc
+	cs.m[wc.key] = wc
 	return wc
 }
 
-// use finds a live context and restarts its timer.
-func (cs *contexts) use(id uint32) (*webContext, bool) {
+// use finds a live context made by a client of the same standing, and restarts
+// its timer.
+func (cs *contexts) use(id uint32, trusted bool) (*webContext, bool) {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	now := time.Now()
 	cs.expire(now)
-	wc, ok := cs.m[id]
+	wc, ok := cs.m[ctxKey{id, trusted}]
 	if !ok {
 		return nil, false
 	}
@@ -86,7 +99,7 @@ func (cs *contexts) expire(now time.Time) {
 
 func (cs *contexts) remove(wc *webContext) {
 	cs.lru.Remove(wc.elem)
-	delete(cs.m, wc.id)
+	delete(cs.m, wc.key)
 }
 
 // len reports the live contexts.

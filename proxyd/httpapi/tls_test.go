@@ -51,7 +51,7 @@ func TestCollectorIdentity(t *testing.T) {
 		t.Fatalf("metrics: %d %s", r.status, r.body)
 	}
 	// TLS, but no client certificate: the collector refuses the session.
-	if e := getJSON(t, ts.URL+"/pmapi/context?hostspec=localhost:"+port, 502); !strings.Contains(e["message"].(string), "lost connection to PMCD") {
+	if e := getJSON(t, ts.URL+"/pmapi/context?hostspec=localhost:"+port, 502); !strings.Contains(e["message"].(string), "requires a client certificate") {
 		t.Errorf("no certificate: %v", e)
 	}
 	// Plain (the default identity of another proxy): the collector demands a
@@ -59,7 +59,7 @@ func TestCollectorIdentity(t *testing.T) {
 	plain := httpapi.New(httpapi.Config{Policy: policy})
 	ps := httptest.NewServer(plain)
 	defer func() { ps.Close(); plain.Close() }()
-	if e := getJSON(t, ps.URL+"/pmapi/context?hostspec="+col.Addr, 502); !strings.Contains(e["message"].(string), "PMCD requires a client certificate") {
+	if e := getJSON(t, ps.URL+"/pmapi/context?hostspec="+col.Addr, 502); !strings.Contains(e["message"].(string), "requires a client certificate") {
 		t.Errorf("plain: %v", e)
 	}
 }

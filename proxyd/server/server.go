@@ -150,7 +150,10 @@ func (s *Server) init() {
 			ErrorLog:          slog.NewLogLogger(s.log().Handler(), slog.LevelDebug),
 			ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 				if pc, ok := c.(*peekConn); ok && pc.tls != nil {
-					return context.WithValue(ctx, tlsStateKey{}, pc.tls)
+					ctx = context.WithValue(ctx, tlsStateKey{}, pc.tls)
+					if pc.verified {
+						ctx = context.WithValue(ctx, verifiedKey{}, true)
+					}
 				}
 				return ctx
 			},
@@ -176,6 +179,34 @@ func TLSState(r *http.Request) *tls.ConnectionState {
 		return &st
 	}
 	return nil
+}
+
+type verifiedKey struct{}
+
+// ClientAuthenticated reports whether an HTTPS request's client presented a
+// certificate that the TLS handshake verified. proxyd lends its own upstream
+// identity only to such clients and to loopback ones.
+func ClientAuthenticated(r *http.Request) bool {
+	v, _ := r.Context().Value(verifiedKey{}).(bool)
+	return v
+}
+
+// peerVerified reports whether the client's certificate was verified by the
+// handshake under cfg. Go verifies it itself for the Verify* client auth types;
+// for Request/RequireAnyClientCert only a VerifyPeerCertificate hook does, as
+// tlsconfig.Server's does for every certificate offered. Anything else is not
+// verified (fail closed).
+func peerVerified(cfg *tls.Config, cs tls.ConnectionState) bool {
+	if len(cs.PeerCertificates) == 0 {
+		return false
+	}
+	switch cfg.ClientAuth {
+	case tls.VerifyClientCertIfGiven, tls.RequireAndVerifyClientCert:
+		return len(cs.VerifiedChains) > 0
+	case tls.RequestClientCert, tls.RequireAnyClientCert:
+		return cfg.VerifyPeerCertificate != nil
+	}
+	return false
 }
 
 // Connections reports the client connections open now.
@@ -377,6 +408,9 @@ func (s *Server) demux(c net.Conn, st Settings) {
 	case isHTTP(first[0]):
 		inner.SetDeadline(time.Time{})
 		pc := &peekConn{Conn: inner, r: br, tls: tc, release: release}
+		if tc != nil {
+			pc.verified = peerVerified(st.TLSConfig, tc.ConnectionState())
+		}
 		if s.httpLn.push(pc) {
 			handed = true
 		}
@@ -446,10 +480,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // peekConn is a connection whose first bytes were read into r.
 type peekConn struct {
 	net.Conn
-	r       *bufio.Reader
-	tls     *tls.Conn
-	release func()
-	once    sync.Once
+	r        *bufio.Reader
+	tls      *tls.Conn
+	verified bool // the client's certificate was verified (peerVerified)
+	release  func()
+	once     sync.Once
 }
 
 func (p *peekConn) Read(b []byte) (int, error) {

@@ -32,6 +32,76 @@ type Identity struct {
 	// CRLFiles are checked for the collector's certificate, besides the
 	// store's and the tls.conf's CRLs.
 	CRLFiles []string
+	// Lend says for which HTTP clients proxyd presents this identity's client
+	// certificate (see LendMode).
+	Lend LendMode
+}
+
+// LendMode says on whose behalf proxyd presents its client certificate to a
+// collector. A collector that requires client certificates (-Q) trusts whoever
+// holds one; if proxyd presented its own for any HTTP client, anyone who can
+// reach proxyd would read that collector with proxyd's identity.
+type LendMode int
+
+const (
+	// LendTrusted, the default, presents the certificate only for HTTP clients on
+	// loopback or authenticated to proxyd with a verified client certificate.
+	LendTrusted LendMode = iota
+	// LendAlways presents it for every HTTP client: proxyd's identity is then
+	// available to anyone who can reach proxyd.
+	LendAlways
+	// LendNever never presents it.
+	LendNever
+)
+
+// ParseLend maps a configuration word to a LendMode: "" or "trusted",
+// "always", "never".
+func ParseLend(s string) (LendMode, error) {
+	switch strings.ToLower(s) {
+	case "", "trusted":
+		return LendTrusted, nil
+	case "always":
+		return LendAlways, nil
+	case "never":
+		return LendNever, nil
+	}
+	return LendTrusted, fmt.Errorf("lend_identity %q: want trusted (the default), always or never", s)
+}
+
+// Presents reports whether the client certificate is presented on behalf of an
+// HTTP client; trusted says whether that client is on loopback or authenticated
+// to proxyd.
+func (id Identity) Presents(trusted bool) bool {
+	switch id.Lend {
+	case LendAlways:
+		return true
+	case LendNever:
+		return false
+	}
+	return trusted
+}
+
+// TLSConfigFor is TLSConfig, without the client certificate unless withCert:
+// the server is still verified with the identity's trusted CAs, but the
+// collector is offered no certificate, so one that requires them refuses.
+func (id Identity) TLSConfigFor(withCert bool) func(serverName string) (*tls.Config, error) {
+	hook := id.TLSConfig()
+	if withCert || hook == nil {
+		return hook
+	}
+	return func(serverName string) (*tls.Config, error) {
+		cfg, err := hook(serverName)
+		if err != nil || cfg == nil {
+			return cfg, err
+		}
+		cfg = cfg.Clone()
+		cfg.Certificates = nil
+		// An empty certificate answers a CertificateRequest with none.
+		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			return &tls.Certificate{}, nil
+		}
+		return cfg, nil
+	}
 }
 
 // ParseSecure maps a configuration word to a mode: "" or "none", "relaxed",
