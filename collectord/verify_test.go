@@ -265,7 +265,7 @@ func TestVerifyWalkthrough(t *testing.T) {
 		`WARN this host: the certificate names none of this host's names`,
 		`clients must connect by the name "pmserver"`,
 		"PASS usage: no extendedKeyUsage extension, so any use is allowed (serverAuth included)",
-		"PASS chain: trusted as a peer (P) in " + p.serverDir,
+		"PASS chain: issued by CN=myCA,O=gopcp test, one of the CAs trusted with C in " + p.serverDir,
 		"PASS handshake: TLS 1.3 with 127.0.0.1:", `server verified as pmserver (by its common name: it has no subjectAltName), client certificate "pmclient" presented`,
 		"PASS fetch: hinv.ncpu = ", "0 failed",
 	} {

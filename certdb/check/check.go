@@ -13,6 +13,7 @@
 package check
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -406,16 +407,34 @@ func checkChain(rep *Report, cert *x509.Certificate, o Options, now time.Time, r
 		add(Warn, "not checked: %s", a.NotChecked)
 		return
 	}
-	for _, p := range a.Peers {
-		if p.Equal(cert) {
-			add(Pass, "trusted as a peer (P) %s", a.Where)
-			return
+	// A certificate trusted as a peer (P) is accepted as it is, but a chain to
+	// a CA is what other clients can check: report the chain when there is one.
+	peer := func() bool {
+		for _, p := range a.Peers {
+			if p.Equal(cert) {
+				if selfSigned(cert) {
+					add(Warn, "self-signed, trusted only as a peer (P) %s: every client must trust this very certificate; issue one from a CA instead (certdb quickstart, or certdb ca and certdb issue)", a.Where)
+				} else {
+					add(Pass, "trusted as a peer (P) %s", a.Where)
+				}
+				return true
+			}
 		}
+		return false
 	}
 	if a.Empty != "" {
+		if peer() {
+			return
+		}
 		fix = trustFix()
 		add(Fail, "%s", a.Empty)
 		return
+	}
+	roots := a.Roots
+	if roots == nil {
+		// A nil pool would make crypto/x509 use the system's CAs, which are
+		// not a PCP site's.
+		roots = x509.NewCertPool()
 	}
 	inter := x509.NewCertPool()
 	if a.Intermediates != nil {
@@ -425,7 +444,7 @@ func checkChain(rep *Report, cert *x509.Certificate, o Options, now time.Time, r
 		inter.AddCert(c)
 	}
 	verify := func(at time.Time) ([][]*x509.Certificate, error) {
-		return cert.Verify(x509.VerifyOptions{Roots: a.Roots, Intermediates: inter, CurrentTime: at,
+		return cert.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: at,
 			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
 	}
 	chains, err := verify(now)
@@ -439,9 +458,14 @@ func checkChain(rep *Report, cert *x509.Certificate, o Options, now time.Time, r
 		}
 		chains, err = verify(at)
 		if errors.As(err, &inv) && inv.Reason == x509.Expired {
-			add(Warn, "not checked: the certificate and its CAs were never valid at the same time")
+			if !peer() {
+				add(Warn, "not checked: the certificate and its CAs were never valid at the same time")
+			}
 			return
 		}
+	}
+	if err != nil && peer() {
+		return
 	}
 	if err != nil {
 		msg := err.Error()
@@ -476,6 +500,12 @@ func checkChain(rep *Report, cert *x509.Certificate, o Options, now time.Time, r
 		return
 	}
 	add(Pass, "issued by %s, one of the %s", strings.Join(path, ", issued by "), a.Source)
+}
+
+// selfSigned reports whether c is signed by its own key (CheckSignatureFrom
+// would refuse a parent that is not a CA).
+func selfSigned(c *x509.Certificate) bool {
+	return bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) == nil
 }
 
 func trustLetter(r Role) string {

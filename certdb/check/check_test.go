@@ -159,10 +159,18 @@ func TestChain(t *testing.T) {
 	a = &Anchors{Roots: roots, Source: "roots"}
 	expect(t, Certificate(f.server.Cert, Options{Anchors: a}), CheckChain, Fail, "not among the roots")
 	expect(t, Certificate(f.server.Cert, Options{Anchors: a, Chain: []*x509.Certificate{f.inter.Cert}}), CheckChain, Pass, "issued by CN=inter")
-	// A trusted peer.
+	// A trusted peer: self-signed, a warning (no CA any other client could
+	// trust); issued by a CA not trusted here, a pass; chaining to a trusted
+	// CA, the chain is reported.
 	self := testcerts.New(t, nil, testcerts.Options{CN: "self", DNS: []string{"self"}, Server: true})
 	expect(t, Certificate(self.Cert, Options{Anchors: &Anchors{Roots: x509.NewCertPool(), Peers: []*x509.Certificate{self.Cert}, Where: "in /p"}}),
+		CheckChain, Warn, "self-signed, trusted only as a peer (P) in /p")
+	expect(t, Certificate(f.client.Cert, Options{Anchors: &Anchors{Roots: x509.NewCertPool(), Peers: []*x509.Certificate{f.client.Cert}, Where: "in /p"}}),
 		CheckChain, Pass, "trusted as a peer (P) in /p")
+	expect(t, Certificate(f.client.Cert, Options{Anchors: &Anchors{Roots: roots, Peers: []*x509.Certificate{f.client.Cert}, Source: "roots"}}),
+		CheckChain, Pass, "issued by CN=root,O=gopcp test, one of the roots")
+	// Anchors without a pool never fall back to the system's CAs.
+	expect(t, Certificate(f.client.Cert, Options{Anchors: &Anchors{Source: "nothing"}}), CheckChain, Fail, "not among the nothing")
 	// No anchors at all.
 	expect(t, Certificate(f.client.Cert, Options{Anchors: &Anchors{Empty: "no CA trusted with T"}}), CheckChain, Fail, "no CA trusted with T")
 	expect(t, Certificate(f.client.Cert, Options{}), CheckChain, Warn, "not checked")
