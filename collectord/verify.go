@@ -207,7 +207,7 @@ func (v *verifier) run(vo *verifyOptions) {
 		return
 	}
 	host := connectHost(vo, cfg)
-	v.report(check.ForHost(id.leaf, hostNames(), []string{host}, id.origin))
+	v.report(check.ForHost(id.leaf, hostNames(), hostAddrs(host), id.origin))
 	v.checkClientPolicy(cfg.TLS)
 	copts := v.checkClientIdentity(vo, cfg.TLS)
 	v.checkConnection(vo, cfg, id, host, copts)
@@ -493,9 +493,25 @@ func connectHost(vo *verifyOptions, cfg Config) string {
 	return "127.0.0.1"
 }
 
+// hostAddrs are the addresses clients may reach this host at: the one verify
+// connects to, then the host's global unicast addresses.
+func hostAddrs(host string) []string {
+	addrs := []string{host}
+	ifs, err := net.InterfaceAddrs()
+	if err != nil {
+		return addrs
+	}
+	for _, a := range ifs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.IsGlobalUnicast() && !slices.Contains(addrs, n.IP.String()) {
+			addrs = append(addrs, n.IP.String())
+		}
+	}
+	return addrs
+}
+
 // serverName is the name the connection verifies the collector as: the first
-// of this host's names the certificate holds, else the address connected to
-// when it holds that, else its common name when it has no subjectAltName (the
+// of this host's names the certificate holds, else the first of its addresses
+// (the one connected to first), else its common name when it has no subjectAltName (the
 // walkthrough's certificates), matched as clients match it.
 func serverName(leaf *x509.Certificate, host string) string {
 	for _, n := range hostNames() {
@@ -503,8 +519,10 @@ func serverName(leaf *x509.Certificate, host string) string {
 			return n
 		}
 	}
-	if ok, _ := check.MatchHost(leaf, host); ok {
-		return host
+	for _, a := range hostAddrs(host) {
+		if ok, _ := check.MatchHost(leaf, a); ok {
+			return a
+		}
 	}
 	if ok, byCN := check.MatchHost(leaf, leaf.Subject.CommonName); ok && byCN {
 		return leaf.Subject.CommonName

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -424,5 +425,28 @@ func TestVerifyNoCommonNameWithSANs(t *testing.T) {
 	}
 	if strings.Contains(out, "PASS fetch") {
 		t.Fatalf("fetched from the impostor:\n%s", out)
+	}
+}
+
+// TestVerifyIPOnly: a certificate naming only an address clients can use
+// passes with warnings, and the connection verifies it by that address.
+func TestVerifyIPOnly(t *testing.T) {
+	t.Chdir(t.TempDir())
+	p := newPKI(t)
+	ipOnly := testcerts.New(t, p.ca, testcerts.Options{CN: "collector", IPs: []net.IP{net.ParseIP("127.0.0.1")}, Server: true})
+	p.replaceIdentity(t, ipOnly)
+	h := startReloader(t, "", p.ca, "-C", p.serverDir, "-M", serverNick, "-Q")
+	out, code := verifyRun(t, "--secure", "--config", h.cfg, "-C", p.serverDir, "-M", serverNick, "-Q",
+		"-p", itoa(h.port), "--client-store", p.clientDir)
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	for _, want := range []string{"WARN names: only IP addresses (IP:127.0.0.1): clients must connect by address, never by name",
+		"WARN this host: the certificate names none of this host's names", "only addresses (IP:127.0.0.1): clients must connect by address 127.0.0.1",
+		"; fix: certdb request -d " + p.serverDir + " -n 'PCP Collector certificate renewed' --cn collector --server --san IP:127.0.0.1,DNS:",
+		"PASS handshake: TLS 1.3 with 127.0.0.1:", "server verified as 127.0.0.1,", "PASS fetch: "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("transcript lacks %q:\n%s", want, out)
+		}
 	}
 }
