@@ -159,8 +159,9 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 
 // identity is what the checks learn about the server certificate.
 type identity struct {
-	leaf   *x509.Certificate
-	origin *check.Origin // where it lives, for fix commands; nil for files
+	leaf    *x509.Certificate
+	origin  *check.Origin  // where it lives, for fix commands; nil for files
+	results []check.Result // certdb/check's findings, printed by run
 }
 
 // report prints the results of certdb/check, the one certificate checker, as
@@ -207,7 +208,17 @@ func (v *verifier) run(vo *verifyOptions) {
 		return
 	}
 	host := connectHost(vo, cfg)
-	v.report(check.ForHost(id.leaf, hostNames(), hostAddrs(host), id.origin))
+	this := check.ForHost(id.leaf, hostNames(), hostAddrs(host), id.origin)
+	for i, r := range id.results {
+		if r.Name == check.CheckNames && r.Fix != "" && this.Fix != "" {
+			// Both would make the same new certificate, this host's with more
+			// names: print one command, so that each fix line runs on its own.
+			id.results[i].Fix = ""
+			id.results[i].Message += ` (the "this host" line's fix makes it with this host's names too)`
+		}
+	}
+	v.report(id.results...)
+	v.report(this)
 	v.checkClientPolicy(cfg.TLS)
 	copts := v.checkClientIdentity(vo, cfg.TLS)
 	v.checkConnection(vo, cfg, id, host, copts)
@@ -268,8 +279,7 @@ func (v *verifier) checkStore(c TLSConfig) *identity {
 		v.failed("certificate", safetext.Escape(err.Error()), shellquote.Join("certdb", "list", "-d", dir))
 		return nil
 	}
-	v.report(rep.Results...)
-	return &identity{leaf: e.Cert, origin: check.StoreOrigin(st, c.Nickname, e.Cert, "")}
+	return &identity{leaf: e.Cert, origin: check.StoreOrigin(st, c.Nickname, e.Cert, ""), results: rep.Results}
 }
 
 // checkTLSConf reads a tls.conf identity as the daemon would and checks it with
@@ -310,8 +320,7 @@ func (v *verifier) checkTLSConf(c TLSConfig) *identity {
 		v.failed("certificate", msg, "")
 		return nil
 	}
-	v.report(rep.Results...)
-	return &identity{leaf: rep.Cert}
+	return &identity{leaf: rep.Cert, results: rep.Results}
 }
 
 // checkPerms warns about a folder or file others can read, and fails a file with
