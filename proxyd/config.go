@@ -105,6 +105,12 @@ type CollectorConfig struct {
 	Host string `toml:"host"`
 	Port int    `toml:"port"` // 0: any
 	ClientIdentity
+	// LendIdentity says for which HTTP clients proxyd presents this identity's
+	// client certificate to the collector: "trusted" (the default: clients on
+	// loopback or authenticated to proxyd with a verified certificate),
+	// "always" (anyone who can reach proxyd then reads the collector as proxyd)
+	// or "never".
+	LendIdentity string `toml:"lend_identity"`
 }
 
 // LogConfig selects the log format and level.
@@ -176,6 +182,9 @@ func (c Config) Validate() error {
 		if _, err := upstream.ParseSecure(col.Secure); err != nil {
 			return fmt.Errorf("config: collector %s: %w", col.Host, err)
 		}
+		if _, err := upstream.ParseLend(col.LendIdentity); err != nil {
+			return fmt.Errorf("config: collector %s: %w", col.Host, err)
+		}
 	}
 	_, err := c.policy()
 	return err
@@ -222,9 +231,9 @@ func identity(ci ClientIdentity) upstream.Identity {
 func (c Config) clients() *upstream.Clients {
 	cl := &upstream.Clients{Default: identity(c.Upstream.Client)}
 	for _, col := range c.Collectors {
-		cl.Collectors = append(cl.Collectors, upstream.CollectorIdentity{
-			Host: col.Host, Port: col.Port, Identity: identity(col.ClientIdentity),
-		})
+		id := identity(col.ClientIdentity)
+		id.Lend, _ = upstream.ParseLend(col.LendIdentity) // validated
+		cl.Collectors = append(cl.Collectors, upstream.CollectorIdentity{Host: col.Host, Port: col.Port, Identity: id})
 	}
 	return cl
 }

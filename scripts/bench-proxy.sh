@@ -23,7 +23,7 @@ bin/collectord --config /dev/null -i 127.0.0.1 -p $p_coll --log-level error & pi
 printf '[pmproxy]\npcp.enabled = true\nhttp.enabled = true\nredis.enabled = false\nsecure.enabled = false\n[redis]\nenabled = false\n[discover]\nenabled = false\n[pmsearch]\nenabled = false\n[pmseries]\nenabled = false\n' > "$work/pmproxy.conf"
 PCP_RUN_DIR=$work PCP_LOG_DIR=$work setsid /usr/lib/pcp/bin/pmproxy -f -A -i 127.0.0.1 -p $p_real -c "$work/pmproxy.conf" \
   -s "$work/pmproxy.socket" -l "$work/pmproxy.log" -U "$(id -un)" & pids+=($!)
-bin/proxyd --config /dev/null -i 127.0.0.1 -p $p_ours --log-level error & pids+=($!)
+bin/proxyd --config /dev/null -i 127.0.0.1 -p $p_ours --allow 127.0.0.1:$p_coll --log-level error & pids+=($!)
 waitport $p_coll && waitport $p_real && waitport $p_ours || { echo "bench-proxy: a server did not start" >&2; exit 1; }
 export PCP_DERIVED_CONFIG=
 
