@@ -1,8 +1,10 @@
 package store
 
 import (
+	"encoding/hex"
 	"errors"
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -47,4 +49,20 @@ func FuzzDecodeState(f *testing.F) {
 			t.Fatalf("decoded state does not encode: %v", err)
 		}
 	})
+}
+
+// A file asking for 2^31-1 iterations of MAC derivation is refused as bad
+// input, whatever the password, before any key derivation (which would take
+// minutes).
+func TestPKCS12TooMuchWork(t *testing.T) {
+	// PFX { 3, data { SEQUENCE { data { SEQUENCE {} } } }, MAC sha256, 2^31-1 }
+	hostile, _ := hex.DecodeString("306e020103302406092a864886f70d010701a01704153013301106092a864886f70d010701a0040402300030" +
+		"433031300d0609608648016503040201050004200000000000000000000000000000000000000000000000000000000000000000" +
+		"040873616c7473616c7402047fffffff")
+	for _, pw := range []string{"", "secret"} {
+		_, _, _, _, err := DecodePKCS12(hostile, []byte(pw))
+		if !errors.Is(err, ErrBadInput) || !strings.Contains(err.Error(), "the file asks for 2147483647 iterations of key derivation; at most 10000000") {
+			t.Errorf("password %q: %v", pw, err)
+		}
+	}
 }

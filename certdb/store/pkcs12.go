@@ -26,6 +26,9 @@ func DecodePKCS12(data, password []byte) (key crypto.Signer, leaf *x509.Certific
 		if errors.Is(err, pkcs12.ErrBadPassword) {
 			return nil, nil, nil, "", ErrBadPKCS12Password
 		}
+		if errors.Is(err, pkcs12.ErrTooMuchWork) {
+			return nil, nil, nil, "", fmt.Errorf("%w (%w)", err, ErrBadInput) // says "the file asks for..."
+		}
 		return nil, nil, nil, "", fmt.Errorf("not a usable PKCS#12 file: %w (%w)", err, ErrBadInput)
 	}
 	var keyBag *pkcs12.Bag
