@@ -189,9 +189,9 @@ func (v *verifier) run(vo *verifyOptions) {
 		return
 	}
 	if _, serr := os.Stat(path); serr != nil && !required {
-		v.ok("config", "no %s; using the flags and defaults", path)
+		v.ok("config", "no %s; using the flags and defaults", safetext.Escape(path))
 	} else {
-		v.ok("config", "%s loaded", path)
+		v.ok("config", "%s loaded", safetext.Escape(path))
 	}
 	if !cfg.TLS.Enabled() {
 		v.failed("identity", "no server certificate configured: the collector serves plain text only; set tls.cert_db and tls.nickname in "+
@@ -423,6 +423,7 @@ func (v *verifier) checkClientIdentity(vo *verifyOptions, c TLSConfig) tlsconfig
 	if vo.clientNick != "" {
 		co.Nickname = vo.clientNick
 	}
+	envConf := co.TLSConf // PCP_TLSCONF_PATH: clients add its CAs to the store's
 	if co.TLSConf == "" && vo.clientStore == "" {
 		co.TLSConf = c.TLSConf
 	}
@@ -436,7 +437,9 @@ func (v *verifier) checkClientIdentity(vo *verifyOptions, c TLSConfig) tlsconfig
 		v.failed("client store", "no store in "+safetext.Escape(co.StoreDir)+" to connect with; "+advice, "")
 		return co
 	}
-	co.TLSConf = "" // a store given or found is what the client uses
+	// With a store, the collector's own tls.conf is not the client's; one named
+	// by PCP_TLSCONF_PATH still is, as for pminfo.
+	co.TLSConf = envConf
 	pw, err := tlsconfig.ReadPassword(co.PasswordFile)
 	if err == nil {
 		var st *store.Store
