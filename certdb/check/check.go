@@ -302,6 +302,11 @@ func Certificate(cert *x509.Certificate, o Options) Report {
 		add(CheckUsage, Warn, "this is a CA certificate; a %s should use a certificate issued by it (certdb issue)", role)
 	case cert.KeyUsage != 0 && cert.KeyUsage&x509.KeyUsageDigitalSignature == 0 && !isRSA(cert):
 		addFix(CheckUsage, Fail, fmt.Sprintf("keyUsage lacks digitalSignature, which a TLS %s with an %s key needs", role, keyDesc(cert.PublicKey)))
+	case cert.KeyUsage != 0 && cert.KeyUsage&x509.KeyUsageDigitalSignature == 0:
+		// An RSA key limited to keyEncipherment serves only TLS 1.2's RSA key
+		// exchange, which Go does not offer by default and TLS 1.3 dropped;
+		// clients that enforce keyUsage (OpenSSL, NSS) refuse it for ECDHE.
+		addFix(CheckUsage, Warn, fmt.Sprintf("keyUsage lacks digitalSignature: a TLS %s with an RSA key needs it for TLS 1.3 and ECDHE, which clients that enforce keyUsage (OpenSSL, NSS) refuse without it", role))
 	case len(cert.ExtKeyUsage) == 0 && len(cert.UnknownExtKeyUsage) == 0:
 		add(CheckUsage, Pass, "no extendedKeyUsage extension, so any use is allowed (%s included)", want)
 	default:

@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -280,4 +281,49 @@ func TestFixLinesRun(t *testing.T) {
 		rep, _ = InStore(st, "srv", StoreOptions{})
 		expect(t, rep, CheckChain, Pass, "issued by CN=PCP CA")
 	})
+}
+
+// leafWith makes a certificate signed by ca, shaped by mod.
+func leafWith(t *testing.T, ca *testcerts.Cert, useRSA bool, mod func(*x509.Certificate)) *x509.Certificate {
+	t.Helper()
+	var pub any
+	if useRSA {
+		k, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub = k.Public()
+	} else {
+		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		pub = k.Public()
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "srv"}, DNSNames: []string{"srv"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	mod(tmpl)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, pub, ca.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := x509.ParseCertificate(der)
+	return c
+}
+
+// TestKeyUsage: keyUsage is checked as well as extendedKeyUsage.
+func TestKeyUsage(t *testing.T) {
+	ca := testcerts.New(t, nil, testcerts.Options{CN: "ca", IsCA: true})
+	for _, tc := range []struct {
+		rsa  bool
+		ku   x509.KeyUsage
+		s    Status
+		want string
+	}{
+		{false, x509.KeyUsageDigitalSignature, Pass, "allows serverAuth"},
+		{false, x509.KeyUsageKeyAgreement, Fail, "keyUsage lacks digitalSignature, which a TLS server with an ECDSA P-256 key needs"},
+		{true, x509.KeyUsageKeyEncipherment, Warn, "keyUsage lacks digitalSignature: a TLS server with an RSA key needs it for TLS 1.3"},
+		{true, x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment, Pass, "allows serverAuth"},
+		{false, 0, Pass, "allows serverAuth"}, // no keyUsage extension: any
+	} {
+		c := leafWith(t, ca, tc.rsa, func(c *x509.Certificate) { c.KeyUsage = tc.ku })
+		expect(t, Certificate(c, Options{Role: RoleServer}), CheckUsage, tc.s, tc.want)
+	}
 }
