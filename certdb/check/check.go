@@ -4,6 +4,12 @@
 // and the strength of the algorithms. It returns structured results so that
 // `certdb check` and `collectord verify --secure` print the same findings.
 //
+// A result that is not a pass says what to do; when one command does the next
+// step, Result.Fix holds it, complete and quoted (internal/shellquote), so that
+// it runs as printed. Host names are matched as NSS and OpenSSL clients match
+// them (MatchHost): the subjectAltNames, or the common name of a certificate
+// with no subjectAltName at all, which passes with a warning.
+//
 //	rep, err := check.InStore(st, "PCP Collector certificate", check.StoreOptions{
 //		Role: check.RoleServer, Hosts: []string{"pcp.example.com"}})
 //	for _, r := range rep.Results {
