@@ -55,8 +55,8 @@ func TestMatchHost(t *testing.T) {
 		{cnOnly, "PMServer.", true, true},
 		{cnOnly, "pmserver.example", false, true},
 		{cnOnly, "", false, false},
-		{ipCN, "192.0.2.7", true, true},
-		{ipCN, "[192.0.2.7]", true, true},
+		{ipCN, "192.0.2.7", false, false}, // an address is never matched by CN
+		{ipCN, "[192.0.2.7]", false, false},
 		{cnOnly, "192.0.2.7", false, false},
 		{withSAN, "victim.example", false, false},
 		{withSAN, "attacker.example", true, false},
@@ -326,4 +326,38 @@ func TestKeyUsage(t *testing.T) {
 		c := leafWith(t, ca, tc.rsa, func(c *x509.Certificate) { c.KeyUsage = tc.ku })
 		expect(t, Certificate(c, Options{Role: RoleServer}), CheckUsage, tc.s, tc.want)
 	}
+}
+
+// TestInFilesHostile: files that are not what tls.conf says they are give an
+// error or a finding, never a panic or a pass.
+func TestInFilesHostile(t *testing.T) {
+	ca := testcerts.New(t, nil, testcerts.Options{CN: "ca", IsCA: true})
+	srv := testcerts.New(t, ca, testcerts.Options{CN: "srv", DNS: []string{"srv"}, Server: true})
+	d := t.TempDir()
+	f := func(name, data string) string {
+		p := filepath.Join(d, name)
+		os.WriteFile(p, []byte(data), 0o600)
+		return p
+	}
+	good, key := f("good.crt", string(srv.CertPEM())), f("good.key", string(srv.KeyPEM(t)))
+	for _, bad := range []string{"", "garbage\x00\xff", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", string(srv.KeyPEM(t))} {
+		if _, err := InFiles(f("bad.crt", bad), key, FileOptions{}); err == nil {
+			t.Errorf("certificate file %q accepted", bad)
+		}
+	}
+	if _, err := InFiles(filepath.Join(d, "missing"), key, FileOptions{}); err == nil {
+		t.Error("missing certificate file accepted")
+	}
+	other := testcerts.New(t, ca, testcerts.Options{CN: "other"})
+	for name, k := range map[string]string{"garbage": "not a key", "certificate": string(srv.CertPEM()), "other key": string(other.KeyPEM(t))} {
+		rep, err := InFiles(good, f("k", k), FileOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := find(t, rep, CheckKey); r.Status != Fail {
+			t.Errorf("key file %s: %v", name, r)
+		}
+	}
+	rep, _ := InFiles(good, filepath.Join(d, "nokey"), FileOptions{})
+	expect(t, rep, CheckKey, Fail, "no such file")
 }
