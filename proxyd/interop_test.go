@@ -529,7 +529,7 @@ func TestSIGTERM(t *testing.T) {
 	col := ptest.StartCollector(t, nil)
 	slow := ptest.SlowForwarder(t, col.Addr, 100*time.Millisecond)
 	cfg := writeFile(t, "empty.toml", "")
-	cmd := exec.Command(bin, "--config", cfg, "-p", "0", "-i", "127.0.0.1")
+	cmd := exec.Command(bin, "--config", cfg, "-p", "0", "-i", "127.0.0.1", "--allow", "127.0.0.1")
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

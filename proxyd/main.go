@@ -54,11 +54,18 @@ TLS handshake is TLS (with a certificate configured), inside which HTTPS or the
 relay follow. Relayed bytes are not interpreted: a client's TLS upgrade runs end
 to end with the collector, which sees the client's own certificate.
 
-Which collectors: proxyd connects only to loopback addresses and to the
-collectors allowed by --allow, [upstream] allow and [[collector]] entries of the
-configuration; it is not an open relay. Host names are resolved and every
-address is checked. Refused relay clients are disconnected; refused HTTP
-requests get 403.
+Which collectors: proxyd connects only to loopback addresses on port 44321 and
+to the collectors allowed by --allow, [upstream] allow and [[collector]] entries
+of the configuration (another loopback port: --allow 127.0.0.1:PORT); proxyd is
+not an open relay. Host names are resolved and every address is checked. It is
+not a tunnel either: a relayed client's bytes go upstream only after proxyd has read
+a valid PCP greeting from the collector. Refused relay clients are disconnected;
+refused HTTP requests get 403.
+
+proxyd presents its own upstream client certificate (REST, /metrics) only for
+HTTP clients on loopback or authenticated to proxyd with a verified client
+certificate, unless a [[collector]] entry says lend_identity = "always". A
+hostspec= cannot ask for less security than configured (403).
 
 Options:
   -p PORT            port (default 44322, or $PMPROXY_PORT; config server.port)
@@ -66,7 +73,7 @@ Options:
                      interfaces; $PMPROXY_LOCAL=1 binds loopback only)
   --allow HOST       also allow collectors at HOST: an address, a CIDR prefix or
                      a host name, optionally with :PORT ([v6]:PORT); repeatable
-  --no-loopback      do not allow loopback collectors unless listed
+  --no-loopback      do not allow loopback collectors (port 44321) unless listed
   -C DIR             certificate store (certdb) holding proxyd's identity, for
                      TLS clients (HTTPS, relay over TLS)
   -M NICKNAME        nickname of proxyd's certificate in the store

@@ -195,7 +195,7 @@ func TestWatchSwapsCertificate(t *testing.T) {
 		NotAfter: time.Now().Add(10 * 24 * time.Hour)})
 	dir := t.TempDir()
 	id := writeIdentity(t, dir, ca, first)
-	p := startConfig(t, "[reload]\nwatch_interval = \"50ms\"\n", "--tls-conf", id.conf)
+	p := startConfig(t, "[reload]\nwatch_interval = \"50ms\"\n", "--tls-conf", id.conf, "--allow", "127.0.0.1")
 	if !served(t, p, roots).Equal(first.Cert) {
 		t.Fatal("first certificate not served")
 	}
@@ -255,7 +255,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 func TestReloadRequireClientCert(t *testing.T) {
 	pki := ptest.NewPKI(t)
 	col := ptest.StartCollector(t, nil)
-	p := startConfig(t, "[tls]\ntls_conf = "+strconv.Quote(pki.ServerTLSConf)+"\n[reload]\nwatch_interval = \"0s\"\n")
+	p := startConfig(t, "[tls]\ntls_conf = "+strconv.Quote(pki.ServerTLSConf)+"\n[reload]\nwatch_interval = \"0s\"\n", "--allow", "127.0.0.1")
 	u := "https://" + p.addr + "/pmapi/fetch?names=hinv.ncpu&hostspec=" + col.Addr
 	anon := func() *http.Client {
 		return &http.Client{Transport: &http.Transport{TLSClientConfig: pki.ClientTLS(false)}}
@@ -282,7 +282,7 @@ func TestDebugClasses(t *testing.T) {
 	pki := ptest.NewPKI(t)
 	col := ptest.StartCollector(t, nil)
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: pki.ClientTLS(false)}}
-	p := startConfig(t, "[reload]\nwatch_interval = \"0s\"\n", "--tls-conf", pki.ServerTLSConf)
+	p := startConfig(t, "[reload]\nwatch_interval = \"0s\"\n", "--tls-conf", pki.ServerTLSConf, "--allow", "127.0.0.1")
 	u := "https://" + p.addr + "/pmapi/fetch?names=hinv.ncpu&hostspec=" + col.Addr
 	if code, _ := get(t, client, u); code != 200 {
 		t.Fatal(code)
@@ -297,7 +297,7 @@ func TestDebugClasses(t *testing.T) {
 		t.Fatalf("reload did not turn on -D http:\n%s", l)
 	}
 
-	p2 := startConfig(t, "", "--tls-conf", pki.ServerTLSConf, "-D", "tls,http")
+	p2 := startConfig(t, "", "--tls-conf", pki.ServerTLSConf, "-D", "tls,http", "--allow", "127.0.0.1")
 	c2 := &http.Client{Transport: &http.Transport{TLSClientConfig: pki.ClientTLS(false)}}
 	if code, _ := get(t, c2, "https://"+p2.addr+"/pmapi/fetch?names=hinv.ncpu&hostspec="+col.Addr); code != 200 {
 		t.Fatal(code)

@@ -62,7 +62,7 @@ func TestNotifyReadyReloadStop(t *testing.T) {
 	renewed := testcerts.New(t, ca, testcerts.Options{CN: "renewed", DNS: []string{"localhost"}, Server: true})
 	rewrite(t, id.cert, string(renewed.CertPEM()))
 	os.WriteFile(id.key, renewed.KeyPEM(t), 0o600)
-	rewrite(t, cfg, "[upstream]\ndefault_hostspec = \""+col.Addr+"\"\n[reload]\nwatch_interval = \"0s\"\n")
+	rewrite(t, cfg, "[upstream]\nallow = [\"127.0.0.1\"]\ndefault_hostspec = \""+col.Addr+"\"\n[reload]\nwatch_interval = \"0s\"\n")
 	d.Signal(t, syscall.SIGHUP)
 	if m := ns.Next(t, 5*time.Second); !regexp.MustCompile(`^RELOADING=1\nMONOTONIC_USEC=\d+\n?$`).MatchString(m) {
 		t.Fatalf("reload began with %q", m)
@@ -138,7 +138,7 @@ func TestSocketActivation(t *testing.T) {
 	col := ptest.StartCollector(t, nil)
 	port, unused := pcptest.FreePort(t), pcptest.FreePort(t)
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	cfg := writeFile(t, "proxyd.toml", "")
+	cfg := writeFile(t, "proxyd.toml", "[upstream]\nallow = [\"127.0.0.1\"]\n") // the collector's ephemeral port
 	ns := systemdtest.NewNotifySocket(t)
 	d := systemdtest.Start(t, exec.Command(sa, "-l", addr, "-E", "NOTIFY_SOCKET="+ns.Path,
 		bin, "--config", cfg, "-p", strconv.Itoa(unused)))
