@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -153,6 +154,10 @@ func (s *site) start(t *testing.T, what string, port int, name string, args ...s
 	t.Helper()
 	cmd := netnstest.Command(s.pair.Server, name, args...)
 	cmd.Env = cleanEnv("HOME=" + s.home)
+	// A test process killed before its cleanup takes its daemons with it (the
+	// signal survives the execs of ip netns exec, unshare and sh), so none is
+	// left serving in a namespace nobody can reach any more.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	log := &syncBuf{}
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
