@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"golang.org/x/term"
 
 	"github.com/gopcp/gopcp/internal/safetext"
 	"github.com/gopcp/gopcp/pmapi"
+	"github.com/gopcp/gopcp/protocol"
 	"github.com/gopcp/gopcp/tlsconfig"
 )
 
@@ -60,12 +62,15 @@ func connect(source, container string, stderr io.Writer) (*pmapi.Context, error)
 		if !ok {
 			return nil, err
 		}
-		nick, serr := tlsconfig.SavePeer(opts.StoreDir, opts.PasswordFile, verifyHost(err), cert)
+		// Into the user's certdb store, never into an NSS database (only read);
+		// opts reads that store too, so the retry sees the pin.
+		pinDir := opts.PinStoreDir()
+		nick, serr := tlsconfig.SavePeer(pinDir, opts.PasswordFile, verifyHost(err), cert)
 		if serr != nil {
 			fmt.Fprintf(stderr, "pminfo: %s\n", safetext.Escape(serr.Error()))
 			return nil, err
 		}
-		fmt.Fprintf(stderr, "pminfo: saved the certificate as %q in %s\n", nick, opts.StoreDir)
+		fmt.Fprintf(stderr, "pminfo: saved the certificate as %q in %s\n", nick, safetext.Escape(pinDir))
 	}
 }
 
@@ -92,7 +97,24 @@ func isVerifyError(err error) bool {
 // failed verification (the real pminfo never verifies, so it has no such line).
 // The certificate's text in it is escaped by the error types themselves; the
 // line is escaped once more as a whole because it is written to a terminal.
+// When the connection was to be secure and what was printed names no store
+// ("PMCD requires a client certificate", a name mismatch), one more line says
+// which stores pminfo read, or where it looked when there was none.
 func explainTLS(err error, stderr io.Writer) {
+	said := explainVerify(err, stderr)
+	var pe *protocol.Error
+	needCert := errors.As(err, &pe) && pe.Code == protocol.ErrNeedClientCert
+	if secure, serr := pmapi.SecureFromEnv(); serr != nil || secure == pmapi.SecureNone && said == "" && !needCert {
+		return
+	}
+	opts := tlsconfig.ClientOptionsFromEnv(nil)
+	if stores := opts.Stores(); !strings.Contains(said, stores) {
+		fmt.Fprintf(stderr, "pminfo: %s\n", safetext.Escape(stores))
+	}
+}
+
+// explainVerify prints the verification error's own line and returns it.
+func explainVerify(err error, stderr io.Writer) string {
 	var (
 		ue *tlsconfig.UntrustedError
 		be *tlsconfig.BadDomainError
@@ -116,7 +138,9 @@ func explainTLS(err error, stderr io.Writer) {
 	case errors.As(err, &be):
 		why = be
 	default:
-		return
+		return ""
 	}
-	fmt.Fprintf(stderr, "pminfo: %s\n", safetext.Escape(why.Error()))
+	line := safetext.Escape(why.Error())
+	fmt.Fprintf(stderr, "pminfo: %s\n", line)
+	return line
 }

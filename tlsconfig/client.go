@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gopcp/gopcp/certdb/nssdb"
 	"github.com/gopcp/gopcp/certdb/store"
 	"github.com/gopcp/gopcp/internal/safetext"
 	"github.com/gopcp/gopcp/internal/shellquote"
@@ -30,22 +31,47 @@ const (
 	EnvTLSConf        = "PCP_TLSCONF_PATH"            // PCP 6 tls.conf
 )
 
-// DefaultStoreDir is the user's store under $HOME/.pki. It is not NSS's nssdb: our
-// store has its own format, and NSS tools would not read it.
+// DefaultStoreDir is the user's certdb store: PCP_SECURE_DB_PATH, else
+// $HOME/.pki/gopcp. It is where pminfo saves what it learns at its trust prompt
+// unless PCP_SECURE_DB_PATH names an NSS database (see PinStoreDir); which
+// stores a client reads is ClientOptionsFromEnv's search.
 func DefaultStoreDir() string {
 	if p := os.Getenv(EnvDBPath); p != "" {
 		return strings.TrimPrefix(p, "sql:")
 	}
+	return userStoreDir()
+}
+
+// userStoreDir is $HOME/.pki/gopcp, the user's own certdb store.
+func userStoreDir() string { return filepath.Join(userHome(), ".pki", "gopcp") }
+
+// userNSSDir is $HOME/.pki/nssdb, the NSS database of the PCP walkthrough
+// (certutil -d sql:$HOME/.pki/nssdb), read in place.
+func userNSSDir() string { return filepath.Join(userHome(), ".pki", "nssdb") }
+
+func userHome() string {
 	home, err := os.UserHomeDir()
 	if err != nil {
 		home = "."
 	}
-	return filepath.Join(home, ".pki", "gopcp")
+	return home
 }
 
 // ClientOptions is the client's secure-connection policy.
 type ClientOptions struct {
-	StoreDir       string // default DefaultStoreDir()
+	// StoreDir is the certificate store read first: a certdb store or an NSS
+	// database used in place ("" = DefaultStoreDir()).
+	StoreDir string
+	// ExtraStoreDirs are read after StoreDir (each that exists): the user's
+	// other place, see ClientOptionsFromEnv. Trust from all of them counts, a
+	// distrust (p) in any of them too.
+	ExtraStoreDirs []string
+	// PinDir is the certdb store pminfo saves accepted server certificates in
+	// ("" = StoreDir); never an NSS database, which is only read.
+	PinDir string
+	// Looked lists where the search looked, for the error when nothing exists.
+	Looked []string
+
 	PasswordFile   string // the store's password file ("" = empty password)
 	Nickname       string // identity to present ("" = the one the server accepts)
 	TLSConf        string // PCP 6 client tls.conf ("" = none)
@@ -56,12 +82,16 @@ type ClientOptions struct {
 	CRLFiles       []string // CRL files besides the store's and the tls.conf's; see crl.go
 }
 
-// ClientOptionsFromEnv reads the policy from the environment.
+// ClientOptionsFromEnv reads the policy from the environment. The stores: with
+// PCP_SECURE_DB_PATH, that one (a certdb store or, "sql:" or not, an NSS
+// database); otherwise $HOME/.pki/gopcp and $HOME/.pki/nssdb, the first that
+// exists first. An NSS database is only read, so what pminfo learns at its
+// prompt goes to $HOME/.pki/gopcp, which is then read beside it: the walkthrough's
+// database keeps giving the client certificate and the CA after a first pin.
 func ClientOptionsFromEnv(warn io.Writer) ClientOptions {
 	_, self := os.LookupEnv(EnvAllowSelfCert)
 	_, dom := os.LookupEnv(EnvAllowBadDomain)
-	return ClientOptions{
-		StoreDir:       DefaultStoreDir(),
+	o := ClientOptions{
 		PasswordFile:   os.Getenv(EnvDBPasswordFile),
 		Nickname:       os.Getenv(EnvClientNickname),
 		TLSConf:        os.Getenv(EnvTLSConf),
@@ -69,6 +99,97 @@ func ClientOptionsFromEnv(warn io.Writer) ClientOptions {
 		AllowBadDomain: dom,
 		Warn:           warn,
 	}
+	own, nss := userStoreDir(), userNSSDir()
+	if p := os.Getenv(EnvDBPath); p != "" {
+		o.StoreDir = cleanStoreDir(p)
+		o.Looked = []string{o.StoreDir + " (" + EnvDBPath + ")"}
+		if IsNSSDatabase(o.StoreDir) {
+			o.PinDir, o.ExtraStoreDirs = own, []string{own}
+		}
+		return o
+	}
+	o.Looked = []string{own, nss}
+	switch {
+	case storeExists(own):
+		o.StoreDir = own
+		if storeExists(nss) {
+			o.ExtraStoreDirs = []string{nss}
+		}
+	case storeExists(nss):
+		o.StoreDir = nss
+		if IsNSSDatabase(nss) {
+			o.PinDir, o.ExtraStoreDirs = own, []string{own}
+		}
+	default:
+		o.StoreDir = own
+	}
+	return o
+}
+
+// PinStoreDir is where an accepted server certificate is saved.
+func (o ClientOptions) PinStoreDir() string {
+	switch {
+	case o.PinDir != "":
+		return o.PinDir
+	case o.StoreDir == "" || IsNSSDatabase(o.StoreDir):
+		// Never into an NSS database (we do not write them).
+		return userStoreDir()
+	}
+	return cleanStoreDir(o.StoreDir)
+}
+
+// storeDirs are the stores to read, in order, without repeats.
+func (o ClientOptions) storeDirs() []string {
+	first := o.StoreDir
+	if first == "" {
+		first = DefaultStoreDir()
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, d := range append([]string{first}, o.ExtraStoreDirs...) {
+		d = cleanStoreDir(d)
+		if d != "" && !seen[d] {
+			seen[d] = true
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// Stores says which certificate stores the client reads, for a person: "NSS
+// database sql:/home/u/.pki/nssdb (client certificate "pmclient_cert")", or
+// where it looked when there is none. Errors that name no store are followed
+// by it, so that nobody has to guess which file pminfo used.
+func (o ClientOptions) Stores() string {
+	var parts []string
+	for _, d := range o.storeDirs() {
+		if !storeExists(d) {
+			continue
+		}
+		ids := identityNames(d, o.Nickname)
+		what := "no client certificate"
+		if len(ids) > 0 {
+			what = "client certificate " + strings.Join(safetext.Strings(quoteAll(ids)), ", ")
+		}
+		parts = append(parts, fmt.Sprintf("%s (%s)", safetext.Escape(describeStore(d)), what))
+	}
+	if len(parts) == 0 {
+		looked := o.Looked
+		if len(looked) == 0 {
+			looked = o.storeDirs()
+		}
+		return "no certificate store: looked for " + strings.Join(safetext.Strings(looked), " and ") +
+			" (a certdb store, or an NSS database made by certutil)"
+	}
+	return "certificates from " + strings.Join(parts, " and ")
+}
+
+func quoteAll(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = strconv.Quote(s)
+	}
+	return out
 }
 
 // UntrustedError: the server's certificate chains to no CA the user trusts.
@@ -76,11 +197,26 @@ type UntrustedError struct {
 	Host   string
 	Cert   *x509.Certificate
 	Reason error
+	// Stores says which stores were read (ClientOptions.Stores); "" when the
+	// error was made outside a client configuration.
+	Stores string
+	// Fix is the command that makes the server's CA trusted: trusting the CA
+	// the stores already hold without C (certdb trust, or certutil -M for an
+	// NSS database), else adding it; "" = the generic certdb add.
+	Fix string
 }
 
 func (e *UntrustedError) Error() string {
-	return fmt.Sprintf("server certificate for %s is not trusted (%s); trust its CA with 'certdb add -d %s -n NAME -t C,, -i ca.pem', or set %s=1",
-		safetext.Escape(e.Host), describeChainError(e.Reason), shellquote.Quote(DefaultStoreDir()), EnvAllowSelfCert)
+	fix := e.Fix
+	if fix == "" {
+		fix = fmt.Sprintf("trust its CA with 'certdb add -d %s -n NAME -t C,, -i ca.pem'", shellquote.Quote(DefaultStoreDir()))
+	}
+	stores := ""
+	if e.Stores != "" {
+		stores = "; " + e.Stores
+	}
+	return fmt.Sprintf("server certificate for %s is not trusted (%s)%s; %s, or set %s=1",
+		safetext.Escape(e.Host), describeChainError(e.Reason), stores, fix, EnvAllowSelfCert)
 }
 
 func (e *UntrustedError) Unwrap() error { return e.Reason }
@@ -104,6 +240,8 @@ type PinExpiredError struct {
 	Nickname string
 	Cert     *x509.Certificate
 	Now      time.Time
+	// Store is the store holding the pin ("" = DefaultStoreDir()).
+	Store string
 }
 
 func (e *PinExpiredError) Error() string {
@@ -111,8 +249,16 @@ func (e *PinExpiredError) Error() string {
 	if e.Now.Before(e.Cert.NotBefore) {
 		when = "is not valid before " + e.Cert.NotBefore.UTC().Format(time.RFC3339)
 	}
-	return fmt.Sprintf("server certificate for %s (sha256 %s), accepted earlier as %s in %s, %s; ask the server's administrator for a current one, and remove the old one with 'certdb delete -d %s -n %s'",
-		safetext.Escape(e.Host), Fingerprint(e.Cert), strconv.Quote(e.Nickname), DefaultStoreDir(), when, shellquote.Quote(DefaultStoreDir()), shellquote.Quote(e.Nickname))
+	dir := e.Store
+	if dir == "" {
+		dir = DefaultStoreDir()
+	}
+	remove := fmt.Sprintf("certdb delete -d %s -n %s", shellquote.Quote(dir), shellquote.Quote(e.Nickname))
+	if IsNSSDatabase(dir) {
+		remove = fmt.Sprintf("certutil -D -d %s -n %s", shellquote.Quote("sql:"+dir), shellquote.Quote(e.Nickname))
+	}
+	return fmt.Sprintf("server certificate for %s (sha256 %s), accepted earlier as %s in %s, %s; ask the server's administrator for a current one, and remove the old one with '%s'",
+		safetext.Escape(e.Host), Fingerprint(e.Cert), strconv.Quote(e.Nickname), safetext.Escape(dir), when, remove)
 }
 
 func certNames(c *x509.Certificate) []string {
@@ -134,6 +280,8 @@ type pin struct {
 	// host is the host it was accepted for at pminfo's prompt, read back from
 	// the nickname SavePeer gives it; "" for a pin made otherwise (certdb add -t P,,).
 	host string
+	// dir is the store holding it, for the expired-pin message.
+	dir string
 }
 
 // pinNicknamePrefix starts the nickname SavePeer gives an accepted certificate:
@@ -186,33 +334,66 @@ func (o ClientOptions) config(serverName string) (*tls.Config, error) {
 	if o.StoreDir == "" {
 		o.StoreDir = DefaultStoreDir()
 	}
-	anchors := Anchors{Roots: x509.NewCertPool(), Intermediates: x509.NewCertPool()}
-	var pins []pin
-	var idents []tls.Certificate
-	if store.Exists(o.StoreDir) {
-		pw, err := ReadPassword(o.PasswordFile)
-		if err != nil {
-			return nil, err
-		}
-		st, err := store.Open(o.StoreDir, pw)
-		if err != nil {
-			return nil, fmt.Errorf("certificate store %s: %w", o.StoreDir, err)
-		}
-		anchors, pins = storeAnchors(st, false), storePins(st)
-		for _, e := range st.Identities() {
-			if o.Nickname != "" && e.Nickname != o.Nickname {
-				continue
-			}
-			id, err := st.Identity(e.Nickname)
+	pw, err := ReadPassword(o.PasswordFile)
+	if err != nil {
+		return nil, err
+	}
+	pwFrom := "the empty password (" + EnvDBPasswordFile + " unset)"
+	if o.PasswordFile != "" {
+		pwFrom = "the password in " + o.PasswordFile + " (" + EnvDBPasswordFile + ")"
+	}
+	var (
+		entries []sourcedEntry
+		idents  []tls.Certificate
+	)
+	for _, dir := range o.storeDirs() {
+		switch {
+		case store.Exists(dir):
+			st, err := store.Open(dir, pw)
 			if err != nil {
-				return nil, fmt.Errorf("client certificate %q: %w", e.Nickname, err)
+				return nil, fmt.Errorf("certificate store %s: %w", dir, err)
 			}
-			idents = append(idents, id)
-		}
-		if o.Nickname != "" && len(idents) == 0 {
-			return nil, fmt.Errorf("client certificate %q: not in %s (or it has no key)", o.Nickname, o.StoreDir)
+			for _, e := range st.List() {
+				entries = append(entries, sourcedEntry{Entry: e, dir: st.Dir()})
+			}
+			for _, e := range st.Identities() {
+				if o.Nickname != "" && e.Nickname != o.Nickname {
+					continue
+				}
+				id, err := st.Identity(e.Nickname)
+				if err != nil {
+					return nil, fmt.Errorf("client certificate %q in %s: %w", e.Nickname, dir, err)
+				}
+				idents = append(idents, id)
+			}
+		case nssdb.Exists(dir):
+			n, err := openNSS(dir)
+			if err != nil {
+				return nil, err
+			}
+			for _, e := range n.entries() {
+				entries = append(entries, sourcedEntry{Entry: e, dir: n.dir, nss: true})
+			}
+			ids, err := n.clientIdentities(o.Nickname, pw, pwFrom)
+			if err != nil {
+				return nil, err
+			}
+			idents = append(idents, ids...)
 		}
 	}
+	if o.Nickname != "" && len(idents) == 0 {
+		return nil, fmt.Errorf("client certificate %q: none with its private key (%s); %s",
+			o.Nickname, EnvClientNickname, o.Stores())
+	}
+	plain := make([]store.Entry, len(entries))
+	var pins []pin
+	for i, e := range entries {
+		plain[i] = e.Entry
+		if e.Trust.TrustedPeer() {
+			pins = append(pins, pin{cert: e.Cert, nickname: e.Nickname, host: pinnedHost(e.Nickname, e.Cert), dir: e.dir})
+		}
+	}
+	anchors := entriesAnchors(plain, false)
 	if _, err := os.Stat(o.TLSConf); o.TLSConf != "" && err == nil {
 		// A missing tls.conf is no tls.conf, as libpcp treats it.
 		conf, err := ParseTLSConf(o.TLSConf)
@@ -255,7 +436,12 @@ func (o ClientOptions) config(serverName string) (*tls.Config, error) {
 		}
 	}
 	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-		return o.verifyServer(cs.PeerCertificates, host, anchors, pins, now())
+		err := o.verifyServer(cs.PeerCertificates, host, anchors, pins, now())
+		var ue *UntrustedError
+		if errors.As(err, &ue) {
+			ue.Stores, ue.Fix = o.Stores(), o.untrustedFix(cs.PeerCertificates, entries)
+		}
+		return err
 	}
 	if err := o.addRevocation(cfg, now); err != nil {
 		return nil, err
@@ -293,7 +479,7 @@ func (o ClientOptions) verifyServer(certs []*x509.Certificate, host string, a An
 			continue
 		}
 		if now.After(leaf.NotAfter) || now.Before(leaf.NotBefore) {
-			return &PinExpiredError{Host: host, Nickname: p.nickname, Cert: leaf, Now: now}
+			return &PinExpiredError{Host: host, Nickname: p.nickname, Cert: leaf, Now: now, Store: p.dir}
 		}
 		if allowsUsage(leaf, x509.ExtKeyUsageServerAuth) && (p.host != "" && strings.EqualFold(p.host, host) || leaf.VerifyHostname(host) == nil) {
 			return nil

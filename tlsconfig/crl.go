@@ -405,9 +405,14 @@ func (o ServerOptions) addRevocation(cfg *tls.Config, now func() time.Time) erro
 	var (
 		st   *store.Store
 		conf *TLSConf
+		nss  *nssSource
 		err  error
 	)
 	switch {
+	case o.Store != "" && IsNSSDatabase(o.Store):
+		if nss, err = openNSS(o.Store); err != nil {
+			return err
+		}
 	case o.Store != "":
 		if st, err = store.OpenCertificates(o.Store); err != nil {
 			return fmt.Errorf("certificate store: %w", err)
@@ -420,6 +425,11 @@ func (o ServerOptions) addRevocation(cfg *tls.Config, now func() time.Time) erro
 	in, err := crlInputsFor(st, conf, o.CRLFiles)
 	if err != nil {
 		return err
+	}
+	if nss != nil {
+		if err := nss.addCRLInputs(&in); err != nil {
+			return err
+		}
 	}
 	var warn func(string, ...any)
 	if o.Logger != nil {

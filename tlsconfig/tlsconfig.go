@@ -18,6 +18,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/gopcp/gopcp/certdb/nssdb"
 	"github.com/gopcp/gopcp/certdb/store"
 	"github.com/gopcp/gopcp/internal/shellquote"
 )
@@ -101,6 +102,30 @@ func Server(o ServerOptions) (*tls.Config, error) {
 		addCA   string // how to configure a client CA, for the error below
 	)
 	switch {
+	case o.Store != "" && IsNSSDatabase(o.Store):
+		// An NSS database used in place (pmcd's -C sql:/etc/pcp/nssdb).
+		dir := cleanStoreDir(o.Store)
+		source = fmt.Sprintf("%q in NSS database sql:%s", o.Nickname, dir)
+		if o.Nickname == "" {
+			return nil, fmt.Errorf("NSS database sql:%s: no certificate nickname given (-M)", dir)
+		}
+		pw, err := ReadPassword(o.PasswordFile)
+		if err != nil {
+			return nil, err
+		}
+		n, err := openNSS(dir)
+		if err != nil {
+			return nil, err
+		}
+		pwFrom := "the empty password (no -P)"
+		if o.PasswordFile != "" {
+			pwFrom = "the password in " + o.PasswordFile + " (-P)"
+		}
+		if cert, err = n.serverIdentity(o.Nickname, pw, pwFrom, now()); err != nil {
+			return nil, fmt.Errorf("server identity: %w", err)
+		}
+		anchors = entriesAnchors(n.entries(), true)
+		addCA = fmt.Sprintf("trust the CA that issues client certificates with T: certutil -M -d %s -n 'CA NICKNAME' -t CT,,", shellquote.Quote("sql:"+dir))
 	case o.Store != "":
 		source = fmt.Sprintf("%q in store %s", o.Nickname, o.Store)
 		if o.Nickname == "" {
@@ -246,6 +271,9 @@ func VerifyClient(raw [][]byte, a Anchors, now time.Time) error {
 func (o ServerOptions) Files() []string {
 	var files []string
 	switch {
+	case o.Store != "" && IsNSSDatabase(o.Store):
+		// Both files: certutil -A/-M changes cert9.db, pk12util -i both.
+		files = append(files, nssdb.Files(o.Store)...)
 	case o.Store != "":
 		files = append(files, filepath.Join(o.Store, store.FileName))
 	case o.TLSConf != "":

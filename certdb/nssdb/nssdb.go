@@ -521,3 +521,71 @@ func (db *DB) decrypt(der, password []byte) ([]byte, error) {
 	}
 	return out[:len(out)-n], nil
 }
+
+// Exists reports whether dir ("sql:" prefix allowed) holds an NSS database in
+// either format: cert9.db or key4.db (sql), or the old DBM cert8.db or key3.db,
+// so that a caller can tell "an NSS database" from "something else" before
+// Open says what is wrong with it.
+func Exists(dir string) bool {
+	dir = filepath.Clean(strings.TrimPrefix(dir, "sql:"))
+	for _, f := range []string{"cert9.db", "key4.db", "cert8.db", "key3.db"} {
+		if _, err := os.Lstat(filepath.Join(dir, f)); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// Files are the files of an sql database in dir that a reader depends on, for
+// a daemon's change watch.
+func Files(dir string) []string {
+	dir = filepath.Clean(strings.TrimPrefix(dir, "sql:"))
+	return []string{filepath.Join(dir, "cert9.db"), filepath.Join(dir, "key4.db")}
+}
+
+// LegacyEncryption reports whether key4.db protects its keys the way NSS did
+// before 3.49 (PKCS#5 PBE-SHA1-3DES), which Keys cannot decrypt: a database
+// made by an old NSS, or converted from the DBM format, keeps it until its
+// password is changed (certutil -W), which re-encrypts every key.
+func (db *DB) LegacyEncryption() bool {
+	var e encrypted
+	if db.check == nil {
+		return false
+	}
+	if _, err := asn1.Unmarshal(db.check, &e); err != nil {
+		return false
+	}
+	return e.Algorithm.Algorithm.Equal(oidPBESHA13DES)
+}
+
+// ckoNSSCRL is the class of a CRL object (CKO_NSS + 1), as crlutil -I stores it.
+const ckoNSSCRL = 0xce534351
+
+// CRLs returns the DER of the CRLs the database holds (crlutil -I puts them in
+// cert9.db), in the database's order. They are not verified here: a caller
+// checks each one's signature against a CA it trusts.
+func (db *DB) CRLs() [][]byte {
+	var out [][]byte
+	for _, o := range db.public {
+		if c, _ := o.ulong(ckaClass); c == ckoNSSCRL && len(o[ckaValue]) > 0 {
+			out = append(out, o[ckaValue])
+		}
+	}
+	return out
+}
+
+// HasKeyFor reports whether key4.db holds a private key whose CKA_ID is id
+// (Cert.ID): how NSS links a key to its certificate, readable without the
+// password, so that a tool can say which certificates are identities before
+// it decrypts anything.
+func (db *DB) HasKeyFor(id []byte) bool {
+	if len(id) == 0 {
+		return false
+	}
+	for _, o := range db.private {
+		if c, _ := o.ulong(ckaClass); c == ckoPrivateKey && bytes.Equal(o[ckaID], id) {
+			return true
+		}
+	}
+	return false
+}
