@@ -1,6 +1,7 @@
 // Command collectord is the gopcp metrics collector: a pmcd analogue serving Linux
 // kernel metrics over PCP's binary protocol on TCP 44321, with an optional TLS upgrade
-// on the same socket and, with -Q, mandatory client certificates for remote clients.
+// on the same socket and, with -Q, mandatory client certificates for every TCP
+// client (loopback included; only clients on the -s unix socket are exempt).
 //
 // It runs under systemd as a Type=notify service (READY=1 once the listeners are
 // bound and the certificates loaded), accepts sockets from a .socket unit, reloads
