@@ -210,6 +210,9 @@ type Origin struct {
 	CAStore, CANickname string
 	// Dir is where a request file is written (default: the working folder).
 	Dir string
+	// NewNickname is the nickname for the renewed certificate (default:
+	// Nickname + " renewed").
+	NewNickname string
 }
 
 // Options control Certificate.

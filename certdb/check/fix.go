@@ -129,8 +129,12 @@ func renewal(c *x509.Certificate, role Role, o *Origin, extra []string) (how, fi
 		}
 		return how + fmt.Sprintf(" (certdb issue %s --san, or openssl with -addext subjectAltName=...)", flag), ""
 	}
-	nick := o.Nickname + " renewed"
-	if o.Nickname == "" {
+	nick := o.NewNickname
+	switch {
+	case nick != "":
+	case o.Nickname != "":
+		nick = o.Nickname + " renewed"
+	default:
 		nick = role.String() + " renewed"
 	}
 	args := []string{"certdb"}
@@ -220,6 +224,20 @@ func fileWord(s string) string {
 // writes a certificate request ("": the working folder).
 func StoreOrigin(st *store.Store, nickname string, cert *x509.Certificate, requestDir string) *Origin {
 	o := &Origin{Store: st.Dir(), Nickname: nickname, Dir: requestDir}
+	// The renewed certificate needs a nickname the store does not hold yet,
+	// as a certificate or as a request waiting for one.
+	for i := 1; i < 100; i++ {
+		n := nickname + " renewed"
+		if i > 1 {
+			n = fmt.Sprintf("%s renewed %d", nickname, i)
+		}
+		_, errCert := st.Get(n)
+		_, errPending := st.PendingKey(n)
+		if errCert != nil && errPending != nil {
+			o.NewNickname = n
+			break
+		}
+	}
 	if ca := issuerWithKey(st, cert); ca != "" {
 		o.CAStore, o.CANickname = st.Dir(), ca
 	}

@@ -210,6 +210,13 @@ func TestFixLinesRun(t *testing.T) {
 		if rep.Worst() != Pass {
 			t.Errorf("renewed: %v", rep.Results)
 		}
+		// Checked again, the old certificate's fix picks a nickname still free.
+		rep, _ = InStore(st, nick, StoreOptions{Role: RoleServer})
+		if r := find(t, rep, CheckNames); !strings.Contains(r.Fix, "renewed 2'") {
+			t.Errorf("second renewal: %v", r)
+		} else {
+			runFix(t, bin, r.Fix)
+		}
 	})
 
 	t.Run("request for an outside CA", func(t *testing.T) {
