@@ -215,7 +215,9 @@ func (e *UntrustedError) Error() string {
 	if e.Stores != "" {
 		stores = "; " + e.Stores
 	}
-	return fmt.Sprintf("server certificate for %s is not trusted (%s)%s; %s, or set %s=1",
+	// "; or" rather than ", or": a fix may end in a trust such as C,, and must
+	// stay copyable as it is.
+	return fmt.Sprintf("server certificate for %s is not trusted (%s)%s; %s; or set %s=1",
 		safetext.Escape(e.Host), describeChainError(e.Reason), stores, fix, EnvAllowSelfCert)
 }
 
