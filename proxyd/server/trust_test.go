@@ -3,9 +3,11 @@ package server_test
 import (
 	"crypto/tls"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	cserver "github.com/gopcp/gopcp/collectord/server"
 	"github.com/gopcp/gopcp/internal/testcerts"
@@ -92,5 +94,33 @@ func TestUnverifiedCertificateNotTrusted(t *testing.T) {
 	st, body := fetchWith(t, cfg, "https://"+px.Addr+"/pmapi/fetch?names=hinv.ncpu&hostspec="+col.Addr)
 	if st != 403 {
 		t.Fatalf("self-made certificate: %d %s", st, body)
+	}
+}
+
+// TestDefaultPolicyPorts: with proxyd's default allow list, a collector on a
+// loopback port other than 44321 is refused by REST (403) and by the relay
+// (closed after the prelude line), through the real listener.
+func TestDefaultPolicyPorts(t *testing.T) {
+	col := ptest.StartCollector(t, nil)
+	px := ptest.StartProxy(t, ptest.ProxyOptions{DefaultPolicy: true})
+	resp, err := http.Get(px.URL() + "/pmapi/fetch?names=hinv.ncpu&hostspec=" + col.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 403 || !strings.Contains(string(b), "not allowed by proxyd's allow list") {
+		t.Errorf("REST: %d %s", resp.StatusCode, b)
+	}
+	c, err := net.Dial("tcp", px.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "pmproxy-client 1\n"+strings.Replace(col.Addr, ":", " ", 1)+"\n")
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got, _ := io.ReadAll(c)
+	if string(got) != "pmproxy-server 1\n" {
+		t.Errorf("relay: got %q", got)
 	}
 }
