@@ -2,17 +2,19 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/gopcp/gopcp/certdb/store"
 	"github.com/gopcp/gopcp/internal/shellquote"
 	"github.com/gopcp/gopcp/internal/version"
+	urfave "github.com/urfave/cli/v2"
 	"golang.org/x/term"
 )
 
@@ -23,7 +25,8 @@ const (
 	exitUsage = 2
 )
 
-// opts holds every flag; each command registers the ones it takes.
+// opts holds every flag's value. Each run has its own (newApp), and only the
+// running command's flags write to it.
 type opts struct {
 	dir, nick, trust, in, out, format string
 	pwFile, pwFileK, p12pwFile        string
@@ -44,16 +47,14 @@ type opts struct {
 
 	// import-nss.
 	from, nssPwFile string
+
+	// generate-man.
+	manVersion, manDate string
 }
 
-// listFlag is a repeatable flag; each value may also hold a comma-separated list.
+// listFlag is a repeatable flag's values; each value may also hold a
+// comma-separated list (split says so where the command wants it).
 type listFlag []string
-
-func (l *listFlag) String() string { return strings.Join(*l, ",") }
-func (l *listFlag) Set(v string) error {
-	*l = append(*l, v)
-	return nil
-}
 
 // split returns every comma-separated item of every value, blanks trimmed.
 func (l listFlag) split() []string {
@@ -72,31 +73,30 @@ func (l listFlag) split() []string {
 type ctx struct {
 	cmd    *command
 	o      opts
-	set    map[string]bool // flags given, by their first name
+	set    map[string]bool // flags given, by their Name in the table
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
 }
 
+// command names the running command in messages ("crl add").
 type command struct {
-	name    string
-	group   string // heading in --help; "" is groupStore
-	nss     string // the certutil/pk12util/openssl/keytool form it replaces
-	summary string
-	help    string // usage, description, flags, examples (exit codes are appended)
-	flags   func(fs *flag.FlagSet, o *opts)
-	run     func(c *ctx) int
+	name string
 }
 
-var commands []*command
+// exitStatus is what an action returns to run(): the process's exit status.
+// Its message is empty: the action has already said what went wrong.
+type exitStatus int
 
-func findCommand(name string) *command {
-	for _, c := range commands {
-		if c.name == name {
-			return c
-		}
+func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+func (e exitStatus) ExitCode() int { return int(e) }
+
+// status turns an exit status into an action's error (nil for 0).
+func status(rc int) error {
+	if rc == exitOK {
+		return nil
 	}
-	return nil
+	return exitStatus(rc)
 }
 
 // certutilCommands maps certutil's command letters to ours.
@@ -104,120 +104,318 @@ var certutilCommands = map[string]string{
 	"-N": "create", "-A": "add", "-L": "list", "-K": "keys", "-M": "trust", "-D": "delete", "-F": "delete",
 }
 
+// run is certdb: main calls it with the process's arguments and streams, tests
+// call it in-process. It never exits the process; it returns the exit status.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	app := newApp(stdin, stdout, stderr)
 	if len(args) == 0 {
-		fmt.Fprint(stderr, mainHelp())
+		fmt.Fprint(stderr, mainHelp(app))
 		return exitUsage
 	}
-	name, rest := args[0], args[1:]
-	switch name {
-	case "--version", "-version", "version":
-		fmt.Fprintln(stdout, version.String("certdb", Version, Commit))
+	args, rc := shim(args, stderr)
+	if rc != exitOK {
+		return rc
+	}
+	err := app.RunContext(context.Background(), append([]string{"certdb"}, args...))
+	var es exitStatus
+	switch {
+	case err == nil:
 		return exitOK
-	case "-h", "-help", "--help", "help":
-		if name == "help" && len(rest) > 0 {
-			if c := findCommand(rest[0]); c != nil {
-				fmt.Fprint(stdout, commandHelp(c))
-				return exitOK
-			}
-			fmt.Fprintf(stderr, "certdb: unknown command %q; run 'certdb --help' for the list\n", rest[0])
-			return exitUsage
-		}
-		fmt.Fprint(stdout, mainHelp())
-		return exitOK
-	}
-	if strings.HasPrefix(name, "-") {
-		// certutil form: the command letter may be anywhere among the flags.
-		name, rest = "", nil
-		for _, a := range args {
-			sub, ok := certutilCommands[a]
-			if !ok {
-				rest = append(rest, a)
-				continue
-			}
-			if a == "-F" { // certutil -F deletes the key: our delete -F
-				rest = append(rest, a)
-			}
-			if name != "" && name != sub {
-				fmt.Fprintf(stderr, "certdb: two commands given (%s and %s); run 'certdb --help'\n", name, sub)
-				return exitUsage
-			}
-			name = sub
-		}
-		if name == "" {
-			fmt.Fprintf(stderr, "certdb: no command given (%s); run 'certdb --help' for the list\n", strings.Join(args, " "))
-			return exitUsage
-		}
-	}
-	if len(rest) > 0 && findCommand(name+" "+rest[0]) != nil { // two-word commands: "crl add"
-		name, rest = name+" "+rest[0], rest[1:]
-	}
-	cmd := findCommand(name)
-	if cmd == nil {
-		fmt.Fprintf(stderr, "certdb: unknown command %q; run 'certdb --help' for the list\n", name)
+	case errors.As(err, &es):
+		return int(es)
+	default:
+		// Errors urfave/cli makes itself (none is expected: usage errors go
+		// through OnUsageError); they are about the command line.
+		fmt.Fprintf(stderr, "certdb: %v; run 'certdb --help'\n", err)
 		return exitUsage
 	}
-	c := &ctx{cmd: cmd, stdin: stdin, stdout: stdout, stderr: stderr, set: map[string]bool{}}
-	fs := flag.NewFlagSet("certdb "+cmd.name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {}
-	cmd.flags(fs, &c.o)
-	if err := fs.Parse(rest); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(stdout, commandHelp(cmd))
-			return exitOK
+}
+
+// shim rewrites the command lines urfave/cli does not take as they are into
+// ones it does: the certutil forms (the command letter anywhere among the
+// flags: certdb -d DIR -A -n NICK ...) and the top-level --help, --version and
+// --generate-man. Single-dash long flags (-d, -nickname) need nothing: the Go
+// flag parser under urfave/cli takes one dash or two.
+func shim(args []string, stderr io.Writer) ([]string, int) {
+	switch args[0] {
+	case "-h", "-help", "--help":
+		return append([]string{"help"}, args[1:]...), exitOK
+	case "-version", "--version":
+		return append([]string{"version"}, args[1:]...), exitOK
+	case "--generate-man", "-generate-man":
+		return append([]string{"generate-man"}, args[1:]...), exitOK
+	}
+	if !strings.HasPrefix(args[0], "-") {
+		return args, exitOK
+	}
+	name, rest := "", []string{}
+	for _, a := range args {
+		sub, ok := certutilCommands[a]
+		if !ok {
+			rest = append(rest, a)
+			continue
 		}
-		return c.usage("%v", err)
+		if a == "-F" { // certutil -F deletes the key: our delete -F
+			rest = append(rest, a)
+		}
+		if name != "" && name != sub {
+			fmt.Fprintf(stderr, "certdb: two commands given (%s and %s); run 'certdb --help'\n", name, sub)
+			return nil, exitUsage
+		}
+		name = sub
 	}
-	if fs.NArg() > 0 {
-		return c.usage("unexpected argument %q (values with spaces need quotes)", fs.Arg(0))
+	if name == "" {
+		fmt.Fprintf(stderr, "certdb: no command given (%s); run 'certdb --help' for the list\n", strings.Join(args, " "))
+		return nil, exitUsage
 	}
-	fs.Visit(func(f *flag.Flag) { c.set[canonicalFlag[f.Name]] = true })
-	if c.o.pwFile != "" && c.o.pwFileK != "" && c.o.pwFile != c.o.pwFileK {
-		return c.usage("-f and -k both name the store's password file, and differ (%s, %s)", c.o.pwFile, c.o.pwFileK)
-	}
-	if c.o.pwFile == "" {
-		c.o.pwFile = c.o.pwFileK
-	}
-	return cmd.run(c)
+	return append([]string{name}, rest...), exitOK
 }
 
-// canonicalFlag maps every flag name to the first name it was declared with.
-var canonicalFlag = map[string]string{}
+// runner holds what one run's actions share: its streams and its flag values.
+type runner struct {
+	o      opts
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+}
 
-func strFlag(fs *flag.FlagSet, p *string, names ...string) {
-	for _, n := range names {
-		fs.StringVar(p, n, "", "")
-		canonicalFlag[n] = names[0]
+// action wraps a command's function: it refuses stray arguments, records which
+// flags were given, reconciles -f and -k, and turns the exit status into the
+// error run() reads.
+func (r *runner) action(name string, fn func(c *ctx) int) urfave.ActionFunc {
+	return func(cc *urfave.Context) error {
+		c := &ctx{cmd: &command{name: name}, o: r.o, set: map[string]bool{}, stdin: r.stdin, stdout: r.stdout, stderr: r.stderr}
+		if cc.Args().Present() {
+			return status(c.usage("unexpected argument %q (values with spaces need quotes)", cc.Args().First()))
+		}
+		for _, f := range cc.Command.Flags {
+			if n := f.Names()[0]; cc.IsSet(n) {
+				c.set[n] = true
+			}
+		}
+		if c.o.pwFile != "" && c.o.pwFileK != "" && c.o.pwFile != c.o.pwFileK {
+			return status(c.usage("-f and -k both name the store's password file, and differ (%s, %s)", c.o.pwFile, c.o.pwFileK))
+		}
+		if c.o.pwFile == "" {
+			c.o.pwFile = c.o.pwFileK
+		}
+		return status(fn(c))
 	}
 }
 
-func listVar(fs *flag.FlagSet, p *listFlag, names ...string) {
-	for _, n := range names {
-		fs.Var(p, n, "")
-		canonicalFlag[n] = names[0]
+// usageError is every command's OnUsageError: a flag the command does not
+// take, a missing or malformed value. Exit status 2, with the way to help.
+func (r *runner) usageError(cc *urfave.Context, err error, _ bool) error {
+	name := strings.TrimPrefix(cc.Command.HelpName, "certdb ")
+	if cc.Command.HelpName == "" || name == "certdb" {
+		fmt.Fprintf(r.stderr, "certdb: %v\nRun 'certdb --help' for usage.\n", err)
+		return exitStatus(exitUsage)
+	}
+	c := &ctx{cmd: &command{name: name}, stderr: r.stderr}
+	return exitStatus(c.usage("%v", err))
+}
+
+// Flag constructors. A word in backquotes in the usage is the value's
+// placeholder in help, man page and completion (urfave/cli's convention):
+// "the `NICKNAME` to store it under" shows as -n, --nickname NICKNAME. The
+// first name is the flag's Name (ctx.set's key), the others its aliases.
+func strF(p *string, usage string, names ...string) *urfave.StringFlag {
+	return &urfave.StringFlag{Name: names[0], Aliases: names[1:], Usage: usage, Destination: p}
+}
+
+// fileF is a flag whose value is a file: completion offers files.
+func fileF(p *string, usage string, names ...string) *urfave.StringFlag {
+	f := strF(p, usage, names...)
+	f.TakesFile = true
+	return f
+}
+
+func boolF(p *bool, usage string, names ...string) *urfave.BoolFlag {
+	return &urfave.BoolFlag{Name: names[0], Aliases: names[1:], Usage: usage, Destination: p}
+}
+
+// intF's zero value means "not given" to the command, which picks its own
+// default (defaultText says which).
+func intF(p *int, usage, defaultText string, names ...string) *urfave.IntFlag {
+	return &urfave.IntFlag{Name: names[0], Aliases: names[1:], Usage: usage, Destination: p, DefaultText: defaultText}
+}
+
+// listF is a repeatable flag. Values are not split on commas here (the app
+// disables urfave's separator): a nickname may hold a comma; commands that take
+// lists split them themselves (listFlag.split).
+func listF(p *listFlag, usage string, names ...string) *urfave.StringSliceFlag {
+	return &urfave.StringSliceFlag{Name: names[0], Aliases: names[1:], Usage: usage,
+		Action: func(_ *urfave.Context, v []string) error {
+			*p = append(listFlag(nil), v...)
+			return nil
+		}}
+}
+
+// categoryStore groups the flags that name and open the store.
+const categoryStore = "Store"
+
+// dirFlags are the store's flags, shared by most commands.
+func dirFlags(o *opts) []urfave.Flag {
+	return []urfave.Flag{
+		&urfave.StringFlag{Name: "dir", Aliases: []string{"d"}, Category: categoryStore, Destination: &o.dir, TakesFile: true,
+			Usage: "the store's folder, `DIR` (a \"sql:\" prefix is accepted and ignored)"},
+		&urfave.StringFlag{Name: "password-file", Aliases: []string{"f"}, Category: categoryStore, Destination: &o.pwFile, TakesFile: true,
+			Usage: "`FILE` whose first line is the store's password; without it the password is empty (PCP's stores always had one)"},
+		&urfave.StringFlag{Name: "k", Category: categoryStore, Destination: &o.pwFileK, TakesFile: true,
+			Usage: "the same as -f (pk12util's name for it), `FILE`"},
 	}
 }
 
-func intFlag(fs *flag.FlagSet, p *int, names ...string) {
-	for _, n := range names {
-		fs.IntVar(p, n, 0, "")
-		canonicalFlag[n] = names[0]
+// with returns the store's flags followed by more.
+func with(o *opts, more ...urfave.Flag) []urfave.Flag {
+	return append(more, dirFlags(o)...)
+}
+
+// newApp builds certdb's command table for one run: every command with its
+// flags, help, and action. Nothing in it is shared with another run, so runs
+// may go on at once in one process (the tests do).
+func newApp(stdin io.Reader, stdout, stderr io.Writer) *urfave.App {
+	r := &runner{stdin: stdin, stdout: stdout, stderr: stderr}
+	o := &r.o
+	var cmds []*urfave.Command
+	cmds = append(cmds, issueCommands(r, o)...)
+	cmds = append(cmds, requestCommands(r, o)...)
+	cmds = append(cmds, storeCommands(r, o)...)
+	cmds = append(cmds, crlCommand(r, o))
+	cmds = append(cmds, checkCommands(r, o)...)
+	cmds = append(cmds, keystoreCommands(r, o)...)
+	cmds = append(cmds, nssCommands(r, o)...)
+	cmds = append(cmds, metaCommands(r, o)...)
+	app := &urfave.App{
+		Name:                      "certdb",
+		HelpName:                  "certdb",
+		Usage:                     "manage gopcp certificate stores (certutil and pk12util for gopcp)",
+		Version:                   Version,
+		Commands:                  cmds,
+		Reader:                    stdin,
+		Writer:                    stdout,
+		ErrWriter:                 stderr,
+		Compiled:                  time.Unix(0, 0),
+		DisableSliceFlagSeparator: true,
+		// urfave/cli's own help flag, help command and version flag are package
+		// variables it writes to on every run (a data race between two runs in
+		// one process): certdb brings its own, made per run, below.
+		HideHelp:        true,
+		HideHelpCommand: true,
+		HideVersion:     true,
+		Flags:           []urfave.Flag{helpFlag()},
+		OnUsageError:    r.usageError,
+		// Statuses come back to run() as errors; urfave/cli must not exit.
+		ExitErrHandler: func(*urfave.Context, error) {},
+		Action: func(cc *urfave.Context) error {
+			fmt.Fprintf(r.stderr, "certdb: unknown command %q; run 'certdb --help' for the list\n", cc.Args().First())
+			return exitStatus(exitUsage)
+		},
+	}
+	walk(cmds, "certdb", func(c *urfave.Command, full string) {
+		c.HideHelp, c.HideHelpCommand = true, true
+		c.Flags = append(c.Flags, helpFlag())
+		c.OnUsageError = r.usageError
+		c.CustomHelpTemplate = templateText(commandHelp(c, full))
+	})
+	app.CustomAppHelpTemplate = templateText(mainHelp(app))
+	return app
+}
+
+// helpFlag is -h, --help, made afresh for each command of each run. urfave/cli
+// sees a flag named help set and prints the command's CustomHelpTemplate.
+func helpFlag() urfave.Flag {
+	return &urfave.BoolFlag{Name: "help", Aliases: []string{"h"}, Usage: "show this help"}
+}
+
+// walk calls fn for every command and subcommand with its full name
+// ("certdb crl add").
+func walk(cmds []*urfave.Command, parent string, fn func(c *urfave.Command, full string)) {
+	for _, c := range cmds {
+		full := parent + " " + c.Name
+		fn(c, full)
+		walk(c.Subcommands, full, fn)
 	}
 }
 
-func boolFlag(fs *flag.FlagSet, p *bool, names ...string) {
-	for _, n := range names {
-		fs.BoolVar(p, n, false, "")
-		canonicalFlag[n] = names[0]
+// findCommand returns the command named by words ("crl", "add"), or nil.
+func findCommand(cmds []*urfave.Command, words []string) *urfave.Command {
+	var found *urfave.Command
+	for _, w := range words {
+		found = nil
+		for _, c := range cmds {
+			if c.Name == w {
+				found = c
+			}
+		}
+		if found == nil {
+			return nil
+		}
+		cmds = found.Subcommands
 	}
+	return found
 }
 
-// Flags shared by every command.
-func dirFlags(fs *flag.FlagSet, o *opts) {
-	strFlag(fs, &o.dir, "d", "dir")
-	strFlag(fs, &o.pwFile, "f", "password-file")
-	strFlag(fs, &o.pwFileK, "k")
+// metaCommands are help, version, and the hidden ones that print the manual
+// page and the bash completion.
+func metaCommands(r *runner, o *opts) []*urfave.Command {
+	return []*urfave.Command{
+		{Name: "help", Usage: "show the help of certdb or of a command",
+			UsageText: "certdb help [COMMAND]", Description: "Show certdb's help, or a command's (certdb help crl add).\n\nExample:\n  certdb help add",
+			// Its words are command names, not flags: certdb help crl add.
+			SkipFlagParsing: true,
+			Action: func(cc *urfave.Context) error {
+				words := cc.Args().Slice()
+				if len(words) > 0 && (words[0] == "-h" || words[0] == "-help" || words[0] == "--help") {
+					fmt.Fprint(r.stdout, commandHelp(cc.Command, "certdb help"))
+					return nil
+				}
+				if len(words) == 0 {
+					fmt.Fprint(r.stdout, mainHelp(cc.App))
+					return nil
+				}
+				c := findCommand(cc.App.Commands, words)
+				if c == nil {
+					fmt.Fprintf(r.stderr, "certdb: unknown command %q; run 'certdb --help' for the list\n", strings.Join(words, " "))
+					return exitStatus(exitUsage)
+				}
+				fmt.Fprint(r.stdout, commandHelp(c, "certdb "+strings.Join(words, " ")))
+				return nil
+			}},
+		{Name: "version", Usage: "print certdb's version",
+			UsageText: "certdb version", Description: "Print certdb's version and commit.\n\nExample:\n  certdb --version",
+			Action: func(cc *urfave.Context) error {
+				fmt.Fprintln(r.stdout, version.String("certdb", Version, Commit))
+				return nil
+			}},
+		{Name: "generate-man", Hidden: true, Usage: "print certdb's manual page (roff), made from this table",
+			UsageText: "certdb --generate-man [--version V] [--date YYYY-MM-DD]",
+			Flags: []urfave.Flag{
+				strF(&o.manVersion, "gopcp `VERSION` in the page's footer", "version"),
+				strF(&o.manDate, "`DATE` in the page's footer", "date"),
+			},
+			Action: func(cc *urfave.Context) error {
+				if cc.Args().Present() {
+					return r.usageError(cc, fmt.Errorf("unexpected argument %q", cc.Args().First()), true)
+				}
+				page, err := manPage(cc.App, r.o.manVersion, r.o.manDate)
+				if err != nil {
+					fmt.Fprintf(r.stderr, "certdb generate-man: %v\n", err)
+					return exitStatus(exitFail)
+				}
+				fmt.Fprint(r.stdout, page)
+				return nil
+			}},
+		{Name: "completion", Hidden: true, Usage: "print a bash completion script for certdb, made from this table",
+			UsageText: "certdb completion bash",
+			Action: func(cc *urfave.Context) error {
+				if cc.Args().Len() != 1 || cc.Args().First() != "bash" {
+					return r.usageError(cc, errors.New("the one shell supported is bash: certdb completion bash"), true)
+				}
+				fmt.Fprint(r.stdout, bashCompletion(cc.App))
+				return nil
+			}},
+	}
 }
 
 // usage reports a command-line error: exit status 2.

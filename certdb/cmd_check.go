@@ -2,27 +2,26 @@ package main
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
 
 	"github.com/gopcp/gopcp/certdb/check"
 	"github.com/gopcp/gopcp/certdb/store"
 	"github.com/gopcp/gopcp/internal/safetext"
+	urfave "github.com/urfave/cli/v2"
 )
 
-func init() {
-	commands = append(commands,
-		&command{name: "check", group: groupCheck, summary: "check a certificate for a role: dates, usage, names, chain, key",
-			run: runCheck, help: checkHelp,
-			flags: func(fs *flag.FlagSet, o *opts) {
-				dirFlags(fs, o)
-				strFlag(fs, &o.nick, "n", "nickname")
-				strFlag(fs, &o.file, "file")
-				strFlag(fs, &o.role, "role")
-				listVar(fs, &o.hosts, "host")
-				strFlag(fs, &o.caStore, "ca-store")
-			}},
-	)
+// checkCommands check certificates for the job they will do.
+func checkCommands(r *runner, o *opts) []*urfave.Command {
+	return []*urfave.Command{
+		cmd(&urfave.Command{Name: "check", Category: groupCheck, Usage: "check a certificate for a role: dates, usage, names, chain, key",
+			Flags: with(o,
+				strF(&o.nick, "the certificate to check, `NICKNAME`", "nickname", "n"),
+				fileF(&o.file, "check a PEM or DER `FILE` instead (a PEM bundle may hold its chain and key after it)", "file"),
+				strF(&o.role, "`ROLE`: server or client", "role"),
+				listF(&o.hosts, "names and addresses it must cover, `NAME,...` (repeatable)", "host"),
+				&urfave.StringFlag{Name: "ca-store", Destination: &o.caStore, TakesFile: true, Usage: "store whose trusted CAs the chain must reach, `CADIR`"},
+			), Action: r.action("check", runCheck)}, checkHelp),
+	}
 }
 
 func runCheck(c *ctx) int {
@@ -138,13 +137,6 @@ Without --role, the role comes from the certificate's extendedKeyUsage
 (clientAuth only: client; otherwise server). The last line sums up. The store
 is only read.
 
-  -n, --nickname NICKNAME  the certificate to check
-      --file FILE          check a PEM or DER file instead (a PEM bundle may
-                           hold its chain and key after it)
-      --role ROLE          server or client
-      --host NAME,...      names and addresses it must cover (repeatable)
-      --ca-store CADIR     store whose trusted CAs the chain must reach
-` + storeHelp + `
 Exit status: 0 when no check failed (PASS, or only WARN), 1 when one failed.
 
 Examples:

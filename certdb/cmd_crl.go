@@ -2,41 +2,53 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/gopcp/gopcp/certdb/store"
 	"github.com/gopcp/gopcp/internal/safetext"
+	urfave "github.com/urfave/cli/v2"
 )
 
 // The crl commands keep a store's certificate revocation lists: collectord,
 // proxyd and pminfo refuse a peer certificate that a CRL in their store lists
 // (see tlsconfig/crl.go). They are two-word commands ("certdb crl add").
 
-func init() {
-	commands = append(commands,
-		&command{name: "crl add", nss: "crlutil -I", summary: "add a CA's CRL (revoked certificates), checked against the CA",
-			run: runCRLAdd, help: crlAddHelp,
-			flags: func(fs *flag.FlagSet, o *opts) {
-				dirFlags(fs, o)
-				strFlag(fs, &o.in, "i", "in")
-			}},
-		&command{name: "crl list", nss: "crlutil -L", summary: "list the CRLs: issuer, updates, revoked certificates",
-			run: runCRLList, help: crlListHelp,
-			flags: func(fs *flag.FlagSet, o *opts) {
-				dirFlags(fs, o)
-				strFlag(fs, &o.nick, "n", "nickname")
-			}},
-		&command{name: "crl delete", nss: "crlutil -D", summary: "delete the CRL of a CA",
-			run: runCRLDelete, help: crlDeleteHelp,
-			flags: func(fs *flag.FlagSet, o *opts) {
-				dirFlags(fs, o)
-				strFlag(fs, &o.nick, "n", "nickname")
-			}},
-	)
+// crlCommand is "certdb crl" and its subcommands add, list and delete.
+func crlCommand(r *runner, o *opts) *urfave.Command {
+	return cmd(&urfave.Command{Name: "crl", Category: groupStore, Usage: "keep the store's certificate revocation lists: add, list, delete (crlutil)",
+		Action: func(cc *urfave.Context) error {
+			c := &ctx{cmd: &command{name: "crl"}, stderr: r.stderr}
+			if cc.Args().Present() {
+				return status(c.usage("unknown subcommand %q: want add, list or delete", cc.Args().First()))
+			}
+			return status(c.usage("give a subcommand: add, list or delete"))
+		},
+		Subcommands: []*urfave.Command{
+			cmd(&urfave.Command{Name: "add", Usage: "add a CA's CRL (revoked certificates), checked against the CA (crlutil -I)",
+				Flags:  with(o, fileF(&o.in, "the CRL, `FILE` (PEM or DER; \"-\": stdin)", "in", "i")),
+				Action: r.action("crl add", runCRLAdd)}, crlAddHelp),
+			cmd(&urfave.Command{Name: "list", Usage: "list the CRLs: issuer, updates, revoked certificates (crlutil -L)",
+				Flags:  with(o, strF(&o.nick, "show this CA's CRL in full, `CA-NICKNAME`", "nickname", "n")),
+				Action: r.action("crl list", runCRLList)}, crlListHelp),
+			cmd(&urfave.Command{Name: "delete", Usage: "delete the CRL of a CA (crlutil -D)",
+				Flags:  with(o, strF(&o.nick, "the CA whose CRL goes, `CA-NICKNAME`", "nickname", "n")),
+				Action: r.action("crl delete", runCRLDelete)}, crlDeleteHelp),
+		}}, crlHelp)
 }
+
+const crlHelp = `
+Usage: certdb crl add|list|delete -d DIR [flags]
+
+Keep the store's certificate revocation lists (CRLs). collectord, proxyd and
+pminfo using the store refuse a certificate that a CRL in it lists. Run
+'certdb crl COMMAND --help' for a subcommand's flags.
+
+Examples:
+  certdb crl add -d /etc/gopcp/certs/server -i ca.crl
+  certdb crl list -d /etc/gopcp/certs/server
+`
 
 const dateFormat = "2006-01-02 15:04:05 UTC"
 
@@ -186,7 +198,6 @@ is still used, with a warning.
 The CRLs are kept in DIR/crl/, one DER file per CA, mode 0644, each replaced
 atomically; the store's password is not needed.
 
-` + storeHelp + `
 Examples:
   openssl ca -gencrl -keyfile ca.key -cert ca.crt -out ca.crl
   certdb crl add -d /etc/gopcp/certs/server -i ca.crl
@@ -200,7 +211,6 @@ issuer name, CRL number, this and next update, and how many certificates it
 revokes. With -n, one CA's CRL with the serial number and date of every
 certificate it revokes.
 
-` + storeHelp + `
 Examples:
   certdb crl list -d /etc/gopcp/certs/server
   certdb crl list -d /etc/gopcp/certs/server -n "Root CA"
@@ -212,7 +222,6 @@ Usage: certdb crl delete -d DIR -n CA-NICKNAME          (crlutil -D)
 Delete the CRL of the CA stored under CA-NICKNAME. The certificates it revoked
 are accepted again by daemons that reload the store.
 
-` + storeHelp + `
 Examples:
   certdb crl delete -d /etc/gopcp/certs/server -n "Root CA"
 `

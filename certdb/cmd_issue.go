@@ -4,7 +4,6 @@ import (
 	"crypto"
 	"crypto/x509"
 	"errors"
-	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/gopcp/gopcp/certdb/issue"
 	"github.com/gopcp/gopcp/certdb/store"
+	urfave "github.com/urfave/cli/v2"
 )
 
 // Nicknames quickstart uses. "PCP Collector certificate" is pmcd's historical
@@ -26,41 +26,40 @@ const (
 	defaultQuickstart = "pcp-certs"
 )
 
-func init() {
-	keyFlags := func(fs *flag.FlagSet, o *opts) {
-		strFlag(fs, &o.cn, "cn")
-		intFlag(fs, &o.days, "days")
-		strFlag(fs, &o.keyType, "key-type")
+// keyTypeUsage is --key-type's usage, for every command that makes a key.
+const keyTypeUsage = "key `TYPE`: ecdsa-p256 (default), rsa2048, rsa3072 or rsa4096"
+
+// issueCommands make keys and certificates: what openssl did in the walkthrough.
+func issueCommands(r *runner, o *opts) []*urfave.Command {
+	return []*urfave.Command{
+		cmd(&urfave.Command{Name: "quickstart", Category: groupSetup, Usage: "make a CA, a collector store and a client store in one go (the whole walkthrough)",
+			Flags: []urfave.Flag{
+				&urfave.StringFlag{Name: "dir", Aliases: []string{"d"}, Destination: &o.dir, TakesFile: true, DefaultText: "./" + defaultQuickstart,
+					Usage: "where to create the stores, `DIR`"},
+				listF(&o.hosts, "more DNS names for the collector, `NAME,...` (repeatable)", "host"),
+				listF(&o.ips, "more IP addresses for the collector, `ADDRESS,...` (repeatable)", "ip"),
+				intF(&o.days, "validity of the certificates, `N` days (the CA's is 3650, or N if longer)", "825", "days"),
+				strF(&o.keyType, keyTypeUsage, "key-type"),
+			}, Action: r.action("quickstart", runQuickstart)}, quickstartHelp),
+		cmd(&urfave.Command{Name: "ca", Category: groupSetup, Usage: "create a CA (certificate and key) in a store (openssl req -x509)",
+			Flags: with(o,
+				&urfave.StringFlag{Name: "nickname", Aliases: []string{"n"}, Destination: &o.nick, DefaultText: defaultCANick, Usage: "the CA's `NICKNAME`"},
+				&urfave.StringFlag{Name: "cn", Destination: &o.cn, DefaultText: "PCP CA on HOSTNAME", Usage: "its common `NAME`"},
+				intF(&o.days, "validity in days, `N`", "3650", "days"),
+				strF(&o.keyType, keyTypeUsage, "key-type"),
+			), Action: r.action("ca", runCA)}, caHelp),
+		cmd(&urfave.Command{Name: "issue", Category: groupSetup, Usage: "issue a server or client certificate signed by a CA of the store (openssl x509 -req -CA)",
+			Flags: with(o,
+				strF(&o.nick, "`NICKNAME` of the new certificate", "nickname", "n"),
+				strF(&o.caNick, "the CA that signs, `CANICKNAME` (see certdb ca)", "ca"),
+				boolF(&o.server, "extendedKeyUsage serverAuth", "server"),
+				boolF(&o.client, "extendedKeyUsage clientAuth", "client"),
+				strF(&o.cn, "common `NAME`", "cn"),
+				listF(&o.sans, "subject alternative names, `LIST` (repeatable)", "san"),
+				intF(&o.days, "validity in days, `N`", "825", "days"),
+				strF(&o.keyType, keyTypeUsage, "key-type"),
+			), Action: r.action("issue", runIssue)}, issueHelp),
 	}
-	commands = append(commands,
-		&command{name: "quickstart", group: groupSetup, nss: "the whole walkthrough", summary: "make a CA, a collector store and a client store in one go",
-			run: runQuickstart, help: quickstartHelp,
-			flags: func(fs *flag.FlagSet, o *opts) {
-				strFlag(fs, &o.dir, "d", "dir")
-				listVar(fs, &o.hosts, "host")
-				listVar(fs, &o.ips, "ip")
-				intFlag(fs, &o.days, "days")
-				strFlag(fs, &o.keyType, "key-type")
-			}},
-		&command{name: "ca", group: groupSetup, nss: "openssl req -x509", summary: "create a CA (certificate and key) in a store",
-			run: runCA, help: caHelp,
-			flags: func(fs *flag.FlagSet, o *opts) {
-				dirFlags(fs, o)
-				strFlag(fs, &o.nick, "n", "nickname")
-				keyFlags(fs, o)
-			}},
-		&command{name: "issue", group: groupSetup, nss: "openssl x509 -req -CA", summary: "issue a server or client certificate signed by a CA of the store",
-			run: runIssue, help: issueHelp,
-			flags: func(fs *flag.FlagSet, o *opts) {
-				dirFlags(fs, o)
-				strFlag(fs, &o.nick, "n", "nickname")
-				strFlag(fs, &o.caNick, "ca")
-				boolFlag(fs, &o.server, "server")
-				boolFlag(fs, &o.client, "client")
-				listVar(fs, &o.sans, "san")
-				keyFlags(fs, o)
-			}},
-	)
 }
 
 // keyType parses --key-type, reporting a usage error.
@@ -466,11 +465,6 @@ its key and trust CT,, (a trusted CA for server and client certificates), which
 certdb list shows as CTu,u,u. It replaces the walkthrough's
 'openssl genrsa -out rootCA.key' and 'openssl req -new -x509 -extensions v3_ca'.
 
-  -n, --nickname NICKNAME  the CA's nickname (default "PCP CA")
-      --cn NAME            its common name (default "PCP CA on HOSTNAME")
-      --days N             validity in days (default 3650)
-      --key-type TYPE      ecdsa-p256 (default), rsa2048, rsa3072 or rsa4096
-` + storeHelp + `
 Examples:
   certdb ca -d /etc/pcp/ca
   certdb ca -d /etc/pcp/ca -n "Root CA" --cn myCA --days 3650 --key-type rsa2048
@@ -498,14 +492,6 @@ name, or to NICKNAME for a client certificate.
 Then export it for the program that needs it: certdb export (PKCS#12 with the
 CA chain, PEM or DER), or certdb export-keystore for Java.
 
-  -n, --nickname NICKNAME  nickname of the new certificate
-      --ca CANICKNAME      the CA that signs (see certdb ca)
-      --server, --client   extendedKeyUsage serverAuth, clientAuth
-      --cn NAME            common name
-      --san LIST           subject alternative names (repeatable)
-      --days N             validity in days (default 825)
-      --key-type TYPE      ecdsa-p256 (default), rsa2048, rsa3072 or rsa4096
-` + storeHelp + `
 Examples:
   certdb issue -d /etc/pcp/ca --ca "PCP CA" -n pmserver --server \
       --san "DNS:pmserver.example.com,DNS:pmserver,IP:192.0.2.10"
@@ -536,13 +522,6 @@ The collector's certificate names this host (its host name and localhost,
 127.0.0.1 and ::1) and the hosts and addresses given. The exact next commands
 are printed. An existing DIR/ca, DIR/server or DIR/client is never overwritten;
 the stores appear whole or not at all.
-
-      --dir DIR            where to create the stores (default ./pcp-certs)
-      --host NAME,...      more DNS names for the collector (repeatable)
-      --ip ADDRESS,...     more IP addresses for the collector (repeatable)
-      --days N             validity of the certificates (default 825; the CA's
-                           is 3650, or N if longer)
-      --key-type TYPE      ecdsa-p256 (default), rsa2048, rsa3072 or rsa4096
 
 Examples:
   certdb quickstart

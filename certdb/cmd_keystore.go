@@ -3,50 +3,47 @@ package main
 import (
 	"crypto/x509"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"strings"
 
 	"github.com/gopcp/gopcp/certdb/keystore"
 	"github.com/gopcp/gopcp/certdb/store"
+	urfave "github.com/urfave/cli/v2"
 )
 
-func init() {
-	commands = append(commands,
-		&command{name: "export-keystore", group: groupMigrate, summary: "write a certificate, its key and chain to a Java keystore",
-			run: runExportKeystore, help: exportKeystoreHelp,
-			flags: func(fs *flag.FlagSet, o *opts) {
-				dirFlags(fs, o)
-				strFlag(fs, &o.nick, "n", "nickname")
-				strFlag(fs, &o.ksType, "type")
-				strFlag(fs, &o.out, "o", "out")
-				strFlag(fs, &o.alias, "alias")
-				strFlag(fs, &o.storepassFile, "storepass-file")
-				strFlag(fs, &o.keypassFile, "keypass-file")
-				boolFlag(fs, &o.force, "force")
-			}},
-		&command{name: "export-truststore", group: groupMigrate, summary: "write CA certificates to a Java truststore",
-			run: runExportTruststore, help: exportTruststoreHelp,
-			flags: func(fs *flag.FlagSet, o *opts) {
-				dirFlags(fs, o)
-				listVar(fs, &o.hosts, "n", "nickname") // repeatable; not split on commas
-				strFlag(fs, &o.ksType, "type")
-				strFlag(fs, &o.out, "o", "out")
-				strFlag(fs, &o.alias, "alias")
-				strFlag(fs, &o.storepassFile, "storepass-file")
-				boolFlag(fs, &o.force, "force")
-			}},
-		&command{name: "import-keystore", group: groupMigrate, summary: "import the keys and trusted certificates of a Java keystore",
-			run: runImportKeystore, help: importKeystoreHelp,
-			flags: func(fs *flag.FlagSet, o *opts) {
-				dirFlags(fs, o)
-				strFlag(fs, &o.in, "i", "in")
-				strFlag(fs, &o.ksType, "type")
-				strFlag(fs, &o.storepassFile, "storepass-file")
-				strFlag(fs, &o.keypassFile, "keypass-file")
-			}},
-	)
+// keystoreCommands move identities and CAs to and from Java keystores.
+func keystoreCommands(r *runner, o *opts) []*urfave.Command {
+	ksType := func(usage string) urfave.Flag { return strF(&o.ksType, usage, "type") }
+	return []*urfave.Command{
+		cmd(&urfave.Command{Name: "export-keystore", Category: groupMigrate, Usage: "write a certificate, its key and chain to a Java keystore",
+			Flags: with(o,
+				strF(&o.nick, "the certificate with its key, `NICKNAME`", "nickname", "n"),
+				ksType("keystore format, `jks|pkcs12`"),
+				fileF(&o.out, "the keystore to write, `FILE`", "out", "o"),
+				&urfave.StringFlag{Name: "alias", Destination: &o.alias, DefaultText: "NICKNAME", Usage: "entry name in the keystore, `ALIAS`"},
+				fileF(&o.storepassFile, "`FILE` whose first line is the keystore password", "storepass-file"),
+				&urfave.StringFlag{Name: "keypass-file", Destination: &o.keypassFile, TakesFile: true, DefaultText: "the store password, as keytool does",
+					Usage: "JKS only: `FILE` with a separate password for the key"},
+				boolF(&o.force, "replace FILE if it exists", "force"),
+			), Action: r.action("export-keystore", runExportKeystore)}, exportKeystoreHelp),
+		cmd(&urfave.Command{Name: "export-truststore", Category: groupMigrate, Usage: "write CA certificates to a Java truststore",
+			Flags: with(o,
+				listF(&o.hosts, "a certificate to trust, `NICKNAME` (repeatable)", "nickname", "n"),
+				ksType("truststore format, `jks|pkcs12`"),
+				fileF(&o.out, "the truststore to write, `FILE`", "out", "o"),
+				strF(&o.alias, "entry name for a single certificate, `ALIAS`", "alias"),
+				fileF(&o.storepassFile, "`FILE` whose first line is the truststore password", "storepass-file"),
+				boolF(&o.force, "replace FILE if it exists", "force"),
+			), Action: r.action("export-truststore", runExportTruststore)}, exportTruststoreHelp),
+		cmd(&urfave.Command{Name: "import-keystore", Category: groupMigrate, Usage: "import the keys and trusted certificates of a Java keystore",
+			Flags: with(o,
+				fileF(&o.in, "the keystore, `FILE`", "in", "i"),
+				ksType("its format, `jks|pkcs12` (checked against the content)"),
+				fileF(&o.storepassFile, "`FILE` whose first line is the keystore password", "storepass-file"),
+				fileF(&o.keypassFile, "JKS: `FILE` with the key password, when it is not the store's", "keypass-file"),
+			), Action: r.action("import-keystore", runImportKeystore)}, importKeystoreHelp),
+	}
 }
 
 // ksType parses --type; required reports a missing one.
@@ -333,15 +330,6 @@ the nickname unless --alias is given (JKS keeps aliases in lower case). The
 file is written with mode 0600, whole or not at all, and an existing one is not
 replaced without --force.
 
-  -n, --nickname NICKNAME  the certificate with its key
-      --type jks|pkcs12    keystore format
-  -o, --out FILE           the keystore to write
-      --alias ALIAS        entry name in the keystore (default: NICKNAME)
-      --storepass-file F   file whose first line is the keystore password
-      --keypass-file F     JKS only: a separate password for the key (default:
-                           the store password, as keytool does)
-      --force              replace FILE if it exists
-` + storeHelp + `
 Examples:
   certdb export-keystore -d /etc/pcp/ca -n agent --type jks -o keystore.jks \
       --storepass-file ks.pass --alias agent
@@ -362,13 +350,6 @@ attribute, as keytool -importcert writes them. Aliases are the nicknames
 (--alias renames a single one). Mode 0600, written whole; --force replaces an
 existing file.
 
-  -n, --nickname NICKNAME  a certificate to trust (repeatable)
-      --type jks|pkcs12    truststore format
-  -o, --out FILE           the truststore to write
-      --alias ALIAS        entry name for a single certificate
-      --storepass-file F   file whose first line is the truststore password
-      --force              replace FILE if it exists
-` + storeHelp + `
 Examples:
   certdb export-truststore -d /etc/pcp/ca -n "PCP CA" --type jks -o truststore.jks \
       --storepass-file ts.pass
@@ -391,11 +372,6 @@ it with keytool -importkeystore). Everything is imported in one write, or
 nothing: a wrong password, a damaged file or an unsupported entry changes
 nothing.
 
-  -i, --in FILE            the keystore
-      --type jks|pkcs12    its format (checked against the content)
-      --storepass-file F   file whose first line is the keystore password
-      --keypass-file F     JKS: the key password, when it is not the store's
-` + storeHelp + `
 Examples:
   certdb import-keystore -d /etc/pcp/tls/server -i keystore.jks --storepass-file ks.pass
   certdb import-keystore -d $HOME/.pki/gopcp -i truststore.p12 --type pkcs12 --storepass-file ts.pass

@@ -3,26 +3,27 @@ package main
 import (
 	"crypto"
 	"errors"
-	"flag"
 	"fmt"
 	"path/filepath"
 	"strings"
 
 	"github.com/gopcp/gopcp/certdb/nssdb"
 	"github.com/gopcp/gopcp/certdb/store"
+	urfave "github.com/urfave/cli/v2"
 )
 
-func init() {
-	commands = append(commands,
-		&command{name: "import-nss", group: groupMigrate, nss: "pk12util -o, then certdb import", summary: "import an NSS database: certificates, trust and keys",
-			run: runImportNSS, help: importNSSHelp,
-			flags: func(fs *flag.FlagSet, o *opts) {
-				strFlag(fs, &o.dir, "d", "dir")
-				strFlag(fs, &o.from, "from")
-				strFlag(fs, &o.nssPwFile, "f", "nss-password-file")
-				strFlag(fs, &o.pwFileK, "k", "store-password-file")
-			}},
-	)
+// nssCommands move an NSS database into a store.
+func nssCommands(r *runner, o *opts) []*urfave.Command {
+	return []*urfave.Command{
+		cmd(&urfave.Command{Name: "import-nss", Category: groupMigrate, Usage: "import an NSS database: certificates, trust and keys (pk12util -o, then certdb import)",
+			Flags: []urfave.Flag{
+				&urfave.StringFlag{Name: "dir", Aliases: []string{"d"}, Category: categoryStore, Destination: &o.dir, TakesFile: true, Usage: "the certdb store, `DIR`"},
+				&urfave.StringFlag{Name: "from", Destination: &o.from, TakesFile: true, Usage: "the NSS database folder, `sql:NSSDIR` (\"sql:\" optional)"},
+				fileF(&o.nssPwFile, "`FILE` whose first line is the NSS database password", "nss-password-file", "f"),
+				&urfave.StringFlag{Name: "store-password-file", Aliases: []string{"k"}, Category: categoryStore, Destination: &o.pwFileK, TakesFile: true,
+					Usage: "`FILE` whose first line is the certdb store's password"},
+			}, Action: r.action("import-nss", runImportNSS)}, importNSSHelp),
+	}
 }
 
 func runImportNSS(c *ctx) int {
@@ -191,13 +192,6 @@ are left as they are; a nickname NSS used twice gets " #2". The NSS database is
 only read, and the store gets everything in one write or nothing. Databases
 from before NSS 3.49 (keys under PBE-SHA1-3DES) and the old DBM format
 (cert8.db) are refused with what to do instead.
-
-      --from sql:NSSDIR    the NSS database folder ("sql:" optional)
-  -f, --nss-password-file FILE
-                           file whose first line is the NSS database password
-  -k, --store-password-file FILE
-                           file whose first line is the certdb store's password
-  -d, --dir DIR            the certdb store
 
 Examples:
   echo > /tmp/empty

@@ -4,38 +4,35 @@ import (
 	"crypto"
 	"crypto/x509"
 	"encoding/pem"
-	"flag"
 	"fmt"
 	"os"
 
 	"github.com/gopcp/gopcp/certdb/issue"
 	"github.com/gopcp/gopcp/certdb/store"
+	urfave "github.com/urfave/cli/v2"
 )
 
-func init() {
-	commands = append(commands,
-		&command{name: "request", group: groupSetup, nss: "certutil -R, openssl req -new", summary: "make a key and a certificate signing request for an outside CA",
-			run: runRequest, help: requestHelp,
-			flags: func(fs *flag.FlagSet, o *opts) {
-				dirFlags(fs, o)
-				strFlag(fs, &o.nick, "n", "nickname")
-				strFlag(fs, &o.cn, "cn")
-				listVar(fs, &o.sans, "san")
-				strFlag(fs, &o.keyType, "key-type")
-				boolFlag(fs, &o.server, "server")
-				boolFlag(fs, &o.client, "client")
-				strFlag(fs, &o.out, "o", "out")
-				boolFlag(fs, &o.force, "force")
-			}},
-		&command{name: "receive", group: groupSetup, nss: "certutil -A after -R", summary: "store the signed certificate of a request with its key",
-			run: runReceive, help: receiveHelp,
-			flags: func(fs *flag.FlagSet, o *opts) {
-				dirFlags(fs, o)
-				strFlag(fs, &o.nick, "n", "nickname")
-				strFlag(fs, &o.in, "i", "in")
-				strFlag(fs, &o.trust, "t", "trust")
-			}},
-	)
+// requestCommands get a certificate from an outside CA: request, then receive.
+func requestCommands(r *runner, o *opts) []*urfave.Command {
+	return []*urfave.Command{
+		cmd(&urfave.Command{Name: "request", Category: groupSetup, Usage: "make a key and a certificate signing request for an outside CA (certutil -R, openssl req -new)",
+			Flags: with(o,
+				strF(&o.nick, "the `NICKNAME` the certificate will have", "nickname", "n"),
+				strF(&o.cn, "subject common `NAME`", "cn"),
+				listF(&o.sans, "subject alternative names, `LIST` (repeatable), e.g. \"DNS:agent.example.com,IP:192.0.2.1\"", "san"),
+				strF(&o.keyType, keyTypeUsage, "key-type"),
+				boolF(&o.server, "request serverAuth", "server"),
+				boolF(&o.client, "request clientAuth", "client"),
+				fileF(&o.out, "the request to write, `FILE` (\"-\": stdout)", "out", "o"),
+				boolF(&o.force, "replace FILE if it exists", "force"),
+			), Action: r.action("request", runRequest)}, requestHelp),
+		cmd(&urfave.Command{Name: "receive", Category: groupSetup, Usage: "store the signed certificate of a request with its key (certutil -A after -R)",
+			Flags: with(o,
+				strF(&o.nick, "the `NICKNAME` given to certdb request", "nickname", "n"),
+				fileF(&o.in, "the signed certificate, `FILE`, optionally followed by its chain", "in", "i"),
+				&urfave.StringFlag{Name: "trust", Aliases: []string{"t"}, Destination: &o.trust, DefaultText: `",,"`, Usage: "`TRUST` attributes"},
+			), Action: r.action("receive", runReceive)}, receiveHelp),
+	}
 }
 
 func runRequest(c *ctx) int {
@@ -178,15 +175,6 @@ certificate comes back, 'certdb receive' (or 'certdb add') joins it to the key.
 certdb keys lists waiting keys as "(request pending)"; certdb delete -F removes
 one. It replaces 'openssl genrsa' plus 'openssl req -new', or certutil -R.
 
-  -n, --nickname NICKNAME  the name the certificate will have
-      --cn NAME            subject common name
-      --san LIST           subject alternative names (repeatable), e.g.
-                           "DNS:agent.example.com,IP:192.0.2.1"
-      --server, --client   request serverAuth, clientAuth
-      --key-type TYPE      ecdsa-p256 (default), rsa2048, rsa3072 or rsa4096
-  -o, --out FILE           the request to write ("-": stdout)
-      --force              replace FILE if it exists
-` + storeHelp + `
 Examples:
   certdb request -d /etc/pcp/tls/server -n "PCP Collector certificate" \
       --cn pcp.example.com --san DNS:pcp.example.com,IP:192.0.2.10 --server -o pcp.csr
@@ -205,10 +193,6 @@ key, with TRUST (default none: certdb list shows u,u,u). A certificate for
 another key is refused and nothing is changed. 'certdb add -d DIR -n NICKNAME
 -i SIGNED.crt' does the same for a single certificate.
 
-  -n, --nickname NICKNAME  the name given to certdb request
-  -i, --in FILE            the signed certificate, optionally followed by its chain
-  -t, --trust TRUST        trust attributes (default ",,")
-` + storeHelp + `
 Examples:
   certdb receive -d /etc/pcp/tls/server -n "PCP Collector certificate" -i pcp.crt
   certdb add -d /etc/pcp/tls/server -t "CT,," -n "Org CA" -i org-ca.crt

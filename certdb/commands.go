@@ -5,64 +5,61 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/gopcp/gopcp/certdb/store"
+	urfave "github.com/urfave/cli/v2"
 )
 
-func init() {
-	commands = append(commands, []*command{
-		{name: "create", nss: "certutil -N", summary: "create an empty store", flags: dirFlags, run: runCreate, help: createHelp},
-		{name: "add", nss: "certutil -A", summary: "add a certificate with trust attributes", run: runAdd, help: addHelp,
-			flags: func(fs *flag.FlagSet, o *opts) {
-				dirFlags(fs, o)
-				strFlag(fs, &o.nick, "n", "nickname")
-				strFlag(fs, &o.trust, "t", "trust")
-				strFlag(fs, &o.in, "i", "in")
-				boolFlag(fs, &o.ascii, "a", "ascii")
-				strFlag(fs, &o.keyFile, "key")
-			}},
-		{name: "list", nss: "certutil -L", summary: "list the certificates, or show one", run: runList, help: listHelp,
-			flags: func(fs *flag.FlagSet, o *opts) {
-				dirFlags(fs, o)
-				strFlag(fs, &o.nick, "n", "nickname")
-				boolFlag(fs, &o.ascii, "a", "ascii")
-			}},
-		{name: "keys", nss: "certutil -K", summary: "list the private keys", flags: dirFlags, run: runKeys, help: keysHelp},
-		{name: "trust", nss: "certutil -M", summary: "change a certificate's trust attributes", run: runTrust, help: trustHelp,
-			flags: func(fs *flag.FlagSet, o *opts) {
-				dirFlags(fs, o)
-				strFlag(fs, &o.nick, "n", "nickname")
-				strFlag(fs, &o.trust, "t", "trust")
-			}},
-		{name: "delete", nss: "certutil -D, -F", summary: "delete a certificate (with -F, also its key)", run: runDelete, help: deleteHelp,
-			flags: func(fs *flag.FlagSet, o *opts) {
-				dirFlags(fs, o)
-				strFlag(fs, &o.nick, "n", "nickname")
-				boolFlag(fs, &o.deleteKey, "F", "delete-key")
-			}},
-		{name: "import", nss: "pk12util -i", summary: "import a PKCS#12 file: certificate, key and CAs", run: runImport, help: importHelp,
-			flags: func(fs *flag.FlagSet, o *opts) {
-				dirFlags(fs, o)
-				strFlag(fs, &o.in, "i", "in")
-				strFlag(fs, &o.p12pwFile, "w", "p12-password-file")
-				strFlag(fs, &o.nick, "n", "nickname")
-			}},
-		{name: "export", nss: "pk12util -o", summary: "export a certificate (and key) as PKCS#12, PEM or DER", run: runExport, help: exportHelp,
-			flags: func(fs *flag.FlagSet, o *opts) {
-				dirFlags(fs, o)
-				strFlag(fs, &o.nick, "n", "nickname")
-				strFlag(fs, &o.out, "o", "out")
-				strFlag(fs, &o.format, "format")
-				strFlag(fs, &o.p12pwFile, "w", "p12-password-file")
-				boolFlag(fs, &o.withKey, "with-key")
-				boolFlag(fs, &o.force, "force")
-			}},
-	}...)
+// storeCommands are the certutil and pk12util commands.
+func storeCommands(r *runner, o *opts) []*urfave.Command {
+	return []*urfave.Command{
+		cmd(&urfave.Command{Name: "create", Category: groupStore, Usage: "create an empty store (certutil -N)",
+			Flags: dirFlags(o), Action: r.action("create", runCreate)}, createHelp),
+		cmd(&urfave.Command{Name: "add", Category: groupStore, Usage: "add a certificate with trust attributes (certutil -A)",
+			Flags: with(o,
+				strF(&o.nick, "the `NICKNAME` to store it under", "nickname", "n"),
+				strF(&o.trust, "`TRUST` attributes, e.g. \"CT,,\" or \"P,,\"", "trust", "t"),
+				fileF(&o.in, "the certificate, `FILE` (\"-\": stdin)", "in", "i"),
+				boolF(&o.ascii, "accepted and ignored (the input format is detected)", "ascii", "a"),
+				fileF(&o.keyFile, "also store this unencrypted private key, `KEYFILE` (PEM or DER, PKCS#8, PKCS#1 or SEC 1); it must match the certificate", "key"),
+			), Action: r.action("add", runAdd)}, addHelp),
+		cmd(&urfave.Command{Name: "list", Category: groupStore, Usage: "list the certificates, or show one (certutil -L)",
+			Flags: with(o,
+				strF(&o.nick, "the certificate to show, `NICKNAME`", "nickname", "n"),
+				boolF(&o.ascii, "print it in PEM", "ascii", "a"),
+			), Action: r.action("list", runList)}, listHelp),
+		cmd(&urfave.Command{Name: "keys", Category: groupStore, Usage: "list the private keys (certutil -K)",
+			Flags: dirFlags(o), Action: r.action("keys", runKeys)}, keysHelp),
+		cmd(&urfave.Command{Name: "trust", Category: groupStore, Usage: "change a certificate's trust attributes (certutil -M)",
+			Flags: with(o,
+				strF(&o.nick, "the certificate, `NICKNAME`", "nickname", "n"),
+				strF(&o.trust, "the new `TRUST` attributes", "trust", "t"),
+			), Action: r.action("trust", runTrust)}, trustHelp),
+		cmd(&urfave.Command{Name: "delete", Category: groupStore, Usage: "delete a certificate (with -F, also its key) (certutil -D, -F)",
+			Flags: with(o,
+				strF(&o.nick, "the certificate, `NICKNAME`", "nickname", "n"),
+				boolF(&o.deleteKey, "also delete its private key", "delete-key", "F"),
+			), Action: r.action("delete", runDelete)}, deleteHelp),
+		cmd(&urfave.Command{Name: "import", Category: groupStore, Usage: "import a PKCS#12 file: certificate, key and CAs (pk12util -i)",
+			Flags: with(o,
+				fileF(&o.in, "the PKCS#12 `FILE` (.p12, .pfx, or pk12util's .key)", "in", "i"),
+				fileF(&o.p12pwFile, "`FILE` whose first line is the PKCS#12 password", "p12-password-file", "w"),
+				strF(&o.nick, "`NICKNAME` for the certificate", "nickname", "n"),
+			), Action: r.action("import", runImport)}, importHelp),
+		cmd(&urfave.Command{Name: "export", Category: groupStore, Usage: "export a certificate (and key) as PKCS#12, PEM or DER (pk12util -o)",
+			Flags: with(o,
+				strF(&o.nick, "the certificate, `NICKNAME`", "nickname", "n"),
+				fileF(&o.out, "the `FILE` to write (\"-\": stdout)", "out", "o"),
+				&urfave.StringFlag{Name: "format", Destination: &o.format, DefaultText: "p12", Usage: "output `FORMAT`: p12, pem or der"},
+				fileF(&o.p12pwFile, "`FILE` whose first line is the PKCS#12 password", "p12-password-file", "w"),
+				boolF(&o.withKey, "PEM: include the private key", "with-key"),
+				boolF(&o.force, "replace FILE if it exists", "force"),
+			), Action: r.action("export", runExport)}, exportHelp),
+	}
 }
 
 func runCreate(c *ctx) int {

@@ -3,19 +3,19 @@ package main
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
+
+	urfave "github.com/urfave/cli/v2"
 )
+
+// Help is rendered from the command table (newApp): each command's usage line
+// and description come from its help text below (cmd splits them), its flags
+// from its Flags, and every help ends with the exit statuses.
 
 const exitHelp = `Exit status:
   0  success
   1  the operation failed; the message says what, on which file, and what to do
   2  usage error: unknown command or flag, missing or malformed argument
-`
-
-const storeHelp = `Store:
-  -d, --dir DIR            the store's folder ("sql:" prefix accepted and ignored)
-  -f, -k, --password-file FILE
-                           file whose first line is the store's password; without
-                           it the password is empty (PCP's stores always had one)
 `
 
 const trustLetters = `Trust attributes (-t) are three comma-separated positions, SSL,S/MIME,JAR/XPI,
@@ -26,7 +26,7 @@ each a set of letters with NSS certutil's meaning:
   w  warn                                  ,  next position ("CT,," = SSL only)
 `
 
-// Command groups, in the order --help shows them.
+// Command groups (urfave.Command.Category), in the order --help shows them.
 const (
 	groupSetup   = "Issue certificates"
 	groupStore   = "Manage a store (what certutil and pk12util did)"
@@ -34,44 +34,20 @@ const (
 	groupMigrate = "Java keystores and NSS databases"
 )
 
-var groups = []string{groupSetup, groupStore, groupCheck, groupMigrate}
+func groups() []string { return []string{groupSetup, groupStore, groupCheck, groupMigrate} }
 
-func mainHelp() string {
-	var b strings.Builder
-	b.WriteString(`certdb manages gopcp certificate stores: certificates under nicknames with NSS
+const mainIntro = `certdb manages gopcp certificate stores: certificates under nicknames with NSS
 trust attributes, and private keys encrypted under the store's password. It does
 what certutil and pk12util did for PCP's NSS databases, issues the certificates
 openssl made for them, checks them, and moves them to and from Java keystores
 and NSS databases.
+`
 
-Usage: certdb COMMAND -d DIR [flags]
-`)
-	for _, g := range groups {
-		head := false
-		for _, c := range commands {
-			if c.group == g || c.group == "" && g == groupStore {
-				if !head {
-					fmt.Fprintf(&b, "\n%s:\n", g)
-					head = true
-				}
-				fmt.Fprintf(&b, "  %-18s %s", c.name, c.summary)
-				if c.nss != "" {
-					fmt.Fprintf(&b, " (%s)", c.nss)
-				}
-				b.WriteString("\n")
-			}
-		}
-	}
-	b.WriteString(`
-The certutil forms work too: certdb -N -d DIR, certdb -A -d DIR -n NICK -t TRUST
+const mainCertutil = `The certutil forms work too: certdb -N -d DIR, certdb -A -d DIR -n NICK -t TRUST
 -i FILE, certdb -L, -K, -M, -D and -F take the same flags as the commands above.
+`
 
-`)
-	b.WriteString(storeHelp)
-	b.WriteString("\n")
-	b.WriteString(trustLetters)
-	b.WriteString(`
-Example: secure PCP in one command, then start the collector it prints:
+const mainExamples = `Example: secure PCP in one command, then start the collector it prints:
   certdb quickstart --dir /etc/pcp/tls --host pcp.example.com
 
 Example: a PCP collector's store (the NSS-era walkthrough, command for command):
@@ -81,15 +57,247 @@ Example: a PCP collector's store (the NSS-era walkthrough, command for command):
   certdb add    -d sql:/etc/pcp/nssdb -t "P,," -n pmserver_cert -i pmserver.crt
   certdb import -d sql:/etc/pcp/nssdb -i pmserver_pkcs12.key -w p12pass.txt
   certdb list   -d sql:/etc/pcp/nssdb
+`
 
-`)
-	b.WriteString(exitHelp)
+// mainHelp is certdb --help: the commands by group (subcommands spelled out,
+// "crl add"), the store's flags, trust letters, examples, exit statuses.
+func mainHelp(app *urfave.App) string {
+	var b strings.Builder
+	b.WriteString(mainIntro)
+	b.WriteString("\nUsage: certdb COMMAND -d DIR [flags]\n")
+	for _, g := range groups() {
+		head := false
+		walk(app.Commands, "certdb", func(c *urfave.Command, full string) {
+			if c.Category != g || c.Hidden || len(c.Subcommands) > 0 {
+				return
+			}
+			if !head {
+				fmt.Fprintf(&b, "\n%s:\n", g)
+				head = true
+			}
+			fmt.Fprintf(&b, "  %-18s %s\n", strings.TrimPrefix(full, "certdb "), c.Usage)
+		})
+		// Subcommands inherit their parent's group.
+		for _, p := range app.Commands {
+			if p.Category != g || p.Hidden {
+				continue
+			}
+			for _, c := range p.Subcommands {
+				fmt.Fprintf(&b, "  %-18s %s\n", p.Name+" "+c.Name, c.Usage)
+			}
+		}
+	}
+	b.WriteString("\n" + mainCertutil + "\n")
+	b.WriteString(flagSection("Store", dirFlags(&opts{})))
+	b.WriteString("\n" + trustLetters + "\n" + mainExamples + "\n" + exitHelp)
 	b.WriteString("\nRun 'certdb COMMAND --help' for a command's flags and examples, 'certdb --version' for\nthe version.\n")
 	return b.String()
 }
 
-func commandHelp(c *command) string {
-	return strings.TrimLeft(c.help, "\n") + "\n" + exitHelp
+// cmd fills a command's UsageText and Description from its help text: the
+// "Usage:" line (and its continuation lines) first, then the description.
+func cmd(c *urfave.Command, help string) *urfave.Command {
+	lines := strings.Split(strings.Trim(help, "\n"), "\n")
+	var usage []string
+	i := 0
+	for ; i < len(lines); i++ {
+		l := lines[i]
+		if i == 0 {
+			usage = append(usage, strings.TrimPrefix(l, "Usage: "))
+			continue
+		}
+		if !strings.HasPrefix(l, "       ") {
+			break
+		}
+		usage = append(usage, strings.TrimPrefix(l, "       "))
+	}
+	c.UsageText = strings.Join(usage, "\n")
+	c.Description = strings.Trim(strings.Join(lines[i:], "\n"), "\n")
+	return c
+}
+
+// splitDescription cuts a description where its trailing sections start
+// (trust letters, a command's own exit statuses, examples): the flags are
+// shown between the two parts.
+func splitDescription(d string) (prose, tail string) {
+	lines := strings.Split(d, "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, "Example") || strings.HasPrefix(l, "Trust attributes (-t)") || strings.HasPrefix(l, "Exit status:") {
+			return strings.Trim(strings.Join(lines[:i], "\n"), "\n"), strings.Join(lines[i:], "\n")
+		}
+	}
+	return d, ""
+}
+
+// commandHelp is a command's --help.
+func commandHelp(c *urfave.Command, full string) string {
+	var b strings.Builder
+	b.WriteString("Usage: " + strings.ReplaceAll(c.UsageText, "\n", "\n       ") + "\n")
+	prose, tail := splitDescription(c.Description)
+	if prose != "" {
+		b.WriteString("\n" + prose + "\n")
+	}
+	if len(c.Subcommands) > 0 {
+		b.WriteString("\nCommands:\n")
+		for _, s := range c.Subcommands {
+			fmt.Fprintf(&b, "  %-18s %s\n", s.Name, s.Usage)
+		}
+	}
+	var plain, store []urfave.Flag
+	for _, f := range visibleFlags(c) {
+		if category(f) == categoryStore {
+			store = append(store, f)
+		} else {
+			plain = append(plain, f)
+		}
+	}
+	if len(plain) > 0 {
+		b.WriteString("\n" + flagSection("Flags", plain))
+	}
+	if len(store) > 0 {
+		b.WriteString("\n" + flagSection(categoryStore, store))
+	}
+	if tail != "" {
+		b.WriteString("\n" + strings.TrimRight(tail, "\n") + "\n")
+	}
+	b.WriteString("\n" + exitHelp)
+	return b.String()
+}
+
+// visibleFlags are a command's flags but -h, --help.
+func visibleFlags(c *urfave.Command) []urfave.Flag {
+	var out []urfave.Flag
+	for _, f := range c.Flags {
+		if f.Names()[0] != "help" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func category(f urfave.Flag) string {
+	if cf, ok := f.(urfave.CategorizableFlag); ok {
+		return cf.GetCategory()
+	}
+	return ""
+}
+
+// flagInfo is what help, man page and completion show of a flag.
+type flagInfo struct {
+	short, long []string // without dashes
+	arg         string   // placeholder, "" for a switch
+	usage       string   // without the placeholder's backquotes
+	def         string   // default shown, "" for none
+	env         []string
+	file        bool // the value names a file or folder
+}
+
+func describeFlag(f urfave.Flag) flagInfo {
+	var fi flagInfo
+	for _, n := range f.Names() {
+		if len(n) == 1 {
+			fi.short = append(fi.short, n)
+		} else {
+			fi.long = append(fi.long, n)
+		}
+	}
+	if d, ok := f.(urfave.DocGenerationFlag); ok {
+		fi.usage = d.GetUsage()
+		fi.env = d.GetEnvVars()
+		if d.TakesValue() {
+			fi.arg = "VALUE"
+			fi.def = d.GetDefaultText()
+			if _, isInt := f.(*urfave.IntFlag); isInt && fi.def == "0" {
+				fi.def = ""
+			}
+		}
+	}
+	if i := strings.IndexByte(fi.usage, '`'); i >= 0 {
+		if j := strings.IndexByte(fi.usage[i+1:], '`'); j >= 0 {
+			if fi.arg != "" {
+				fi.arg = fi.usage[i+1 : i+1+j]
+			}
+			fi.usage = fi.usage[:i] + fi.usage[i+1:i+1+j] + fi.usage[i+2+j:]
+		}
+	}
+	switch t := f.(type) {
+	case *urfave.StringFlag:
+		fi.file = t.TakesFile
+	case *urfave.StringSliceFlag:
+		fi.file = t.TakesFile
+	case *urfave.PathFlag:
+		fi.file = true
+	}
+	return fi
+}
+
+// spec is "-n, --nickname NICKNAME".
+func (fi flagInfo) spec() string {
+	var names []string
+	for _, s := range fi.short {
+		names = append(names, "-"+s)
+	}
+	for _, l := range fi.long {
+		names = append(names, "--"+l)
+	}
+	s := strings.Join(names, ", ")
+	if fi.arg != "" {
+		s += " " + fi.arg
+	}
+	return s
+}
+
+// text is the usage with its default and environment variables.
+func (fi flagInfo) text() string {
+	t := fi.usage
+	if fi.def != "" {
+		t += " (default " + fi.def + ")"
+	}
+	for _, e := range fi.env {
+		t += " [$" + e + "]"
+	}
+	return t
+}
+
+// flagSection lays flags out in two columns, the text wrapped at 80.
+func flagSection(title string, flags []urfave.Flag) string {
+	const col = 27
+	var b strings.Builder
+	b.WriteString(title + ":\n")
+	for _, f := range flags {
+		fi := describeFlag(f)
+		spec := "  " + fi.spec()
+		if len(fi.short) == 0 {
+			spec = "      " + fi.spec()
+		}
+		words := strings.Fields(fi.text())
+		line := spec
+		if utf8.RuneCountInString(spec) >= col-1 {
+			b.WriteString(line + "\n")
+			line = ""
+		}
+		line += strings.Repeat(" ", col-utf8.RuneCountInString(line))
+		n := 0
+		for _, w := range words {
+			if n > 0 && utf8.RuneCountInString(line)+1+len(w) > 80 {
+				b.WriteString(line + "\n")
+				line, n = strings.Repeat(" ", col), 0
+			}
+			if n > 0 {
+				line += " "
+			}
+			line += w
+			n++
+		}
+		b.WriteString(line + "\n")
+	}
+	return b.String()
+}
+
+// templateText makes text safe to hand to urfave/cli as a help template: it
+// prints --help through text/template.
+func templateText(s string) string {
+	return strings.ReplaceAll(s, "{{", `{{"{{"}}`)
 }
 
 const createHelp = `
@@ -100,7 +308,6 @@ it does not exist; a store already there is never overwritten. Private keys
 added later are encrypted under the password read from -f (first line of the
 file); without -f, or with an empty file, the password is empty.
 
-` + storeHelp + `
 Examples:
   echo > /tmp/empty
   certdb create -d sql:/etc/pcp/nssdb -f /tmp/empty
@@ -119,13 +326,7 @@ stored under another nickname, is refused. An expired certificate is stored
 with a warning. A certificate for a key made by 'certdb request' joins that key
 (as certutil -A does after certutil -R); -t may then be left out.
 
-  -n, --nickname NICKNAME  the name to store it under
-  -t, --trust TRUST        trust attributes, e.g. "CT,," or "P,,"
-  -i, --in FILE            the certificate
-  -a, --ascii              accepted and ignored (input format is detected)
-      --key KEYFILE        also store this unencrypted private key (PEM or DER,
-                           PKCS#8, PKCS#1 or SEC 1); it must match the certificate
-` + storeHelp + "\n" + trustLetters + `
+` + trustLetters + `
 Examples:
   certdb add -d sql:/etc/pcp/nssdb -t "CT,," -n "Root CA" -i rootCA.crt
   certdb add -d sql:/etc/pcp/nssdb -t "P,," -n pmserver_cert -i pmserver.crt
@@ -141,9 +342,6 @@ one certificate: subject, issuer, serial, validity, subject alternative names,
 key usage, extended key usage, SHA-256 and SHA-1 fingerprints, trust. With -n
 and -a, print it in PEM.
 
-  -n, --nickname NICKNAME  the certificate to show
-  -a, --ascii              print it in PEM
-` + storeHelp + `
 Examples:
   certdb list -d sql:/etc/pcp/nssdb
   certdb list -d sql:/etc/pcp/nssdb -n pmserver_cert
@@ -157,7 +355,6 @@ List the private keys held, as certutil -K does: index, key type, key ID (the
 SHA-1 of the RSA modulus or of the EC public point, as NSS computes it) and the
 nickname of the certificate the key belongs to. No password is needed.
 
-` + storeHelp + `
 Example:
   certdb keys -d sql:/etc/pcp/nssdb
 `
@@ -168,9 +365,7 @@ Usage: certdb trust -d DIR -n NICKNAME -t TRUST         (certutil -M)
 Set the trust attributes of a stored certificate. A u in TRUST is ignored: it
 only shows that a private key is held.
 
-  -n, --nickname NICKNAME  the certificate
-  -t, --trust TRUST        the new trust attributes
-` + storeHelp + "\n" + trustLetters + `
+` + trustLetters + `
 Examples:
   certdb trust -d sql:/etc/pcp/nssdb -n "Root CA" -t "CT,,"
   certdb trust -d sql:/etc/pcp/nssdb -n "old CA" -t "p,p,p"
@@ -183,9 +378,6 @@ Delete a certificate. If the store holds its private key, the deletion is
 refused unless -F is given: a deleted key cannot be recovered, so export it
 first if it may be needed again.
 
-  -n, --nickname NICKNAME  the certificate
-  -F, --delete-key         also delete its private key
-` + storeHelp + `
 Examples:
   certdb delete -d sql:/etc/pcp/nssdb -n "Root CA"
   certdb export -d sql:/etc/pcp/nssdb -n pmserver_cert -o backup.p12 -w p12pass.txt
@@ -208,11 +400,6 @@ The PKCS#12 password is read from -w (first line of the file). Without -w, a
 file with an empty password is imported as it is; otherwise certdb prompts
 when stdin is a terminal, and fails asking for -w when it is not.
 
-  -i, --in FILE            the PKCS#12 file (.p12, .pfx, or pk12util's .key)
-  -w, --p12-password-file FILE
-                           file whose first line is the PKCS#12 password
-  -n, --nickname NICKNAME  nickname for the certificate
-` + storeHelp + `
 Examples:
   echo secret > /tmp/p12pass
   certdb import -d sql:/etc/pcp/nssdb -i pmserver_pkcs12.key -w /tmp/p12pass
@@ -235,14 +422,6 @@ holding a key are written with mode 0600, others 0644. "-o -" writes to
 stdout. An existing file is not replaced without --force; a file is written
 whole (temporary file and rename) or not at all.
 
-  -n, --nickname NICKNAME  the certificate
-  -o, --out FILE           the file to write
-      --format p12|pem|der output format (default p12)
-  -w, --p12-password-file FILE
-                           file whose first line is the PKCS#12 password
-      --with-key           PEM: include the private key
-      --force              replace FILE if it exists
-` + storeHelp + `
 Examples:
   certdb export -d sql:/etc/pcp/nssdb -n pmserver_cert -o pmserver.p12 -w /tmp/p12pass
   certdb export -d sql:/etc/pcp/nssdb -n pmserver_cert -o /etc/pcp/tls/server.crt --format pem

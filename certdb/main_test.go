@@ -19,6 +19,7 @@ import (
 
 	"github.com/gopcp/gopcp/certdb/store"
 	"github.com/gopcp/gopcp/internal/testcerts"
+	urfave "github.com/urfave/cli/v2"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -296,10 +297,18 @@ func TestHelp(t *testing.T) {
 			t.Errorf("%v: exit %d\n%s", args, code, out)
 		}
 	}
-	for _, c := range commands {
-		for _, args := range [][]string{{c.name, "--help"}, {c.name, "-h"}, {"help", c.name}} {
+	// Every command of the table, subcommands by their two words ("crl add").
+	var names []string
+	walk(newApp(nil, io.Discard, io.Discard).Commands, "certdb", func(c *urfave.Command, full string) {
+		if !c.Hidden {
+			names = append(names, strings.TrimPrefix(full, "certdb "))
+		}
+	})
+	for _, name := range names {
+		w := strings.Fields(name)
+		for _, args := range [][]string{append(w, "--help"), append(w, "-h"), append([]string{"help"}, w...)} {
 			out, _, code := cli(t, nil, args...)
-			if code != 0 || !strings.Contains(out, "Usage: certdb "+c.name) || !strings.Contains(out, "Example") ||
+			if code != 0 || !strings.Contains(out, "Usage: certdb "+name) || !strings.Contains(out, "Example") ||
 				!strings.Contains(out, "2  usage error") {
 				t.Errorf("%v: exit %d\n%s", args, code, out)
 			}
