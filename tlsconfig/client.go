@@ -80,6 +80,9 @@ type ClientOptions struct {
 	Warn           io.Writer
 	Now            func() time.Time
 	CRLFiles       []string // CRL files besides the store's and the tls.conf's; see crl.go
+	// Java is a keystore identity and truststore CAs (proxyd's TOML; pminfo
+	// reads them from the tls.conf); see keystore.go.
+	Java JavaStores
 }
 
 // ClientOptionsFromEnv reads the policy from the environment. The stores: with
@@ -417,6 +420,11 @@ func (o ClientOptions) config(serverName string) (*tls.Config, error) {
 			}
 			idents = append([]tls.Certificate{id}, idents...)
 		}
+	}
+	if j, err := o.java(); err != nil {
+		return nil, err
+	} else if err := addJavaClient(j, &anchors, &idents); err != nil {
+		return nil, err
 	}
 	host := serverName
 	if h, _, err := net.SplitHostPort(serverName); err == nil {

@@ -431,6 +431,9 @@ func (o ServerOptions) addRevocation(cfg *tls.Config, now func() time.Time) erro
 			return err
 		}
 	}
+	if err := o.Java.addCRLInputs(&in); err != nil {
+		return err
+	}
 	var warn func(string, ...any)
 	if o.Logger != nil {
 		warn = o.Logger.Warn
@@ -480,6 +483,11 @@ func (o ClientOptions) addRevocation(cfg *tls.Config, now func() time.Time) erro
 	}
 	in, err := crlInputsFor(st, conf, o.CRLFiles)
 	if err != nil {
+		return err
+	}
+	if j, err := o.clientJava(conf); err != nil {
+		return err
+	} else if err := j.addCRLInputs(&in); err != nil {
 		return err
 	}
 	warn := func(msg string, args ...any) {

@@ -25,6 +25,10 @@ type TLSConf struct {
 	// Our keys (PCP 6 has no revocation): CRLs checked for peer certificates.
 	CRLFiles []string // tls-crl-file: may repeat, or hold a comma-separated list
 	CRLDir   string   // tls-crl-dir: a folder of CRL files
+	// Java keystores used in place (ours): tls-keystore, tls-keystore-type,
+	// tls-keystore-password-file, tls-key-alias, tls-truststore,
+	// tls-truststore-type, tls-truststore-password-file; see keystore.go.
+	Java JavaStores
 }
 
 // ParseTLSConf reads a tls.conf: `key = value` or `key: value` lines, # comments.
@@ -78,6 +82,20 @@ func ParseTLSConf(path string) (*TLSConf, error) {
 			}
 		case "tls-crl-dir":
 			c.CRLDir = rel()
+		case "tls-keystore":
+			c.Java.Keystore = rel()
+		case "tls-keystore-type":
+			c.Java.KeystoreType = val
+		case "tls-keystore-password-file":
+			c.Java.KeystorePasswordFile = rel()
+		case "tls-key-alias":
+			c.Java.KeyAlias = val
+		case "tls-truststore":
+			c.Java.Truststore = rel()
+		case "tls-truststore-type":
+			c.Java.TruststoreType = val
+		case "tls-truststore-password-file":
+			c.Java.TruststorePasswordFile = rel()
 		case "tls-ciphers":
 			c.Ciphers = val
 		case "tls-ciphersuites":
@@ -96,6 +114,9 @@ func ParseTLSConf(path string) (*TLSConf, error) {
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if err := c.checkJava(); err != nil {
+		return nil, err
 	}
 	return c, nil
 }

@@ -63,6 +63,9 @@ type ServerOptions struct {
 	CRLFiles []string
 	// Logger gets the CRL warnings (past their next update); nil = none.
 	Logger *slog.Logger
+	// Java is a Java keystore identity and truststore used in place of a
+	// store or tls.conf (keystore.go).
+	Java JavaStores
 }
 
 // ReadPassword reads a password file, dropping one trailing newline; "" = empty.
@@ -101,7 +104,14 @@ func Server(o ServerOptions) (*tls.Config, error) {
 		confCAs bool
 		addCA   string // how to configure a client CA, for the error below
 	)
+	if err := o.checkSources(); err != nil {
+		return nil, err
+	}
 	switch {
+	case o.Java.Keystore != "":
+		if cert, anchors, source, addCA, err = o.javaServer(); err != nil {
+			return nil, err
+		}
 	case o.Store != "" && IsNSSDatabase(o.Store):
 		// An NSS database used in place (pmcd's -C sql:/etc/pcp/nssdb).
 		dir := cleanStoreDir(o.Store)
@@ -167,7 +177,7 @@ func Server(o ServerOptions) (*tls.Config, error) {
 		confCAs = conf.VerifyClients
 		addCA = fmt.Sprintf("set tls-ca-cert-file (or tls-ca-cert-dir) in %s to the CA that issues client certificates", o.TLSConf)
 	default:
-		return nil, errors.New("no server identity: give a store and nickname (-C DIR -M NICK) or a tls.conf")
+		return nil, errors.New("no server identity: give a store and nickname (-C DIR -M NICK), a tls.conf or a keystore")
 	}
 	leaf, err := x509.ParseCertificate(cert.Certificate[0])
 	if err != nil {
@@ -271,6 +281,8 @@ func VerifyClient(raw [][]byte, a Anchors, now time.Time) error {
 func (o ServerOptions) Files() []string {
 	var files []string
 	switch {
+	case o.Java.Enabled():
+		files = append(files, o.Java.Files()...)
 	case o.Store != "" && IsNSSDatabase(o.Store):
 		// Both files: certutil -A/-M changes cert9.db, pk12util -i both.
 		files = append(files, nssdb.Files(o.Store)...)
