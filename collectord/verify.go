@@ -159,9 +159,7 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 
 // identity is what the checks learn about the server certificate.
 type identity struct {
-	leaf    *x509.Certificate
-	origin  *check.Origin  // where it lives, for fix commands; nil for files
-	results []check.Result // certdb/check's findings, printed by run
+	leaf *x509.Certificate
 }
 
 // report prints the results of certdb/check, the one certificate checker, as
@@ -198,27 +196,19 @@ func (v *verifier) run(vo *verifyOptions) {
 			path+" (or -C DIR -M NICK), or tls.tls_conf (--tls-conf FILE); certdb quickstart makes a store", "")
 		return
 	}
+	host := connectHost(vo, cfg)
+	// The certificate is checked for this machine too: its names, and the
+	// addresses clients reach it at.
+	this := &check.Machine{Names: hostNames(), Addrs: hostAddrs(host)}
 	var id *identity
 	if cfg.TLS.CertDB != "" {
-		id = v.checkStore(cfg.TLS)
+		id = v.checkStore(cfg.TLS, this)
 	} else {
-		id = v.checkTLSConf(cfg.TLS)
+		id = v.checkTLSConf(cfg.TLS, this)
 	}
 	if id == nil {
 		return
 	}
-	host := connectHost(vo, cfg)
-	this := check.ForHost(id.leaf, hostNames(), hostAddrs(host), id.origin)
-	for i, r := range id.results {
-		if r.Name == check.CheckNames && r.Fix != "" && this.Fix != "" {
-			// Both would make the same new certificate, this host's with more
-			// names: print one command, so that each fix line runs on its own.
-			id.results[i].Fix = ""
-			id.results[i].Message += ` (the "this host" line's fix makes it with this host's names too)`
-		}
-	}
-	v.report(id.results...)
-	v.report(this)
 	v.checkClientPolicy(cfg.TLS)
 	copts := v.checkClientIdentity(vo, cfg.TLS)
 	v.checkConnection(vo, cfg, id, host, copts)
@@ -226,7 +216,7 @@ func (v *verifier) run(vo *verifyOptions) {
 
 // checkStore opens the store as the daemon would and checks the identity with
 // certdb/check.
-func (v *verifier) checkStore(c TLSConfig) *identity {
+func (v *verifier) checkStore(c TLSConfig, this *check.Machine) *identity {
 	dir := c.CertDB
 	v.checkPerms("permissions", dir, true, shellquote.Join("chmod", "700", dir))
 	if c.PasswordFile != "" {
@@ -274,17 +264,18 @@ func (v *verifier) checkStore(c TLSConfig) *identity {
 		return nil
 	}
 	v.ok("nickname", "%q found", c.Nickname)
-	rep, err := check.InStore(st, c.Nickname, check.StoreOptions{Role: check.RoleServer, Now: v.now})
+	rep, err := check.InStore(st, c.Nickname, check.StoreOptions{Role: check.RoleServer, Now: v.now, ThisHost: this})
 	if err != nil {
 		v.failed("certificate", safetext.Escape(err.Error()), shellquote.Join("certdb", "list", "-d", dir))
 		return nil
 	}
-	return &identity{leaf: e.Cert, origin: check.StoreOrigin(st, c.Nickname, e.Cert, ""), results: rep.Results}
+	v.report(rep.Results...)
+	return &identity{leaf: e.Cert}
 }
 
 // checkTLSConf reads a tls.conf identity as the daemon would and checks it with
 // certdb/check.
-func (v *verifier) checkTLSConf(c TLSConfig) *identity {
+func (v *verifier) checkTLSConf(c TLSConfig, this *check.Machine) *identity {
 	conf, err := tlsconfig.ParseTLSConf(c.TLSConf)
 	if err != nil {
 		v.failed("tls.conf", safetext.Escape(err.Error())+"; correct "+safetext.Escape(c.TLSConf), "")
@@ -309,7 +300,7 @@ func (v *verifier) checkTLSConf(c TLSConfig) *identity {
 		anchors = check.AnchorsFromCerts(cas, "CAs "+where, where,
 			"set tls-ca-cert-file in "+safetext.Escape(c.TLSConf)+" to the CA that issued it")
 	}
-	rep, err := check.InFiles(conf.CertFile, conf.KeyFile, check.FileOptions{Role: check.RoleServer, Now: v.now, Anchors: anchors})
+	rep, err := check.InFiles(conf.CertFile, conf.KeyFile, check.FileOptions{Role: check.RoleServer, Now: v.now, Anchors: anchors, ThisHost: this})
 	if err != nil {
 		msg := safetext.Escape(err.Error())
 		if errors.Is(err, fs.ErrPermission) {
@@ -320,7 +311,8 @@ func (v *verifier) checkTLSConf(c TLSConfig) *identity {
 		v.failed("certificate", msg, "")
 		return nil
 	}
-	return &identity{leaf: rep.Cert, results: rep.Results}
+	v.report(rep.Results...)
+	return &identity{leaf: rep.Cert}
 }
 
 // checkPerms warns about a folder or file others can read, and fails a file with

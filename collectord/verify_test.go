@@ -42,10 +42,10 @@ PASS nickname
 PASS validity
 PASS usage
 PASS names
+PASS this host
 PASS chain
 PASS key
 PASS strength
-PASS this host
 PASS client certificates
 PASS client store
 PASS handshake
@@ -374,10 +374,10 @@ func TestVerifyFixLinesRun(t *testing.T) {
 	}
 	out, _ := verifyRun(t, args(serverNick)...)
 	fx := fixes(out)
-	if !strings.Contains(out, `(the "this host" line's fix makes it with this host's names too)`) {
+	if !strings.Contains(out, `(the fix of the "names" line does it)`) {
 		t.Errorf("names and this host both print a fix:\n%s", out)
 	}
-	for _, name := range []string{"permissions", "client certificates", "this host", "handshake"} {
+	for _, name := range []string{"permissions", "client certificates", "names", "handshake"} {
 		if fx[name] == "" {
 			t.Fatalf("no fix for %s:\n%s", name, out)
 		}

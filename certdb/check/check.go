@@ -229,6 +229,15 @@ type Options struct {
 	Key   Key
 	// Origin, when known, lets findings carry a fix command.
 	Origin *Origin
+	// ThisHost, when set, adds the CheckThisHost result (see ForHost) for the
+	// machine the certificate serves.
+	ThisHost *Machine
+}
+
+// Machine is a host a server certificate is for: the names and the addresses
+// clients reach it by.
+type Machine struct {
+	Names, Addrs []string
 }
 
 // InferRole returns the role the certificate's extendedKeyUsage allows:
@@ -258,6 +267,46 @@ func day(t time.Time) string { return t.UTC().Format("2006-01-02") }
 
 // Certificate runs every check on cert.
 func Certificate(cert *x509.Certificate, o Options) Report {
+	rep := certificate(cert, o)
+	// Every result that needs a new certificate proposes the same one (see
+	// renewNames); print its command once, so that each fix line runs on its
+	// own and none fails because another made the certificate first.
+	first := map[string]string{}
+	for i, r := range rep.Results {
+		if r.Fix == "" {
+			continue
+		}
+		if name, ok := first[r.Fix]; ok {
+			rep.Results[i].Fix = ""
+			rep.Results[i].Message += fmt.Sprintf(" (the fix of the %q line does it)", name)
+			continue
+		}
+		first[r.Fix] = r.Name
+	}
+	return rep
+}
+
+// renewNames are the names a renewed certificate needs besides those it has:
+// the common name of a certificate without subjectAltName (clients match it
+// today), and every host of o.Hosts and o.ThisHost.Names it does not name.
+func renewNames(cert *x509.Certificate, o Options) []string {
+	var extra []string
+	if !hasSANExtension(cert) && cert.Subject.CommonName != "" {
+		extra = append(extra, cert.Subject.CommonName)
+	}
+	hosts := append([]string{}, o.Hosts...)
+	if o.ThisHost != nil {
+		hosts = append(hosts, o.ThisHost.Names...)
+	}
+	for _, h := range hosts {
+		if ok, byCN := MatchHost(cert, h); !ok || byCN {
+			extra = append(extra, h)
+		}
+	}
+	return extra
+}
+
+func certificate(cert *x509.Certificate, o Options) Report {
 	now := o.Now
 	if now.IsZero() {
 		now = time.Now()
@@ -276,7 +325,8 @@ func Certificate(cert *x509.Certificate, o Options) Report {
 	}
 	// addFix adds a result whose next step is a new certificate: the message
 	// ends with how to get one, and Fix is the command that starts it.
-	addFix := func(name string, s Status, msg string, extra ...string) {
+	extra := renewNames(cert, o)
+	addFix := func(name string, s Status, msg string) {
 		how, fix := renewal(cert, role, o.Origin, extra)
 		rep.Results = append(rep.Results, Result{Name: name, Status: s, Message: msg + "; " + how, Fix: fix})
 	}
@@ -327,7 +377,6 @@ func Certificate(cert *x509.Certificate, o Options) Report {
 	// matched against its common name instead, as NSS and OpenSSL do (and our
 	// clients, see MatchHost), which works but deserves a warning.
 	names := sanList(cert)
-	cn := safetext.Escape(cert.Subject.CommonName)
 	if len(o.Hosts) == 0 && role == RoleServer {
 		switch {
 		case len(cert.DNSNames) > 0:
@@ -335,8 +384,7 @@ func Certificate(cert *x509.Certificate, o Options) Report {
 		case len(cert.IPAddresses) > 0:
 			addFix(CheckNames, Warn, fmt.Sprintf("only IP addresses (%s): clients must connect by address, never by name", strings.Join(names, ", ")))
 		case !hasSANExtension(cert) && cert.Subject.CommonName != "":
-			addFix(CheckNames, Warn, fmt.Sprintf("no subjectAltName: clients match the common name %q instead (as NSS and OpenSSL do), so they must connect by exactly that name", cn),
-				cert.Subject.CommonName)
+			addFix(CheckNames, Warn, fmt.Sprintf("no subjectAltName: clients match the common name %q instead (as NSS and OpenSSL do), so they must connect by exactly that name", cert.Subject.CommonName))
 		case hasSANExtension(cert):
 			addFix(CheckNames, Fail, "no DNS or IP subjectAltName: clients ignore the common name when a subjectAltName extension is present, so no host name matches")
 		default:
@@ -348,12 +396,15 @@ func Certificate(cert *x509.Certificate, o Options) Report {
 		name := CheckHost + " " + safetext.Escape(h)
 		switch ok, byCN := MatchHost(cert, host); {
 		case ok && byCN:
-			addFix(name, Warn, "matched by the common name only (the certificate has no subjectAltName, as the walkthrough's openssl x509 -req makes them); clients accept it with a warning", host)
+			addFix(name, Warn, "matched by the common name only (the certificate has no subjectAltName, as the walkthrough's openssl x509 -req makes them); clients accept it with a warning")
 		case ok:
 			add(name, Pass, "covered")
 		default:
-			addFix(name, Fail, fmt.Sprintf("not covered (names: %s)", safetext.Escape(orNone(names))), host)
+			addFix(name, Fail, fmt.Sprintf("not covered (names: %s)", safetext.Escape(orNone(names))))
 		}
+	}
+	if m := o.ThisHost; m != nil {
+		rep.Results = append(rep.Results, forHost(cert, m.Names, m.Addrs, o.Origin, extra))
 	}
 
 	// Chain.
@@ -629,6 +680,7 @@ type StoreOptions struct {
 	// RequestDir is where a fix that makes a certificate request writes it
 	// ("": the working folder).
 	RequestDir string
+	ThisHost   *Machine // see Options.ThisHost
 }
 
 // InStore checks nickname's certificate in st, with its key (compared when st
@@ -663,5 +715,5 @@ func InStore(st *store.Store, nickname string, o StoreOptions) (Report, error) {
 	chain, _ := st.Chain(nickname)
 	origin := StoreOrigin(st, nickname, e.Cert, o.RequestDir)
 	return Certificate(e.Cert, Options{Role: role, Hosts: o.Hosts, Now: o.Now, ExpiryWarning: o.ExpiryWarning,
-		Anchors: AnchorsFromStore(cas, role), Chain: chain, Key: key, Origin: origin}), nil
+		Anchors: AnchorsFromStore(cas, role), Chain: chain, Key: key, Origin: origin, ThisHost: o.ThisHost}), nil
 }

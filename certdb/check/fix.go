@@ -65,6 +65,11 @@ const CheckThisHost = "this host"
 // a certificate without subjectAltName, IP addresses only); FAIL when no name
 // or address of the machine is in it.
 func ForHost(c *x509.Certificate, names, addrs []string, origin *Origin) Result {
+	return forHost(c, names, addrs, origin, renewNames(c, Options{ThisHost: &Machine{Names: names, Addrs: addrs}}))
+}
+
+// forHost is ForHost with the names a renewal adds (renewNames).
+func forHost(c *x509.Certificate, names, addrs []string, origin *Origin, extra []string) Result {
 	var in, cnOnly, out, addrIn []string
 	for _, n := range names {
 		switch ok, byCN := MatchHost(c, n); {
@@ -83,10 +88,10 @@ func ForHost(c *x509.Certificate, names, addrs []string, origin *Origin) Result 
 	}
 	held := safetext.Escape(orNone(sanList(c)))
 	if !hasSANExtension(c) {
-		held = fmt.Sprintf("no subjectAltName, common name %q", safetext.Escape(c.Subject.CommonName))
+		held = fmt.Sprintf("no subjectAltName, common name %q", c.Subject.CommonName)
 	}
 	role := RoleServer
-	res := func(s Status, msg string, extra []string) Result {
+	res := func(s Status, msg string) Result {
 		r := Result{Name: CheckThisHost, Status: s, Message: msg}
 		if s != Pass {
 			how, fix := renewal(c, role, origin, extra)
@@ -98,19 +103,19 @@ func ForHost(c *x509.Certificate, names, addrs []string, origin *Origin) Result 
 	esc := func(s []string) string { return safetext.Escape(strings.Join(s, ", ")) }
 	switch {
 	case len(out) == 0 && len(cnOnly) == 0:
-		return res(Pass, "the certificate names "+esc(in), nil)
+		return res(Pass, "the certificate names "+esc(in))
 	case len(in) > 0:
-		return res(Warn, fmt.Sprintf("the certificate does not name %s (it names %s): clients using those names will refuse it", esc(out), held), out)
+		return res(Warn, fmt.Sprintf("the certificate does not name %s (it names %s): clients using those names will refuse it", esc(out), held))
 	case len(cnOnly) > 0:
-		return res(Warn, fmt.Sprintf("%s matched by the common name only (the certificate has no subjectAltName): clients accept it, NSS and OpenSSL with a warning", esc(cnOnly)), append(cnOnly, out...))
+		return res(Warn, fmt.Sprintf("%s matched by the common name only (the certificate has no subjectAltName): clients accept it, NSS and OpenSSL with a warning", esc(cnOnly)))
 	case !hasSANExtension(c) && c.Subject.CommonName != "":
 		return res(Warn, fmt.Sprintf("the certificate names none of this host's names %s (%s): clients must connect by the name %q (an /etc/hosts or DNS entry for this host)",
-			esc(out), held, safetext.Escape(c.Subject.CommonName)), append([]string{c.Subject.CommonName}, out...))
+			esc(out), held, c.Subject.CommonName))
 	case len(addrIn) > 0:
 		return res(Warn, fmt.Sprintf("the certificate names none of this host's names %s, only addresses (%s): clients must connect by address %s",
-			esc(out), held, esc(addrIn)), out)
+			esc(out), held, esc(addrIn)))
 	}
-	return res(Fail, fmt.Sprintf("the certificate names none of this host's names %s, nor its addresses %s (it names %s)", esc(out), esc(addrs), held), out)
+	return res(Fail, fmt.Sprintf("the certificate names none of this host's names %s, nor its addresses %s (it names %s)", esc(out), esc(addrs), held))
 }
 
 // renewal says how to get a certificate like c with the names it has plus
@@ -306,6 +311,7 @@ type FileOptions struct {
 	Now           time.Time
 	ExpiryWarning time.Duration
 	Anchors       *Anchors
+	ThisHost      *Machine // see Options.ThisHost
 }
 
 // ErrNoCertificate: the certificate file holds no certificate.
@@ -342,5 +348,5 @@ func InFiles(certFile, keyFile string, o FileOptions) (Report, error) {
 		}
 	}
 	return Certificate(certs[0], Options{Role: o.Role, Hosts: o.Hosts, Now: o.Now, ExpiryWarning: o.ExpiryWarning,
-		Anchors: o.Anchors, Chain: certs[1:], Key: key}), nil
+		Anchors: o.Anchors, Chain: certs[1:], Key: key, ThisHost: o.ThisHost}), nil
 }

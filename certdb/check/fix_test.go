@@ -368,3 +368,26 @@ func TestInFilesHostile(t *testing.T) {
 	rep, _ := InFiles(good, filepath.Join(d, "nokey"), FileOptions{})
 	expect(t, rep, CheckKey, Fail, "no such file")
 }
+
+// TestOneRenewalPerReport: every finding that needs a new certificate names
+// the same one, with all the names missing anywhere, and its command is
+// printed once.
+func TestOneRenewalPerReport(t *testing.T) {
+	ca := testcerts.New(t, nil, testcerts.Options{CN: "ca", IsCA: true})
+	old := testcerts.New(t, ca, testcerts.Options{CN: "pmserver", NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-time.Hour)})
+	rep := Certificate(old.Cert, Options{Role: RoleServer, Hosts: []string{"pmserver", "127.0.0.1"},
+		ThisHost: &Machine{Names: []string{"h1", "localhost"}, Addrs: []string{"127.0.0.1"}},
+		Origin:   &Origin{Store: "/s", Nickname: "srv", Dir: "/r"}})
+	var fixes []string
+	for _, r := range rep.Results {
+		if r.Fix != "" {
+			fixes = append(fixes, r.Name+": "+r.Fix)
+		}
+	}
+	want := "validity: certdb request -d /s -n 'srv renewed' --cn pmserver --server --san DNS:pmserver,IP:127.0.0.1,DNS:h1,DNS:localhost -o /r/srv-renewed.csr"
+	if len(fixes) != 1 || fixes[0] != want {
+		t.Fatalf("fixes:\n%s\nwant\n%s\nresults: %v", strings.Join(fixes, "\n"), want, rep.Results)
+	}
+	expect(t, rep, "host 127.0.0.1", Fail, `(the fix of the "validity" line does it)`)
+	expect(t, rep, CheckThisHost, Warn, `(the fix of the "validity" line does it)`)
+}
