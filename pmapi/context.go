@@ -38,6 +38,8 @@ type Context struct {
 	profileSent bool
 
 	stateChange int32 // bits from positive ERROR PDUs (pmcd state changes)
+
+	derived *derivedCtx // client-side derived metrics (UseDerived); nil for none
 }
 
 // connector carries what Connect decided before talking to any pmcd.

@@ -106,6 +106,14 @@ func (c *Context) sendProfile() error {
 // Value sets come back in the order of pmids; a metric-level failure is a negative
 // NumVal in its value set.
 func (c *Context) Fetch(pmids []protocol.PMID) (*protocol.Result, error) {
+	if c.derived != nil {
+		return c.fetchDerived(pmids)
+	}
+	return c.fetchPMIDs(pmids)
+}
+
+// fetchPMIDs is one FETCH of pmcd's metrics.
+func (c *Context) fetchPMIDs(pmids []protocol.PMID) (*protocol.Result, error) {
 	if len(pmids) == 0 {
 		return nil, pcpErr(protocol.ErrTooSmall)
 	}

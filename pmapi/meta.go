@@ -6,6 +6,9 @@ import (
 
 // Desc returns the descriptor of pmid (DESC_REQ).
 func (c *Context) Desc(pmid protocol.PMID) (protocol.Desc, error) {
+	if d, ok, err := c.derivedDesc(pmid); ok {
+		return d, err
+	}
 	p, err := c.call(&protocol.DescReq{PMID: pmid}, protocol.TypeDesc)
 	if err != nil {
 		return protocol.Desc{}, err
@@ -21,6 +24,13 @@ func (c *Context) Descs(pmids []protocol.PMID) ([]protocol.Desc, error) {
 	if len(pmids) == 0 {
 		return nil, pcpErr(protocol.ErrTooSmall)
 	}
+	if c.derived != nil {
+		for _, id := range pmids {
+			if c.derivedDef(id) != nil {
+				return c.descsOneByOne(pmids)
+			}
+		}
+	}
 	if c.features&protocol.FeatureDescs != 0 {
 		p, err := c.call(&protocol.DescIDs{PMIDs: pmids}, protocol.TypeDescs)
 		if err != nil {
@@ -35,6 +45,11 @@ func (c *Context) Descs(pmids []protocol.PMID) ([]protocol.Desc, error) {
 		}
 		return d, nil
 	}
+	return c.descsOneByOne(pmids)
+}
+
+// descsOneByOne is Descs with one Desc call per PMID.
+func (c *Context) descsOneByOne(pmids []protocol.PMID) ([]protocol.Desc, error) {
 	out := make([]protocol.Desc, len(pmids))
 	for i, id := range pmids {
 		d, err := c.Desc(id)
@@ -104,6 +119,11 @@ func (c *Context) Text(ident uint32, kind int32) (string, error) {
 	kind &^= TextDirect
 	if kind&(protocol.TextPMID|protocol.TextInDom) == 0 {
 		kind |= protocol.TextPMID
+	}
+	if kind&protocol.TextPMID != 0 {
+		if d := c.derivedDef(protocol.PMID(ident)); d != nil {
+			return derivedText(d, kind, direct)
+		}
 	}
 	for {
 		p, err := c.call(&protocol.TextReq{Ident: ident, Kind: kind}, protocol.TypeText)

@@ -11,12 +11,29 @@ const MaxNamesRequest = protocol.DefaultMaxPDUSize
 
 // Traverse returns every leaf name at or below name ("" is the whole namespace), in
 // the order pmcd sends them (PMNS_TRAVERSE). An unknown name is PM_ERR_NAME.
+//
+// Derived metrics available in the context follow pmcd's names, as in libpcp.
 func (c *Context) Traverse(name string) ([]string, error) {
 	p, err := c.call(&protocol.NameReq{Name: name}, protocol.TypePMNSNames)
+	if c.derived == nil {
+		if err != nil {
+			return nil, err
+		}
+		return p.(*protocol.PMNSNames).Names, nil
+	}
+	var names []string
 	if err != nil {
+		if protocol.CodeOf(err) != protocol.ErrName {
+			return nil, err
+		}
+	} else {
+		names = p.(*protocol.PMNSNames).Names
+	}
+	derived := c.derivedBelow(name)
+	if err != nil && len(derived) == 0 {
 		return nil, err
 	}
-	return p.(*protocol.PMNSNames).Names, nil
+	return append(names, derived...), nil
 }
 
 // Children returns the immediate child components of name and whether each is a
@@ -44,6 +61,49 @@ func (c *Context) LookupNames(names []string) ([]protocol.PMID, error) {
 	if len(names) == 0 {
 		return nil, pcpErr(protocol.ErrTooSmall)
 	}
+	if c.derived != nil {
+		return c.lookupWithDerived(names)
+	}
+	return c.lookupNames(names)
+}
+
+// lookupWithDerived resolves available derived names locally and the others at
+// pmcd.
+func (c *Context) lookupWithDerived(names []string) ([]protocol.PMID, error) {
+	ids := make([]protocol.PMID, len(names))
+	var rest []string
+	var at []int
+	for i, n := range names {
+		if id, ok := c.derivedPMID(n); ok {
+			ids[i] = id
+			continue
+		}
+		rest, at = append(rest, n), append(at, i)
+	}
+	if len(rest) == 0 {
+		return ids, nil
+	}
+	got, err := c.lookupNames(rest)
+	if err != nil {
+		if len(names) == 1 {
+			return nil, err
+		}
+		if code := protocol.CodeOf(err); code != protocol.ErrName && code != protocol.ErrNonLeaf {
+			return nil, err
+		}
+		got = make([]protocol.PMID, len(rest))
+		for i := range got {
+			got[i] = protocol.PMIDNull
+		}
+	}
+	for k, i := range at {
+		ids[i] = got[k]
+	}
+	return ids, nil
+}
+
+// lookupNames is LookupNames at pmcd.
+func (c *Context) lookupNames(names []string) ([]protocol.PMID, error) {
 	ids := make([]protocol.PMID, 0, len(names))
 	for start := 0; start < len(names); {
 		end, size := start, 24
@@ -87,6 +147,9 @@ func (c *Context) LookupNames(names []string) ([]protocol.PMID, error) {
 // NameAll returns every name of pmid (pmNameAll; PMNS_IDS). An unknown PMID is
 // PM_ERR_PMID.
 func (c *Context) NameAll(pmid protocol.PMID) ([]string, error) {
+	if d := c.derivedDef(pmid); d != nil {
+		return []string{d.Name}, nil
+	}
 	p, err := c.call(&protocol.PMNSIDs{Status: 0, IDs: []protocol.PMID{pmid}}, protocol.TypePMNSNames)
 	if err != nil {
 		return nil, err
