@@ -185,7 +185,7 @@ func New(opts Options) (*Registry, error) {
 	}
 	e.registry = r
 	var all []*entry
-	for i, spec := range sourceSpecs {
+	for i, spec := range orderedSpecs() {
 		st := &sourceState{spec: spec, src: spec.new(e)}
 		r.sources = append(r.sources, st)
 		for _, d := range spec.metrics {
@@ -204,6 +204,11 @@ func New(opts Options) (*Registry, error) {
 			}
 			if h, ok := helpPMID[d.pmid]; ok {
 				m.OneLine, m.Help = h.oneline, h.help
+			}
+			if spec.help != nil {
+				if h := spec.help(d); h.oneline != "" {
+					m.OneLine, m.Help = h.oneline, h.help
+				}
 			}
 			ent := &entry{m: m, src: i, sel: d.sel}
 			r.byName[d.name] = ent
@@ -229,10 +234,7 @@ func New(opts Options) (*Registry, error) {
 
 	// Namespace order: the real pmcd's order (PMNS file order, depth first), restricted
 	// to the metrics served here; anything it does not list goes last, by name.
-	rank := make(map[string]int, len(namespaceOrder))
-	for i, n := range namespaceOrder {
-		rank[n] = i
-	}
+	rank := realNamespaceRank()
 	sort.SliceStable(all, func(i, j int) bool {
 		ri, iok := rank[all[i].m.Name]
 		rj, jok := rank[all[j].m.Name]

@@ -265,13 +265,14 @@ func TestSmallParsers(t *testing.T) {
 	if v, ok := parseUint([]byte("18446744073709551615")); !ok || v != math.MaxUint64 {
 		t.Error("parseUint(max)")
 	}
-	var m meminfo
+	keys := []string{"MemTotal", "MemShared", "HugePages_Total"}
+	tab, m := newFieldTable(keys), make(optSlots, len(keys))
 	for _, bad := range []string{"", "MemTotal 12 kB\n", "MemTotal: x kB\n", "MemTotal: 12 MB\n", "MemTotal: 1 kB extra\n"} {
-		if err := parseMeminfo([]byte(bad), &m); err == nil {
+		if err := parseMeminfo([]byte(bad), tab, m); err == nil {
 			t.Errorf("parseMeminfo(%q) accepted", bad)
 		}
 	}
-	if err := parseMeminfo([]byte("MemShared: 5 kB\nHugePages_Total: 0\n"), &m); err != nil || !m.shared.ok || m.shared.v != 5 || m.total.ok {
+	if err := parseMeminfo([]byte("MemShared: 5 kB\nHugePages_Total: 0\n"), tab, m); err != nil || !m[1].ok || m[1].v != 5 || m[0].ok || !m[2].ok || m[2].v != 0 {
 		t.Errorf("parseMeminfo: %+v %v", m, err)
 	}
 }

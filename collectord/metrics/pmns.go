@@ -1,8 +1,10 @@
 package metrics
 
 import (
+	_ "embed"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/gopcp/gopcp/protocol"
 )
@@ -130,3 +132,30 @@ func (r *Registry) NamesOf(p protocol.PMID) ([]string, error) {
 	}
 	return r.ns.nodes[e.m.Name].pmidName, nil
 }
+
+// realNamespace is the full namespace of the real pmcd 6.0.3 (pmcd, linux and proc
+// agents) in the order it lists it, depth first in PMNS file order: a listing of facts
+// (names only), kept as the reference tests use it. The generated namespaceOrder
+// (helptext.go) holds only the metrics that were served when it was generated, so
+// metric families added since take their place from this listing instead.
+//
+//go:embed testdata/reference/pminfo-names.txt
+var realNamespace string
+
+// realNamespaceRank maps each name of realNamespace to its position. It is computed
+// once and never modified afterwards.
+var realNamespaceRank = sync.OnceValue(func() map[string]int {
+	names := strings.Split(strings.TrimSpace(realNamespace), "\n")
+	rank := make(map[string]int, len(names)+len(namespaceOrder))
+	for i, n := range names {
+		rank[strings.TrimSpace(n)] = i
+	}
+	// A name of the generated order that the listing lacks keeps its relative place
+	// after the listing's names (the two come from the same pmcd, so none should).
+	for i, n := range namespaceOrder {
+		if _, ok := rank[n]; !ok {
+			rank[n] = len(names) + i
+		}
+	}
+	return rank
+})

@@ -3,6 +3,7 @@ package metrics
 import (
 	"fmt"
 	"os"
+	"sort"
 	"strconv"
 	"syscall"
 
@@ -47,12 +48,49 @@ type sourceSpec struct {
 	metrics []metricDef
 	indoms  []protocol.InDom
 	new     func(*env) Source
+	// help, when set, gives our own help text for a metric of the source; an empty
+	// one falls back to the help generated from PCP (helptext.go). Sources added
+	// after the first catalogue write their help here, in their own words.
+	help func(metricDef) helpText
 	// concurrent: the source is safe for concurrent use and the registry does not
 	// serialise its calls (the pmcd source, which calls back into the server).
 	concurrent bool
 }
 
 var sourceSpecs []*sourceSpec
+
+// sourceOrder fixes the order of the sources, and so the instance ids of the
+// pmcd.gopcp.source.* instance domain, whatever the order of the files whose init
+// registers them. A new source goes at the end; a source not listed comes after all
+// listed ones, by name.
+var sourceOrder = []string{
+	"stat", "clock", "diskstats", "mounts", "health", "loadavg", "uptime", "meminfo", "vmstat",
+	"pagesize", "netdev", "proc", "pmcd", "uname",
+	// added with the metric breadth work
+	"snmp", "netstat", "utmp", "swaps",
+}
+
+// orderedSpecs returns the registered sources in sourceOrder.
+func orderedSpecs() []*sourceSpec {
+	rank := make(map[string]int, len(sourceOrder))
+	for i, n := range sourceOrder {
+		rank[n] = i
+	}
+	out := append([]*sourceSpec(nil), sourceSpecs...)
+	sort.SliceStable(out, func(i, j int) bool {
+		ri, iok := rank[out[i].name]
+		rj, jok := rank[out[j].name]
+		switch {
+		case iok && jok:
+			return ri < rj
+		case iok != jok:
+			return iok
+		default:
+			return out[i].name < out[j].name
+		}
+	})
+	return out
+}
 
 // registerSource adds a source; each source file calls it from init. Adding a metric
 // group means adding one file (plus its fixtures and expected values).
