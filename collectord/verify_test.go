@@ -398,6 +398,19 @@ func TestVerifyFixLinesRun(t *testing.T) {
 			t.Errorf("after the fixes, %s still has a fix: %s", name, line)
 		}
 	}
+
+	// A store file others can read: the store is refused, and the fix is the
+	// chmod that lets it open.
+	os.Chmod(filepath.Join(p.serverDir, store.FileName), 0o644)
+	out, _ = verifyRun(t, args(serverNick+" renewed")...)
+	fix := fixes(out)["store"]
+	if !strings.HasPrefix(fix, "chmod 600 ") {
+		t.Fatalf("store readable by others:\n%s", out)
+	}
+	run(fix)
+	if out, _ = verifyRun(t, args(serverNick+" renewed")...); !strings.Contains(out, "PASS store: ") {
+		t.Errorf("after %s:\n%s", fix, out)
+	}
 }
 
 // TestVerifyNoCommonNameWithSANs: a man in the middle serving a certificate
