@@ -26,8 +26,12 @@ func manPage(app *urfave.App, version, date string) (string, error) {
 	b.WriteString("# DESCRIPTION\n\n")
 	mdText(&b, mainIntro)
 	mdText(&b, mainCertutil)
-	for _, g := range groups() {
-		fmt.Fprintf(&b, "# %s\n\n", mdEscape(strings.ToUpper(g)))
+	for _, g := range append(groups(), "") {
+		title := g
+		if g == "" {
+			title = "Other commands" // help, version
+		}
+		fmt.Fprintf(&b, "# %s\n\n", mdEscape(strings.ToUpper(title)))
 		walk(app.Commands, "certdb", func(c *urfave.Command, full string) {
 			if c.Hidden || (c.Category != g && !strings.HasPrefix(full, "certdb crl ")) {
 				return
@@ -35,7 +39,7 @@ func manPage(app *urfave.App, version, date string) (string, error) {
 			if strings.HasPrefix(full, "certdb crl ") && g != groupStore {
 				return
 			}
-			fmt.Fprintf(&b, "## %s\n\n%s\n\n", mdEscape(strings.TrimPrefix(full, "certdb ")), mdEscape(c.Usage))
+			fmt.Fprintf(&b, "### %s\n\n%s\n\n", mdEscape(strings.TrimPrefix(full, "certdb ")), mdEscape(c.Usage))
 			b.WriteString("```\n" + c.UsageText + "\n```\n\n")
 			prose, tail := splitDescription(c.Description)
 			mdText(&b, prose)
