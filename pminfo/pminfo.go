@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/gopcp/gopcp/pmapi"
@@ -35,6 +36,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if cfg.hosts > 0 {
 		source = cfg.host
 	}
+	// libpcp reads the derived-metric configuration as the context is made
+	derived := pmapi.LoadDerivedFromEnv(os.Getenv, os.LookupEnv, stderr)
 	ctx, err := connect(source, cfg.container, stderr)
 	if err != nil {
 		if reportSetting(err, stderr) {
@@ -49,6 +52,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer ctx.Close()
+	ctx.UseDerived(derived, stderr)
 
 	p := newPminfo(cfg, ctx, out, stderr)
 	exit := 0
@@ -124,17 +128,13 @@ func newPminfo(cfg *config, ctx *pmapi.Context, out *bufio.Writer, stderr io.Wri
 func (p *pminfo) printf(format string, a ...any) { fmt.Fprintf(p.out, format, a...) }
 
 // traverse is pmTraversePMNS(name, dometric): pmcd's names at or below name, then
-// the client-side derived names.
+// the derived names (pmapi appends them).
 func (p *pminfo) traverse(name string) error {
 	names, err := p.ctx.Traverse(name)
-	derived := derivedBelow(name)
 	if err != nil {
-		if protocol.CodeOf(err) != protocol.ErrName || len(derived) == 0 {
-			return err
-		}
-		names = nil
+		return err
 	}
-	for _, n := range append(names, derived...) {
+	for _, n := range names {
 		p.dometric(n)
 	}
 	return nil
@@ -209,14 +209,9 @@ func (p *pminfo) dodigit(arg string) error {
 }
 
 func (p *pminfo) dopmid(pmid protocol.PMID) error {
-	var name string
-	if d := derivedByPMID(pmid); d != nil {
-		name = d.name
-	} else {
-		var err error
-		if name, err = p.ctx.NameID(pmid); err != nil {
-			return err
-		}
+	name, err := p.ctx.NameID(pmid)
+	if err != nil {
+		return err
 	}
 	return p.traverse(name)
 }
@@ -243,64 +238,30 @@ func (p *pminfo) doindom(indom protocol.InDom) error {
 	return nil
 }
 
-// lookup is pmLookupName over the batch: derived names resolve locally, the others
-// in one request. An error is fatal for the batch (every name then has PMIDNull).
+// lookup is pmLookupName over the batch. An error is fatal for the batch (every
+// name then has PMIDNull).
 func (p *pminfo) lookup(names []string) ([]protocol.PMID, error) {
-	ids := make([]protocol.PMID, len(names))
-	var real []string
-	var at []int
-	for i, n := range names {
-		if d := derivedByName(n); d != nil {
-			ids[i] = d.desc.PMID
-			continue
-		}
-		ids[i] = protocol.PMIDNull
-		real = append(real, n)
-		at = append(at, i)
-	}
-	if len(real) == 0 {
-		return ids, nil
-	}
-	got, err := p.ctx.LookupNames(real)
+	ids, err := p.ctx.LookupNames(names)
 	if err != nil {
-		if code := protocol.CodeOf(err); len(names) > 1 && (code == protocol.ErrName || code == protocol.ErrNonLeaf) {
-			return ids, nil // pmLookupName reports a partial failure in place
+		out := make([]protocol.PMID, len(names))
+		for i := range out {
+			out[i] = protocol.PMIDNull
 		}
-		return ids, err
-	}
-	for k, i := range at {
-		ids[i] = got[k]
+		return out, err
 	}
 	return ids, nil
 }
 
-// fetch is pmFetch over the batch: derived metrics have no values and are not sent.
+// fetch is pmFetch over the batch.
 func (p *pminfo) fetch(ids []protocol.PMID) ([]protocol.ValueSet, error) {
-	vsets := make([]protocol.ValueSet, len(ids))
-	var real []protocol.PMID
-	var at []int
-	for i, id := range ids {
-		if isDerived(id) {
-			vsets[i] = protocol.ValueSet{PMID: id}
-			continue
-		}
-		real = append(real, id)
-		at = append(at, i)
-	}
-	if len(real) == 0 {
-		return vsets, nil
-	}
-	r, err := p.ctx.Fetch(real)
+	r, err := p.ctx.Fetch(ids)
 	if err != nil {
 		return nil, err
 	}
-	if len(r.VSets) != len(real) {
+	if len(r.VSets) != len(ids) {
 		return nil, &protocol.Error{Code: protocol.ErrIPC}
 	}
-	for k, i := range at {
-		vsets[i] = r.VSets[k]
-	}
-	return vsets, nil
+	return r.VSets, nil
 }
 
 func (p *pminfo) fetchOne(id protocol.PMID) (protocol.ValueSet, error) {
@@ -312,12 +273,6 @@ func (p *pminfo) fetchOne(id protocol.PMID) (protocol.ValueSet, error) {
 }
 
 func (p *pminfo) desc(id protocol.PMID) (protocol.Desc, error) {
-	if d := derivedByPMID(id); d != nil {
-		return d.desc, nil
-	}
-	if isDerived(id) {
-		return protocol.Desc{}, &protocol.Error{Code: protocol.ErrPMID}
-	}
 	return p.ctx.Desc(id)
 }
 
@@ -328,15 +283,6 @@ func (p *pminfo) text(ident uint32, help, isPMID bool) (string, error) {
 		kind = protocol.TextHelp
 	}
 	if isPMID {
-		if d := derivedByPMID(protocol.PMID(ident)); d != nil {
-			if help {
-				return d.help, nil
-			}
-			return d.oneline, nil
-		}
-		if isDerived(protocol.PMID(ident)) {
-			return "", &protocol.Error{Code: protocol.ErrText}
-		}
 		return p.ctx.Text(ident, kind|protocol.TextPMID)
 	}
 	return p.ctx.Text(ident, kind|protocol.TextInDom)
