@@ -244,7 +244,7 @@ func (v *verifier) checkStore(c TLSConfig, this *check.Machine) *identity {
 		v.failed("store", safetext.Escape(err.Error())+"; run as the collector's user (sudo -u gopcp collectord verify --secure), or give that user the store", "")
 		return nil
 	case err != nil:
-		v.failed("store", safetext.Escape(err.Error()), shellquote.Join("certdb", "list", "-d", dir))
+		v.failed("store", safetext.Escape(err.Error())+"; inspect it with "+shellquote.Join("certdb", "list", "-d", dir), "")
 		return nil
 	}
 	v.ok("store", "%s opened (%d certificates)", safetext.Escape(dir), len(st.List()))
@@ -266,7 +266,7 @@ func (v *verifier) checkStore(c TLSConfig, this *check.Machine) *identity {
 	v.ok("nickname", "%q found", c.Nickname)
 	rep, err := check.InStore(st, c.Nickname, check.StoreOptions{Role: check.RoleServer, Now: v.now, ThisHost: this})
 	if err != nil {
-		v.failed("certificate", safetext.Escape(err.Error()), shellquote.Join("certdb", "list", "-d", dir))
+		v.failed("certificate", safetext.Escape(err.Error())+"; inspect the store with "+shellquote.Join("certdb", "list", "-d", dir), "")
 		return nil
 	}
 	v.report(rep.Results...)
