@@ -4,12 +4,16 @@
 //
 //	go run ./man -out DIR -version V bin/collectord bin/pminfo bin/certdb [bin/proxyd]
 //
-// For each binary it runs `BIN --help` (and the help of its subcommands) and
-// writes DIR/man/manN/NAME.N, converting the help text's sections to roff. The bash
-// completion is the program's own `BIN completion bash` when it has one (made from
-// its flag definitions), else one built from the options the help lists, with
-// files or folders completed for FILE and DIR arguments; it is written to
-// DIR/bash-completion/NAME. `make install` runs it.
+// A program whose commands and flags are one declarative table (certdb, on
+// urfave/cli) prints its own page from that table: `BIN --generate-man
+// --version V --date D`; the generator only adds SEE ALSO. For the others
+// (collectord, proxyd and pminfo until they are converted) it runs `BIN --help`
+// (and the help of its subcommands) and converts the help text's sections to
+// roff. Either way the page is written to DIR/man/manN/NAME.N. The bash
+// completion is the program's own `BIN completion bash` when it has one (made
+// from its flag definitions; required of a table program), else one built from
+// the options the help lists, with files or folders completed for FILE and DIR
+// arguments; it is written to DIR/bash-completion/NAME. `make install` runs it.
 package main
 
 import (
@@ -33,6 +37,9 @@ type program struct {
 	summary string
 	sub     [][]string // extra help invocations: subcommands
 	subList bool       // its help lists commands: document each one's --help
+	// fromTable: the program prints its page (--generate-man) and completion
+	// (completion bash) from its command table; its help is not scraped.
+	fromTable bool
 }
 
 var programs = map[string]program{
@@ -40,7 +47,7 @@ var programs = map[string]program{
 		sub: [][]string{{"verify", "--help"}}},
 	"proxyd": {section: "8", summary: "the gopcp proxy: PCP relay, REST API and Prometheus metrics, a pmproxy analogue"},
 	"pminfo": {section: "1", summary: "display information about performance metrics (gopcp)"},
-	"certdb": {section: "1", summary: "manage gopcp certificate stores (certutil and pk12util for gopcp)", subList: true},
+	"certdb": {section: "1", fromTable: true},
 }
 
 func main() {
@@ -97,6 +104,9 @@ func generate(bin, out, version, date string, all []string) error {
 	if !ok {
 		p = program{section: "1"}
 	}
+	if p.fromTable {
+		return generateFromTable(bin, name, p, out, version, date, all)
+	}
 	text, err := help(bin, "--help")
 	if err != nil {
 		return err
@@ -115,13 +125,6 @@ func generate(bin, out, version, date string, all []string) error {
 		}
 	}
 	page := manPage(name, p, text, subs, version, date, all)
-	dir := filepath.Join(out, "man", "man"+p.section)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(dir, name+"."+p.section), []byte(page), 0o644); err != nil {
-		return err
-	}
 	comp, err := help(bin, "completion", "bash")
 	if err != nil || !strings.Contains(comp, "complete -F") {
 		opts := options(text)
@@ -129,6 +132,51 @@ func generate(bin, out, version, date string, all []string) error {
 			opts = append(opts, options(s.text)...)
 		}
 		comp = bashCompletion(name, commandsOrSubs(text, p), opts)
+	}
+	return write(out, name, p.section, page, comp)
+}
+
+// generateFromTable writes the page and completion a program makes from its
+// own command table. Nothing is scraped: a program that fails to print either
+// fails the generation, rather than installing a page made some other way.
+func generateFromTable(bin, name string, p program, out, version, date string, all []string) error {
+	page, err := output(bin, "--generate-man", "--version", version, "--date", date)
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(page, "\n.TH ") && !strings.HasPrefix(page, ".TH ") {
+		return fmt.Errorf("%s --generate-man printed no man page (no .TH line)", bin)
+	}
+	page = strings.TrimRight(page, "\n") + "\n" + seeAlso(name, all)
+	comp, err := output(bin, "completion", "bash")
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(comp, "complete -F") {
+		return fmt.Errorf("%s completion bash printed no bash completion (no complete -F)", bin)
+	}
+	return write(out, name, p.section, page, comp)
+}
+
+// output runs bin with args and returns its standard output; it must exit 0.
+func output(bin string, args ...string) (string, error) {
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("%s %s: %v: %s", bin, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.String(), nil
+}
+
+// write puts a page and a completion where make install takes them from.
+func write(out, name, section, page, comp string) error {
+	dir := filepath.Join(out, "man", "man"+section)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+"."+section), []byte(page), 0o644); err != nil {
+		return err
 	}
 	cdir := filepath.Join(out, "bash-completion")
 	if err := os.MkdirAll(cdir, 0o755); err != nil {
@@ -357,6 +405,13 @@ func manPage(name string, p program, text string, subs []subHelp, version, date 
 		fmt.Fprintf(&b, ".SH %s\n", strings.ToUpper(name+" "+s.name))
 		writeBody(&b, strings.Split(strings.TrimRight(s.text, "\n"), "\n"))
 	}
+	b.WriteString(seeAlso(name, all))
+	return b.String()
+}
+
+// seeAlso is the SEE ALSO section naming the other programs generated.
+func seeAlso(name string, all []string) string {
+	var b strings.Builder
 	var see []string
 	for _, o := range all {
 		if o != name {

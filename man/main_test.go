@@ -124,3 +124,65 @@ func TestMakeInstall(t *testing.T) {
 		t.Errorf("--version: %q %v", out, err)
 	}
 }
+
+// TestGenerateCertdb: certdb's page and completion come from its command table
+// (certdb --generate-man, certdb completion bash), not from scraping --help:
+// every command has its section with its flags, groff takes the page without
+// warnings, and the completion is certdb's own.
+func TestGenerateCertdb(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "certdb")
+	if out, err := exec.Command("go", "build", "-o", bin, "../certdb").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	// A stand-in pminfo (scraped: it is not table-made) to be named in SEE ALSO.
+	pminfo := filepath.Join(dir, "pminfo")
+	if err := os.WriteFile(pminfo, []byte("#!/bin/sh\necho 'Usage: pminfo [-f] METRIC'\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	out := filepath.Join(dir, "out")
+	if code := run([]string{"-out", out, "-version", "1.2.3", "-date", "2030-04-05", bin, pminfo}, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	data, err := os.ReadFile(filepath.Join(out, "man", "man1", "certdb.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := string(data)
+	if strings.Contains(page, "Generated from 'certdb --help'") {
+		t.Errorf("certdb's page was scraped from --help")
+	}
+	for _, w := range []string{`.TH CERTDB 1 "2030-04-05" "gopcp 1.2.3" "gopcp Manual"`, ".SH NAME\ncertdb \\- manage gopcp certificate stores",
+		".SS crl add\n", ".SS import-nss\n", "--store-password-file", "--p12-password-file FILE", "(default p12)",
+		".SH EXIT STATUS", ".SH SEE ALSO\n.BR pminfo (1)\n"} {
+		if !strings.Contains(page, w) {
+			t.Errorf("page lacks %q", w)
+		}
+	}
+	if groff, err := exec.LookPath("groff"); err == nil {
+		msg, err := exec.Command(groff, "-man", "-Tutf8", "-ww", "-z", filepath.Join(out, "man", "man1", "certdb.1")).CombinedOutput()
+		if err != nil || len(msg) > 0 {
+			t.Errorf("groff: %v\n%s", err, msg)
+		}
+	}
+	comp, err := os.ReadFile(filepath.Join(out, "bash-completion", "certdb"))
+	own, _ := exec.Command(bin, "completion", "bash").Output()
+	if err != nil || string(comp) != string(own) || !strings.Contains(string(comp), "complete -F _certdb certdb") {
+		t.Errorf("completion is not certdb's own: %v\n%s", err, comp)
+	}
+
+	// A program marked as table-made that cannot print its page fails the
+	// generation instead of getting a scraped one.
+	fake := filepath.Join(dir, "certdb-old", "certdb")
+	if err := os.MkdirAll(filepath.Dir(fake), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(fake, []byte("#!/bin/sh\necho 'Usage: certdb COMMAND'; exit 2\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	stderr.Reset()
+	if code := run([]string{"-out", filepath.Join(dir, "out2"), fake}, &stderr); code != 1 || !strings.Contains(stderr.String(), "--generate-man") {
+		t.Errorf("old certdb: exit %d: %s", code, stderr.String())
+	}
+}
