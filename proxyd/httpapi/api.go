@@ -475,7 +475,7 @@ func (a *API) collector(spec string, trusted bool) (*collector, error) {
 				" may not weaken the configured upstream security: " + why + "; drop the attribute or ask for more security"}
 		}
 		c := &collector{api: a, key: spec, cacheKey: collectorKey(spec, trusted), spec: hs, host: host,
-			trusted: trusted, hasCert: id.StoreDir != "" || id.TLSConf != ""}
+			trusted: trusted, hasCert: id.TLSConfig() != nil} // a store, tls.conf or keystore
 		c.presents = c.hasCert && id.Presents(trusted)
 		c.opts = pmapi.Options{
 			Secure:         id.Secure,
