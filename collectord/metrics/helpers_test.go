@@ -64,6 +64,7 @@ func newFixtureRegistry(t testing.TB, dir string) *Registry {
 		SysRoot:  filepath.Join(dir, "sys"),
 		EtcRoot:  filepath.Join(dir, "etc"),
 		RootFS:   filepath.Join(dir, "rootfs"),
+		UtmpPath: filepath.Join(dir, "var/run/utmp"),
 		Hostname: "fixturehost.example.org",
 		Version:  "1.2.3",
 		Self:     testSelf(),

@@ -70,6 +70,7 @@ type Options struct {
 	SysRoot  string // default "/sys"
 	EtcRoot  string // default "/etc" (machine-id, os-release)
 	RootFS   string // prefix for statfs of mount points, default "/"
+	UtmpPath string // login records (kernel.all.nusers ...), default "/var/run/utmp"
 	Hostname string // "" = os.Hostname()
 	Version  string // reported as pmcd.version and pmcd.build
 	Self     Self   // may be nil (then pmcd.numclients is 0 etc.)
@@ -489,6 +490,7 @@ func errCode(err error) int32 {
 // between New and the first Fetch.
 type env struct {
 	procRoot, sysRoot, etcRoot, rootFS string
+	utmpPath                           string
 	hostname                           string // pmcd.hostname, full as configured
 	version                            string
 	self                               Self
@@ -505,6 +507,7 @@ func newEnv(o Options) (*env, error) {
 		sysRoot:  def(o.SysRoot, "/sys"),
 		etcRoot:  def(o.EtcRoot, "/etc"),
 		rootFS:   def(o.RootFS, "/"),
+		utmpPath: def(o.UtmpPath, "/var/run/utmp"),
 		hostname: o.Hostname,
 		version:  o.Version,
 		self:     o.Self,
