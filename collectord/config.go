@@ -10,6 +10,7 @@ import (
 	"github.com/gopcp/gopcp/internal/logctl"
 	"github.com/gopcp/gopcp/internal/reload"
 	"github.com/gopcp/gopcp/internal/tomlconfig"
+	"github.com/gopcp/gopcp/tlsconfig"
 )
 
 // DefaultConfigPath is read when it exists and no --config is given.
@@ -65,10 +66,27 @@ type TLSConfig struct {
 	// CRLFiles are checked for client certificates, besides the CRLs of the
 	// store (certdb crl add) and of the tls.conf (tls-crl-file); reloaded on change.
 	CRLFiles []string `toml:"crl_files"`
+
+	// A Java keystore used in place, instead of cert_db or tls_conf: its key
+	// entry is the identity; the truststore's trusted-certificate entries are
+	// the CAs of client certificates. Types are detected when not given.
+	Keystore               string `toml:"keystore"`
+	KeystoreType           string `toml:"keystore_type"` // jks | pkcs12
+	KeystorePasswordFile   string `toml:"keystore_password_file"`
+	KeyAlias               string `toml:"key_alias"` // "" = the only key entry
+	Truststore             string `toml:"truststore"`
+	TruststoreType         string `toml:"truststore_type"` // jks | pkcs12
+	TruststorePasswordFile string `toml:"truststore_password_file"`
 }
 
 // Enabled reports whether a server identity is configured.
-func (t TLSConfig) Enabled() bool { return t.CertDB != "" || t.TLSConf != "" }
+func (t TLSConfig) Enabled() bool { return t.CertDB != "" || t.TLSConf != "" || t.Keystore != "" }
+
+// java is the keystore part of the configuration.
+func (t TLSConfig) java() tlsconfig.JavaStores {
+	return tlsconfig.JavaStores{Keystore: t.Keystore, KeystoreType: t.KeystoreType, KeystorePasswordFile: t.KeystorePasswordFile,
+		KeyAlias: t.KeyAlias, Truststore: t.Truststore, TruststoreType: t.TruststoreType, TruststorePasswordFile: t.TruststorePasswordFile}
+}
 
 // MetricsConfig points the metric sources at a root, for containers and tests.
 type MetricsConfig struct {
@@ -151,13 +169,20 @@ func (c Config) Validate() error {
 	case c.Server.MaxClientsPerAddr < 0 || c.Server.MaxHandshakes < 0:
 		return errors.New("config: max_clients_per_addr and max_handshakes may not be negative")
 	case c.TLS.RequireClientCert && !c.TLS.Enabled():
-		return errors.New("config: require_client_cert (-Q) needs a certificate: set cert_db and nickname (-C, -M) or tls_conf")
+		return errors.New("config: require_client_cert (-Q) needs a certificate: set cert_db and nickname (-C, -M), tls_conf or keystore")
 	case c.TLS.CertDB != "" && c.TLS.TLSConf != "":
 		return errors.New("config: cert_db (-C) and tls_conf are alternatives: set one")
+	case c.TLS.Keystore != "" && (c.TLS.CertDB != "" || c.TLS.TLSConf != ""):
+		return errors.New("config: tls.keystore is an alternative to cert_db (-C) and tls_conf: set one")
+	case c.TLS.Truststore != "" && c.TLS.Keystore == "":
+		return errors.New("config: tls.truststore goes with tls.keystore; with cert_db or tls_conf, trust the client CA there")
 	case len(c.TLS.CRLFiles) > 0 && !c.TLS.Enabled():
-		return errors.New("config: tls.crl_files needs a certificate: set cert_db and nickname (-C, -M) or tls_conf")
+		return errors.New("config: tls.crl_files needs a certificate: set cert_db and nickname (-C, -M), tls_conf or keystore")
 	case c.TLS.CertDB != "" && c.TLS.Nickname == "":
 		return fmt.Errorf("config: cert_db %s needs the nickname of the server certificate (nickname, -M)", c.TLS.CertDB)
+	}
+	if err := c.TLS.java().Validate(); err != nil {
+		return fmt.Errorf("config: tls: %w", err)
 	}
 	switch c.Log.Format {
 	case "", "text", "json":

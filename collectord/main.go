@@ -203,7 +203,8 @@ func (o *options) merge(c *Config) {
 	}
 	if o.set["tls-conf"] {
 		c.TLS.TLSConf = o.tlsConf
-	} else if c.TLS.TLSConf == "" && c.TLS.CertDB == "" {
+	} else if c.TLS.TLSConf == "" && c.TLS.CertDB == "" && c.TLS.Keystore == "" {
+		// PCP_TLSCONF_PATH is the identity only when the file names none.
 		c.TLS.TLSConf = os.Getenv(tlsconfig.EnvTLSConf)
 	}
 	if o.set["s"] {

@@ -32,9 +32,12 @@ func buildTLS(c TLSConfig, log, tlsLog *slog.Logger) (*tlsBundle, error) {
 		return nil, err
 	}
 	b := &tlsBundle{cfg: cfg, leaf: cfg.Certificates[0].Leaf}
-	if c.CertDB != "" {
+	switch {
+	case c.Keystore != "":
+		b.source = "keystore " + c.Keystore
+	case c.CertDB != "":
 		b.source = fmt.Sprintf("%q in store %s", c.Nickname, c.CertDB)
-	} else {
+	default:
 		b.source = "tls.conf " + c.TLSConf
 	}
 	tlsconfig.Trace(cfg, tlsLog)
@@ -46,6 +49,7 @@ func (c TLSConfig) serverOptions() tlsconfig.ServerOptions {
 	return tlsconfig.ServerOptions{
 		Store: c.CertDB, Nickname: c.Nickname, PasswordFile: c.PasswordFile,
 		TLSConf: c.TLSConf, RequireClientCert: c.RequireClientCert, CRLFiles: c.CRLFiles,
+		Java: c.java(),
 	}
 }
 

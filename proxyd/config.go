@@ -11,6 +11,7 @@ import (
 	"github.com/gopcp/gopcp/internal/logctl"
 	"github.com/gopcp/gopcp/internal/tomlconfig"
 	"github.com/gopcp/gopcp/proxyd/upstream"
+	"github.com/gopcp/gopcp/tlsconfig"
 )
 
 // DefaultConfigPath is read when it exists and no --config is given.
@@ -73,6 +74,25 @@ type TLSConfig struct {
 	// CRLFiles are checked for client certificates, besides the store's and
 	// the tls.conf's CRLs; reloaded on change.
 	CRLFiles []string `toml:"crl_files"`
+	// A Java keystore used in place instead of cert_db or tls_conf: its key
+	// entry is proxyd's identity, the truststore's trusted-certificate entries
+	// the CAs of client certificates (tlsconfig.JavaStores).
+	Keystore               string `toml:"keystore"`
+	KeystoreType           string `toml:"keystore_type"` // jks | pkcs12; "" = detected
+	KeystorePasswordFile   string `toml:"keystore_password_file"`
+	KeyAlias               string `toml:"key_alias"` // "" = the only key entry
+	Truststore             string `toml:"truststore"`
+	TruststoreType         string `toml:"truststore_type"`
+	TruststorePasswordFile string `toml:"truststore_password_file"`
+}
+
+// enabled reports whether proxyd has an identity of its own.
+func (t TLSConfig) enabled() bool { return t.CertDB != "" || t.TLSConf != "" || t.Keystore != "" }
+
+// java is the keystore part of [tls].
+func (t TLSConfig) java() tlsconfig.JavaStores {
+	return tlsconfig.JavaStores{Keystore: t.Keystore, KeystoreType: t.KeystoreType, KeystorePasswordFile: t.KeystorePasswordFile,
+		KeyAlias: t.KeyAlias, Truststore: t.Truststore, TruststoreType: t.TruststoreType, TruststorePasswordFile: t.TruststorePasswordFile}
 }
 
 // UpstreamConfig says which collectors may be reached and how.
@@ -97,6 +117,34 @@ type ClientIdentity struct {
 	// CRLFiles are checked for collectors' certificates, besides the store's
 	// and the tls.conf's CRLs; read for each new connection.
 	CRLFiles []string `toml:"crl_files"`
+	// A Java keystore (proxyd's client certificate) and truststore (the CAs
+	// of collectors' certificates), instead of cert_db or tls_conf; read for
+	// each new connection, like the store.
+	Keystore               string `toml:"keystore"`
+	KeystoreType           string `toml:"keystore_type"`
+	KeystorePasswordFile   string `toml:"keystore_password_file"`
+	KeyAlias               string `toml:"key_alias"`
+	Truststore             string `toml:"truststore"`
+	TruststoreType         string `toml:"truststore_type"`
+	TruststorePasswordFile string `toml:"truststore_password_file"`
+}
+
+// java is the keystore part of a client identity.
+func (ci ClientIdentity) java() tlsconfig.JavaStores {
+	return tlsconfig.JavaStores{Keystore: ci.Keystore, KeystoreType: ci.KeystoreType, KeystorePasswordFile: ci.KeystorePasswordFile,
+		KeyAlias: ci.KeyAlias, Truststore: ci.Truststore, TruststoreType: ci.TruststoreType, TruststorePasswordFile: ci.TruststorePasswordFile}
+}
+
+// check refuses two identity sources in one client identity. A truststore
+// may stand alone (verify collectors, present no certificate).
+func (ci ClientIdentity) check() error {
+	if ci.Keystore != "" && (ci.CertDB != "" || ci.TLSConf != "") {
+		return errors.New("keystore is an alternative to cert_db and tls_conf: set one")
+	}
+	if ci.Truststore != "" && (ci.CertDB != "" || ci.TLSConf != "") {
+		return errors.New("truststore is an alternative to cert_db and tls_conf (trust the collectors' CA there): set one")
+	}
+	return ci.java().Validate()
 }
 
 // CollectorConfig names one collector: it is allowed, and its identity replaces
@@ -147,12 +195,16 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: max_header_bytes %d below 1024", s.MaxHeaderBytes)
 	case s.MaxBodyBytes < 0:
 		return fmt.Errorf("config: max_body_bytes %d is negative", s.MaxBodyBytes)
-	case c.TLS.RequireClientCert && c.TLS.CertDB == "" && c.TLS.TLSConf == "":
-		return errors.New("config: require_client_cert (-Q) needs a certificate: set cert_db and nickname (-C, -M) or tls_conf")
+	case c.TLS.RequireClientCert && !c.TLS.enabled():
+		return errors.New("config: require_client_cert (-Q) needs a certificate: set cert_db and nickname (-C, -M), tls_conf or keystore")
 	case c.TLS.CertDB != "" && c.TLS.TLSConf != "":
 		return errors.New("config: cert_db (-C) and tls_conf are alternatives: set one")
-	case len(c.TLS.CRLFiles) > 0 && c.TLS.CertDB == "" && c.TLS.TLSConf == "":
-		return errors.New("config: tls.crl_files needs a certificate: set cert_db and nickname (-C, -M) or tls_conf")
+	case c.TLS.Keystore != "" && (c.TLS.CertDB != "" || c.TLS.TLSConf != ""):
+		return errors.New("config: tls.keystore is an alternative to cert_db (-C) and tls_conf: set one")
+	case c.TLS.Truststore != "" && c.TLS.Keystore == "":
+		return errors.New("config: tls.truststore goes with tls.keystore; with cert_db or tls_conf, trust the client CA there")
+	case len(c.TLS.CRLFiles) > 0 && !c.TLS.enabled():
+		return errors.New("config: tls.crl_files needs a certificate: set cert_db and nickname (-C, -M), tls_conf or keystore")
 	case c.watchInterval() < 0:
 		return fmt.Errorf("config: reload.watch_interval %v is negative", c.watchInterval())
 	}
@@ -169,7 +221,13 @@ func (c Config) Validate() error {
 	if _, err := logctl.ParseClasses(c.Log.Debug, debugClasses); err != nil {
 		return fmt.Errorf("config: log.debug: %w", err)
 	}
+	if err := c.TLS.java().Validate(); err != nil {
+		return fmt.Errorf("config: tls: %w", err)
+	}
 	if _, err := upstream.ParseSecure(c.Upstream.Client.Secure); err != nil {
+		return fmt.Errorf("config: upstream.client: %w", err)
+	}
+	if err := c.Upstream.Client.check(); err != nil {
 		return fmt.Errorf("config: upstream.client: %w", err)
 	}
 	for i, col := range c.Collectors {
@@ -183,6 +241,9 @@ func (c Config) Validate() error {
 			return fmt.Errorf("config: collector %s: %w", col.Host, err)
 		}
 		if _, err := upstream.ParseLend(col.LendIdentity); err != nil {
+			return fmt.Errorf("config: collector %s: %w", col.Host, err)
+		}
+		if err := col.ClientIdentity.check(); err != nil {
 			return fmt.Errorf("config: collector %s: %w", col.Host, err)
 		}
 	}
@@ -224,6 +285,7 @@ func identity(ci ClientIdentity) upstream.Identity {
 		AllowSelfCert:  ci.AllowSelfCert,
 		AllowBadDomain: ci.AllowBadDomain,
 		CRLFiles:       ci.CRLFiles,
+		Java:           ci.java(),
 	}
 }
 

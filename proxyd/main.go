@@ -250,13 +250,13 @@ func loadConfig(o *options) (Config, error) {
 // buildTLS loads proxyd's identity, or returns nil when none is configured; log
 // gets the CRL warnings, tlsLog the -D tls lines.
 func buildTLS(c TLSConfig, log, tlsLog *slog.Logger) (*tls.Config, error) {
-	if c.CertDB == "" && c.TLSConf == "" {
+	if !c.enabled() {
 		return nil, nil
 	}
 	cfg, err := tlsconfig.Server(tlsconfig.ServerOptions{
 		Store: c.CertDB, Nickname: c.Nickname, PasswordFile: c.PasswordFile,
 		TLSConf: c.TLSConf, RequireClientCert: c.RequireClientCert,
-		CRLFiles: c.CRLFiles, Logger: log,
+		CRLFiles: c.CRLFiles, Logger: log, Java: c.java(),
 	})
 	if err != nil {
 		return nil, err

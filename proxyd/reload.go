@@ -80,10 +80,10 @@ func (r *Reloader) build(cfg Config) (*generation, error) {
 
 // tlsFiles are the files proxyd's identity is built from, for the watch.
 func tlsFiles(c TLSConfig) []string {
-	if c.CertDB == "" && c.TLSConf == "" {
+	if !c.enabled() {
 		return nil
 	}
-	return tlsconfig.ServerOptions{Store: c.CertDB, PasswordFile: c.PasswordFile, TLSConf: c.TLSConf, CRLFiles: c.CRLFiles}.Files()
+	return tlsconfig.ServerOptions{Store: c.CertDB, PasswordFile: c.PasswordFile, TLSConf: c.TLSConf, CRLFiles: c.CRLFiles, Java: c.java()}.Files()
 }
 
 // Current is the generation in service.

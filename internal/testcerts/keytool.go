@@ -44,7 +44,7 @@ func NewKeytoolPKI(t testing.TB, dir, cn string) *KeytoolPKI {
 	NeedKeytool(t)
 	p := &KeytoolPKI{Dir: dir, CAPEM: filepath.Join(dir, "ca.crt"), caPass: "ca-store-pass"}
 	Keytool(t, dir, "-genkeypair", "-alias", "ca", "-keyalg", "EC", "-groupname", "secp256r1", "-dname", "CN="+cn,
-		"-ext", "bc:c", "-validity", "30", "-keystore", "ca.p12", "-storetype", "PKCS12", "-storepass", p.caPass)
+		"-ext", "bc:c", "-validity", "800", "-keystore", "ca.p12", "-storetype", "PKCS12", "-storepass", p.caPass)
 	Keytool(t, dir, "-exportcert", "-rfc", "-alias", "ca", "-keystore", "ca.p12", "-storepass", p.caPass, "-file", "ca.crt")
 	return p
 }
@@ -75,7 +75,7 @@ func (p *KeytoolPKI) Identity(t testing.TB, o KeytoolIdentity) string {
 	csr := o.Alias + ".csr"
 	Keytool(t, p.Dir, append([]string{"-certreq", "-alias", o.Alias, "-file", csr}, ks...)...)
 	gen := []string{"-gencert", "-alias", "ca", "-keystore", "ca.p12", "-storepass", p.caPass, "-infile", csr,
-		"-outfile", o.Alias + ".crt", "-rfc", "-validity", "20"}
+		"-outfile", o.Alias + ".crt", "-rfc", "-validity", "400"}
 	if o.SAN != "" {
 		gen = append(gen, "-ext", "san="+o.SAN)
 	}

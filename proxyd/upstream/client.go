@@ -35,6 +35,9 @@ type Identity struct {
 	// Lend says for which HTTP clients proxyd presents this identity's client
 	// certificate (see LendMode).
 	Lend LendMode
+	// Java is a keystore (client certificate) and truststore (collector CAs)
+	// used in place of StoreDir or TLSConf.
+	Java tlsconfig.JavaStores
 }
 
 // LendMode says on whose behalf proxyd presents its client certificate to a
@@ -121,7 +124,7 @@ func ParseSecure(s string) (pmapi.SecureMode, error) {
 // TLSConfig returns the pmapi TLS hook for this identity; nil means pmapi's
 // default (no server verification, no client certificate).
 func (id Identity) TLSConfig() func(serverName string) (*tls.Config, error) {
-	if id.StoreDir == "" && id.TLSConf == "" {
+	if id.StoreDir == "" && id.TLSConf == "" && !id.Java.Enabled() {
 		return nil
 	}
 	w := id.Warn
@@ -137,6 +140,7 @@ func (id Identity) TLSConfig() func(serverName string) (*tls.Config, error) {
 		AllowBadDomain: id.AllowBadDomain,
 		Warn:           w,
 		CRLFiles:       id.CRLFiles,
+		Java:           id.Java,
 	})
 }
 
