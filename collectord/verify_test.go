@@ -463,3 +463,25 @@ func TestVerifyIPOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyHostileCertificateText: a certificate whose common name carries
+// terminal escapes and a newline shows them escaped, and cannot forge a line.
+func TestVerifyHostileCertificateText(t *testing.T) {
+	t.Chdir(t.TempDir())
+	p := newPKI(t)
+	p.replaceIdentity(t, testcerts.New(t, p.ca, testcerts.Options{CN: "pm\x1b[2J\rPASS fetch: forged\n\u202eFAKE"}))
+	cfg := filepath.Join(t.TempDir(), "c.toml")
+	writeFile(t, cfg, "")
+	out, _ := verifyRun(t, "--secure", "--config", cfg, "-C", p.serverDir, "-M", serverNick, "-p", itoa(freePort(t)),
+		"--timeout", "1", "--client-store", p.clientDir)
+	if strings.ContainsAny(out, "\x1b\r\u202e") || strings.Contains(out, "\nPASS fetch: forged") || strings.Contains(out, "\nFAKE") {
+		t.Fatalf("raw control characters in the transcript:\n%q", out)
+	}
+	if !strings.Contains(out, `WARN names: no subjectAltName: clients match the common name "pm\x1b[2J\rPASS fetch: forged\n\u202eFAKE" instead`) {
+		t.Errorf("names line:\n%s", out)
+	}
+	// The renewal asks for this host's names, not for the hostile text.
+	if fix := fixes(out)["names"]; !strings.Contains(fix, " --cn "+localNames()[0]+" --server --san DNS:") {
+		t.Errorf("fix: %s", fix)
+	}
+}

@@ -155,7 +155,9 @@ func renewal(c *x509.Certificate, role Role, o *Origin, extra []string) (how, fi
 		return how, shellquote.Join(args...)
 	}
 	cn := c.Subject.CommonName
-	if cn == "" {
+	if cn == "" || strings.IndexFunc(cn, notHostChar) >= 0 && net.ParseIP(cn) == nil {
+		// A common name that is no host name (empty, or any text an issuer
+		// put there) is not carried over: the request is for the host.
 		cn = firstName(sans, nick)
 	}
 	dir := o.Dir
@@ -180,8 +182,8 @@ func sanWords(c *x509.Certificate, extra []string) string {
 	seen := map[string]bool{}
 	addName := func(n string) {
 		n = strings.Trim(n, "[]")
-		if n == "" || strings.ContainsAny(n, ", ") {
-			return // not a name certdb --san can take
+		if n == "" || net.ParseIP(n) == nil && strings.IndexFunc(n, notHostChar) >= 0 {
+			return // not a host name (a common name may be any text)
 		}
 		w := "DNS:" + n
 		if net.ParseIP(n) != nil {
@@ -202,6 +204,12 @@ func sanWords(c *x509.Certificate, extra []string) string {
 		addName(e)
 	}
 	return strings.Join(words, ",")
+}
+
+// notHostChar reports whether r cannot appear in a DNS name a certificate
+// holds (letters, digits, hyphen, dot; _ and a leading * are seen in practice).
+func notHostChar(r rune) bool {
+	return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '_' || r == '*')
 }
 
 func firstName(sans, dflt string) string {
