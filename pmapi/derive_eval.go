@@ -92,6 +92,9 @@ func (e *evalEnv) instName(indom protocol.InDom, inst uint32) (string, bool) {
 	m, ok := e.names[indom]
 	if !ok {
 		m = map[uint32]string{}
+		if e.c == nil {
+			return "", false
+		}
 		if insts, err := e.c.InDom(indom); err == nil {
 			for _, in := range insts {
 				m[in.ID] = in.Name
@@ -371,6 +374,9 @@ func (n *bnode) evalFilter(e *evalEnv) {
 	pat, src := n.left.src, n.right
 	if pat.exact {
 		if n.instID < 0 {
+			if e.c == nil {
+				return
+			}
 			id, err := e.c.InstanceID(src.desc.InDom, pat.value)
 			if err != nil {
 				return

@@ -308,9 +308,14 @@ func (p *parser) advance() {
 }
 
 // fail records the first error, positioned at the token being looked at.
+//
+// A bare yacc "syntax error" has no message (libpcp prints none); the innermost
+// enclosing error rule then supplies one, as yacc's error recovery does.
 func (p *parser) fail(msg string) *exprNode {
 	if p.err == nil {
 		p.err = &SyntaxError{Pos: p.last, Msg: msg}
+	} else if p.err.Msg == "" {
+		p.err.Msg = msg
 	}
 	return nil
 }
@@ -325,14 +330,18 @@ func parseExpr(s string) (*exprNode, *SyntaxError) {
 	if p.err != nil {
 		return nil, p.err
 	}
-	if t := p.tok.kind; t != tMinus && t != tNot {
+	if t := p.tok.kind; t != tMinus && t != tNot && t != tLParen {
 		if txt, ok := tokText[t]; ok {
 			p.advance() // yacc reports after reading the next token
 			return nil, &SyntaxError{Pos: p.last, Msg: "Unexpected initial '" + txt + "'"}
 		}
 	}
+	first := p.tok.kind
 	n := p.expr(1)
 	if p.err != nil {
+		if p.err.Msg == "" && first == tLParen {
+			p.err.Msg = "Unexpected initial '('"
+		}
 		return nil, p.err
 	}
 	if p.tok.kind != tEOS {
@@ -343,7 +352,7 @@ func parseExpr(s string) (*exprNode, *SyntaxError) {
 			}
 			return nil, p.err
 		}
-		return nil, &SyntaxError{Pos: p.last, Msg: "syntax error"}
+		return nil, &SyntaxError{Pos: p.last, Msg: ""}
 	}
 	return n, nil
 }
@@ -385,7 +394,7 @@ func (p *parser) expr(minPrec int) *exprNode {
 				return p.fail(gramFollow(exprAfter(nQuest), nodeName[nQuest]))
 			}
 			if p.tok.kind != tColon {
-				return p.fail("syntax error")
+				return p.fail("")
 			}
 			p.advance()
 			right := p.expr(2)
@@ -441,7 +450,7 @@ func (p *parser) primary() *exprNode {
 			return nil
 		}
 		if p.tok.kind != tRParen {
-			return p.fail("syntax error")
+			return p.fail("")
 		}
 		p.advance()
 		if p.tok.kind == tInstName {
@@ -468,7 +477,7 @@ func (p *parser) primary() *exprNode {
 	case tFunc:
 		return p.function()
 	}
-	return p.fail("syntax error")
+	return p.fail("")
 }
 
 // expect consumes a token of kind k or fails with msg.
@@ -493,7 +502,7 @@ func (p *parser) function() *exprNode {
 		if e == nil {
 			return p.fail(gramFollow("Arithmetic or relational or boolean operator", "rescale("))
 		}
-		if !p.expect(tComma, "syntax error") {
+		if !p.expect(tComma, "") {
 			return nil
 		}
 		if p.tok.kind != tString {
@@ -504,7 +513,7 @@ func (p *parser) function() *exprNode {
 			return p.fail("Illegal units: '" + err.Error() + "'")
 		}
 		p.advance()
-		if !p.expect(tRParen, "syntax error") {
+		if !p.expect(tRParen, "") {
 			return nil
 		}
 		sc := &exprNode{kind: nScale, desc: protocol.Desc{PMID: protocol.PMIDNull, InDom: protocol.InDomNull, Units: u}}
@@ -534,7 +543,7 @@ func (p *parser) function() *exprNode {
 		if e == nil {
 			return p.fail(gramFollow("<expr>)", "matchinst(<filter>,"))
 		}
-		if !p.expect(tRParen, "syntax error") {
+		if !p.expect(tRParen, "") {
 			return nil
 		}
 		return &exprNode{kind: nFilterInst, left: pat, right: e}
@@ -543,14 +552,14 @@ func (p *parser) function() *exprNode {
 		if e == nil {
 			return p.fail(gramFollow("<expr>", "scalar("))
 		}
-		if !p.expect(tRParen, "syntax error") {
+		if !p.expect(tRParen, "") {
 			return nil
 		}
 		return &exprNode{kind: nScalar, left: e}
 	case "anon":
 		// anon() is libpcp-internal (event record unpacking); definitions
 		// cannot use it meaningfully, so it is refused.
-		return p.fail("syntax error")
+		return p.fail("")
 	}
 	// avg count delta max min sum rate instant defined: one metric name
 	if p.tok.kind != tName {
@@ -558,7 +567,7 @@ func (p *parser) function() *exprNode {
 	}
 	arg := p.tok.text
 	p.advance()
-	if !p.expect(tRParen, "syntax error") {
+	if !p.expect(tRParen, "") {
 		return nil
 	}
 	return &exprNode{kind: funcNames[name], left: &exprNode{kind: nName, value: arg}}
@@ -573,23 +582,23 @@ func (p *parser) mkconst() *exprNode {
 	case tDouble:
 		n = &exprNode{kind: nDouble, value: t.text, desc: constDesc(protocol.TypeDouble)}
 	default:
-		return p.fail("syntax error")
+		return p.fail("")
 	}
 	p.advance()
-	if !p.expect(tComma, "syntax error") {
+	if !p.expect(tComma, "") {
 		return nil
 	}
 	for {
 		tag := p.tok.kind
 		if tag != tType && tag != tSemantics && tag != tUnits {
-			return p.fail("syntax error")
+			return p.fail("")
 		}
 		p.advance()
-		if !p.expect(tAssign, "syntax error") {
+		if !p.expect(tAssign, "") {
 			return nil
 		}
 		if k := p.tok.kind; k != tString && k != tName && k != tInteger {
-			return p.fail("syntax error")
+			return p.fail("")
 		}
 		v := p.tok.text
 		switch tag {
@@ -621,7 +630,7 @@ func (p *parser) mkconst() *exprNode {
 		}
 		break
 	}
-	if !p.expect(tRParen, "syntax error") {
+	if !p.expect(tRParen, "") {
 		return nil
 	}
 	if n.kind == nDouble && n.desc.Type != protocol.TypeDouble && n.desc.Type != protocol.TypeFloat {
