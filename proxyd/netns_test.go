@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gopcp/gopcp/internal/netnstest"
+	"github.com/gopcp/gopcp/internal/pcptest"
 	"github.com/gopcp/gopcp/proxyd/internal/ptest"
 )
 
@@ -112,5 +113,25 @@ sys.stdout.write(repr(got))
 	time.Sleep(200 * time.Millisecond)
 	if strings.Contains(webLog.String(), "GET") {
 		t.Errorf("the web service on the server's loopback served a relayed request:\n%s", webLog)
+	}
+
+	// The real pminfo from the other host through the relay to the collector on
+	// the default port: TLS runs end to end, so its own certificate decides.
+	if _, err := os.Stat(pcptest.PMInfo); err != nil {
+		t.Logf("real pminfo not tested: %s", pcptest.InstallHint)
+		return
+	}
+	spec := "127.0.0.1:44321@" + pair.ServerIP.String() + ":44322"
+	pminfo := func(env ...string) (string, error) {
+		cmd := netnstest.Command(pair.Client, pcptest.PMInfo, "-h", spec, "-f", "hinv.ncpu")
+		cmd.Env = toolEnv(env...)
+		b, err := cmd.CombinedOutput()
+		return string(b), err
+	}
+	if out, err := pminfo("PCP_SECURE_SOCKETS=enforce", "PCP_TLSCONF_PATH="+pki.ClientTLSConf); err != nil || !strings.Contains(out, "value ") {
+		t.Errorf("real pminfo with a certificate through the relay: %v\n%s", err, out)
+	}
+	if out, err := pminfo("PCP_SECURE_SOCKETS=enforce", "PCP_TLSCONF_PATH="+pki.NoCertTLSConf); err == nil || strings.Contains(out, "value ") {
+		t.Errorf("real pminfo without a certificate through the relay: %v\n%s", err, out)
 	}
 }
