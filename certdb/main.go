@@ -14,6 +14,13 @@
 //
 // Run `certdb --help` for every command. Exit status: 0 success, 1 the operation
 // failed, 2 usage error.
+//
+// The commands and their flags are one table on urfave/cli/v2 (newApp, built
+// afresh for every run so runs in one process share nothing); --help, the
+// manual page (certdb --generate-man) and the bash completion (certdb
+// completion bash) are made from it. The certutil letter forms go through a
+// small shim (shim in cli.go) before the table parses them. main only calls run,
+// which returns the exit status, so tests drive the real CLI in-process.
 package main
 
 import "os"
