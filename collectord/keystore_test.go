@@ -239,3 +239,40 @@ func connectTLSAny(port int, client, ca *testcerts.Cert) error {
 	}
 	return err
 }
+
+// TestVerifyKeystore: collectord verify --secure reads the identity from the
+// keystore the daemon uses and checks it against the truststore's CAs; a
+// wrong password and -Q without a truststore fail, naming what to change.
+func TestVerifyKeystore(t *testing.T) {
+	p := newPKI(t)
+	dir := t.TempDir()
+	ks, pw, ts := filepath.Join(dir, "collector.jks"), filepath.Join(dir, "ks.pw"), filepath.Join(dir, "trust.jks")
+	writeKeystore(t, ks, keystore.JKS, p.server, p.ca, "changeit")
+	writeFile(t, pw, "changeit\n")
+	writeTruststore(t, ts, keystore.JKS, "changeit", p.ca)
+	conf := "[tls]\nrequire_client_cert = true\nkeystore = \"" + ks + "\"\nkeystore_password_file = \"" + pw +
+		"\"\ntruststore = \"" + ts + "\"\ntruststore_password_file = \"" + pw + "\"\n"
+	h := startReloader(t, conf, p.ca)
+	out, code := verifyRun(t, "--secure", "--config", h.cfg, "-p", itoa(h.port), "--client-store", p.clientDir)
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	for _, want := range []string{"PASS keystore: " + ks + ` read, key entry "collector"`, "PASS truststore: " + ts + " read, 1 trusted CA(s)",
+		"PASS chain: issued by CN=Test CA,O=gopcp test", "PASS key", "PASS client certificates: required (-Q); 1 client CA(s) trusted", "PASS handshake", "PASS fetch"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("transcript lacks %q:\n%s", want, out)
+		}
+	}
+
+	writeFile(t, h.cfg, strings.Replace(conf, "keystore_password_file = \""+pw, "keystore_password_file = \""+filepath.Join(dir, "wrong.pw"), 1))
+	writeFile(t, filepath.Join(dir, "wrong.pw"), "wrong\n")
+	if out, code := verifyRun(t, "--secure", "--config", h.cfg, "-p", itoa(h.port), "--client-store", p.clientDir); code == 0 ||
+		!strings.Contains(out, "FAIL keystore: keystore "+ks+": the password is wrong") {
+		t.Errorf("wrong password: exit %d:\n%s", code, out)
+	}
+	writeFile(t, h.cfg, "[tls]\nrequire_client_cert = true\nkeystore = \""+ks+"\"\nkeystore_password_file = \""+pw+"\"\n")
+	if out, code := verifyRun(t, "--secure", "--config", h.cfg, "-p", itoa(h.port), "--client-store", p.clientDir); code == 0 ||
+		!strings.Contains(out, "FAIL client certificates: -Q is in effect but no tls.truststore") {
+		t.Errorf("-Q without a truststore: exit %d:\n%s", code, out)
+	}
+}

@@ -193,7 +193,7 @@ func (v *verifier) run(vo *verifyOptions) {
 	}
 	if !cfg.TLS.Enabled() {
 		v.failed("identity", "no server certificate configured: the collector serves plain text only; set tls.cert_db and tls.nickname in "+
-			path+" (or -C DIR -M NICK), or tls.tls_conf (--tls-conf FILE); certdb quickstart makes a store", "")
+			path+" (or -C DIR -M NICK), tls.tls_conf (--tls-conf FILE) or tls.keystore; certdb quickstart makes a store", "")
 		return
 	}
 	host := connectHost(vo, cfg)
@@ -201,7 +201,9 @@ func (v *verifier) run(vo *verifyOptions) {
 	// addresses clients reach it at.
 	this := &check.Machine{Names: hostNames(), Addrs: hostAddrs(host)}
 	var id *identity
-	if cfg.TLS.CertDB != "" {
+	if cfg.TLS.Keystore != "" {
+		id = v.checkKeystore(cfg.TLS, this) // verify_keystore.go
+	} else if cfg.TLS.CertDB != "" {
 		id = v.checkStore(cfg.TLS, this)
 	} else {
 		id = v.checkTLSConf(cfg.TLS, this)
@@ -365,6 +367,10 @@ func (v *verifier) checkClientPolicy(c TLSConfig) {
 	}
 	n := 0
 	switch {
+	case c.Keystore != "":
+		if n = v.keystoreClientCAs(c); n == 0 {
+			return
+		}
 	case c.CertDB != "":
 		pw, _ := tlsconfig.ReadPassword(c.PasswordFile)
 		fix := ""

@@ -16,8 +16,10 @@ import (
 // truststore's CAs (what clients of the same site trust).
 func (v *verifier) checkKeystore(c TLSConfig, this *check.Machine) *identity {
 	j := c.java()
+	seen := map[string]bool{}
 	for _, f := range []string{c.Keystore, c.KeystorePasswordFile, c.TruststorePasswordFile} {
-		if f != "" {
+		if f != "" && !seen[f] {
+			seen[f] = true
 			v.checkPerms("permissions", f, false, shellquote.Join("chmod", "600", f))
 		}
 	}
