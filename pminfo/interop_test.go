@@ -47,12 +47,12 @@ type result struct {
 	status         int
 }
 
-// runReal runs the real pminfo with no derived-metric configuration (this pminfo
-// has only the two anonymous derived metrics).
+// runReal runs the real pminfo with its default environment for derived metrics
+// (PCP_DERIVED_CONFIG as the caller has it: unset means the default directory).
 func runReal(t *testing.T, env []string, args ...string) result {
 	t.Helper()
 	cmd := exec.Command(realPminfo, args...)
-	cmd.Env = append(append(os.Environ(), "PCP_DERIVED_CONFIG=", "PCP_TLSCONF_PATH=/nonexistent"), env...)
+	cmd.Env = append(append(os.Environ(), "PCP_TLSCONF_PATH=/nonexistent"), env...)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()
@@ -149,6 +149,7 @@ func TestInteropRealPminfo(t *testing.T) {
 		"nonleaf": {"kernel.all.cpu", "hinv", "mem.util", "network.interface.in", "disk.dev", "filesys", "kernel.percpu.cpu.idle", "swap"},
 		"ids":     {"60.0.32", "60.2.0", "60.2", "60.3", "2.3", "60.12.4", "60.0"},
 		"errors":  {"nonexistent.metric", "hinv.ncpu", "60.0.999", "999.1", "60", "kernel.all.load.bad", "event", "event.flags", "3.1.0.7"},
+		"derived": {"kernel.cpu.util", "disk.dev.await", "disk.dm", "proc.hog.net", "mssql", "event", "511.0.3", "511.0.15", "511.0.60", "511.0.999"},
 		"pmcd":    {"pmcd.agent", "pmcd.pmlogger", "pmcd.version", "pmcd.feature", "pmcd.control", "pmcd.numagents", "pmcd.labels"},
 	}
 	flagSets := []string{"", "-m", "-d", "-t", "-T", "-f", "-l", "-dt", "-dT", "-tT", "-fdm", "-fl", "-fT", "-lT",

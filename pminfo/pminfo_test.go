@@ -270,6 +270,9 @@ func TestLabelsWithoutLabelSupport(t *testing.T) {
 // TestBatchLimitByRequestSize: with a large -b, pminfo cuts a batch when its
 // PMNS_NAMES request would pass 63 KiB, and keeps the smaller batch size after.
 func TestBatchLimitByRequestSize(t *testing.T) {
+	// The fake pmcd serves only the traced exchange, recorded with PCP_DERIVED_CONFIG=
+	// (derived metrics would add their operand lookups to it).
+	t.Setenv("PCP_DERIVED_CONFIG", "")
 	cleanEnv(t)
 	f := &fakePMCD{features: 0x0e44}
 	for i := 0; i < 2500; i++ {
