@@ -176,6 +176,9 @@ func (o ClientOptions) Stores() string {
 		}
 		parts = append(parts, fmt.Sprintf("%s (%s)", safetext.Escape(describeStore(d)), what))
 	}
+	if j, err := o.java(); err == nil && j.Enabled() {
+		parts = append(parts, j.describe())
+	}
 	if len(parts) == 0 {
 		looked := o.Looked
 		if len(looked) == 0 {

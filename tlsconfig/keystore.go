@@ -335,3 +335,19 @@ func (o ClientOptions) java() (JavaStores, error) {
 	}
 	return o.clientJava(conf)
 }
+
+// describe names the Java stores for pminfo's account of what it read.
+func (j JavaStores) describe() string {
+	var parts []string
+	if j.Keystore != "" {
+		what := "keystore " + safetext.Escape(j.Keystore)
+		if j.KeyAlias != "" {
+			what += " (key entry " + quoteAlias(j.KeyAlias) + ")"
+		}
+		parts = append(parts, what)
+	}
+	if j.Truststore != "" {
+		parts = append(parts, "truststore "+safetext.Escape(j.Truststore))
+	}
+	return strings.Join(parts, " and ")
+}

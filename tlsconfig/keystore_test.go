@@ -282,6 +282,10 @@ func TestJavaTLSConf(t *testing.T) {
 	if cerr, serr := testcerts.Handshake(t, srv, c); cerr != nil || serr != nil {
 		t.Fatalf("tls.conf keystore: %v / %v", cerr, serr)
 	}
+	if got := (ClientOptions{StoreDir: filepath.Join(d, "none"), TLSConf: conf}).Stores(); !strings.Contains(got, "keystore "+filepath.Join(d, "me.jks")+` (key entry "ME")`) ||
+		!strings.Contains(got, "truststore "+filepath.Join(d, "trust.jks")) {
+		t.Errorf("Stores() = %q", got)
+	}
 	// Both a certificate file and a keystore: refused, naming the file.
 	os.WriteFile(conf, []byte("tls-keystore = me.jks\ntls-client-cert-file = c.pem\n"), 0o600)
 	if _, err := ParseTLSConf(conf); err == nil || !strings.Contains(err.Error(), "alternatives") || !strings.Contains(err.Error(), conf) {
@@ -293,6 +297,10 @@ func TestJavaTLSConf(t *testing.T) {
 	}
 	// Settings in both the TOML (proxyd) and the tls.conf: refused.
 	os.WriteFile(conf, []byte("tls-truststore = trust.jks\n"), 0o600)
+	// A daemon's tls.conf with the keystore keys: refused, saying where they go.
+	if _, err := Server(ServerOptions{TLSConf: conf}); err == nil || !strings.Contains(err.Error(), "[tls] section") {
+		t.Errorf("server tls.conf with tls-keystore: %v", err)
+	}
 	if _, err := (ClientOptions{StoreDir: filepath.Join(d, "none"), TLSConf: conf, Java: JavaStores{Truststore: "x"}}).config("localhost"); err == nil || !strings.Contains(err.Error(), "twice") {
 		t.Errorf("keystore settings twice: %v", err)
 	}

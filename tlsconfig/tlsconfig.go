@@ -160,6 +160,11 @@ func Server(o ServerOptions) (*tls.Config, error) {
 		if err != nil {
 			return nil, err
 		}
+		if conf.Java.Enabled() {
+			// The keystore keys are pminfo's; a daemon's keystore is a key of
+			// its own configuration, watched and reloaded with it.
+			return nil, fmt.Errorf("%s: tls-keystore and tls-truststore are read by clients (pminfo); for a daemon set keystore and truststore in its [tls] section instead of tls_conf", o.TLSConf)
+		}
 		if conf.CertFile == "" || conf.KeyFile == "" {
 			return nil, fmt.Errorf("%s: tls-cert-file and tls-key-file are both needed for a server", o.TLSConf)
 		}
