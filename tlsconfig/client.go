@@ -425,9 +425,9 @@ func (o ClientOptions) config(serverName string) (*tls.Config, error) {
 		}
 	}
 	if j, err := o.java(); err != nil {
-		return nil, err
+		return nil, &ConfigError{err}
 	} else if err := addJavaClient(j, &anchors, &idents); err != nil {
-		return nil, err
+		return nil, &ConfigError{err}
 	}
 	host := serverName
 	if h, _, err := net.SplitHostPort(serverName); err == nil {

@@ -351,3 +351,12 @@ func (j JavaStores) describe() string {
 	}
 	return strings.Join(parts, " and ")
 }
+
+// ConfigError is a client's own configuration that cannot be used (a keystore
+// with a wrong password, a truststore without CAs): it is returned by the
+// Client hook before the handshake, so a program can print it as it is rather
+// than as a TLS failure.
+type ConfigError struct{ Err error }
+
+func (e *ConfigError) Error() string { return e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }

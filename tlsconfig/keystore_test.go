@@ -295,6 +295,14 @@ func TestJavaTLSConf(t *testing.T) {
 	if _, err := ParseTLSConf(conf); err == nil || !strings.Contains(err.Error(), "tls-truststore-password-file") || !strings.Contains(err.Error(), "need tls-truststore") {
 		t.Errorf("password without truststore: %v", err)
 	}
+	// A wrong keystore password: a ConfigError naming the file, before any
+	// handshake.
+	os.WriteFile(conf, []byte("tls-keystore = me.jks\n"), 0o600)
+	var ce *ConfigError
+	if _, err := (ClientOptions{StoreDir: filepath.Join(d, "none"), TLSConf: conf}).config("localhost"); !errors.As(err, &ce) ||
+		!strings.Contains(err.Error(), filepath.Join(d, "me.jks")) || !strings.Contains(err.Error(), "password is wrong") {
+		t.Errorf("wrong keystore password: %v", err)
+	}
 	// Settings in both the TOML (proxyd) and the tls.conf: refused.
 	os.WriteFile(conf, []byte("tls-truststore = trust.jks\n"), 0o600)
 	// A daemon's tls.conf with the keystore keys: refused, saying where they go.
