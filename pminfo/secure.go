@@ -122,9 +122,13 @@ func explainVerify(err error, stderr io.Writer) string {
 		ce *tlsconfig.CAAsLeafError
 		pe *tlsconfig.PinExpiredError
 		re *tlsconfig.RevokedError
+		// A keystore of PCP_TLSCONF_PATH's file that cannot be used: said as it is.
+		cfe *tlsconfig.ConfigError
 	)
 	var why error
 	switch {
+	case errors.As(err, &cfe):
+		why = cfe
 	case errors.As(err, &re):
 		why = re
 	case errors.As(err, &de):
