@@ -12,7 +12,6 @@ import (
 
 	"github.com/gopcp/gopcp/internal/safetext"
 	"github.com/gopcp/gopcp/pmapi"
-	"github.com/gopcp/gopcp/protocol"
 	"github.com/gopcp/gopcp/tlsconfig"
 )
 
@@ -102,9 +101,9 @@ func isVerifyError(err error) bool {
 // which stores pminfo read, or where it looked when there was none.
 func explainTLS(err error, stderr io.Writer) {
 	said := explainVerify(err, stderr)
-	var pe *protocol.Error
-	needCert := errors.As(err, &pe) && pe.Code == protocol.ErrNeedClientCert
-	if secure, serr := pmapi.SecureFromEnv(); serr != nil || secure == pmapi.SecureNone && said == "" && !needCert {
+	// Without TLS asked for, "PMCD requires a client certificate" stays the
+	// walkthrough's one line: the stores play no part yet.
+	if secure, serr := pmapi.SecureFromEnv(); serr != nil || secure == pmapi.SecureNone && said == "" {
 		return
 	}
 	opts := tlsconfig.ClientOptionsFromEnv(nil)

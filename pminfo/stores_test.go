@@ -50,6 +50,13 @@ func TestStoreLineAfterNeedClientCert(t *testing.T) {
 	if !strings.Contains(errOut, "nssdb") {
 		t.Errorf("a damaged ~/.pki/nssdb is not named: %q", errOut)
 	}
+	// Without PCP_SECURE_SOCKETS the walkthrough's transcript is kept: one line.
+	os.Unsetenv("PCP_SECURE_SOCKETS")
+	_, errOut, _ = runPminfo(t, "-h", addr, "kernel.uname.nodename")
+	if want := "pminfo: Cannot connect to PMCD on host \"" + addr + "\": PMCD requires a client certificate\n"; errOut != want {
+		t.Errorf("plain client: %q, want %q", errOut, want)
+	}
+	t.Setenv("PCP_SECURE_SOCKETS", "relaxed")
 	// PCP_SECURE_DB_PATH names the one place looked at.
 	t.Setenv(tlsconfig.EnvDBPath, "sql:"+filepath.Join(home, "x"))
 	_, errOut, _ = runPminfo(t, "-h", addr, "kernel.uname.nodename")
