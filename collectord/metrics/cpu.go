@@ -2,8 +2,12 @@ package metrics
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 
 	"github.com/gopcp/gopcp/protocol"
@@ -36,23 +40,43 @@ const (
 	cpuFields
 )
 
+// cpuColumn is one CPU time metric as the linux agent serves it three times: summed
+// over all CPUs (kernel.all.cpu.X), per CPU (kernel.percpu.cpu.X, indom 60.0) and per
+// NUMA node (kernel.pernode.cpu.X, indom 60.19). items are the PMID items in cluster 0.
+type cpuColumn struct {
+	name               string
+	all, per, node     uint32
+	oneline, computing string
+}
+
+// cpuColumns in the order of their selectors. A column's selector is its index plus
+// cpuScopeAll, cpuScopePer or cpuScopeNode.
+var cpuColumns = []cpuColumn{
+	{"user", 20, 0, 62, "time spent in user mode, guest time included", "the user column"},
+	{"nice", 21, 1, 63, "time spent in user mode at a lowered priority (nice), guest_nice included", "the nice column"},
+	{"sys", 22, 2, 64, "time spent in the kernel", "the system column"},
+	{"idle", 23, 3, 65, "time spent idle and not waiting for I/O", "the idle column"},
+	{"intr", 34, 31, 66, "time spent servicing hardware and software interrupts", "the irq plus softirq columns"},
+	{"wait.total", 35, 30, 69, "idle time while some I/O was outstanding", "the iowait column"},
+	{"irq.soft", 53, 56, 70, "time spent servicing software interrupts (softirqs)", "the softirq column"},
+	{"irq.hard", 54, 57, 71, "time spent servicing hardware interrupts", "the irq column"},
+	{"steal", 55, 58, 67, "time a hypervisor ran something else while this CPU wanted to run", "the steal column"},
+	{"guest", 60, 61, 68, "time spent running virtual CPUs of guests", "the guest column"},
+	{"vuser", 78, 76, 77, "user mode time without the time spent running guests", "the user column minus the guest column"},
+	{"guest_nice", 81, 83, 85, "time spent running niced virtual CPUs of guests", "the guest_nice column"},
+	{"vnice", 82, 84, 86, "niced user mode time without the time spent running niced guests", "the nice column minus the guest_nice column"},
+}
+
+// Selector bases of the three scopes of a cpuColumn.
 const (
-	selAllUser = iota
-	selAllNice
-	selAllSys
-	selAllIdle
-	selAllIntr
-	selAllWait
-	selAllSoft
-	selAllHard
-	selAllSteal
-	selAllGuest
-	selPerUser
-	selPerNice
-	selPerSys
-	selPerIdle
-	selPerWait
-	selIntr
+	cpuScopeAll  = 0
+	cpuScopePer  = 100
+	cpuScopeNode = 200
+)
+
+// Selectors of the other metrics of the stat source.
+const (
+	selIntr = 1000 + iota
 	selPswitch
 	selSysfork
 	selRunning
@@ -61,40 +85,98 @@ const (
 	selNCPU
 	selSwapIn
 	selSwapOut
+	selNNode
+	selCPUNum
+	selCPUNode
+	selCPUOnline
 )
 
+// statOwnHelp is our own help for the metrics of the stat source added since the
+// first catalogue; the others keep the help generated from PCP (helptext.go).
+var statOwnHelp = map[int]helpText{
+	selNNode: {"number of NUMA nodes",
+		"The nodeN directories of /sys/devices/system/node; 1 when the kernel has no NUMA\n" +
+			"support, as then every CPU of /proc/stat belongs to node 0."},
+	selCPUNum: {"logical number of each CPU",
+		"N of the cpuN line of /proc/stat, one value per CPU instance."},
+	selCPUNode: {"NUMA node of each CPU",
+		"The node whose /sys/devices/system/node/nodeN/cpulist names the CPU, per CPU of\n" +
+			"/proc/stat; 0 when the kernel has no NUMA support."},
+	selCPUOnline: {"whether each CPU is online",
+		"1 for every CPU of /proc/stat: the kernel lists only online CPUs there, so an\n" +
+			"offline CPU has no instance rather than a 0."},
+}
+
+// statHelp: our words for the CPU time columns not in the first catalogue, and for
+// the statOwnHelp metrics.
+func statHelp(d metricDef) helpText {
+	if h, ok := statOwnHelp[d.sel]; ok {
+		return h
+	}
+	if d.sel >= 1000 || d.sel%100 >= len(cpuColumns) {
+		return helpText{}
+	}
+	if _, ok := helpPMID[d.pmid]; ok {
+		return helpText{} // served before: keeps the generated help
+	}
+	c := cpuColumns[d.sel%100]
+	var where string
+	switch d.sel / 100 {
+	case 0:
+		where = "Summed over all CPUs: the \"cpu\" line of /proc/stat"
+	case 1:
+		where = "Per CPU: each \"cpuN\" line of /proc/stat"
+	default:
+		where = "Per NUMA node: the \"cpuN\" lines of /proc/stat of the node's CPUs\n" +
+			"(/sys/devices/system/node/nodeN/cpulist) added up"
+	}
+	return helpText{c.oneline, where + ", " + c.computing + ",\n" +
+		"converted from clock ticks to milliseconds. No value when the running kernel\n" +
+		"does not print the column."}
+}
+
+func statMetrics() []metricDef {
+	var defs []metricDef
+	for i, c := range cpuColumns {
+		defs = append(defs,
+			metricDef{"kernel.all.cpu." + c.name, pmid(60, 0, c.all), tU64, null, semC, uMsec, cpuScopeAll + i},
+			metricDef{"kernel.percpu.cpu." + c.name, pmid(60, 0, c.per), tU64, indomCPU, semC, uMsec, cpuScopePer + i},
+			metricDef{"kernel.pernode.cpu." + c.name, pmid(60, 0, c.node), tU64, indomNode, semC, uMsec, cpuScopeNode + i})
+	}
+	return append(defs,
+		metricDef{"kernel.all.intr", pmid(60, 0, 12), tU64, null, semC, uCount, selIntr},
+		metricDef{"kernel.all.pswitch", pmid(60, 0, 13), tU64, null, semC, uCount, selPswitch},
+		metricDef{"kernel.all.sysfork", pmid(60, 0, 14), tU64, null, semC, uCount, selSysfork},
+		metricDef{"kernel.all.running", pmid(60, 0, 15), tU64, null, semI, uNone, selRunning},
+		metricDef{"kernel.all.blocked", pmid(60, 0, 16), tU64, null, semI, uNone, selBlocked},
+		metricDef{"kernel.all.boottime", pmid(60, 0, 17), tI64, null, semD, uSec, selBoottime},
+		metricDef{"hinv.ncpu", pmid(60, 0, 32), tU32, null, semD, uNone, selNCPU},
+		metricDef{"hinv.nnode", pmid(60, 0, 19), tU32, null, semD, uNone, selNNode},
+		metricDef{"hinv.map.cpu_num", pmid(60, 18, 6), tU32, indomCPU, semD, uNone, selCPUNum},
+		metricDef{"hinv.map.cpu_node", pmid(60, 18, 8), tU32, indomCPU, semD, uNone, selCPUNode},
+		metricDef{"hinv.cpu.online", pmid(60, 55, 0), tU32, indomCPU, semI, uNone, selCPUOnline},
+		metricDef{"swap.in", pmid(60, 0, 10), tU32, null, semC, uCount, selSwapIn},
+		metricDef{"swap.out", pmid(60, 0, 11), tU32, null, semC, uCount, selSwapOut},
+	)
+}
+
+// indomNode is the NUMA node instance domain (60.19), "node0", "node1", ...
+var indomNode = protocol.NewInDom(DomainLinux, 19)
+
 func init() {
+	setOwnInDomHelp(indomNode, "NUMA nodes",
+		"One instance per NUMA node, named nodeN after /sys/devices/system/node/nodeN (a\n"+
+			"single node0 on a kernel without NUMA support).")
 	registerSource(&sourceSpec{
 		name:   "stat",
 		domain: DomainLinux,
-		indoms: []protocol.InDom{indomCPU},
-		new:    func(e *env) Source { return &statSource{file: newKfile(filepath.Join(e.procRoot, "stat"))} },
-		metrics: []metricDef{
-			{"kernel.all.cpu.user", pmid(60, 0, 20), tU64, null, semC, uMsec, selAllUser},
-			{"kernel.all.cpu.nice", pmid(60, 0, 21), tU64, null, semC, uMsec, selAllNice},
-			{"kernel.all.cpu.sys", pmid(60, 0, 22), tU64, null, semC, uMsec, selAllSys},
-			{"kernel.all.cpu.idle", pmid(60, 0, 23), tU64, null, semC, uMsec, selAllIdle},
-			{"kernel.all.cpu.intr", pmid(60, 0, 34), tU64, null, semC, uMsec, selAllIntr},
-			{"kernel.all.cpu.wait.total", pmid(60, 0, 35), tU64, null, semC, uMsec, selAllWait},
-			{"kernel.all.cpu.irq.soft", pmid(60, 0, 53), tU64, null, semC, uMsec, selAllSoft},
-			{"kernel.all.cpu.irq.hard", pmid(60, 0, 54), tU64, null, semC, uMsec, selAllHard},
-			{"kernel.all.cpu.steal", pmid(60, 0, 55), tU64, null, semC, uMsec, selAllSteal},
-			{"kernel.all.cpu.guest", pmid(60, 0, 60), tU64, null, semC, uMsec, selAllGuest},
-			{"kernel.percpu.cpu.user", pmid(60, 0, 0), tU64, indomCPU, semC, uMsec, selPerUser},
-			{"kernel.percpu.cpu.nice", pmid(60, 0, 1), tU64, indomCPU, semC, uMsec, selPerNice},
-			{"kernel.percpu.cpu.sys", pmid(60, 0, 2), tU64, indomCPU, semC, uMsec, selPerSys},
-			{"kernel.percpu.cpu.idle", pmid(60, 0, 3), tU64, indomCPU, semC, uMsec, selPerIdle},
-			{"kernel.percpu.cpu.wait.total", pmid(60, 0, 30), tU64, indomCPU, semC, uMsec, selPerWait},
-			{"kernel.all.intr", pmid(60, 0, 12), tU64, null, semC, uCount, selIntr},
-			{"kernel.all.pswitch", pmid(60, 0, 13), tU64, null, semC, uCount, selPswitch},
-			{"kernel.all.sysfork", pmid(60, 0, 14), tU64, null, semC, uCount, selSysfork},
-			{"kernel.all.running", pmid(60, 0, 15), tU64, null, semI, uNone, selRunning},
-			{"kernel.all.blocked", pmid(60, 0, 16), tU64, null, semI, uNone, selBlocked},
-			{"kernel.all.boottime", pmid(60, 0, 17), tI64, null, semD, uSec, selBoottime},
-			{"hinv.ncpu", pmid(60, 0, 32), tU32, null, semD, uNone, selNCPU},
-			{"swap.in", pmid(60, 0, 10), tU32, null, semC, uCount, selSwapIn},
-			{"swap.out", pmid(60, 0, 11), tU32, null, semC, uCount, selSwapOut},
+		indoms: []protocol.InDom{indomCPU, indomNode},
+		new: func(e *env) Source {
+			return &statSource{file: newKfile(filepath.Join(e.procRoot, "stat")),
+				nodeDir: filepath.Join(e.sysRoot, "devices", "system", "node")}
 		},
+		metrics: statMetrics(),
+		help:    statHelp,
 	})
 	registerSource(&sourceSpec{
 		name:   "clock",
@@ -113,17 +195,75 @@ type cpuTimes struct {
 	v  [cpuFields]uint64
 }
 
-// field returns the value of field f in milliseconds, if the kernel printed it.
-func (c *cpuTimes) field(f int) optU {
+// column returns the jiffies of cpuColumns[c], if the kernel printed what it needs.
+func (c *cpuTimes) column(col int) optU {
+	has := func(f int) bool { return f < c.n }
+	switch cpuColumns[col].name {
+	case "user":
+		return c.raw(cpuUser)
+	case "nice":
+		return c.raw(cpuNice)
+	case "sys":
+		return c.raw(cpuSys)
+	case "idle":
+		return c.raw(cpuIdle)
+	case "intr":
+		if has(cpuIRQ) && has(cpuSoftIRQ) {
+			return optU{c.v[cpuIRQ] + c.v[cpuSoftIRQ], true}
+		}
+	case "wait.total":
+		return c.raw(cpuWait)
+	case "irq.soft":
+		return c.raw(cpuSoftIRQ)
+	case "irq.hard":
+		return c.raw(cpuIRQ)
+	case "steal":
+		return c.raw(cpuSteal)
+	case "guest":
+		return c.raw(cpuGuest)
+	case "guest_nice":
+		return c.raw(cpuGuestNice)
+	case "vuser":
+		// The kernel counts guest time in user time too (and guest_nice in nice);
+		// the v* columns take it out again, never going below zero if a read
+		// caught the two columns between updates.
+		if has(cpuGuest) {
+			return optU{subFloor(c.v[cpuUser], c.v[cpuGuest]), true}
+		}
+	case "vnice":
+		if has(cpuGuestNice) {
+			return optU{subFloor(c.v[cpuNice], c.v[cpuGuestNice]), true}
+		}
+	}
+	return optU{}
+}
+
+func (c *cpuTimes) raw(f int) optU {
 	if f >= c.n {
 		return optU{}
 	}
-	return optU{c.v[f] * 1000 / userHZ, true}
+	return optU{c.v[f], true}
+}
+
+func subFloor(a, b uint64) uint64 {
+	if b > a {
+		return 0
+	}
+	return a - b
+}
+
+// ticksToMsec converts clock ticks of /proc/stat to milliseconds.
+func ticksToMsec(o optU) optU {
+	if !o.ok {
+		return o
+	}
+	return optU{o.v * 1000 / userHZ, true}
 }
 
 type statSource struct {
-	file *kfile
-	buf  []byte
+	file    *kfile
+	buf     []byte
+	nodeDir string // /sys/devices/system/node
 
 	// the last read
 	all                                 cpuTimes
@@ -134,6 +274,17 @@ type statSource struct {
 	swapIn, swapOut                     optU
 	haveSwap                            bool
 	cpuNames                            []string // "cpuN" by N, cached
+
+	// The CPU to node map, read from sysfs when first needed and again whenever
+	// the set of CPUs in /proc/stat changes (hotplug), not on every fetch.
+	nodes    nodeMap
+	nodesFor []uint32 // the CPU ids nodes was read for
+}
+
+// nodeMap is the NUMA topology: the node of each CPU and the list of nodes.
+type nodeMap struct {
+	cpuNode map[uint32]uint32
+	ids     []uint32 // node ids, ascending
 }
 
 func (s *statSource) read() error {
@@ -237,52 +388,59 @@ func (s *statSource) Fetch(reqs []Request) error {
 	in := protocol.InNull
 	for _, rq := range reqs {
 		res := rq.Res
-		switch rq.Sel {
-		case selAllUser:
-			putOptU(res, in, s.all.field(cpuUser))
-		case selAllNice:
-			putOptU(res, in, s.all.field(cpuNice))
-		case selAllSys:
-			putOptU(res, in, s.all.field(cpuSys))
-		case selAllIdle:
-			putOptU(res, in, s.all.field(cpuIdle))
-		case selAllIntr:
-			hard, soft := s.all.field(cpuIRQ), s.all.field(cpuSoftIRQ)
-			if hard.ok && soft.ok {
-				putU(res, in, hard.v+soft.v)
-			}
-		case selAllWait:
-			putOptU(res, in, s.all.field(cpuWait))
-		case selAllSoft:
-			putOptU(res, in, s.all.field(cpuSoftIRQ))
-		case selAllHard:
-			putOptU(res, in, s.all.field(cpuIRQ))
-		case selAllSteal:
-			putOptU(res, in, s.all.field(cpuSteal))
-		case selAllGuest:
-			putOptU(res, in, s.all.field(cpuGuest))
-		case selPerUser, selPerNice, selPerSys, selPerIdle, selPerWait:
-			f := [...]int{cpuUser, cpuNice, cpuSys, cpuIdle, cpuWait}[rq.Sel-selPerUser]
+		switch sel := rq.Sel; {
+		case sel >= cpuScopeAll && sel < cpuScopeAll+len(cpuColumns):
+			putOptU(res, in, ticksToMsec(s.all.column(sel-cpuScopeAll)))
+		case sel >= cpuScopePer && sel < cpuScopePer+len(cpuColumns):
 			for i := range s.per {
-				putOptU(res, s.per[i].id, s.per[i].field(f))
+				putOptU(res, s.per[i].id, ticksToMsec(s.per[i].column(sel-cpuScopePer)))
 			}
-		case selIntr:
+		case sel >= cpuScopeNode && sel < cpuScopeNode+len(cpuColumns):
+			if err := s.fetchNodes(res, sel-cpuScopeNode); err != nil {
+				res.Err = protocol.ErrValue
+			}
+		case sel == selIntr:
 			putOptU(res, in, s.intr)
-		case selPswitch:
+		case sel == selPswitch:
 			putOptU(res, in, s.ctxt)
-		case selSysfork:
+		case sel == selSysfork:
 			putOptU(res, in, s.procs)
-		case selRunning:
+		case sel == selRunning:
 			putOptU(res, in, s.running)
-		case selBlocked:
+		case sel == selBlocked:
 			putOptU(res, in, s.blocked)
-		case selBoottime:
+		case sel == selBoottime:
 			putOptU(res, in, s.btime)
-		case selNCPU:
+		case sel == selNCPU:
 			if len(s.per) > 0 {
 				putU(res, in, uint64(len(s.per)))
 			}
-		case selSwapIn, selSwapOut:
+		case sel == selNNode:
+			if m, err := s.nodeMap(); err == nil {
+				putU(res, in, uint64(len(m.ids)))
+			} else {
+				res.Err = protocol.ErrValue
+			}
+		case sel == selCPUNum:
+			for i := range s.per {
+				putU(res, s.per[i].id, uint64(s.per[i].id))
+			}
+		case sel == selCPUNode:
+			m, err := s.nodeMap()
+			if err != nil {
+				res.Err = protocol.ErrValue
+				continue
+			}
+			for i := range s.per {
+				if n, ok := m.cpuNode[s.per[i].id]; ok {
+					putU(res, s.per[i].id, uint64(n))
+				}
+			}
+		case sel == selCPUOnline:
+			for i := range s.per {
+				putU(res, s.per[i].id, 1)
+			}
+		case sel == selSwapIn, sel == selSwapOut:
 			// Only 2.4 kernels print the swap line; the linux agent answers
 			// PM_ERR_APPVERSION for these on anything newer.
 			if !s.haveSwap {
@@ -290,7 +448,7 @@ func (s *statSource) Fetch(reqs []Request) error {
 				continue
 			}
 			v := s.swapIn
-			if rq.Sel == selSwapOut {
+			if sel == selSwapOut {
 				v = s.swapOut
 			}
 			putU(res, in, uint64(uint32(v.v)))
@@ -299,9 +457,137 @@ func (s *statSource) Fetch(reqs []Request) error {
 	return nil
 }
 
-func (s *statSource) Instances(protocol.InDom) ([]Instance, error) {
+// fetchNodes adds up column col over the CPUs of each node. A node whose CPUs lack
+// the column (an older kernel) has no value.
+func (s *statSource) fetchNodes(res *Result, col int) error {
+	m, err := s.nodeMap()
+	if err != nil {
+		return err
+	}
+	for _, node := range m.ids {
+		var sum uint64
+		ok, any := true, false
+		for i := range s.per {
+			if n, in := m.cpuNode[s.per[i].id]; !in || n != node {
+				continue
+			}
+			v := s.per[i].column(col)
+			ok, any = ok && v.ok, true
+			sum += v.v
+		}
+		if ok && any {
+			putU(res, node, sum*1000/userHZ)
+		}
+	}
+	return nil
+}
+
+// nodeMap returns the CPU to node map for the CPUs of the last read, reading sysfs
+// again only when that set of CPUs changed.
+func (s *statSource) nodeMap() (*nodeMap, error) {
+	same := len(s.nodesFor) == len(s.per) && s.nodes.cpuNode != nil
+	for i := 0; same && i < len(s.per); i++ {
+		same = s.nodesFor[i] == s.per[i].id
+	}
+	if same {
+		return &s.nodes, nil
+	}
+	m, err := readNodeMap(s.nodeDir, s.per)
+	if err != nil {
+		return nil, err
+	}
+	s.nodes = m
+	s.nodesFor = s.nodesFor[:0]
+	for i := range s.per {
+		s.nodesFor = append(s.nodesFor, s.per[i].id)
+	}
+	return &s.nodes, nil
+}
+
+// readNodeMap reads dir/nodeN/cpulist for each node. Without dir (a kernel built
+// without NUMA) every CPU is on node 0, as the linux agent has it; a CPU no cpulist
+// names is left out of every node.
+func readNodeMap(dir string, per []cpuTimes) (nodeMap, error) {
+	m := nodeMap{cpuNode: make(map[uint32]uint32, len(per))}
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		m.ids = []uint32{0}
+		for i := range per {
+			m.cpuNode[per[i].id] = 0
+		}
+		return m, nil
+	}
+	if err != nil {
+		return m, err
+	}
+	for _, e := range ents {
+		name := e.Name()
+		if len(name) <= 4 || name[:4] != "node" {
+			continue
+		}
+		id, ok := parseUint([]byte(name[4:]))
+		if !ok || id > 1<<16 {
+			continue // "node" followed by something else is not a node
+		}
+		b, err := os.ReadFile(filepath.Join(dir, name, "cpulist"))
+		if err != nil {
+			return m, err
+		}
+		cpus, err := parseCPUList(trimSpace(b))
+		if err != nil {
+			return m, fmt.Errorf("%s: %w", filepath.Join(dir, name, "cpulist"), err)
+		}
+		for _, c := range cpus {
+			m.cpuNode[c] = uint32(id)
+		}
+		m.ids = append(m.ids, uint32(id))
+	}
+	slices.Sort(m.ids)
+	return m, nil
+}
+
+// parseCPUList parses a kernel CPU list such as "0-3,8,10-11" (empty: none).
+func parseCPUList(b []byte) ([]uint32, error) {
+	var out []uint32
+	for len(b) > 0 {
+		part := b
+		if i := bytes.IndexByte(b, ','); i >= 0 {
+			part, b = b[:i], b[i+1:]
+		} else {
+			b = nil
+		}
+		lo, hi := part, part
+		if i := bytes.IndexByte(part, '-'); i >= 0 {
+			lo, hi = part[:i], part[i+1:]
+		}
+		l, ok1 := parseUint(lo)
+		h, ok2 := parseUint(hi)
+		// A bound on the range keeps a hostile file from making us allocate
+		// without limit; no kernel has more than 2^16 CPUs in a node.
+		if !ok1 || !ok2 || l > h || h >= 1<<20 || h-l >= 1<<16 || len(out) > 1<<16 {
+			return nil, fmt.Errorf("%w: CPU list %q", errParse, part)
+		}
+		for c := l; c <= h; c++ {
+			out = append(out, uint32(c))
+		}
+	}
+	return out, nil
+}
+
+func (s *statSource) Instances(indom protocol.InDom) ([]Instance, error) {
 	if err := s.read(); err != nil {
 		return nil, err
+	}
+	if indom == indomNode {
+		m, err := s.nodeMap()
+		if err != nil {
+			return nil, err
+		}
+		out := make([]Instance, len(m.ids))
+		for i, id := range m.ids {
+			out[i] = Instance{ID: id, Name: "node" + strconv.FormatUint(uint64(id), 10)}
+		}
+		return out, nil
 	}
 	out := make([]Instance, len(s.per))
 	for i := range s.per {

@@ -73,7 +73,8 @@ func TestTraverse(t *testing.T) {
 		{"kernel.all.load", "kernel.all.load", 0},
 		{"kernel.all.cpu.irq", "kernel.all.cpu.irq.soft kernel.all.cpu.irq.hard", 0},
 		{"kernel.all.cpu", "kernel.all.cpu.user kernel.all.cpu.nice kernel.all.cpu.sys kernel.all.cpu.idle " +
-			"kernel.all.cpu.intr kernel.all.cpu.steal kernel.all.cpu.guest kernel.all.cpu.wait.total " +
+			"kernel.all.cpu.intr kernel.all.cpu.steal kernel.all.cpu.guest kernel.all.cpu.vuser " +
+			"kernel.all.cpu.guest_nice kernel.all.cpu.vnice kernel.all.cpu.wait.total " +
 			"kernel.all.cpu.irq.soft kernel.all.cpu.irq.hard", 0},
 		{"kernel.uname", "kernel.uname.release kernel.uname.version kernel.uname.sysname kernel.uname.machine " +
 			"kernel.uname.nodename kernel.uname.distro", 0},
@@ -84,7 +85,7 @@ func TestTraverse(t *testing.T) {
 		{"kernel.", "", protocol.ErrName},
 		{".kernel", "", protocol.ErrName},
 		{"nosuch", "", protocol.ErrName},
-		{"kernel.all.cpu.vuser", "", protocol.ErrName}, // real, but not served
+		{"disk.md.status", "", protocol.ErrName}, // real, but not served
 	}
 	for _, c := range cases {
 		got, err := r.Traverse(c.name)
@@ -135,8 +136,8 @@ func TestChildren(t *testing.T) {
 	}
 	cases := map[string]child{
 		"":                {"pmcd hinv kernel mem swap network disk filesys proc", "NNNNNNNNN", 0},
-		"kernel.all.cpu":  {"user nice sys idle intr steal guest wait irq", "LLLLLLLNN", 0},
-		"kernel":          {"all percpu uname", "NNN", 0},
+		"kernel.all.cpu":  {"user nice sys idle intr steal guest vuser guest_nice vnice wait irq", "LLLLLLLLLLNN", 0},
+		"kernel":          {"all percpu pernode uname", "NNNN", 0},
 		"kernel.all.load": {"", "", 0}, // a leaf has no children
 		"pmcd.feature":    {"secure compress ipv6 authentication creds_required unix_domain_sockets service_discovery containers local client_cert_required", "LLLLLLLLLL", 0},
 		"kernel.al":       {"", "", protocol.ErrName},
