@@ -78,6 +78,10 @@ type Config struct {
 	MetadataTTL         time.Duration
 	MaxBodyBytes        int64
 	Logger              *slog.Logger
+	// Derived is the global derived-metric set every context starts with; nil
+	// loads it as libpcp (and so pmproxy) does: PCP_DERIVED_CONFIG, or the
+	// default configuration directory when that is unset.
+	Derived *pmapi.DerivedSet
 }
 
 // API serves the HTTP endpoints.
@@ -92,10 +96,11 @@ type API struct {
 func New(cfg Config) *API {
 	cfg = withDefaults(cfg)
 	a := &API{log: cfg.Logger}
-	a.cfg.Store(&cfg)
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
+	a.loadDerived(&cfg)
+	a.cfg.Store(&cfg)
 	a.contexts.max = cfg.MaxContexts
 	a.collectors.max = cfg.MaxCollectors
 	return a
@@ -114,6 +119,7 @@ func (a *API) Reconfigure(cfg Config) {
 	cfg = withDefaults(cfg)
 	old := a.conf()
 	cfg.MaxContexts, cfg.MaxCollectors, cfg.Logger = old.MaxContexts, old.MaxCollectors, old.Logger
+	a.loadDerived(&cfg)
 	a.cfg.Store(&cfg)
 	a.collectors.closeAll()
 }
@@ -234,6 +240,8 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			e = q.indom()
 		case "children":
 			e = q.children()
+		case "derive":
+			e = q.derive()
 		case "metrics":
 			e = q.scrape()
 		}
@@ -277,9 +285,9 @@ func route(path string) (cmd, ctxid string, e *apiError) {
 		return "", "", &apiError{status: http.StatusNotImplemented, msg: "the pmwebd-compatible API (/pmapi/_" + rest[1:] + ") is not supported by proxyd"}
 	}
 	switch rest {
-	case "context", "metric", "fetch", "indom", "children", "metrics":
+	case "context", "metric", "fetch", "indom", "children", "metrics", "derive":
 		return rest, ctxid, nil
-	case "profile", "store", "derive":
+	case "profile", "store":
 		return "", "", &apiError{status: http.StatusNotImplemented, msg: "/pmapi/" + rest + " is not supported by proxyd"}
 	}
 	return "", "", &apiError{status: http.StatusNotFound, msg: "no handler for URL " + strconv.Quote(path)}
@@ -320,7 +328,7 @@ func (q *request) writeJSON(b []byte) {
 func (q *request) openContext() *apiError {
 	a := q.a
 	if q.wc != nil { // a retry: the context is known
-		s, err := q.wc.col.session(q.ctx, q.fresh)
+		s, err := q.wc.col.session(q.ctx, q.fresh, q.wc.dv)
 		if err != nil {
 			return asAPIError(err)
 		}
@@ -339,7 +347,7 @@ func (q *request) openContext() *apiError {
 			return &apiError{status: http.StatusBadRequest, ctx: uint32(n), msg: "unknown context identifier: " + strconv.FormatUint(n, 10)}
 		}
 		q.wc = wc
-		s, err := wc.col.session(q.ctx, q.fresh)
+		s, err := wc.col.session(q.ctx, q.fresh, wc.dv)
 		if err != nil {
 			return asAPIError(err)
 		}
@@ -365,12 +373,13 @@ func (q *request) openContext() *apiError {
 	if err != nil {
 		return asAPIError(err)
 	}
-	s, err := col.session(q.ctx, q.fresh)
+	dv := a.newCtxDerived()
+	s, err := col.session(q.ctx, q.fresh, dv)
 	if err != nil {
 		return asAPIError(err)
 	}
 	q.sess = s
-	q.wc = a.contexts.add(col, timeout, q.trusted)
+	q.wc = a.contexts.add(col, timeout, q.trusted, dv)
 	return nil
 }
 

@@ -251,14 +251,25 @@ type session struct {
 	ctx    context.Context
 	stop   func() bool
 	err    error // the first transport failure
+	dv     *ctxDerived
+	// private: the context has derived metrics of its own, so derived names
+	// and PMIDs mean something else in other contexts and bypass the
+	// collector's metadata cache.
+	private bool
 }
 
-func (c *collector) session(ctx context.Context, fresh bool) (*session, error) {
+// session borrows a connection for one request of the context whose derived
+// metrics are dv, and lends dv to it. Requests of one context take turns, as
+// they do in pmproxy's single thread: its derived definitions may change.
+func (c *collector) session(ctx context.Context, fresh bool, dv *ctxDerived) (*session, error) {
+	dv.mu.Lock()
 	cn, pooled, err := c.get(ctx, fresh)
 	if err != nil {
+		dv.mu.Unlock()
 		return nil, err
 	}
-	s := &session{col: c, cn: cn, pooled: pooled, ctx: ctx}
+	cn.pc.UseDerivedState(dv.st)
+	s := &session{col: c, cn: cn, pooled: pooled, ctx: ctx, dv: dv, private: dv.st.HasLocal()}
 	raw := cn.raw
 	s.stop = context.AfterFunc(ctx, func() {
 		if raw != nil {
@@ -301,7 +312,10 @@ func (s *session) stale() bool {
 // done returns the connection to the pool (or closes it).
 func (s *session) done() {
 	fired := !s.stop()
+	// A pooled connection keeps no context's derived metrics.
+	s.cn.pc.UseDerivedState(nil)
 	s.col.put(s.cn, fired || s.err != nil)
+	s.dv.mu.Unlock()
 }
 
 // collectors keeps one collector per host spec, the least recently used dropped

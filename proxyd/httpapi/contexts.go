@@ -17,6 +17,9 @@ type webContext struct {
 	timeout time.Duration
 	expires time.Time
 	elem    *list.Element
+	// dv is the context's derived metrics (global and its own, with their
+	// rate() state), lent to each connection that serves it.
+	dv *ctxDerived
 }
 
 // ctxKey finds a context: its number and the standing of the client that made
@@ -38,7 +41,7 @@ type contexts struct {
 }
 
 // add registers a new context for col, made by a client of standing trusted.
-func (cs *contexts) add(col *collector, timeout time.Duration, trusted bool) *webContext {
+func (cs *contexts) add(col *collector, timeout time.Duration, trusted bool, dv *ctxDerived) *webContext {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	if cs.m == nil {
@@ -59,7 +62,7 @@ func (cs *contexts) add(col *collector, timeout time.Duration, trusted bool) *we
 			break
 		}
 	}
-	wc := &webContext{key: ctxKey{id, trusted}, id: id, col: col, timeout: timeout, expires: now.Add(timeout)}
+	wc := &webContext{key: ctxKey{id, trusted}, id: id, col: col, timeout: timeout, expires: now.Add(timeout), dv: dv}
 	wc.elem = cs.lru.PushBack(wc)
 	cs.m[wc.key] = wc
 	return wc

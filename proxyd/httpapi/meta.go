@@ -83,6 +83,9 @@ func (m *meta) lock() {
 
 // traverse returns the leaf names at or below name.
 func (s *session) traverse(name string) ([]string, error) {
+	if s.private {
+		return s.cn.pc.Traverse(name)
+	}
 	m := &s.col.meta
 	m.lock()
 	names, ok := m.traversals[name]
@@ -110,7 +113,7 @@ func (s *session) lookup(names []string) ([]protocol.PMID, error) {
 	var where []int
 	m.lock()
 	for i, n := range names {
-		if id, ok := m.pmids[n]; ok {
+		if id, ok := m.pmids[n]; ok && !s.private {
 			out[i] = id
 		} else {
 			missing = append(missing, n)
@@ -132,7 +135,9 @@ func (s *session) lookup(names []string) ([]protocol.PMID, error) {
 	m.lock()
 	for k, id := range ids {
 		out[where[k]] = id
-		m.pmids[missing[k]] = id
+		if !s.private {
+			m.pmids[missing[k]] = id
+		}
 	}
 	m.mu.Unlock()
 	return out, nil
@@ -150,7 +155,7 @@ func (s *session) descs(pmids []protocol.PMID) ([]protocol.Desc, error) {
 			out[i] = protocol.Desc{PMID: protocol.PMIDNull}
 			continue
 		}
-		if d, ok := m.descs[id]; ok {
+		if d, ok := m.descs[id]; ok && !s.privateID(uint32(id)) {
 			out[i] = d
 		} else {
 			missing = append(missing, id)
@@ -171,7 +176,9 @@ func (s *session) descs(pmids []protocol.PMID) ([]protocol.Desc, error) {
 	m.lock()
 	for k, d := range ds {
 		out[where[k]] = d
-		m.descs[missing[k]] = d
+		if !s.privateID(uint32(missing[k])) {
+			m.descs[missing[k]] = d
+		}
 	}
 	m.mu.Unlock()
 	return out, nil
@@ -182,10 +189,11 @@ func (s *session) descs(pmids []protocol.PMID) ([]protocol.Desc, error) {
 func (s *session) text(ident uint32, kind int32) (string, bool, error) {
 	m := &s.col.meta
 	key := textKey{ident, kind}
+	private := kind&protocol.TextPMID != 0 && s.privateID(ident)
 	m.lock()
 	e, ok := m.texts[key]
 	m.mu.Unlock()
-	if ok {
+	if ok && !private {
 		return e.text, e.ok, nil
 	}
 	t, err := s.cn.pc.Text(ident, kind|pmapi.TextDirect)
@@ -197,9 +205,11 @@ func (s *session) text(ident uint32, kind int32) (string, bool, error) {
 	} else {
 		e = textEntry{text: t, ok: true}
 	}
-	m.lock()
-	m.texts[key] = e
-	m.mu.Unlock()
+	if !private {
+		m.lock()
+		m.texts[key] = e
+		m.mu.Unlock()
+	}
 	return e.text, e.ok, nil
 }
 
@@ -323,10 +333,11 @@ func (s *session) instances(indom protocol.InDom, refresh bool) (*instSet, error
 // namesOf returns the names of a PMID (nil when it has none).
 func (s *session) namesOf(pmid protocol.PMID) ([]string, error) {
 	m := &s.col.meta
+	private := s.privateID(uint32(pmid))
 	m.lock()
 	names, ok := m.names[pmid]
 	m.mu.Unlock()
-	if ok {
+	if ok && !private {
 		return names, nil
 	}
 	names, err := s.cn.pc.NameAll(pmid)
@@ -336,9 +347,11 @@ func (s *session) namesOf(pmid protocol.PMID) ([]string, error) {
 		}
 		names = nil
 	}
-	m.lock()
-	m.names[pmid] = names
-	m.mu.Unlock()
+	if !private {
+		m.lock()
+		m.names[pmid] = names
+		m.mu.Unlock()
+	}
 	return names, nil
 }
 
@@ -356,4 +369,13 @@ func (s *session) hostName() string {
 	m.hostname = h
 	m.mu.Unlock()
 	return h
+}
+
+// derivedDomain is the PMID domain of derived metrics.
+const derivedDomain = 511
+
+// privateID reports whether a PMID may name one of the context's own derived
+// metrics, whose metadata must not be shared through the collector's cache.
+func (s *session) privateID(id uint32) bool {
+	return s.private && protocol.PMID(id).Domain() == derivedDomain
 }

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"path"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -547,8 +548,18 @@ func (q *request) children() *apiError {
 		return e
 	}
 	names, nonleaf, err := q.sess.cn.pc.Children(prefix)
-	if err != nil {
+	// Derived names follow the collector's, as libpcp adds them to
+	// pmGetChildrenStatus; a prefix may exist only among them.
+	dnames, dnonleaf := q.sess.cn.pc.DerivedChildren(prefix)
+	if err != nil && (len(dnames) == 0 || transport(err)) {
 		return q.pcpError(err, func(m string) string { return "child traversal failed - " + m })
+	}
+	for i, n := range dnames {
+		if k := slices.Index(names, n); k >= 0 {
+			nonleaf[k] = nonleaf[k] || dnonleaf[i]
+			continue
+		}
+		names, nonleaf = append(names, n), append(nonleaf, dnonleaf[i])
 	}
 	b := q.appendHead(make([]byte, 0, 128+16*len(names)))
 	b = append(b, `,"name":`...)
