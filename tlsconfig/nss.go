@@ -96,6 +96,9 @@ func openNSS(dir string) (*nssSource, error) {
 			}
 		}
 	}
+	if err := checkNSSWritable(dir); err != nil {
+		return nil, err
+	}
 	db, err := nssdb.Open(dir)
 	if err != nil {
 		return nil, fmt.Errorf("NSS database sql:%s: %w", safetext.Escape(dir), err)
@@ -398,4 +401,31 @@ func identityNames(dir, nickname string) []string {
 		}
 	}
 	return out
+}
+
+// checkNSSWritable refuses a database that users other than its owner could
+// change: whoever can write cert9.db can add a trusted CA, and whoever can
+// write the folder can put a database of their own in its place. NSS does not
+// check this; we fail closed, as for a certdb store. (Owners are not checked: a
+// collector's database is often owned by the pcp user and read by root.)
+func checkNSSWritable(dir string) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("NSS database sql:%s: %w", safetext.Escape(dir), err)
+	}
+	if fi.Mode().Perm()&0o022 != 0 && fi.Mode()&os.ModeSticky == 0 {
+		return fmt.Errorf("NSS database sql:%s: the folder is writable by group or others (mode %04o), so anyone could replace the database; fix it with: chmod go-w %s",
+			safetext.Escape(dir), fi.Mode().Perm(), shellquote.Quote(dir))
+	}
+	for _, f := range nssdb.Files(dir) {
+		fi, err := os.Stat(f)
+		if err != nil {
+			continue // a missing file is nssdb.Open's to report
+		}
+		if fi.Mode().Perm()&0o022 != 0 {
+			return fmt.Errorf("NSS database sql:%s: %s is writable by group or others (mode %04o), so anyone could add a trusted certificate; fix it with: chmod go-w %s",
+				safetext.Escape(dir), filepath.Base(f), fi.Mode().Perm(), shellquote.Quote(f))
+		}
+	}
+	return nil
 }

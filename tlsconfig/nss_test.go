@@ -494,3 +494,56 @@ func TestNSSCRLInPlace(t *testing.T) {
 		t.Fatalf("after crlutil -I the revoked client got %v", se)
 	}
 }
+
+// TestNSSHostileDatabase: a database others may write is refused with the
+// chmod that fixes it (anyone could have added a trusted CA); a nickname with
+// terminal control sequences reaches no error line raw.
+func TestNSSHostileDatabase(t *testing.T) {
+	needNSSTools(t)
+	d := walkthroughPKI(t)
+	dir := filepath.Join(t.TempDir(), "nssdb")
+	nssWalkthrough(t, d, dir, "pmserver", true)
+	so := ServerOptions{Store: "sql:" + dir, Nickname: "pmserver_cert"}
+	for _, c := range []struct{ path, want string }{
+		{filepath.Join(dir, "cert9.db"), "chmod go-w " + filepath.Join(dir, "cert9.db")},
+		{filepath.Join(dir, "key4.db"), "chmod go-w " + filepath.Join(dir, "key4.db")},
+		{dir, "chmod go-w " + dir},
+	} {
+		fi, _ := os.Stat(c.path)
+		os.Chmod(c.path, fi.Mode().Perm()|0o022)
+		if _, err := Server(so); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s writable by others: %v", c.path, err)
+		}
+		os.Chmod(c.path, fi.Mode().Perm())
+	}
+	if _, err := Server(so); err != nil {
+		t.Fatalf("after chmod go-w: %v", err)
+	}
+
+	// A CA held under a hostile nickname, without C.
+	home := userHomeForTest(t)
+	user := filepath.Join(home, ".pki", "nssdb")
+	os.MkdirAll(user, 0o755)
+	run(t, d, "certutil", "-d", "sql:"+user, "-N", "-f", "empty")
+	run(t, d, "certutil", "-d", "sql:"+user, "-A", "-t", ",,", "-n", "evil\x1b[2J\x1b]0;pwned\a", "-i", "rootCA.crt")
+	srv, err := Server(so)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := ClientOptionsFromEnv(nil)
+	o.AllowBadDomain = true
+	cc, err := Client(o)("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ce, _ := testcerts.Handshake(t, srv, cc)
+	var ue *UntrustedError
+	if !errors.As(ce, &ue) || !strings.Contains(ue.Error(), "certutil -M") {
+		t.Fatalf("want the certutil -M hint, got %v", ce)
+	}
+	for _, bad := range []string{"\x1b", "\a"} {
+		if strings.Contains(ue.Error(), bad) || strings.Contains(o.Stores(), bad) {
+			t.Errorf("raw %q in %q / %q", bad, ue.Error(), o.Stores())
+		}
+	}
+}
