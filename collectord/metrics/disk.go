@@ -1,7 +1,9 @@
 package metrics
 
 import (
+	"bytes"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -16,58 +18,183 @@ import (
 // partitions, loop, ram, zram, CD-ROM, device-mapper, md and wwid names are not disks.
 // Disk instance ids are assigned as names first appear and never reused.
 
+// diskView is one of the groups the diskstats lines are served as: whole disks
+// (disk.dev, indom 60.1), their sum (disk.all), partitions (disk.partitions, 60.10)
+// and device-mapper devices (disk.dm, 60.24). A metric's selector is its view times
+// 100 plus the index of its column in diskColumns.
 const (
-	selDevRead = iota
-	selDevWrite
-	selDevTotal
-	selDevReadBytes
-	selDevWriteBytes
-	selDevTotalBytes
-	selDevAvactive
-	selAllRead
-	selAllWrite
-	selAllTotal
-	selAllReadBytes
-	selAllWriteBytes
-	selAllTotalBytes
-	selNDisk
+	viewDev = iota
+	viewAll
+	viewPart
+	viewDM
+	numViews
 )
 
+// Selectors of the metrics that are not a column of a view.
+const (
+	selNDisk = 1000 + iota
+	selDMName
+)
+
+var (
+	indomPartition = protocol.NewInDom(DomainLinux, 10)
+	indomDM        = protocol.NewInDom(DomainLinux, 24)
+)
+
+// diskPMID is a column's PMID cluster and item and type in one view; item 0 with
+// cluster 0 means the view has no such metric.
+type diskPMID struct {
+	cluster, item uint32
+	typ           int32
+}
+
+// diskColumn is one counter (or sum of counters) of a diskstats line.
+type diskColumn struct {
+	name    string
+	views   [numViews]diskPMID
+	sem     int32
+	units   protocol.Units
+	oneline string
+	from    string // how the value is computed, for the help text
+	minN    int    // the number of counters the line must have
+}
+
+// diskstats counters, in line order after "major minor name".
+const (
+	dsRdIOs = iota
+	dsRdMerges
+	dsRdSectors
+	dsRdTicks
+	dsWrIOs
+	dsWrMerges
+	dsWrSectors
+	dsWrTicks
+	dsInFlight
+	dsIOTicks
+	dsQueueTicks
+	dsDiscIOs
+	dsDiscMerges
+	dsDiscSectors
+	dsDiscTicks
+	dsFlushIOs
+	dsFlushTicks
+	dsFields
+)
+
+// diskColumns: PMIDs and types as the linux agent has them (the 32-bit ones wrap as
+// theirs do).
+var diskColumns = []diskColumn{
+	{"read", [4]diskPMID{{0, 4, tU64}, {0, 24, tU64}, {10, 0, tU64}, {54, 0, tU64}}, semC, uCount, "read requests completed", "the reads completed counter", 11},
+	{"write", [4]diskPMID{{0, 5, tU64}, {0, 25, tU64}, {10, 1, tU64}, {54, 1, tU64}}, semC, uCount, "write requests completed", "the writes completed counter", 11},
+	{"total", [4]diskPMID{{0, 28, tU64}, {0, 29, tU64}, {10, 2, tU64}, {54, 2, tU64}}, semC, uCount, "read and write requests completed", "reads plus writes completed", 11},
+	{"blkread", [4]diskPMID{{0, 6, tU64}, {0, 26, tU64}, {10, 3, tU64}, {54, 3, tU64}}, semC, uCount, "512-byte sectors read", "the sectors read counter", 11},
+	{"blkwrite", [4]diskPMID{{0, 7, tU64}, {0, 27, tU64}, {10, 4, tU64}, {54, 4, tU64}}, semC, uCount, "512-byte sectors written", "the sectors written counter", 11},
+	{"blktotal", [4]diskPMID{{0, 36, tU64}, {0, 37, tU64}, {10, 5, tU64}, {54, 5, tU64}}, semC, uCount, "512-byte sectors read and written", "sectors read plus sectors written", 11},
+	{"read_bytes", [4]diskPMID{{0, 38, tU64}, {0, 41, tU64}, {10, 6, tU64}, {54, 6, tU32}}, semC, uKB, "data read, in Kbytes", "the sectors read counter halved", 11},
+	{"write_bytes", [4]diskPMID{{0, 39, tU64}, {0, 42, tU64}, {10, 7, tU64}, {54, 7, tU32}}, semC, uKB, "data written, in Kbytes", "the sectors written counter halved", 11},
+	{"total_bytes", [4]diskPMID{{0, 40, tU64}, {0, 43, tU64}, {10, 8, tU64}, {54, 8, tU32}}, semC, uKB, "data read and written, in Kbytes", "sectors read plus written, halved", 11},
+	{"read_merge", [4]diskPMID{{0, 49, tU64}, {0, 51, tU64}, {10, 9, tU64}, {54, 9, tU64}}, semC, uCount, "read requests merged with a queued one", "the reads merged counter", 11},
+	{"write_merge", [4]diskPMID{{0, 50, tU64}, {0, 52, tU64}, {10, 10, tU64}, {54, 10, tU64}}, semC, uCount, "write requests merged with a queued one", "the writes merged counter", 11},
+	{"avactive", [4]diskPMID{{0, 46, tU32}, {0, 44, tU64}, {10, 11, tU32}, {54, 11, tU32}}, semC, uMsec, "time the device had I/O in progress", "the time spent doing I/O counter", 11},
+	{"aveq", [4]diskPMID{{0, 47, tU32}, {0, 45, tU64}, {10, 12, tU32}, {54, 12, tU32}}, semC, uMsec, "time-weighted count of requests in progress", "the weighted time spent doing I/O counter", 11},
+	{"read_rawactive", [4]diskPMID{{0, 72, tU32}, {0, 74, tU64}, {10, 13, tU32}, {54, 14, tU32}}, semC, uMsec, "time spent by all read requests", "the time spent reading counter", 11},
+	{"write_rawactive", [4]diskPMID{{0, 73, tU32}, {0, 75, tU64}, {10, 14, tU32}, {54, 15, tU32}}, semC, uMsec, "time spent by all write requests", "the time spent writing counter", 11},
+	{"total_rawactive", [4]diskPMID{{0, 79, tU32}, {0, 80, tU64}, {10, 15, tU32}, {54, 16, tU32}}, semC, uMsec, "time spent by all read and write requests", "time spent reading plus time spent writing", 11},
+	{"capacity", [4]diskPMID{{0, 87, tU64}, {}, {10, 16, tU64}, {54, 17, tU64}}, semD, uKB, "size of the device in Kbytes", "", 0},
+	{"discard", [4]diskPMID{{0, 88, tU64}, {0, 96, tU64}, {10, 17, tU64}, {54, 18, tU64}}, semC, uCount, "discard requests completed", "the discards completed counter (Linux 4.18 and later)", 15},
+	{"blkdiscard", [4]diskPMID{{0, 89, tU64}, {0, 97, tU64}, {10, 18, tU64}, {54, 19, tU64}}, semC, uCount, "512-byte sectors discarded", "the sectors discarded counter (Linux 4.18 and later)", 15},
+	{"discard_bytes", [4]diskPMID{{0, 90, tU64}, {0, 98, tU64}, {10, 19, tU64}, {54, 20, tU64}}, semC, uKB, "data discarded, in Kbytes", "the sectors discarded counter halved (Linux 4.18 and later)", 15},
+	{"discard_merge", [4]diskPMID{{0, 91, tU64}, {0, 99, tU64}, {10, 20, tU64}, {54, 21, tU64}}, semC, uCount, "discard requests merged with a queued one", "the discards merged counter (Linux 4.18 and later)", 15},
+	{"discard_rawactive", [4]diskPMID{{0, 92, tU32}, {0, 100, tU32}, {10, 21, tU32}, {54, 22, tU32}}, semC, uMsec, "time spent by all discard requests", "the time spent discarding counter (Linux 4.18 and later)", 15},
+	{"flush", [4]diskPMID{{0, 93, tU64}, {0, 101, tU64}, {10, 22, tU64}, {54, 23, tU64}}, semC, uCount, "cache flush requests completed", "the flushes completed counter (Linux 5.5 and later)", 17},
+	{"flush_rawactive", [4]diskPMID{{0, 94, tU32}, {0, 102, tU32}, {10, 23, tU32}, {54, 24, tU32}}, semC, uMsec, "time spent by all cache flush requests", "the time spent flushing counter (Linux 5.5 and later)", 17},
+	{"inflight", [4]diskPMID{{0, 95, tU32}, {0, 104, tU64}, {10, 24, tU32}, {54, 25, tU32}}, semI, uNone, "requests issued to the device and not yet completed", "the I/Os currently in progress field", 11},
+}
+
+var diskViewPrefix = [numViews]string{"disk.dev.", "disk.all.", "disk.partitions.", "disk.dm."}
+
+const colCapacity = 16 // index of "capacity" in diskColumns
+
+func diskMetrics() []metricDef {
+	indoms := [numViews]protocol.InDom{indomDisk, null, indomPartition, indomDM}
+	var defs []metricDef
+	for i, c := range diskColumns {
+		for v := 0; v < numViews; v++ {
+			p := c.views[v]
+			if p.cluster == 0 && p.item == 0 {
+				continue
+			}
+			defs = append(defs, metricDef{diskViewPrefix[v] + c.name, pmid(60, p.cluster, p.item), p.typ, indoms[v], c.sem, c.units, v*100 + i})
+		}
+	}
+	return append(defs,
+		metricDef{"hinv.ndisk", pmid(60, 0, 33), tU32, null, semD, uNone, selNDisk},
+		metricDef{"hinv.map.dmname", pmid(60, 54, 13), tSTR, indomDM, semD, uNone, selDMName},
+	)
+}
+
+// diskHelp is our own help for the metrics added since the first catalogue.
+func diskHelp(d metricDef) helpText {
+	if _, ok := helpPMID[d.pmid]; ok {
+		return helpText{}
+	}
+	if d.sel == selDMName {
+		return helpText{"kernel name (dm-N) of each device-mapper device",
+			"The dm-N name /proc/diskstats lists each device-mapper device under; its\n" +
+				"instance name is the mapping's own name, from /sys/block/dm-N/dm/name."}
+	}
+	if d.sel >= 1000 || d.sel%100 >= len(diskColumns) {
+		return helpText{}
+	}
+	c := diskColumns[d.sel%100]
+	what := [numViews]string{"per disk", "summed over all disks", "per partition", "per device-mapper device"}[d.sel/100]
+	if d.sel%100 == colCapacity {
+		return helpText{c.oneline, "The size file of the device under /sys/class/block, in 512-byte sectors,\n" +
+			"halved; " + what + ". No value when sysfs does not have it."}
+	}
+	return helpText{c.oneline, "From /proc/diskstats, " + what + ": " + c.from + ".\n" +
+		"No value when the running kernel does not print that counter."}
+}
+
 func init() {
+	setOwnInDomHelp(indomPartition, "disk partitions",
+		"One instance per partition line of /proc/diskstats (sda1, nvme0n1p2, ...).")
+	setOwnInDomHelp(indomDM, "device-mapper devices",
+		"One instance per dm-N line of /proc/diskstats, named after the mapping\n"+
+			"(/sys/block/dm-N/dm/name), or dm-N when sysfs has no name for it.")
 	registerSource(&sourceSpec{
 		name:   "diskstats",
 		domain: DomainLinux,
-		indoms: []protocol.InDom{indomDisk},
-		new:    func(e *env) Source { return &diskSource{file: newKfile(filepath.Join(e.procRoot, "diskstats"))} },
-		metrics: []metricDef{
-			{"disk.dev.read", pmid(60, 0, 4), tU64, indomDisk, semC, uCount, selDevRead},
-			{"disk.dev.write", pmid(60, 0, 5), tU64, indomDisk, semC, uCount, selDevWrite},
-			{"disk.dev.total", pmid(60, 0, 28), tU64, indomDisk, semC, uCount, selDevTotal},
-			{"disk.dev.read_bytes", pmid(60, 0, 38), tU64, indomDisk, semC, uKB, selDevReadBytes},
-			{"disk.dev.write_bytes", pmid(60, 0, 39), tU64, indomDisk, semC, uKB, selDevWriteBytes},
-			{"disk.dev.total_bytes", pmid(60, 0, 40), tU64, indomDisk, semC, uKB, selDevTotalBytes},
-			{"disk.dev.avactive", pmid(60, 0, 46), tU32, indomDisk, semC, uMsec, selDevAvactive},
-			{"disk.all.read", pmid(60, 0, 24), tU64, null, semC, uCount, selAllRead},
-			{"disk.all.write", pmid(60, 0, 25), tU64, null, semC, uCount, selAllWrite},
-			{"disk.all.total", pmid(60, 0, 29), tU64, null, semC, uCount, selAllTotal},
-			{"disk.all.read_bytes", pmid(60, 0, 41), tU64, null, semC, uKB, selAllReadBytes},
-			{"disk.all.write_bytes", pmid(60, 0, 42), tU64, null, semC, uKB, selAllWriteBytes},
-			{"disk.all.total_bytes", pmid(60, 0, 43), tU64, null, semC, uKB, selAllTotalBytes},
-			{"hinv.ndisk", pmid(60, 0, 33), tU32, null, semD, uNone, selNDisk},
+		indoms: []protocol.InDom{indomDisk, indomPartition, indomDM},
+		new: func(e *env) Source {
+			return &diskSource{file: newKfile(filepath.Join(e.procRoot, "diskstats")),
+				classBlock: filepath.Join(e.sysRoot, "class", "block"), dmNames: map[string]string{}}
 		},
+		metrics: diskMetrics(),
+		help:    diskHelp,
 	})
 }
 
 type diskStat struct {
-	id                                     uint32
-	rdIOs, wrIOs, rdSectors, wrSectors, io uint64
+	id    uint32
+	view  int    // viewDev, viewPart or viewDM
+	kname string // the kernel's name, as in /proc/diskstats
+	n     int    // counters the line has
+	v     [dsFields]uint64
 }
 
 type diskSource struct {
-	file  *kfile
-	buf   []byte
-	ids   idCache
-	disks []diskStat // the last read, in file order
+	file       *kfile
+	buf        []byte
+	classBlock string // /sys/class/block
+	ids        [numViews]idCache
+	disks      []diskStat // the last read, in file order
+	// dmNames caches the mapping name of each dm-N: reading sysfs on every fetch
+	// would cost more than the whole of /proc/diskstats. A name is looked up when
+	// its dm-N first appears; a mapping renamed in place keeps its old name until
+	// the collector restarts.
+	dmNames  map[string]string
+	dmKernel idCache // interns the dm-N names
 }
 
 func (s *diskSource) read() error {
@@ -91,8 +218,7 @@ func (s *diskSource) read() error {
 		if !ok1 || !ok2 || len(name) == 0 {
 			return fmt.Errorf("%s: %w: %q", s.file.path, errParse, line)
 		}
-		var v [11]uint64
-		n := 0
+		var d diskStat
 		for {
 			var f []byte
 			f, r = nextField(r)
@@ -103,20 +229,121 @@ func (s *diskSource) read() error {
 			if !ok {
 				return fmt.Errorf("%s: %w: %q", s.file.path, errParse, line)
 			}
-			if n < len(v) {
-				v[n] = x
+			if d.n < dsFields {
+				d.v[d.n] = x
 			}
-			n++
+			d.n++
 		}
-		if n < len(v) || !isDisk(name) {
-			continue // partitions in the old 4-counter format are not disks either
+		if d.n < 11 {
+			continue // partitions in the old 4-counter format: not served
 		}
-		s.disks = append(s.disks, diskStat{
-			id:    s.ids.id(name),
-			rdIOs: v[0], rdSectors: v[2], wrIOs: v[4], wrSectors: v[6], io: v[9],
-		})
+		if d.n > dsFields {
+			d.n = dsFields
+		}
+		switch {
+		case isDisk(name):
+			d.view = viewDev
+		case bytes.HasPrefix(name, []byte("dm-")):
+			d.view = viewDM
+			s.dmName(name)
+		case isPartition(string(name)):
+			d.view = viewPart
+		default:
+			continue
+		}
+		if d.view == viewDM {
+			d.id = s.ids[viewDM].idString(s.dmNames[string(name)])
+		} else {
+			d.id = s.ids[d.view].id(name)
+		}
+		if d.view == viewDM {
+			d.kname = s.dmKernel.name(s.dmKernel.id(name))
+		} else {
+			d.kname = s.ids[d.view].name(d.id)
+		}
+		s.disks = append(s.disks, d)
 	}
 	return nil
+}
+
+// dmName makes sure the mapping name of kernel device name (dm-N) is cached.
+func (s *diskSource) dmName(name []byte) {
+	if _, ok := s.dmNames[string(name)]; ok {
+		return
+	}
+	k := string(name)
+	n := k
+	if b, err := os.ReadFile(filepath.Join(s.classBlock, k, "dm", "name")); err == nil {
+		// A name with control characters (or absurdly long) is not shown: the
+		// instance keeps its kernel name.
+		if t := string(trimSpace(b)); t != "" && len(t) <= 128 && !hasControl(t) {
+			n = t
+		}
+	}
+	s.dmNames[k] = n
+}
+
+// column returns column c of d, if the line has the counters it needs.
+func (d *diskStat) column(c int) optU {
+	col := &diskColumns[c]
+	if d.n < col.minN {
+		return optU{}
+	}
+	v := &d.v
+	var x uint64
+	switch col.name {
+	case "read":
+		x = v[dsRdIOs]
+	case "write":
+		x = v[dsWrIOs]
+	case "total":
+		x = v[dsRdIOs] + v[dsWrIOs]
+	case "blkread":
+		x = v[dsRdSectors]
+	case "blkwrite":
+		x = v[dsWrSectors]
+	case "blktotal":
+		x = v[dsRdSectors] + v[dsWrSectors]
+	case "read_bytes":
+		x = v[dsRdSectors] / 2
+	case "write_bytes":
+		x = v[dsWrSectors] / 2
+	case "total_bytes":
+		x = (v[dsRdSectors] + v[dsWrSectors]) / 2
+	case "read_merge":
+		x = v[dsRdMerges]
+	case "write_merge":
+		x = v[dsWrMerges]
+	case "avactive":
+		x = v[dsIOTicks]
+	case "aveq":
+		x = v[dsQueueTicks]
+	case "read_rawactive":
+		x = v[dsRdTicks]
+	case "write_rawactive":
+		x = v[dsWrTicks]
+	case "total_rawactive":
+		x = v[dsRdTicks] + v[dsWrTicks]
+	case "discard":
+		x = v[dsDiscIOs]
+	case "blkdiscard":
+		x = v[dsDiscSectors]
+	case "discard_bytes":
+		x = v[dsDiscSectors] / 2
+	case "discard_merge":
+		x = v[dsDiscMerges]
+	case "discard_rawactive":
+		x = v[dsDiscTicks]
+	case "flush":
+		x = v[dsFlushIOs]
+	case "flush_rawactive":
+		x = v[dsFlushTicks]
+	case "inflight":
+		x = v[dsInFlight]
+	default:
+		return optU{}
+	}
+	return optU{x, true}
 }
 
 func (s *diskSource) Fetch(reqs []Request) error {
@@ -125,52 +352,92 @@ func (s *diskSource) Fetch(reqs []Request) error {
 	}
 	for _, rq := range reqs {
 		res := rq.Res
-		if rq.Sel >= selAllRead && rq.Sel <= selAllTotalBytes {
-			var sum uint64
+		switch {
+		case rq.Sel == selNDisk:
+			n := 0
 			for i := range s.disks {
-				sum += diskValue(&s.disks[i], rq.Sel-selAllRead+selDevRead)
+				if s.disks[i].view == viewDev {
+					n++
+				}
 			}
-			putU(res, protocol.InNull, sum)
-			continue
-		}
-		if rq.Sel == selNDisk {
-			putU(res, protocol.InNull, uint64(len(s.disks)))
-			continue
-		}
-		for i := range s.disks {
-			putU(res, s.disks[i].id, diskValue(&s.disks[i], rq.Sel))
+			putU(res, protocol.InNull, uint64(n))
+		case rq.Sel == selDMName:
+			for i := range s.disks {
+				if d := &s.disks[i]; d.view == viewDM {
+					putS(res, d.id, d.kname)
+				}
+			}
+		case rq.Sel/100 == viewAll:
+			c := rq.Sel % 100
+			var sum uint64
+			ok := true
+			for i := range s.disks {
+				if d := &s.disks[i]; d.view == viewDev {
+					v := d.column(c)
+					ok = ok && v.ok
+					sum += v.v
+				}
+			}
+			if ok {
+				putU(res, protocol.InNull, diskWrap(diskColumns[c].views[viewAll].typ, sum))
+			}
+		default:
+			view, c := rq.Sel/100, rq.Sel%100
+			typ := diskColumns[c].views[view].typ
+			for i := range s.disks {
+				d := &s.disks[i]
+				if d.view != view {
+					continue
+				}
+				if c == colCapacity {
+					if v, ok := s.capacity(d.kname); ok {
+						putU(res, d.id, v)
+					}
+					continue
+				}
+				if v := d.column(c); v.ok {
+					putU(res, d.id, diskWrap(typ, v.v))
+				}
+			}
 		}
 	}
 	return nil
 }
 
-func diskValue(d *diskStat, sel int) uint64 {
-	switch sel {
-	case selDevRead:
-		return d.rdIOs
-	case selDevWrite:
-		return d.wrIOs
-	case selDevTotal:
-		return d.rdIOs + d.wrIOs
-	case selDevReadBytes:
-		return d.rdSectors / 2
-	case selDevWriteBytes:
-		return d.wrSectors / 2
-	case selDevTotalBytes:
-		return (d.rdSectors + d.wrSectors) / 2
-	case selDevAvactive:
-		return uint64(uint32(d.io))
+// diskWrap truncates a value served as a 32-bit counter, as the linux agent does.
+func diskWrap(typ int32, v uint64) uint64 {
+	if typ == tU32 {
+		return uint64(uint32(v))
 	}
-	return 0
+	return v
 }
 
-func (s *diskSource) Instances(protocol.InDom) ([]Instance, error) {
+// capacity reads the size of a device from sysfs, in Kbytes.
+func (s *diskSource) capacity(kname string) (uint64, bool) {
+	b, err := os.ReadFile(filepath.Join(s.classBlock, kname, "size"))
+	if err != nil {
+		return 0, false
+	}
+	sectors, ok := parseUint(trimSpace(b))
+	return sectors / 2, ok
+}
+
+func (s *diskSource) Instances(indom protocol.InDom) ([]Instance, error) {
 	if err := s.read(); err != nil {
 		return nil, err
 	}
-	out := make([]Instance, len(s.disks))
-	for i, d := range s.disks {
-		out[i] = Instance{ID: d.id, Name: s.ids.name(d.id)}
+	view := viewDev
+	switch indom {
+	case indomPartition:
+		view = viewPart
+	case indomDM:
+		view = viewDM
+	}
+	var out []Instance
+	for _, d := range s.disks {
+		if d.view == view {
+			out = append(out, Instance{ID: d.id, Name: s.ids[view].name(d.id)})
+		}
 	}
 	sortInstances(out)
 	return out, nil
@@ -230,4 +497,13 @@ func sortInstances(in []Instance) {
 			in[j], in[j-1] = in[j-1], in[j]
 		}
 	}
+}
+
+func hasControl(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] == 0x7f {
+			return true
+		}
+	}
+	return false
 }
