@@ -3,10 +3,11 @@
 // of the metrics gopcp serves, and the sources that read their values from the Linux
 // kernel (/proc, /sys, statfs) through an injectable root.
 //
-// The names, PMIDs, descriptors and help texts are those of PCP 6.0.3's linux (domain
-// 60), proc (3) and pmcd (2) agents, so that the real PCP tools see no difference. The
-// help texts and the namespace order are generated (helptext.go, see gen_helptext.go)
-// from an installed PCP.
+// The names, PMIDs, descriptors and namespace order are those of PCP 6.0.3's linux
+// (domain 60), proc (3) and pmcd (2) agents, so that the real PCP tools see no
+// difference (namespace_order.go). The help texts are our own, written from what each
+// source reads: in the source file (sourceSpec.help) or, for the families of the first
+// catalogue, in the hand-maintained table of helptext.go. None is PCP's text.
 //
 // Values follow three rules. Absent is not zero: a value the kernel does not expose is
 // reported as "no values" (or a per-metric error), never as 0. One broken source never
@@ -51,8 +52,6 @@
 // and sysfs are kept open and re-read from offset 0 (see kfile), and /proc/mounts is
 // re-read only when poll(2) reports a change.
 package metrics
-
-//go:generate go run gen_helptext.go -pmdas /var/lib/pcp/pmdas -names testdata/reference/pminfo-names.txt -o helptext.go
 
 import (
 	"errors"
