@@ -40,7 +40,7 @@ func TestDiskViews(t *testing.T) {
 		"disk.partitions.capacity": "disk.partitions.capacity no values",
 		"disk.dm.capacity":         "disk.dm.capacity [0]=512",
 		"disk.dev.discard":         "disk.dev.discard no values",
-		"disk.dm.discard":          "disk.dm.discard [0]=1",
+		"disk.dm.discard":          "disk.dm.discard [0]=1 [1]=0",
 		"disk.dm.flush":            "disk.dm.flush [0]=3",
 		"hinv.map.dmname":          `hinv.map.dmname [0]="dm-0" [1]="dm-1"`,
 		"disk.partitions.read":     "disk.partitions.read [0]=90",
