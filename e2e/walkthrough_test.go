@@ -230,6 +230,25 @@ func walkthrough(t *testing.T, tl nssTools) {
 		t.Error("pminfo made ~/.pki/gopcp without being asked to save anything")
 	}
 
+	// Reload: a change certutil (or certdb) makes to the collector's database
+	// is taken up without a restart. Distrusting the client's certificate
+	// there refuses it from a following connection on.
+	tl.run(t, work, "-d", srvDB, "-A", "-t", "p,,", "-n", "revoked client", "-i", "pmclient.crt")
+	refused := false
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline) && !refused; time.Sleep(300 * time.Millisecond) {
+		refused = run(t, final, "pminfo", "-h", d.addr(), "-f", "kernel.uname.nodename").code != 0
+	}
+	if !refused {
+		t.Fatalf("the collector still accepts a client distrusted in its database 15 s later:\n%s", d.Log())
+	}
+	tl.run(t, work, "-d", srvDB, "-D", "-n", "revoked client")
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline) && refused; time.Sleep(300 * time.Millisecond) {
+		refused = run(t, final, "pminfo", "-h", d.addr(), "-f", "kernel.uname.nodename").code != 0
+	}
+	if refused {
+		t.Fatalf("the client is still refused after the distrust was deleted:\n%s", d.Log())
+	}
+
 	// The same final block with the real pminfo (PCP 6). It takes its client
 	// certificate from tls.conf, never from ~/.pki/nssdb, so against -Q it is
 	// refused as any client without a certificate; against the same collector
