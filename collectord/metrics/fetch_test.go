@@ -602,6 +602,11 @@ func TestRealProc(t *testing.T) {
 	}
 	r.Fetch(nil, allPMIDs(r))
 	for name, n := range r.SourceErrors() {
+		// Refusals to read another process's files (proc.io of pid 1 in a sandbox)
+		// are expected on a real host; any other failure is not.
+		if name == "proc" {
+			n -= source[*processSource](t, r, "proc").denied.Load()
+		}
 		if n != 0 {
 			t.Errorf("source %s failed on this host", name)
 		}

@@ -309,6 +309,16 @@ func (r *Registry) InDoms() []protocol.InDom { return r.indomList }
 // (so a caller must be done with the old values before it fetches again). Fetch is
 // safe for concurrent use.
 func (r *Registry) Fetch(dst []Result, pmids []protocol.PMID) []Result {
+	return r.FetchOnly(dst, pmids, nil)
+}
+
+// OnlyFunc says which instances of an instance domain a client wants: ok false
+// means all of them (or an exclusion list, which the caller applies itself).
+type OnlyFunc func(indom protocol.InDom) (insts []uint32, ok bool)
+
+// FetchOnly is Fetch for a client that wants only some instances (only may be
+// nil): sources that can, read only those. The caller still filters the values.
+func (r *Registry) FetchOnly(dst []Result, pmids []protocol.PMID, only OnlyFunc) []Result {
 	base := len(dst)
 	dst = growResults(dst, len(pmids))
 	sc := r.scratch.Get().(*fetchScratch)
@@ -329,7 +339,11 @@ func (r *Registry) Fetch(dst []Result, pmids []protocol.PMID) []Result {
 			}
 			continue
 		}
-		sc.reqs = append(sc.reqs, Request{Sel: e.sel, Res: res})
+		rq := Request{Sel: e.sel, Res: res}
+		if only != nil && e.m.Desc.InDom != protocol.InDomNull {
+			rq.Only, rq.Filtered = only(e.m.Desc.InDom)
+		}
+		sc.reqs = append(sc.reqs, rq)
 		sc.srcOf = append(sc.srcOf, e.src)
 		counts[e.src+1]++
 	}
@@ -410,7 +424,12 @@ func safeFetch(src Source, reqs []Request) (err error) {
 func (r *Registry) SourceErrors() map[string]uint64 {
 	m := make(map[string]uint64, len(r.sources))
 	for _, st := range r.sources {
-		m[st.spec.name] = st.errors.Load()
+		n := st.errors.Load()
+		// A source that can fail in part (one process of many) counts those itself.
+		if pe, ok := st.src.(interface{ PartialErrors() uint64 }); ok {
+			n += pe.PartialErrors()
+		}
+		m[st.spec.name] = n
 	}
 	return m
 }

@@ -78,7 +78,7 @@ func TestTraverse(t *testing.T) {
 			"kernel.all.cpu.irq.soft kernel.all.cpu.irq.hard", 0},
 		{"kernel.uname", "kernel.uname.release kernel.uname.version kernel.uname.sysname kernel.uname.machine " +
 			"kernel.uname.nodename kernel.uname.distro", 0},
-		{"proc", "proc.nprocs", 0},
+		{"proc.schedstat", "proc.schedstat.pcount proc.schedstat.run_delay proc.schedstat.cpu_time", 0},
 		{"swap", "swap.pagesin swap.pagesout swap.in swap.out swap.free swap.length swap.used", 0},
 		{"kernel.al", "", protocol.ErrName},
 		{"kernel.all.load.x", "", protocol.ErrName},

@@ -27,6 +27,11 @@ type InDomSource interface {
 type Request struct {
 	Sel int     // the metric's selector within its source
 	Res *Result // where its values go
+	// Filtered: the client wants only the instances in Only (its profile), so a
+	// source whose instances are costly to read (processes) may read just those.
+	// Returning others is harmless: the server applies the profile anyway.
+	Filtered bool
+	Only     []uint32
 }
 
 // metricDef declares one metric of a source.
