@@ -547,3 +547,52 @@ func TestNSSHostileDatabase(t *testing.T) {
 		}
 	}
 }
+
+// TestNSSFromSecureDBPath: PCP_SECURE_DB_PATH=sql:DIR names an NSS database
+// (with a password, given by PCP_SECURE_DB_PASSWORD_FILE): it is read in
+// place, pins would go to ~/.pki/gopcp, and a wrong password is an error
+// naming the variable. A certdb store there keeps its pins itself.
+func TestNSSFromSecureDBPath(t *testing.T) {
+	needNSSTools(t)
+	d := walkthroughPKI(t)
+	srvDB := filepath.Join(t.TempDir(), "srv")
+	nssWalkthrough(t, d, srvDB, "pmserver", true)
+	home := userHomeForTest(t)
+	dir := filepath.Join(t.TempDir(), "mine")
+	os.MkdirAll(dir, 0o700)
+	os.WriteFile(filepath.Join(d, "pw"), []byte("s3cret\n"), 0o600)
+	db := "sql:" + dir
+	run(t, d, "certutil", "-d", db, "-N", "-f", "pw")
+	run(t, d, "certutil", "-d", db, "-A", "-t", "CT,,", "-n", "Root CA", "-i", "rootCA.crt", "-f", "pw")
+	run(t, d, "pk12util", "-i", "pmclient_pkcs12.key", "-d", db, "-W", "secret", "-k", "pw")
+	srv, err := Server(ServerOptions{Store: "sql:" + srvDB, Nickname: "pmserver_cert", RequireClientCert: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(EnvDBPath, db)
+	t.Setenv(EnvDBPasswordFile, filepath.Join(d, "empty"))
+	o := ClientOptionsFromEnv(nil)
+	if o.StoreDir != dir || o.PinStoreDir() != filepath.Join(home, ".pki", "gopcp") {
+		t.Fatalf("store %q pins %q", o.StoreDir, o.PinStoreDir())
+	}
+	o.AllowBadDomain = true
+	if _, err := Client(o)("127.0.0.1"); err == nil || !strings.Contains(err.Error(), EnvDBPasswordFile) || !strings.Contains(err.Error(), dir) {
+		t.Errorf("wrong password: %v", err)
+	}
+	t.Setenv(EnvDBPasswordFile, filepath.Join(d, "pw"))
+	o = ClientOptionsFromEnv(nil)
+	o.AllowBadDomain = true
+	cc, err := Client(o)("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ce, se := testcerts.Handshake(t, srv, cc); ce != nil || se != nil {
+		t.Fatalf("client %v, server %v", ce, se)
+	}
+	// A certdb store named by the variable keeps its own pins.
+	st := makeStore(t, testcerts.New(t, nil, testcerts.Options{CN: "x", IsCA: true}), "", nil)
+	t.Setenv(EnvDBPath, st)
+	if o := ClientOptionsFromEnv(nil); o.PinStoreDir() != st || len(o.ExtraStoreDirs) != 0 {
+		t.Errorf("certdb store: pins %q, extra %q", o.PinStoreDir(), o.ExtraStoreDirs)
+	}
+}
