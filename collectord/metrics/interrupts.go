@@ -1,0 +1,230 @@
+package metrics
+
+import (
+	"bytes"
+	"fmt"
+	"path/filepath"
+
+	"github.com/gopcp/gopcp/protocol"
+)
+
+// The "interrupts" source: /proc/interrupts and /proc/softirqs, one table each with a
+// header of CPU columns ("CPU0 CPU1 ...") and one row per interrupt line or softirq
+// kind. Served are the per-row totals (kernel.all.interrupts.total, indom 60.4;
+// kernel.all.softirqs.total, indom 60.36), the per-CPU totals over all rows
+// (kernel.percpu.intr, kernel.percpu.sirq: what pcp mpstat needs) and the ERR and
+// MIS counters. Both files are read only when one of their metrics is asked for.
+
+var (
+	indomIntrLine = protocol.NewInDom(DomainLinux, 4)
+	indomSoftirq  = protocol.NewInDom(DomainLinux, 36)
+)
+
+const (
+	selIntrTotal = iota
+	selIntrMissed
+	selIntrErrors
+	selPerCPUIntr
+	selSoftirqTotal
+	selPerCPUSirq
+)
+
+var intrHelp = map[int]helpText{
+	selIntrTotal: {"interrupts delivered, per interrupt line",
+		"Each row of /proc/interrupts (a numbered IRQ, or a kind such as LOC or NMI)\n" +
+			"added up over all CPU columns."},
+	selIntrMissed: {"interrupts the kernel missed",
+		"The MIS row of /proc/interrupts (x86 only); no value where the kernel has none."},
+	selIntrErrors: {"spurious or erroneous interrupts",
+		"The ERR row of /proc/interrupts (x86 only); no value where the kernel has none."},
+	selPerCPUIntr: {"interrupts delivered to each CPU",
+		"The CPU's column of /proc/interrupts added up over every row except ERR and MIS."},
+	selSoftirqTotal: {"softirqs run, per kind",
+		"Each row of /proc/softirqs (HI, TIMER, NET_RX, ...) added up over all CPU columns."},
+	selPerCPUSirq: {"softirqs run on each CPU",
+		"The CPU's column of /proc/softirqs added up over every row."},
+}
+
+func init() {
+	setOwnInDomHelp(indomIntrLine, "interrupt lines",
+		"One instance per row of /proc/interrupts, named by its label without the colon\n"+
+			"(\"24\", \"NMI\", \"LOC\", ...).")
+	setOwnInDomHelp(indomSoftirq, "softirq kinds",
+		"One instance per row of /proc/softirqs, named by its label (HI, TIMER, ...).")
+	registerSource(&sourceSpec{
+		name:   "interrupts",
+		domain: DomainLinux,
+		indoms: []protocol.InDom{indomIntrLine, indomSoftirq},
+		new: func(e *env) Source {
+			return &intrSource{
+				intr: intrTable{file: newKfile(filepath.Join(e.procRoot, "interrupts"))},
+				sirq: intrTable{file: newKfile(filepath.Join(e.procRoot, "softirqs"))},
+			}
+		},
+		metrics: []metricDef{
+			{"kernel.all.interrupts.total", pmid(60, 4, 0), tU64, indomIntrLine, semC, uCount, selIntrTotal},
+			{"kernel.all.interrupts.missed", pmid(60, 4, 2), tU32, null, semC, uCount, selIntrMissed},
+			{"kernel.all.interrupts.errors", pmid(60, 4, 3), tU32, null, semC, uCount, selIntrErrors},
+			{"kernel.percpu.intr", pmid(60, 4, 4), tU64, indomCPU, semC, uCount, selPerCPUIntr},
+			{"kernel.all.softirqs.total", pmid(60, 82, 0), tU64, indomSoftirq, semC, uCount, selSoftirqTotal},
+			{"kernel.percpu.sirq", pmid(60, 63, 1), tU64, indomCPU, semC, uCount, selPerCPUSirq},
+		},
+		help: func(d metricDef) helpText { return intrHelp[d.sel] },
+	})
+}
+
+// intrRow is one row of the table: its instance id and its total over all CPUs.
+type intrRow struct {
+	id    uint32
+	total uint64
+}
+
+// intrTable is one of the two files, parsed.
+type intrTable struct {
+	file          *kfile
+	buf           []byte
+	ids           idCache
+	cpus          []uint32 // the CPU of each column, from the header
+	perCPU        []uint64 // column sums, by column
+	rows          []intrRow
+	missed, error optU
+}
+
+func (t *intrTable) read() error {
+	b, err := t.file.read(t.buf)
+	t.buf = b
+	if err != nil {
+		return err
+	}
+	t.cpus, t.rows, t.perCPU = t.cpus[:0], t.rows[:0], t.perCPU[:0]
+	t.missed, t.error = optU{}, optU{}
+	header, rest := nextLine(b)
+	for h := header; ; {
+		var f []byte
+		f, h = nextField(h)
+		if len(f) == 0 {
+			break
+		}
+		id, ok := parseUint(bytes.TrimPrefix(f, []byte("CPU")))
+		if !bytes.HasPrefix(f, []byte("CPU")) || !ok || id >= 1<<20 {
+			return fmt.Errorf("%s: %w: header %q", t.file.path, errParse, f)
+		}
+		t.cpus = append(t.cpus, uint32(id))
+		t.perCPU = append(t.perCPU, 0)
+	}
+	if len(t.cpus) == 0 {
+		return fmt.Errorf("%s: %w: no CPU columns", t.file.path, errParse)
+	}
+	for len(rest) > 0 {
+		var line []byte
+		line, rest = nextLine(rest)
+		label, r := nextField(line)
+		if len(label) == 0 {
+			continue
+		}
+		if label[len(label)-1] != ':' || len(label) == 1 {
+			return fmt.Errorf("%s: %w: %q", t.file.path, errParse, label)
+		}
+		label = label[:len(label)-1]
+		// ERR and MIS have one system-wide count, not a column per CPU.
+		if bytes.Equal(label, []byte("ERR")) || bytes.Equal(label, []byte("MIS")) {
+			v := firstUint(r)
+			if bytes.Equal(label, []byte("ERR")) {
+				t.error = v
+			} else {
+				t.missed = v
+			}
+			continue
+		}
+		var total uint64
+		// A row has at most one count per CPU column, then a description (chip,
+		// name) that is not parsed; a short row (some arch-specific ones) is fine.
+		for col := range t.cpus {
+			var f []byte
+			f, r = nextField(r)
+			v, ok := parseUint(f)
+			if !ok {
+				break
+			}
+			total += v
+			t.perCPU[col] += v
+		}
+		t.rows = append(t.rows, intrRow{id: t.ids.id(label), total: total})
+	}
+	return nil
+}
+
+type intrSource struct {
+	intr, sirq intrTable
+}
+
+func (s *intrSource) Fetch(reqs []Request) error {
+	var needIntr, needSirq bool
+	for _, rq := range reqs {
+		if rq.Sel >= selSoftirqTotal {
+			needSirq = true
+		} else {
+			needIntr = true
+		}
+	}
+	// The two files fail separately: a missing /proc/softirqs (before 2.6.31) must
+	// not take the interrupt metrics with it.
+	var errIntr, errSirq error
+	if needIntr {
+		errIntr = s.intr.read()
+	}
+	if needSirq {
+		errSirq = s.sirq.read()
+	}
+	for _, rq := range reqs {
+		t, err := &s.intr, errIntr
+		if rq.Sel >= selSoftirqTotal {
+			t, err = &s.sirq, errSirq
+		}
+		if err != nil {
+			rq.Res.Err = protocol.ErrValue
+			continue
+		}
+		switch rq.Sel {
+		case selIntrTotal, selSoftirqTotal:
+			for _, row := range t.rows {
+				putU(rq.Res, row.id, row.total)
+			}
+		case selPerCPUIntr, selPerCPUSirq:
+			for col, cpu := range t.cpus {
+				putU(rq.Res, cpu, t.perCPU[col])
+			}
+		case selIntrMissed:
+			if t.missed.ok {
+				putU(rq.Res, protocol.InNull, uint64(uint32(t.missed.v)))
+			}
+		case selIntrErrors:
+			if t.error.ok {
+				putU(rq.Res, protocol.InNull, uint64(uint32(t.error.v)))
+			}
+		}
+	}
+	// Only when every file asked for failed is the whole source failed (and counted).
+	if (errIntr != nil || !needIntr) && (errSirq != nil || !needSirq) {
+		if errIntr != nil {
+			return errIntr
+		}
+		return errSirq
+	}
+	return nil
+}
+
+func (s *intrSource) Instances(indom protocol.InDom) ([]Instance, error) {
+	t := &s.intr
+	if indom == indomSoftirq {
+		t = &s.sirq
+	}
+	if err := t.read(); err != nil {
+		return nil, err
+	}
+	out := make([]Instance, len(t.rows))
+	for i, row := range t.rows {
+		out[i] = Instance{ID: row.id, Name: t.ids.name(row.id)}
+	}
+	return out, nil
+}
