@@ -2,25 +2,28 @@
 // clients to collectors (the "pmproxy-client 1" prelude that pminfo -h HOST@PROXY
 // and PMPROXY_HOST use), serves the PCP web API (/pmapi/...) and Prometheus
 // /metrics over HTTP, and accepts TLS first (HTTPS, or the relay inside TLS).
+//
+// Its flags are one table on urfave/cli/v2 (newProgram, built afresh for every
+// run); --help, the manual page (proxyd --generate-man) and the bash completion
+// (proxyd completion bash) are made from it by internal/daemon, which also
+// holds what proxyd shares with collectord: the merging of the common flags
+// over the file and the signal loop.
 package main
 
 import (
 	"context"
 	"crypto/tls"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
-	"strconv"
+	"slices"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/gopcp/gopcp/internal/daemon"
 	"github.com/gopcp/gopcp/internal/logctl"
 	"github.com/gopcp/gopcp/internal/systemd"
 	"github.com/gopcp/gopcp/internal/tomlconfig"
@@ -29,6 +32,7 @@ import (
 	"github.com/gopcp/gopcp/proxyd/relay"
 	"github.com/gopcp/gopcp/proxyd/server"
 	"github.com/gopcp/gopcp/tlsconfig"
+	urfave "github.com/urfave/cli/v2"
 )
 
 // Version and Commit are set at build time:
@@ -44,9 +48,59 @@ var (
 // DefaultShutdownTimeout bounds the graceful shutdown on SIGTERM.
 const DefaultShutdownTimeout = 10 * time.Second
 
-const usage = `Usage: proxyd [options]
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
 
-Relay PCP clients to collectors, and serve the PCP web API and Prometheus
+// options are the parsed flags: those both daemons take (daemon.Common, which
+// also knows which were given, so they override the file) and proxyd's own.
+type options struct {
+	daemon.Common
+	allow      tomlconfig.ListFlag
+	noLoopback bool
+}
+
+// Flag categories, in the order --help shows them.
+const (
+	catListen   = "Listening and collectors"
+	catTLS      = "Identity and client certificates"
+	catConfig   = "Configuration and logs"
+	envPort     = "PMPROXY_PORT"
+	envLocal    = "PMPROXY_LOCAL"
+	portMaximum = 65535
+)
+
+// flags is proxyd's table.
+func flags(o *options) []urfave.Flag {
+	return slices.Concat(daemon.Category(catListen,
+		daemon.Env(daemon.Int(&o.Port, "`PORT` (config server.port; the variable counts only when the file gives none)", "44322", "p"), envPort),
+		daemon.List(&o.Addrs, "bind `ADDRESS`, repeatable or comma separated (default all interfaces; $"+envLocal+"=1 binds loopback only)", "i"),
+		daemon.List(&o.allow, "also allow collectors at `HOST`: an address, a CIDR prefix or a host name, optionally with :PORT ([v6]:PORT); repeatable", "allow"),
+		daemon.Bool(&o.noLoopback, "do not allow loopback collectors (port 44321) unless listed", "no-loopback"),
+	), daemon.Category(catTLS,
+		daemon.File(&o.CertDB, "certificate store (certdb) holding proxyd's identity, `DIR`, for TLS clients (HTTPS, relay over TLS)", "C"),
+		daemon.String(&o.Nickname, "`NICKNAME` of proxyd's certificate in the store", "M"),
+		daemon.File(&o.PasswordFile, "`FILE` holding the store's password (default: empty password)", "P"),
+		daemon.Bool(&o.RequireCert, "require a verified client certificate: TLS clients must present one, and plain connections are refused except from loopback (as pmcd -Q exempts local clients)", "Q"),
+		daemon.File(&o.TLSConf, "PCP 6 tls.conf `FILE` instead of a store", "tls-conf"),
+	), daemon.Category(catConfig,
+		daemon.File(&o.ConfigPath, "TOML configuration `FILE` (default "+DefaultConfigPath+" if present)", "config"),
+		daemon.Bool(&o.CheckConfig, "validate the configuration and exit", "check-config"),
+		daemon.Choice(&o.LogFormat, []string{"text", "json"}, "log `FORMAT`: text or json (default text)", "log-format"),
+		daemon.Choice(&o.LogLevel, []string{"debug", "info", "warn", "error"}, "log `LEVEL`: debug, info, warn or error (default info)", "log-level"),
+		daemon.Choices(&o.Debug, append(slices.Clone(debugClasses), "all"), "debug `CLASSES`, comma separated: tls (handshakes, client certificates), http (one line per request), all", "D"),
+		daemon.Bool(&o.Version, "print the version and commit, and exit", "version"),
+	))
+}
+
+// newProgram is proxyd's command line for one run; serve is the daemon.
+func newProgram(stdout, stderr io.Writer, serve func(o *options) int) *daemon.Program {
+	o := &options{}
+	return &daemon.Program{
+		Name: "proxyd", Section: "8",
+		Summary:  "the gopcp proxy: PCP relay, REST API and Prometheus metrics, a pmproxy analogue",
+		Synopsis: []string{"proxyd [options]"},
+		Intro: `Relay PCP clients to collectors, and serve the PCP web API and Prometheus
 /metrics, all on one port (a pmproxy analogue). The first bytes of each
 connection choose the protocol: "pmproxy-client 1" is the PCP relay (used by
 pminfo -h COLLECTOR@PROXY and by PMPROXY_HOST), an HTTP method is HTTP, and a
@@ -65,33 +119,12 @@ refused HTTP requests get 403.
 proxyd presents its own upstream client certificate (REST, /metrics) only for
 HTTP clients on loopback or authenticated to proxyd with a verified client
 certificate, unless a [[collector]] entry says lend_identity = "always". A
-hostspec= cannot ask for less security than configured (403).
-
-Options:
-  -p PORT            port (default 44322, or $PMPROXY_PORT; config server.port)
-  -i ADDRESS         bind address, repeatable or comma separated (default all
-                     interfaces; $PMPROXY_LOCAL=1 binds loopback only)
-  --allow HOST       also allow collectors at HOST: an address, a CIDR prefix or
-                     a host name, optionally with :PORT ([v6]:PORT); repeatable
-  --no-loopback      do not allow loopback collectors (port 44321) unless listed
-  -C DIR             certificate store (certdb) holding proxyd's identity, for
-                     TLS clients (HTTPS, relay over TLS)
-  -M NICKNAME        nickname of proxyd's certificate in the store
-  -P FILE            file holding the store's password (default: empty password)
-  -Q                 require a verified client certificate: TLS clients must
-                     present one, and plain connections are refused except
-                     from loopback (as pmcd -Q exempts local clients)
-  --tls-conf FILE    PCP 6 tls.conf instead of a store
-  --config FILE      TOML configuration (default /etc/gopcp/proxyd.toml if present)
-  --check-config     validate the configuration and exit
-  --log-format F     text or json (default text)
-  --log-level L      debug, info, warn or error (default info)
-  -D CLASSES         debug classes, comma separated: tls (handshakes, client
-                     certificates), http (one line per request), all
-  --version          print the version and commit, and exit
-
-HTTP endpoints (GET; hostspec=HOST[:PORT] names the collector, default localhost;
-context=N or /pmapi/N/... reuses a context from /pmapi/context):
+hostspec= cannot ask for less security than configured (403).`,
+		Flags:  flags(o),
+		Common: &o.Common,
+		Sections: []daemon.Section{
+			{Title: "HTTP endpoints", Text: `GET; hostspec=HOST[:PORT] names the collector, default localhost; context=N or
+/pmapi/N/... reuses a context from /pmapi/context.
   /pmapi/context     context number, source hash, host name and labels
   /pmapi/metric      metadata: names=, name= or prefix= (subtrees expanded)
   /pmapi/fetch       values: names=, name=, pmids= or pmid=
@@ -99,10 +132,8 @@ context=N or /pmapi/N/... reuses a context from /pmapi/context):
   /pmapi/children    namespace children: prefix= or name=
   /metrics           Prometheus text of every numeric metric (names= to narrow)
   /proxyd/metrics    proxyd's own metrics: reloads, reload failures, seconds
-                     until its certificate expires, connections, sessions
-
-Signals:
-  SIGHUP             reload the configuration file and the certificates; a broken
+                     until its certificate expires, connections, sessions`},
+			{Title: "Signals", Text: `  SIGHUP             reload the configuration file and the certificates; a broken
                      file keeps the last good configuration (the log says which
                      file and why). Certificate files are also checked for changes
                      every 2s ([reload] watch_interval).
@@ -110,96 +141,60 @@ Signals:
                      exit
 
 Under systemd (Type=notify) READY=1 is sent once the listeners are bound and the
-certificate loaded; sockets from proxyd.socket (LISTEN_FDS) replace -p and -i.
-
-Examples:
-  proxyd -p 44322
+certificate loaded; sockets from proxyd.socket (LISTEN_FDS) replace -p and -i.`},
+		},
+		Examples: `  proxyd -p 44322
   pminfo -h 127.0.0.1:44321@localhost:44322 -f kernel.all.load
   PMPROXY_HOST=localhost pminfo -h 127.0.0.1 -f hinv.ncpu
   curl 'http://localhost:44322/pmapi/fetch?hostspec=127.0.0.1:44321&names=kernel.all.load'
   curl 'http://localhost:44322/metrics?hostspec=127.0.0.1:44321&names=kernel.all'
-  proxyd -C /etc/gopcp/certdb -M proxyd -Q --allow 10.0.0.0/8 --allow db1.example.com:44321
-
-Exit status: 0 clean shutdown (SIGTERM, SIGINT) or help, 1 runtime failure (a
-port that cannot be bound), 2 usage or configuration error.
-`
-
-func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+  proxyd -C /etc/gopcp/certdb -M proxyd -Q --allow 10.0.0.0/8 --allow db1.example.com:44321`,
+		Exit: `Exit status: 0 clean shutdown (SIGTERM, SIGINT) or help, 1 runtime failure (a
+port that cannot be bound), 2 usage or configuration error.`,
+		Action: func(*urfave.Context) error { return daemon.Status(serve(o)) },
+	}
 }
 
-// listFlag collects repeatable, comma separated values.
-type listFlag = tomlconfig.ListFlag
-
-// options are the parsed flags; set records which were given, so they override the file.
-type options struct {
-	cfgPath     string
-	checkConfig bool
-	version     bool
-	help        bool
-	port        int
-	addrs       listFlag
-	allow       listFlag
-	noLoopback  bool
-	certDB      string
-	nickname    string
-	passFile    string
-	requireCert bool
-	tlsConf     string
-	logFormat   string
-	logLevel    string
-	debug       listFlag
-	set         map[string]bool
-}
-
+// parseFlags parses a command line without running anything (tests).
 func parseFlags(args []string) (*options, error) {
-	o := &options{set: map[string]bool{}}
-	fs := flag.NewFlagSet("proxyd", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.StringVar(&o.cfgPath, "config", "", "")
-	fs.BoolVar(&o.checkConfig, "check-config", false, "")
-	fs.BoolVar(&o.version, "version", false, "")
-	fs.BoolVar(&o.help, "help", false, "")
-	fs.BoolVar(&o.help, "h", false, "")
-	fs.IntVar(&o.port, "p", 0, "")
-	fs.Var(&o.addrs, "i", "")
-	fs.Var(&o.allow, "allow", "")
-	fs.BoolVar(&o.noLoopback, "no-loopback", false, "")
-	fs.StringVar(&o.certDB, "C", "", "")
-	fs.StringVar(&o.nickname, "M", "", "")
-	fs.StringVar(&o.passFile, "P", "", "")
-	fs.BoolVar(&o.requireCert, "Q", false, "")
-	fs.StringVar(&o.tlsConf, "tls-conf", "", "")
-	fs.StringVar(&o.logFormat, "log-format", "", "")
-	fs.StringVar(&o.logLevel, "log-level", "", "")
-	fs.Var(&o.debug, "D", "")
-	if err := fs.Parse(args); err != nil {
-		return nil, err
+	var got *options
+	var errs strings.Builder
+	p := newProgram(io.Discard, &errs, func(o *options) int { got = o; return 0 })
+	if rc := daemon.Run(p.NewApp(io.Discard, &errs), args, &errs); rc != 0 || got == nil {
+		return nil, fmt.Errorf("proxyd %s: exit status %d: %s", strings.Join(args, " "), rc, strings.TrimSpace(errs.String()))
 	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	return got, nil
+}
+
+// checkPort refuses a -p or $PMPROXY_PORT that is no port.
+func (o *options) checkPort() error {
+	switch {
+	case o.Port >= 0 && o.Port <= portMaximum:
+		return nil
+	case o.Given("p"):
+		return fmt.Errorf("-p %d: not a port", o.Port)
+	default:
+		return fmt.Errorf("%s=%d: not a port", envPort, o.Port)
 	}
-	fs.Visit(func(f *flag.Flag) { o.set[f.Name] = true })
-	if o.set["p"] && (o.port < 0 || o.port > 65535) {
-		return nil, fmt.Errorf("-p %d: not a port", o.port)
-	}
-	return o, nil
 }
 
 // merge applies the flags given on the command line (and the environment) over
 // the file's values.
 func (o *options) merge(c *Config) {
-	if o.set["p"] {
-		c.Server.Port = o.port
-	} else if c.Server.Port == 0 {
+	o.Common.Merge(daemon.Targets{
+		Port: &c.Server.Port, Address: &c.Server.Address,
+		CertDB: &c.TLS.CertDB, Nickname: &c.TLS.Nickname, PasswordFile: &c.TLS.PasswordFile,
+		RequireClientCert: &c.TLS.RequireClientCert, TLSConf: &c.TLS.TLSConf,
+		LogFormat: &c.Log.Format, LogLevel: &c.Log.Level, Debug: &c.Log.Debug,
+	})
+	if !o.Given("p") && c.Server.Port == 0 {
+		// $PMPROXY_PORT (-p's variable) when neither -p nor the file give one.
 		c.Server.Port = DefaultPort
-		if v, err := strconv.Atoi(os.Getenv("PMPROXY_PORT")); err == nil && v > 0 && v <= 65535 {
-			c.Server.Port = v
+		if o.Port > 0 && o.Port <= portMaximum {
+			c.Server.Port = o.Port
 		}
 	}
-	if o.set["i"] {
-		c.Server.Address = o.addrs
-	} else if len(c.Server.Address) == 0 && os.Getenv("PMPROXY_LOCAL") == "1" {
+	if !o.Given("i") && len(c.Server.Address) == 0 && os.Getenv(envLocal) == "1" {
 		c.Server.Address = []string{"127.0.0.1", "::1"}
 	}
 	c.Upstream.Allow = append(c.Upstream.Allow, o.allow...)
@@ -207,39 +202,11 @@ func (o *options) merge(c *Config) {
 		f := false
 		c.Upstream.AllowLoopback = &f
 	}
-	if o.set["C"] {
-		c.TLS.CertDB = strings.TrimPrefix(o.certDB, "sql:")
-	}
-	if o.set["M"] {
-		c.TLS.Nickname = o.nickname
-	}
-	if o.set["P"] {
-		c.TLS.PasswordFile = o.passFile
-	}
-	if o.set["Q"] {
-		c.TLS.RequireClientCert = o.requireCert
-	}
-	if o.set["tls-conf"] {
-		c.TLS.TLSConf = o.tlsConf
-	}
-	if o.set["log-format"] {
-		c.Log.Format = o.logFormat
-	}
-	if o.set["log-level"] {
-		c.Log.Level = o.logLevel
-	}
-	if o.set["D"] {
-		c.Log.Debug = o.debug
-	}
 }
 
 // loadConfig reads the file (if any) and applies the flags.
 func loadConfig(o *options) (Config, error) {
-	path, required := o.cfgPath, true
-	if path == "" {
-		path, required = DefaultConfigPath, false
-	}
-	c, err := LoadConfig(path, required)
+	c, err := LoadConfig(o.ConfigFile(DefaultConfigPath))
 	if err != nil {
 		return c, err
 	}
@@ -309,12 +276,10 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	// SIGHUP's default action ends the process: catch it before anything else, so
-	// a reload sent while starting is not fatal (it is applied once running).
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	// Signals are caught first: SIGHUP's default action ends the process, so a
+	// reload sent while starting would be fatal; caught, it is applied once
+	// running.
+	hup, ctx, stop := daemon.Signals()
 	defer stop()
 	return runContext(ctx, args, stdout, stderr, hooks{reload: hup})
 }
@@ -328,22 +293,19 @@ type hooks struct {
 
 // runContext is run until ctx ends.
 func runContext(ctx context.Context, args []string, stdout, stderr io.Writer, h hooks) int {
-	o, err := parseFlags(args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(stdout, usage)
-			return 0
-		}
-		fmt.Fprintf(stderr, "proxyd: %v\nRun 'proxyd -h' for usage.\n", err)
-		return 2
-	}
-	if o.help {
-		fmt.Fprint(stdout, usage)
-		return 0
-	}
-	if o.version {
+	p := newProgram(stdout, stderr, func(o *options) int { return serve(ctx, o, stdout, stderr, h) })
+	return daemon.Run(p.NewApp(stdout, stderr), args, stderr)
+}
+
+// serve is the daemon: configuration, listeners, the signal loop.
+func serve(ctx context.Context, o *options, stdout, stderr io.Writer, h hooks) int {
+	if o.Version {
 		fmt.Fprintln(stdout, version.String("proxyd", Version, Commit))
 		return 0
+	}
+	if err := o.checkPort(); err != nil {
+		fmt.Fprintf(stderr, "proxyd: %v\nRun 'proxyd -h' for usage.\n", err)
+		return 2
 	}
 	cfg, err := loadConfig(o)
 	if err != nil {
@@ -358,7 +320,7 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer, h 
 		fmt.Fprintf(stderr, "proxyd: %v\n", err)
 		return 2
 	}
-	if o.checkConfig {
+	if o.CheckConfig {
 		checkConfig(o, rl.Current(), stdout)
 		return 0
 	}
@@ -405,37 +367,29 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer, h 
 		addrs = append(addrs, ln.Addr().String())
 		log.Info("proxyd listening", "addr", ln.Addr().String(), "tls", g.tls != nil,
 			"allow_loopback", g.policy.AllowLoopback(), "allow", strings.Join(cfg.Upstream.Allow, ","), "version", Version)
-		go func(ln net.Listener) { errc <- srv.Serve(ln) }(ln)
+		go func(ln net.Listener) {
+			err := srv.Serve(ln)
+			if err == nil {
+				// Serve ended without an error while proxyd still runs: a
+				// listener gone is a failure all the same.
+				err = fmt.Errorf("listener %s closed", ln.Addr())
+			}
+			errc <- err
+		}(ln)
 	}
 	wctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go rl.Watch(wctx, cfg.watchInterval())
 	go systemd.Watchdog(wctx, log)
-	status := "serving on " + strings.Join(addrs, " ")
-	systemd.Ready(log, status)
+	loop := daemon.Loop{Log: log, Status: "serving on " + strings.Join(addrs, " "),
+		Reload: rl.Reload, Hup: h.reload, Errc: errc}
 	if h.ready != nil {
-		h.ready(bound, rl)
+		loop.Ready = func() { h.ready(bound, rl) }
 	}
 	code := 0
-loop:
-	for {
-		select {
-		case <-h.reload:
-			systemd.Reloading(log)
-			msg := "reloaded; " + status
-			if err := rl.Reload("SIGHUP"); err != nil {
-				msg = "reload failed, last good configuration kept: " + err.Error()
-			}
-			systemd.Ready(log, msg)
-		case <-ctx.Done():
-			break loop
-		case err := <-errc:
-			log.Error("serve failed", "err", err)
-			code = 1
-			break loop
-		}
+	if err := loop.Run(ctx); err != nil {
+		code = 1
 	}
-	systemd.Stopping(log)
 	log.Info("proxyd shutting down", "relay_sessions", rly.Sessions(), "connections", srv.Connections())
 	grace := rl.Current().cfg.Server.ShutdownTimeout.Duration
 	if grace == 0 {
@@ -479,7 +433,7 @@ func apiConfig(g *generation, log *slog.Logger) httpapi.Config {
 
 // checkConfig reports what --check-config loaded.
 func checkConfig(o *options, g *generation, stdout io.Writer) {
-	path := o.cfgPath
+	path := o.ConfigPath
 	if path == "" {
 		path = DefaultConfigPath
 		if _, err := os.Stat(path); err != nil {

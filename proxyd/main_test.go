@@ -285,3 +285,64 @@ func TestExampleConfig(t *testing.T) {
 		t.Fatalf("--check-config refuses the example: %d %s %s", code, out, errOut)
 	}
 }
+
+// TestFlagTable: --help shows every flag of the table with its placeholder and
+// variables; the environment ranks below the file and the flags
+// (PMPROXY_PORT), and a variable that is no port is a usage error naming it;
+// the manual page and the completion come from the same table.
+func TestFlagTable(t *testing.T) {
+	help, _, _ := runCLI("--help")
+	for _, f := range flags(&options{}) {
+		for _, n := range f.Names() {
+			w := "-" + n
+			if len(n) > 1 {
+				w = "--" + n
+			}
+			if !strings.Contains(help, "  "+w) {
+				t.Errorf("help does not document %s", w)
+			}
+		}
+	}
+	for _, w := range []string{"-p PORT", "[$PMPROXY_PORT]", "$PMPROXY_LOCAL=1", "--allow HOST", "HTTP endpoints:", "Signals:"} {
+		if !strings.Contains(help, w) {
+			t.Errorf("help lacks %q", w)
+		}
+	}
+
+	t.Setenv("PMPROXY_PORT", "45999")
+	t.Setenv("PMPROXY_LOCAL", "1")
+	file := writeFile(t, "p.toml", "[server]\nport = 45000\naddress = [\"::1\"]\n")
+	o, err := parseFlags([]string{"--config", file})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := loadConfig(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Server.Port != 45000 || strings.Join(c.Server.Address, ",") != "::1" {
+		t.Errorf("the environment overrode the file: %+v", c.Server)
+	}
+	o, _ = parseFlags([]string{"--config", file, "-p", "0", "-i", "127.0.0.1"})
+	if c, err = loadConfig(o); err != nil || c.Server.Port != 0 || strings.Join(c.Server.Address, ",") != "127.0.0.1" {
+		t.Errorf("-p 0 (any port) and -i did not override: %+v %v", c.Server, err)
+	}
+	for _, bad := range []string{"x", "70000"} {
+		t.Setenv("PMPROXY_PORT", bad)
+		if _, e, code := runCLI("--config", file, "--check-config"); code != 2 || !strings.Contains(e, "PMPROXY_PORT") {
+			t.Errorf("PMPROXY_PORT=%s: exit %d %q", bad, code, e)
+		}
+	}
+	t.Setenv("PMPROXY_PORT", "") // empty: not given
+
+	page, e, code := runCLI("--generate-man", "--version", "1.0", "--date", "2030-01-01")
+	if code != 0 || !strings.Contains(page, `.TH PROXYD 8 "2030-01-01" "gopcp 1.0"`) || !strings.Contains(page, `\fB--allow HOST\fP`) ||
+		!strings.Contains(page, ".SH HTTP ENDPOINTS") {
+		t.Errorf("generate-man: exit %d %s\n%s", code, e, page)
+	}
+	comp, _, code := runCLI("completion", "bash")
+	if code != 0 || !strings.Contains(comp, `--log-format) COMPREPLY=($(compgen -W "text json"`) ||
+		!strings.Contains(comp, `-C) COMPREPLY=($(compgen -d`) || !strings.Contains(comp, "complete -F _proxyd proxyd") {
+		t.Errorf("completion: exit %d\n%s", code, comp)
+	}
+}
