@@ -737,6 +737,11 @@ func (s *processSource) readOne(rel string, f procFile, d *procData) error {
 			fileHook(path)
 		}
 		t, err := os.Readlink(path)
+		if errors.Is(err, syscall.ENOENT) && f == pfExe {
+			// A kernel thread has no executable: its path is empty, not unknown
+			// (the process itself is there: its stat was read first).
+			t, err = "", nil
+		}
 		if err != nil {
 			return err
 		}
