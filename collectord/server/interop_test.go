@@ -2,6 +2,7 @@ package server
 
 import (
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"runtime"
 	"strconv"
@@ -52,13 +53,15 @@ func runTool(t *testing.T, bin string, args ...string) (string, string, int) {
 	return out.String(), errb.String(), code
 }
 
-// TestRealPminfoMetadata: the real pminfo sees the same names, PMIDs, descriptors and
-// help text from our collectord as from the real pmcd.
+// TestRealPminfoMetadata: the real pminfo sees the same names, PMIDs and descriptors
+// from our collectord as from the real pmcd. The help text is our own (not PCP's), so
+// for -t and -T the real pminfo must show exactly the catalogue's text, and our
+// pminfo must print byte for byte what the real one prints against the same server.
 func TestRealPminfoMetadata(t *testing.T) {
 	pcptest.Require(t, pcptest.PMCD, pcptest.PMInfo)
 	realPort := pcptest.StartPMCD(t, "")
-	_, addr, _ := startServer(t, nil)
-	for _, flags := range []string{"-dmtT", "-d", "-m", "-t", "-T"} {
+	s, addr, _ := startServer(t, nil)
+	for _, flags := range []string{"-d", "-m", "-dm"} {
 		args := append([]string{flags}, commonMetrics...)
 		want, werr, wcode := runTool(t, pcptest.PMInfo, append([]string{"-h", "127.0.0.1:" + strconv.Itoa(realPort)}, args...)...)
 		got, gerr, gcode := runTool(t, pcptest.PMInfo, append([]string{"-h", addr}, args...)...)
@@ -66,6 +69,51 @@ func TestRealPminfoMetadata(t *testing.T) {
 			t.Errorf("pminfo %s differs from the real pmcd's:\n%s", flags, firstDiff(got+gerr, want+werr))
 		}
 	}
+
+	ours := buildOurPminfo(t)
+	for _, flags := range []string{"-t", "-T", "-dmtT"} {
+		args := append([]string{"-h", addr, flags}, commonMetrics...)
+		real, rerr, rcode := runTool(t, pcptest.PMInfo, args...)
+		got, gerr, gcode := runTool(t, ours, args...)
+		if got != real || gerr != rerr || gcode != rcode {
+			t.Errorf("our pminfo %s differs from the real one against the same collectord:\n%s", flags, firstDiff(got+gerr, real+rerr))
+		}
+		if rcode != 0 || rerr != "" {
+			t.Errorf("real pminfo %s: exit %d, %s", flags, rcode, rerr)
+		}
+		// The real pminfo shows the catalogue's text for every metric.
+		for _, name := range commonMetrics {
+			m, ok := s.Registry.ByName(name)
+			if !ok {
+				t.Fatalf("%s: not in the catalogue", name)
+			}
+			var want string
+			switch flags {
+			case "-t":
+				want = "\n" + name + " [" + m.OneLine + "]\n"
+			case "-T":
+				want = "\n" + name + "\nHelp:\n" + m.Help + "\n"
+			default:
+				want = "\n" + name + " PMID: " + m.Desc.PMID.String() + " [" + m.OneLine + "]\n"
+				if !strings.Contains(real, "Help:\n"+m.Help+"\n") {
+					t.Errorf("real pminfo %s: no long help of %s", flags, name)
+				}
+			}
+			if !strings.Contains("\n"+real, want) {
+				t.Errorf("real pminfo %s does not show our help of %s: want %q", flags, name, want)
+			}
+		}
+	}
+}
+
+// buildOurPminfo builds the pminfo program of this module into a temporary directory.
+func buildOurPminfo(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "pminfo")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/gopcp/gopcp/pminfo").CombinedOutput(); err != nil {
+		t.Fatalf("building our pminfo: %v\n%s", err, out)
+	}
+	return bin
 }
 
 // firstDiff shows the first differing line of two outputs.

@@ -176,7 +176,7 @@ func TestSession(t *testing.T) {
 	wantError(t, roundTrip(t, c, &protocol.InstanceReq{InDom: 0x0f000002, Inst: 7}), protocol.ErrInst)
 	wantError(t, roundTrip(t, c, &protocol.InstanceReq{InDom: 0x0f0000ff, Inst: protocol.InNull}), protocol.ErrInDom)
 	txt := roundTrip(t, c, &protocol.TextReq{Ident: 0x0f000800, Kind: protocol.TextOneLine | protocol.TextPMID}).(*protocol.TextPDU)
-	if txt.Text != "1, 5 and 15 minute load average" {
+	if txt.Text != "run queue length averaged over 1, 5 and 15 minutes" {
 		t.Fatalf("oneline %q", txt.Text)
 	}
 	lab := roundTrip(t, c, &protocol.LabelReq{Ident: 60, Kind: protocol.LabelDomain}).(*protocol.LabelPDU)

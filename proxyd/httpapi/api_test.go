@@ -175,7 +175,7 @@ func TestMetric(t *testing.T) {
 	keys(t, "kernel.all.load", load, "name", "series", "pmid", "indom", "type", "sem", "units", "labels", "text-oneline", "text-help")
 	keys(t, "hinv.ncpu", ncpu, "name", "series", "pmid", "type", "sem", "units", "labels", "text-oneline", "text-help")
 	want := map[string]string{"name": "kernel.all.load", "pmid": "60.2.0", "indom": "60.2", "type": "float", "sem": "instant", "units": "none",
-		"text-oneline": "1, 5 and 15 minute load average"}
+		"text-oneline": "run queue length averaged over 1, 5 and 15 minutes"}
 	for k, v := range want {
 		if load[k] != v {
 			t.Errorf("kernel.all.load %s = %v, want %q", k, load[k], v)
@@ -393,7 +393,7 @@ func TestMetrics(t *testing.T) {
 		t.Fatalf("%d families", len(fams))
 	}
 	load := fams["kernel_all_load"]
-	if load == nil || load.typ != "GAUGE" || load.help != "1, 5 and 15 minute load average" || len(load.labels) != 3 {
+	if load == nil || load.typ != "GAUGE" || load.help != "run queue length averaged over 1, 5 and 15 minutes" || len(load.labels) != 3 {
 		t.Fatalf("kernel_all_load %+v", load)
 	}
 	for _, l := range load.labels {

@@ -24,7 +24,7 @@ type promKey struct {
 // prefix, target; all by default) of the chosen collector, as pmproxy writes it:
 //
 //	# PCP5 kernel.all.load 60.2.0 float 60.2 instant none
-//	# HELP kernel_all_load 1, 5 and 15 minute load average
+//	# HELP kernel_all_load run queue length averaged over 1, 5 and 15 minutes
 //	# TYPE kernel_all_load gauge
 //	kernel_all_load{domainname="localdomain",hostname="vm",instid="1",instname="1 minute",...} 0.059999999
 //
