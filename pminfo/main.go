@@ -14,6 +14,13 @@
 //
 // Exit status: 0 on success; 1 after a usage error, when pmcd cannot be reached, or
 // when a name argument is unknown (the other names are still reported).
+//
+// Unlike collectord, proxyd and certdb, whose flags are urfave/cli tables,
+// pminfo keeps its own emulation of GNU getopt_long as PCP's pmGetOptions uses
+// it (getopt in options.go): bundled letters (-fdh HOST), options after
+// operands, "--" and PCP's messages and statuses are part of the byte-for-byte
+// compatibility, and urfave/cli parses none of them that way. Its manual page
+// and completion are therefore made from its --help (man/main.go).
 package main
 
 import "os"
