@@ -18,7 +18,19 @@ import (
 const (
 	selLoad = iota
 	selNprocs
+	selRunnable
+	selLastPid
 )
+
+// loadHelp: our own help for the loadavg metrics added since the first catalogue.
+var loadHelp = map[int]helpText{
+	selRunnable: {"scheduling entities (threads) runnable now",
+		"The number before the slash in the fourth field of /proc/loadavg: threads\n" +
+			"running or waiting for a CPU at the moment of the read."},
+	selLastPid: {"most recently assigned process id",
+		"The fifth field of /proc/loadavg: the last process (or thread) id the\n" +
+			"kernel handed out in the collector's pid namespace."},
+}
 
 const (
 	selUptime = iota
@@ -34,7 +46,10 @@ func init() {
 		metrics: []metricDef{
 			{"kernel.all.load", pmid(60, 2, 0), tFLT, indomLoad, semI, uNone, selLoad},
 			{"kernel.all.nprocs", pmid(60, 2, 3), tU32, null, semI, uNone, selNprocs},
+			{"kernel.all.runnable", pmid(60, 2, 2), tU32, null, semI, uNone, selRunnable},
+			{"kernel.all.lastpid", pmid(60, 2, 1), tU32, null, semI, uNone, selLastPid},
 		},
+		help: func(d metricDef) helpText { return loadHelp[d.sel] },
 	})
 	registerSource(&sourceSpec{
 		name:   "uptime",
@@ -72,12 +87,16 @@ func (s *loadSource) Fetch(reqs []Request) error {
 		}
 		avg[i] = v
 	}
-	var total optU
-	if f, _ := nextField(rest); len(f) > 0 {
-		if i := bytes.IndexByte(f, '/'); i >= 0 {
-			total.v, total.ok = parseUint(f[i+1:])
-		}
+	var total, runnable optU
+	f, rest := nextField(rest)
+	if i := bytes.IndexByte(f, '/'); i >= 0 {
+		total.v, total.ok = parseUint(f[i+1:])
+		runnable.v, runnable.ok = parseUint(f[:i])
 	}
+	lastPid := firstUint(rest)
+	// Both are 32-bit metrics: a larger number is not a real count, so not served.
+	runnable.ok = runnable.ok && runnable.v <= 1<<32-1
+	lastPid.ok = lastPid.ok && lastPid.v <= 1<<32-1
 	for _, rq := range reqs {
 		switch rq.Sel {
 		case selLoad:
@@ -86,6 +105,10 @@ func (s *loadSource) Fetch(reqs []Request) error {
 			}
 		case selNprocs:
 			putOptU(rq.Res, protocol.InNull, total)
+		case selRunnable:
+			putOptU(rq.Res, protocol.InNull, runnable)
+		case selLastPid:
+			putOptU(rq.Res, protocol.InNull, lastPid)
 		}
 	}
 	return nil
