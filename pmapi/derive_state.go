@@ -32,9 +32,13 @@ const errDuplicateDerived = -12409
 // definitions added to this context, and their bindings and evaluation state.
 type DerivedState struct {
 	global *DerivedSet
-	local  []*DerivedDef
-	next   int // per-context PMIDs handed out, including those of failed adds
-	dc     *derivedCtx
+	local  []*DerivedDef // the bound per-context definitions
+	// names are all the per-context names accepted, bound or not: libpcp keeps
+	// a definition whose operands are missing, or that fails the semantic
+	// checks, and refuses its name a second time.
+	names []string
+	next  int // per-context PMIDs handed out
+	dc    *derivedCtx
 }
 
 // NewDerivedState starts a context's derived metrics from the global set (nil:
@@ -98,19 +102,18 @@ func (e *AddError) Error() string {
 // AddDerived defines name as expr in this context only (pmAddDerivedMetric), on
 // c, a connection st is lent to. As libpcp 6.0.3 does it: a syntax error or a
 // duplicate per-context name is refused and uses no PMID; otherwise the next
-// per-context PMID is used and the definition is bound at once. A semantic error
-// is refused; a missing operand, or a name the collector's namespace already
-// has (which takes precedence), leaves the name undefined without an error. A
+// per-context PMID and the name are used and the definition is bound at once. A
+// semantic error is refused; a missing operand, or a name the collector's
+// namespace already has (which takes precedence), leaves the name undefined
+// without an error. A name is accepted once, whatever became of it. A
 // per-context name hides a global one. Operands are looked up in the
 // collector's namespace only. A transport failure is returned as it is.
 func (st *DerivedState) AddDerived(c *Context, name, expr string) error {
 	dc := st.dc
 	dc.mu.Lock()
 	defer dc.mu.Unlock()
-	for _, d := range st.local {
-		if d.Name == name {
-			return &AddError{Kind: "Error", Name: name, Code: errDuplicateDerived, Msg: "Duplicate per-context derived metric name"}
-		}
+	if slices.Contains(st.names, name) {
+		return &AddError{Kind: "Error", Name: name, Code: errDuplicateDerived, Msg: "Duplicate per-context derived metric name"}
 	}
 	tree, serr := parseExpr(expr)
 	if serr != nil {
@@ -125,6 +128,7 @@ func (st *DerivedState) AddDerived(c *Context, name, expr string) error {
 	}
 	n := st.next
 	st.next++
+	st.names = append(st.names, name)
 	d := &DerivedDef{Name: name, Expr: expr, tree: tree,
 		PMID: protocol.NewPMID(derivedDomain, uint32(2047-n/1023), uint32(1023-n%1023)),
 		// libpcp gives per-context metrics empty help text, not none.
