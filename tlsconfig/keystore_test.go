@@ -313,3 +313,21 @@ func TestJavaTLSConf(t *testing.T) {
 		t.Errorf("keystore settings twice: %v", err)
 	}
 }
+
+// TestJavaAliasEscaped: an alias from a hostile keystore is shown escaped in
+// the error that lists the aliases (it reaches logs and terminals).
+func TestJavaAliasEscaped(t *testing.T) {
+	d := t.TempDir()
+	ca := testcerts.New(t, nil, testcerts.Options{CN: "CA", IsCA: true})
+	srv := testcerts.New(t, ca, testcerts.Options{CN: "localhost", DNS: []string{"localhost"}, Server: true})
+	data, err := keystore.EncodeKeystore(keystore.JKS, keystore.Identity{Alias: "evil\x1b]0;owned\a\u202e", Key: srv.Key, Chain: []*x509.Certificate{srv.Cert}}, []byte("pw"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks := filepath.Join(d, "evil.jks")
+	os.WriteFile(ks, data, 0o600)
+	_, err = Server(ServerOptions{Java: JavaStores{Keystore: ks, KeystorePasswordFile: writePass(t, d, "pw", "pw"), KeyAlias: "other"}})
+	if err == nil || strings.ContainsAny(err.Error(), "\x1b\a\u202e") || !strings.Contains(err.Error(), `evil\x1b]0;owned`) {
+		t.Fatalf("alias not escaped: %q", err)
+	}
+}
