@@ -8,29 +8,32 @@
 // its configuration and certificates on SIGHUP and when a certificate file changes,
 // and shuts down gracefully on SIGTERM. `collectord verify --secure` checks a
 // secure set-up end to end.
+//
+// Its flags and commands are one table on urfave/cli/v2 (newProgram, built
+// afresh for every run); --help, the manual page (collectord --generate-man)
+// and the bash completion (collectord completion bash) are made from it by
+// internal/daemon, which also holds what collectord shares with proxyd: the
+// merging of the common flags over the file and the signal loop.
 package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
-	"os/signal"
+	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/gopcp/gopcp/collectord/metrics"
 	"github.com/gopcp/gopcp/collectord/server"
+	"github.com/gopcp/gopcp/internal/daemon"
 	"github.com/gopcp/gopcp/internal/systemd"
-	"github.com/gopcp/gopcp/internal/tomlconfig"
 	"github.com/gopcp/gopcp/internal/version"
 	"github.com/gopcp/gopcp/protocol"
 	"github.com/gopcp/gopcp/tlsconfig"
+	urfave "github.com/urfave/cli/v2"
 )
 
 // Version and Commit are set at build time:
@@ -45,185 +48,168 @@ var (
 // busy after it are closed.
 const ShutdownTimeout = 10 * time.Second
 
-const usage = `Usage: collectord [options]
-       collectord verify --secure [options]
-       collectord completion bash
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
 
-Serve Linux kernel metrics over the PCP protocol (a pmcd analogue).
+// options are the parsed flags: those both daemons take (daemon.Common, which
+// also knows which were given, so they override the file) and collectord's own.
+type options struct {
+	daemon.Common
+	unixSocket string
+	maxPDU     int
+	timeout    float64
+}
 
-Options:
-  -p PORT          TCP port (default 44321; config server.port)
-  -i ADDRESS       bind address, repeatable or comma separated (default all interfaces)
-  -C DIR           certificate store holding the server identity (certdb)
-  -M NICKNAME      nickname of the server certificate in the store
-  -P FILE          file holding the store's password (default: empty password)
-  -Q               require TLS with a verified client certificate from every TCP
-                   client, loopback included; only -s clients are exempt
-  -s PATH          also listen on a unix-domain socket (mode 0666, as pmcd's;
-                   config server.unix_socket); clients there need no certificate
-  --tls-conf FILE  PCP 6 tls.conf instead of a store (also PCP_TLSCONF_PATH)
-  -L BYTES         largest PDU accepted from a client (default 65536)
-  -t SECONDS       time a client has to finish sending a PDU (default 5)
-  --config FILE    TOML configuration (default /etc/gopcp/collectord.toml if present)
-  --check-config   load the configuration and the certificates, report, and exit
-  --log-format F   text or json (default text)
-  --log-level L    debug, info, warn or error (default info)
-  -D CLASSES       debug classes, comma separated: tls (handshakes, client
-                   certificates), pdu (each PDU type and length in and out), all
-  --version        print the version and commit, and exit
+// Flag categories, in the order --help shows them.
+const (
+	catListen = "Listening"
+	catTLS    = "Identity and client certificates"
+	catConfig = "Configuration and logs"
+)
 
-Commands:
-  verify --secure  check this host's secure set-up and the running collector
-                   (run 'collectord verify --help')
-  completion bash  print a bash completion script
+// listenFlags and identityFlags select where the collector listens, its
+// configuration file and its identity; collectord and collectord verify share
+// them (the same words in both helps, written here once).
+func listenFlags(o *options) []urfave.Flag {
+	return daemon.Category(catListen,
+		daemon.Int(&o.Port, "TCP `PORT` (config server.port)", "44321", "p"),
+		daemon.List(&o.Addrs, "bind `ADDRESS`, repeatable or comma separated (default all interfaces; config server.address)", "i"),
+	)
+}
 
-Signals:
-  SIGHUP           reload the configuration file and the certificates; a broken
+func identityFlags(o *options) []urfave.Flag {
+	return slices.Concat(daemon.Category(catTLS,
+		daemon.File(&o.CertDB, "certificate store holding the server identity, `DIR` (certdb; a \"sql:\" prefix is ignored)", "C"),
+		daemon.String(&o.Nickname, "`NICKNAME` of the server certificate in the store", "M"),
+		daemon.File(&o.PasswordFile, "`FILE` holding the store's password (default: empty password)", "P"),
+		daemon.Bool(&o.RequireCert, "require TLS with a verified client certificate from every TCP client, loopback included; only -s clients are exempt", "Q"),
+		daemon.Env(daemon.File(&o.TLSConf, "PCP 6 tls.conf `FILE` instead of a store (the variable counts only when the configuration names no identity)", "tls-conf"), tlsconfig.EnvTLSConf),
+	), daemon.Category(catConfig,
+		daemon.File(&o.ConfigPath, "TOML configuration `FILE` (default "+DefaultConfigPath+" if present)", "config"),
+	))
+}
+
+// flags is collectord's table.
+func flags(o *options) []urfave.Flag {
+	return slices.Concat(listenFlags(o), daemon.Category(catListen,
+		daemon.File(&o.unixSocket, "also listen on a unix-domain socket at `PATH` (mode 0666, as pmcd's; config server.unix_socket); clients there need no certificate", "s"),
+		daemon.Int(&o.maxPDU, "largest PDU accepted from a client, in `BYTES`", "65536", "L"),
+		daemon.Float(&o.timeout, "`SECONDS` a client has to finish sending a PDU", "5", "t"),
+	), identityFlags(o), daemon.Category(catConfig,
+		daemon.Bool(&o.CheckConfig, "load the configuration and the certificates, report, and exit", "check-config"),
+		daemon.Choice(&o.LogFormat, []string{"text", "json"}, "log `FORMAT`: text or json (default text)", "log-format"),
+		daemon.Choice(&o.LogLevel, []string{"debug", "info", "warn", "error"}, "log `LEVEL`: debug, info, warn or error (default info)", "log-level"),
+		daemon.Choices(&o.Debug, append(slices.Clone(debugClasses), "all"), "debug `CLASSES`, comma separated: tls (handshakes, client certificates), pdu (each PDU type and length in and out), all", "D"),
+		daemon.Bool(&o.Version, "print the version and commit, and exit", "version"),
+	))
+}
+
+// newProgram is collectord's command line for one run; serve is the daemon.
+func newProgram(stdout, stderr io.Writer, serve func(o *options) int) *daemon.Program {
+	o := &options{}
+	p := &daemon.Program{
+		Name: "collectord", Section: "8",
+		Summary:  "the gopcp metrics collector, a PCP pmcd analogue",
+		Synopsis: []string{"collectord [options]", "collectord verify --secure [options]", "collectord completion bash"},
+		Intro:    "Serve Linux kernel metrics over the PCP protocol (a pmcd analogue).",
+		Flags:    flags(o),
+		Common:   &o.Common,
+		Sections: []daemon.Section{{Title: "Signals", Text: `  SIGHUP           reload the configuration file and the certificates; a broken
                    file keeps the last good configuration (the log says why).
                    Certificate files are also checked for changes every 2s.
   SIGTERM, SIGINT  stop accepting, finish in-flight requests (up to 10s), exit
 
 Under systemd (Type=notify) READY=1 is sent once the listeners are bound and the
-certificates loaded; sockets from a .socket unit (LISTEN_FDS) replace -p and -i.
-
-Examples:
-  collectord -p 44321
+certificates loaded; sockets from a .socket unit (LISTEN_FDS) replace -p and -i.`}},
+		Examples: `  collectord -p 44321
   collectord -C /etc/gopcp/certdb -M "PCP Collector certificate" -Q
   collectord --config /etc/gopcp/collectord.toml --check-config
-  collectord -D tls,pdu --log-level debug
-
-Exit status: 0 clean shutdown, 1 runtime failure, 2 usage or configuration error.
-`
-
-func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+  collectord -D tls,pdu --log-level debug`,
+		Exit:   "Exit status: 0 clean shutdown, 1 runtime failure, 2 usage or configuration error.",
+		Action: func(*urfave.Context) error { return daemon.Status(serve(o)) },
+	}
+	p.Commands = []*daemon.Command{verifyCommand(stdout, stderr), p.CompletionCommand(stdout, stderr)}
+	return p
 }
 
-// listFlag collects repeatable, comma separated values.
-type listFlag = tomlconfig.ListFlag
+// verifyCommand is collectord verify: its flags here, its checks in verify.go.
+func verifyCommand(stdout, stderr io.Writer) *daemon.Command {
+	vo := &verifyOptions{opts: &options{}}
+	return &daemon.Command{
+		Name: "verify", Usage: "check this host's secure set-up and the running collector (--secure)",
+		Synopsis: []string{"collectord verify --secure [options]"},
+		Intro: `Check this host's secure collector set-up, as 'pcp verify --secure' does: the
+configuration (file and flags, as collectord would read them), the certificate
+store or tls.conf, the server certificate and its key, and then a TLS connection
+to the running collector over loopback with a fetch of hinv.ncpu.
 
-// options are the parsed flags; set records which were given, so they override the file.
-type options struct {
-	cfgPath     string
-	checkConfig bool
-	version     bool
-	port        int
-	addrs       listFlag
-	certDB      string
-	nickname    string
-	passFile    string
-	requireCert bool
-	tlsConf     string
-	unixSocket  string
-	maxPDU      int
-	timeout     float64
-	logFormat   string
-	logLevel    string
-	debug       listFlag
-	set         map[string]bool
+Each check prints one line, PASS, WARN or FAIL, with what to do for WARN and
+FAIL; "; fix: COMMAND" ends the line when one command does the next step, and
+runs as printed. The certificate checks are those of 'certdb check'. A
+certificate without any subjectAltName (as 'openssl x509 -req' makes them) is
+matched against its common name, as NSS and OpenSSL clients do, with a warning.
+Run it as the collector's user (sudo -u gopcp collectord verify --secure) so the
+store is read with the daemon's rights.
+
+-p and -i name the collector to connect to (default: the configured port, over
+loopback); -Q checks as if collectord ran with -Q.`,
+		Flags: slices.Concat([]urfave.Flag{
+			daemon.Bool(&vo.secure, "check the TLS set-up (required; the only mode)", "secure"),
+		}, listenFlags(vo.opts), identityFlags(vo.opts), daemon.Category("Connection",
+			daemon.File(&vo.clientStore, "client store `DIR` for the connection (default $PCP_SECURE_DB_PATH, else ~/.pki/gopcp): it must trust the collector's CA (C) and, with -Q, hold a client certificate. Without a store, the tls.conf of $PCP_TLSCONF_PATH or --tls-conf is used, as PCP 6 clients use it (CA file, client certificate)", "client-store"),
+			daemon.File(&vo.clientPWFile, "the client store's password `FILE` (default $PCP_SECURE_DB_PASSWORD_FILE)", "client-password-file"),
+			daemon.String(&vo.clientNick, "client certificate to present, `NICKNAME` (default $PCP_SECURE_CLIENT_NICKNAME)", "client-nickname"),
+			&urfave.Float64Flag{Name: "timeout", Usage: "connection and request timeout in `SECONDS`", Value: 5, Destination: &vo.timeout, DefaultText: "5"},
+		)),
+		Tail: `Examples:
+  collectord verify --secure
+  collectord verify --secure --config /etc/gopcp/collectord.toml --client-store /etc/gopcp/certs/client
+  collectord verify --secure -C /etc/gopcp/certs/server -M "PCP Collector certificate" -p 44321
+
+Exit status: 0 every check passed (warnings allowed), 1 a check failed, 2 usage error.`,
+		Action: func(cc *urfave.Context) error {
+			if cc.Args().Present() {
+				fmt.Fprintf(stderr, "collectord verify: unexpected argument %q\nRun 'collectord verify --help' for usage.\n", cc.Args().First())
+				return daemon.ExitStatus(daemon.ExitUsage)
+			}
+			vo.opts.Record(cc)
+			return daemon.Status(runVerify(vo, stdout, stderr))
+		},
+	}
 }
 
-// flagSpec describes a flag for the help check and the completion script.
-type flagSpec struct {
-	name string
-	arg  string // completion of its value: "file", "dir", "" (free text), or words
-}
-
-// identityFlags defines the flags that select the configuration and the server
-// identity; collectord and collectord verify share them.
-func identityFlags(fs *flag.FlagSet, o *options) {
-	fs.StringVar(&o.cfgPath, "config", "", "TOML configuration file")
-	fs.IntVar(&o.port, "p", 0, "TCP port")
-	fs.Var(&o.addrs, "i", "address")
-	fs.StringVar(&o.certDB, "C", "", "certificate store")
-	fs.StringVar(&o.nickname, "M", "", "server certificate nickname")
-	fs.StringVar(&o.passFile, "P", "", "store password file")
-	fs.BoolVar(&o.requireCert, "Q", false, "require client certificates")
-	fs.StringVar(&o.tlsConf, "tls-conf", "", "PCP tls.conf")
-}
-
-func newFlagSet(o *options) *flag.FlagSet {
-	fs := flag.NewFlagSet("collectord", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	identityFlags(fs, o)
-	fs.BoolVar(&o.checkConfig, "check-config", false, "validate and exit")
-	fs.BoolVar(&o.version, "version", false, "print the version")
-	fs.StringVar(&o.unixSocket, "s", "", "unix socket path")
-	fs.IntVar(&o.maxPDU, "L", 0, "largest PDU")
-	fs.Float64Var(&o.timeout, "t", 0, "request timeout")
-	fs.StringVar(&o.logFormat, "log-format", "", "log format")
-	fs.StringVar(&o.logLevel, "log-level", "", "log level")
-	fs.Var(&o.debug, "D", "debug classes")
-	return fs
-}
-
-// flagArgs says how the completion script completes each flag's value.
-var flagArgs = map[string]string{
-	"config": "file", "C": "dir", "P": "file", "tls-conf": "file", "s": "file",
-	"log-format": "text json", "log-level": "debug info warn error",
-	"D": "tls pdu all", "i": "", "p": "", "M": "", "L": "", "t": "",
-}
-
+// parseFlags parses a daemon command line without running anything (tests).
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
-	o := &options{set: map[string]bool{}}
-	fs := newFlagSet(o)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(stderr, usage)
-		}
-		return nil, err
+	var got *options
+	p := newProgram(io.Discard, stderr, func(o *options) int { got = o; return 0 })
+	if rc := daemon.Run(p.NewApp(io.Discard, stderr), args, stderr); rc != 0 || got == nil {
+		return nil, fmt.Errorf("collectord %s: not a daemon command line (exit status %d)", strings.Join(args, " "), rc)
 	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	fs.Visit(func(f *flag.Flag) { o.set[f.Name] = true })
-	return o, nil
+	return got, nil
 }
 
 // merge applies the flags given on the command line over the file's values.
 func (o *options) merge(c *Config) {
-	if o.set["p"] {
-		c.Server.Port = o.port
+	o.Common.Merge(daemon.Targets{
+		Port: &c.Server.Port, Address: &c.Server.Address,
+		CertDB: &c.TLS.CertDB, Nickname: &c.TLS.Nickname, PasswordFile: &c.TLS.PasswordFile,
+		RequireClientCert: &c.TLS.RequireClientCert, TLSConf: &c.TLS.TLSConf,
+		LogFormat: &c.Log.Format, LogLevel: &c.Log.Level, Debug: &c.Log.Debug,
+	})
+	if !o.Given("tls-conf") && c.TLS.TLSConf == "" && c.TLS.CertDB == "" && c.TLS.Keystore == "" {
+		// PCP_TLSCONF_PATH (--tls-conf's variable) is the identity only when
+		// the file names none.
+		c.TLS.TLSConf = o.TLSConf
 	}
-	if o.set["i"] {
-		c.Server.Address = o.addrs
-	}
-	if o.set["C"] {
-		c.TLS.CertDB = strings.TrimPrefix(o.certDB, "sql:")
-	}
-	c.TLS.CertDB = strings.TrimPrefix(c.TLS.CertDB, "sql:")
-	if o.set["M"] {
-		c.TLS.Nickname = o.nickname
-	}
-	if o.set["P"] {
-		c.TLS.PasswordFile = o.passFile
-	}
-	if o.set["Q"] {
-		c.TLS.RequireClientCert = o.requireCert
-	}
-	if o.set["tls-conf"] {
-		c.TLS.TLSConf = o.tlsConf
-	} else if c.TLS.TLSConf == "" && c.TLS.CertDB == "" && c.TLS.Keystore == "" {
-		// PCP_TLSCONF_PATH is the identity only when the file names none.
-		c.TLS.TLSConf = os.Getenv(tlsconfig.EnvTLSConf)
-	}
-	if o.set["s"] {
+	if o.Given("s") {
 		c.Server.UnixSocket = o.unixSocket
 	}
-	if o.set["L"] {
+	if o.Given("L") {
 		c.Server.MaxPDUSize = o.maxPDU
 	}
-	if o.set["t"] {
+	if o.Given("t") {
 		c.Server.RequestTimeout.Duration = time.Duration(o.timeout * float64(time.Second))
-	}
-	if o.set["log-format"] {
-		c.Log.Format = o.logFormat
-	}
-	if o.set["log-level"] {
-		c.Log.Level = o.logLevel
-	}
-	if o.set["D"] {
-		c.Log.Debug = o.debug
 	}
 	if c.Server.Port == 0 {
 		c.Server.Port = protocol.DefaultPort
@@ -231,12 +217,7 @@ func (o *options) merge(c *Config) {
 }
 
 // configPath is the file to read and whether it must exist.
-func (o *options) configPath() (string, bool) {
-	if o.cfgPath == "" {
-		return DefaultConfigPath, false
-	}
-	return o.cfgPath, true
-}
+func (o *options) configPath() (string, bool) { return o.ConfigFile(DefaultConfigPath) }
 
 // loadConfig reads the file (if any) and applies the flags.
 func loadConfig(o *options) (Config, error) {
@@ -261,33 +242,22 @@ func fileExists(path string) bool {
 
 func versionString() string { return version.String("collectord", Version, Commit) }
 
+// run is collectord: main calls it with the process's arguments and streams,
+// tests call it in-process. It returns the exit status.
 func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 {
-		switch args[0] {
-		case "verify":
-			return runVerify(args[1:], stdout, stderr)
-		case "completion":
-			return runCompletion(args[1:], stdout, stderr)
-		}
-	}
-	// SIGHUP's default action ends the process: catch it before anything else, so a
-	// reload sent while starting is not fatal (it is applied once running).
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	term := make(chan os.Signal, 1)
-	signal.Notify(term, syscall.SIGTERM, syscall.SIGINT)
-	defer signal.Stop(term)
+	p := newProgram(stdout, stderr, func(o *options) int { return serve(o, stdout, stderr) })
+	return daemon.Run(p.NewApp(stdout, stderr), args, stderr)
+}
 
-	o, err := parseFlags(args, stderr)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintf(stderr, "collectord: %v\n%s", err, "Run 'collectord -h' for usage.\n")
-		return 2
-	}
-	if o.version {
+// serve is the daemon: configuration, listeners, the signal loop.
+func serve(o *options, stdout, stderr io.Writer) int {
+	// Signals are caught before the configuration is read, so that a SIGHUP
+	// sent while starting is applied once running rather than fatal. (Not
+	// before the flags are parsed: verify and completion keep the default
+	// actions, so ^C stops them.)
+	hup, ctx, stop := daemon.Signals()
+	defer stop()
+	if o.Version {
 		fmt.Fprintln(stdout, versionString())
 		return 0
 	}
@@ -303,7 +273,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "collectord: %v\n", err)
 		return 2
 	}
-	if o.checkConfig {
+	if o.CheckConfig {
 		return checkConfig(o, rl, stdout)
 	}
 	srv := &server.Server{TLSConfig: rl.TLSConfig, Logger: log}
@@ -338,7 +308,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		lns = append(lns, uln)
 	}
 	srv.PDUTrace = pduTracer(logs)
-	ctx, cancel := context.WithCancel(context.Background())
+	sctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	errc := make(chan error, len(lns))
 	var addrs []string
@@ -346,33 +316,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 		addrs = append(addrs, ln.Addr().String())
 		log.Info("collectord listening", "addr", ln.Addr().String(), "secure", cfg.TLS.Enabled(),
 			"require_client_cert", cfg.TLS.RequireClientCert, "version", Version)
-		go func(ln net.Listener) { errc <- srv.Serve(ctx, ln) }(ln)
+		go func(ln net.Listener) { errc <- srv.Serve(sctx, ln) }(ln)
 	}
-	go rl.Watch(ctx, cfg.Reload.Interval())
-	go systemd.Watchdog(ctx, log)
-	status := "serving on " + strings.Join(addrs, " ")
-	systemd.Ready(log, status)
-
-	for {
-		select {
-		case <-hup:
-			systemd.Reloading(log)
-			msg := "reloaded; " + status
-			if err := rl.Reload("SIGHUP"); err != nil {
-				msg = "reload failed, last good configuration kept: " + err.Error()
-			}
-			systemd.Ready(log, msg)
-		case s := <-term:
-			log.Info("collectord shutting down", "signal", s.String())
-			return shutdown(srv, log, cancel)
-		case err := <-errc:
-			if err != nil {
-				log.Error("serve failed", "err", err)
-				shutdown(srv, log, cancel)
-				return 1
-			}
-		}
+	go rl.Watch(sctx, cfg.Reload.Interval())
+	go systemd.Watchdog(sctx, log)
+	loop := daemon.Loop{Log: log, Status: "serving on " + strings.Join(addrs, " "),
+		Reload: rl.Reload, Hup: hup, Errc: errc}
+	code := 0
+	if err := loop.Run(ctx); err != nil {
+		code = 1
+	} else {
+		log.Info("collectord shutting down")
 	}
+	shutdown(srv, cancel)
+	return code
 }
 
 // serverSettings are the server's live settings from a configuration.
@@ -389,14 +346,13 @@ func serverSettings(c Config) server.Settings {
 	}
 }
 
-// shutdown stops accepting and waits for in-flight requests.
-func shutdown(srv *server.Server, log *slog.Logger, cancel context.CancelFunc) int {
-	systemd.Stopping(log)
+// shutdown stops accepting and waits for in-flight requests (the loop has sent
+// STOPPING=1).
+func shutdown(srv *server.Server, cancel context.CancelFunc) {
 	sctx, stop := context.WithTimeout(context.Background(), ShutdownTimeout)
 	defer stop()
 	srv.Shutdown(sctx)
 	cancel()
-	return 0
 }
 
 // checkConfig reports what --check-config loaded.

@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -26,47 +25,8 @@ import (
 	"github.com/gopcp/gopcp/tlsconfig"
 )
 
-const verifyUsage = `Usage: collectord verify --secure [options]
-
-Check this host's secure collector set-up, as 'pcp verify --secure' does: the
-configuration (file and flags, as collectord would read them), the certificate
-store or tls.conf, the server certificate and its key, and then a TLS connection
-to the running collector over loopback with a fetch of hinv.ncpu.
-
-Each check prints one line, PASS, WARN or FAIL, with what to do for WARN and
-FAIL; "; fix: COMMAND" ends the line when one command does the next step, and
-runs as printed. The certificate checks are those of 'certdb check'. A
-certificate without any subjectAltName (as 'openssl x509 -req' makes them) is
-matched against its common name, as NSS and OpenSSL clients do, with a warning.
-Run it as the collector's user (sudo -u gopcp collectord verify --secure) so the
-store is read with the daemon's rights.
-
-Options:
-  --secure                    check the TLS set-up (required; the only mode)
-  --config FILE               collectord's configuration (default /etc/gopcp/collectord.toml)
-  -C DIR, -M NICKNAME         the server identity, as for collectord
-  -P FILE                     the store's password file
-  --tls-conf FILE             a PCP 6 tls.conf instead of a store
-  -Q                          check as if collectord ran with -Q
-  -p PORT                     the collector's port (default: from the configuration, 44321)
-  -i ADDRESS                  address to connect to (default: loopback)
-  --client-store DIR          client store for the connection (default $PCP_SECURE_DB_PATH,
-                              else ~/.pki/gopcp): it must trust the collector's CA (C)
-                              and, with -Q, hold a client certificate. Without a store,
-                              the tls.conf of $PCP_TLSCONF_PATH or --tls-conf is used,
-                              as PCP 6 clients use it (CA file, client certificate)
-  --client-password-file FILE its password (default $PCP_SECURE_DB_PASSWORD_FILE)
-  --client-nickname NICK      client certificate to present ($PCP_SECURE_CLIENT_NICKNAME)
-  --timeout SECONDS           connection and request timeout (default 5)
-
-Examples:
-  collectord verify --secure
-  collectord verify --secure --config /etc/gopcp/collectord.toml --client-store /etc/gopcp/certs/client
-  collectord verify --secure -C /etc/gopcp/certs/server -M "PCP Collector certificate" -p 44321
-
-Exit status: 0 every check passed (warnings allowed), 1 a check failed, 2 usage error.
-`
-
+// verifyOptions are collectord verify's flags; its command table is in main.go
+// (verifyCommand), with its help.
 type verifyOptions struct {
 	opts         *options
 	secure       bool
@@ -74,24 +34,6 @@ type verifyOptions struct {
 	clientPWFile string
 	clientNick   string
 	timeout      float64
-}
-
-func newVerifyFlagSet(v *verifyOptions) *flag.FlagSet {
-	fs := flag.NewFlagSet("collectord verify", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	identityFlags(fs, v.opts)
-	fs.BoolVar(&v.secure, "secure", false, "check the TLS set-up")
-	fs.StringVar(&v.clientStore, "client-store", "", "client store")
-	fs.StringVar(&v.clientPWFile, "client-password-file", "", "client store password file")
-	fs.StringVar(&v.clientNick, "client-nickname", "", "client certificate nickname")
-	fs.Float64Var(&v.timeout, "timeout", 5, "timeout in seconds")
-	return fs
-}
-
-func init() {
-	for k, v := range map[string]string{"client-store": "dir", "client-password-file": "file", "client-nickname": "", "timeout": ""} {
-		flagArgs[k] = v
-	}
 }
 
 // verifier runs the checks and prints their lines.
@@ -124,21 +66,8 @@ func (v *verifier) failed(name, msg, fix string) {
 	v.line("FAIL", name, msg, fix)
 }
 
-func runVerify(args []string, stdout, stderr io.Writer) int {
-	vo := &verifyOptions{opts: &options{set: map[string]bool{}}}
-	fs := newVerifyFlagSet(vo)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(stdout, verifyUsage)
-			return 0
-		}
-		fmt.Fprintf(stderr, "collectord verify: %v\nRun 'collectord verify --help' for usage.\n", err)
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "collectord verify: unexpected argument %q\nRun 'collectord verify --help' for usage.\n", fs.Arg(0))
-		return 2
-	}
+// runVerify is collectord verify's action, its flags parsed.
+func runVerify(vo *verifyOptions, stdout, stderr io.Writer) int {
 	if !vo.secure {
 		fmt.Fprintln(stderr, "collectord verify: say what to verify: --secure (the only check so far)\nRun 'collectord verify --help' for usage.")
 		return 2
@@ -147,7 +76,6 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "collectord verify: --timeout must be positive")
 		return 2
 	}
-	fs.Visit(func(f *flag.Flag) { vo.opts.set[f.Name] = true })
 	v := &verifier{w: stdout, now: time.Now()}
 	v.run(vo)
 	fmt.Fprintf(stdout, "%d passed, %d warnings, %d failed\n", v.pass, v.warn, v.fail)
@@ -494,8 +422,8 @@ func (v *verifier) checkClientTLSConf(co tlsconfig.ClientOptions, required bool)
 // connectHost is the address verify connects to: -i, else the configured
 // address when it is not loopback or any, else 127.0.0.1.
 func connectHost(vo *verifyOptions, cfg Config) string {
-	if vo.opts.set["i"] && len(vo.opts.addrs) > 0 {
-		return vo.opts.addrs[0]
+	if vo.opts.Given("i") && len(vo.opts.Addrs) > 0 {
+		return vo.opts.Addrs[0]
 	}
 	if a := cfg.Server.Address; len(a) > 0 && !slices.ContainsFunc(a, isLoopbackOrAny) {
 		return a[0]

@@ -4,16 +4,16 @@
 //
 //	go run ./man -out DIR -version V bin/collectord bin/pminfo bin/certdb [bin/proxyd]
 //
-// A program whose commands and flags are one declarative table (certdb, on
-// urfave/cli) prints its own page from that table: `BIN --generate-man
-// --version V --date D`; the generator only adds SEE ALSO. For the others
-// (collectord, proxyd and pminfo until they are converted) it runs `BIN --help`
-// (and the help of its subcommands) and converts the help text's sections to
-// roff. Either way the page is written to DIR/man/manN/NAME.N. The bash
-// completion is the program's own `BIN completion bash` when it has one (made
-// from its flag definitions; required of a table program), else one built from
-// the options the help lists, with files or folders completed for FILE and DIR
-// arguments; it is written to DIR/bash-completion/NAME. `make install` runs it.
+// A program whose flags and commands are one declarative table on urfave/cli
+// (certdb, collectord, proxyd) prints its own page from that table: `BIN
+// --generate-man --version V --date D`; the generator only adds SEE ALSO, and
+// the bash completion is the program's own `BIN completion bash`. pminfo keeps
+// PCP's getopt conventions and has no table: for it (and any program not
+// listed) the generator runs `BIN --help` and converts the help text's
+// sections to roff, and builds a completion from the options the help lists,
+// with files or folders completed for FILE and DIR arguments. Pages are
+// written to DIR/man/manN/NAME.N, completions to DIR/bash-completion/NAME.
+// `make install` runs it.
 package main
 
 import (
@@ -43,11 +43,10 @@ type program struct {
 }
 
 var programs = map[string]program{
-	"collectord": {section: "8", summary: "the gopcp metrics collector, a PCP pmcd analogue",
-		sub: [][]string{{"verify", "--help"}}},
-	"proxyd": {section: "8", summary: "the gopcp proxy: PCP relay, REST API and Prometheus metrics, a pmproxy analogue"},
-	"pminfo": {section: "1", summary: "display information about performance metrics (gopcp)"},
-	"certdb": {section: "1", fromTable: true},
+	"collectord": {section: "8", fromTable: true},
+	"proxyd":     {section: "8", fromTable: true},
+	"pminfo":     {section: "1", summary: "display information about performance metrics (gopcp)"},
+	"certdb":     {section: "1", fromTable: true},
 }
 
 func main() {
