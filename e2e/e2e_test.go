@@ -84,7 +84,9 @@ func cleanEnv(extra []string) []string {
 		}
 		env = append(env, e)
 	}
-	env = append(env, "PCP_DERIVED_CONFIG=", "HOME="+os.Getenv("HOME"))
+	// PCP_DERIVED_CONFIG stays unset: the tools load the default derived
+	// metrics, as they do for users.
+	env = append(env, "HOME="+os.Getenv("HOME"))
 	return append(env, extra...)
 }
 

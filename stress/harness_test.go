@@ -355,7 +355,8 @@ func cleanEnv(extra ...string) []string {
 		}
 		env = append(env, e)
 	}
-	return append(append(env, "PCP_DERIVED_CONFIG="), extra...)
+	// PCP_DERIVED_CONFIG stays unset: the default derived metrics load, as for users.
+	return append(env, extra...)
 }
 
 // runCmd runs a program to completion (at most 60 s) and returns its output and
