@@ -50,7 +50,7 @@ func atTerminal(t *testing.T, dir string, env []string, answer func(q string) st
 		all.Write(buf[:n])
 		pending += string(buf[:n])
 		switch q := strings.TrimRight(pending, " "); {
-		case strings.HasSuffix(q, ":"):
+		case strings.HasSuffix(q, ":") || strings.HasSuffix(q, "(y/n)?"):
 			// A program that reads a password turns echo off with TCSAFLUSH,
 			// which throws away input typed before: give it a moment, as a
 			// person would, and type again below if the answer was lost.
@@ -266,5 +266,72 @@ func walkthrough(t *testing.T, tl nssTools) {
 	r = run(t, final, pcptest.PMInfo, "-h", open.addr(), "-f", "kernel.uname.nodename")
 	if want := "\nkernel.uname.nodename\n    value \"" + host + "\"\n"; r.code != 0 || r.stdout != want {
 		t.Errorf("real pminfo, final block, collector without -Q: exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestWalkthroughTrustPrompt: the user's ~/.pki/nssdb got the client's PKCS#12
+// only (its CA without C), as pk12util leaves it. pminfo on a terminal shows
+// the collector's certificate and asks; "y" saves it in ~/.pki/gopcp, not in
+// the NSS database, and the next run, without a terminal, presents the client
+// certificate from ~/.pki/nssdb and accepts the pin from ~/.pki/gopcp.
+func TestWalkthroughTrustPrompt(t *testing.T) {
+	for _, tool := range []string{"openssl", "certutil", "pk12util"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed (apt-get install openssl libnss3-tools)", tool)
+		}
+	}
+	root := t.TempDir()
+	work, home := filepath.Join(root, "work"), filepath.Join(root, "home")
+	os.MkdirAll(work, 0o755)
+	walkthroughCerts(t, work, "p12-secret")
+	os.WriteFile(filepath.Join(work, "empty"), []byte("\n"), 0o600)
+	srvDB := "sql:" + filepath.Join(root, "nssdb")
+	os.MkdirAll(filepath.Join(root, "nssdb"), 0o755)
+	tl := realTools()
+	tl.run(t, work, "-d", srvDB, "-N", "-f", "empty")
+	tl.run(t, work, "-d", srvDB, "-A", "-t", "CT,,", "-n", "Root CA", "-i", "rootCA.crt")
+	tl.pk12util(t, work, "pmserver_pkcs12.key", srvDB, "p12-secret")
+	nick := ""
+	for _, l := range strings.Split(tl.run(t, work, "-d", srvDB, "-L"), "\n") {
+		if strings.Contains(l, "u,u,u") {
+			nick = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(l), "u,u,u"))
+		}
+	}
+	d := startCollectord(t, "-C", srvDB, "-M", nick, "-Q")
+
+	userDir := filepath.Join(home, ".pki/nssdb")
+	os.MkdirAll(userDir, 0o755)
+	tl.run(t, work, "-d", "sql:"+userDir, "-N", "-f", "empty")
+	tl.pk12util(t, work, "pmclient_pkcs12.key", "sql:"+userDir, "p12-secret")
+	sum := func() string {
+		return sh(t, work, nil, "sha256sum", filepath.Join(userDir, "cert9.db"), filepath.Join(userDir, "key4.db"))
+	}
+	before := sum()
+
+	env := []string{"HOME=" + home, "PCP_SECURE_SOCKETS=enforce"}
+	// Without a terminal: refused at once, naming the CA pk12util brought
+	// and certutil's command for it.
+	r := run(t, env, "pminfo", "-h", d.addr(), "-f", "hinv.ncpu")
+	if r.code != 1 || !strings.Contains(r.stderr, "certutil -M -d sql:"+userDir) || !strings.Contains(r.stderr, "-t C,,") {
+		t.Fatalf("no terminal: exit %d %q", r.code, r.stderr)
+	}
+	out := atTerminal(t, work, env, func(q string) string {
+		if strings.HasSuffix(q, "(y/n)?") {
+			return "y"
+		}
+		return ""
+	}, filepath.Join(bin, "pminfo"), "-h", d.addr(), "-f", "hinv.ncpu")
+	if !strings.Contains(out, "saved the certificate") || !strings.Contains(out, filepath.Join(home, ".pki/gopcp")) || !strings.Contains(out, "hinv.ncpu\r\n    value ") {
+		t.Fatalf("at the prompt:\n%s", out)
+	}
+	if fi, err := os.Stat(filepath.Join(home, ".pki/gopcp")); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("~/.pki/gopcp: %v %v", fi, err)
+	}
+	if after := sum(); after != before {
+		t.Errorf("the NSS database changed:\n%s\n%s", before, after)
+	}
+	r = must(t, run(t, env, "pminfo", "-h", d.addr(), "-f", "hinv.ncpu"), "after the prompt, no terminal")
+	if !strings.Contains(r.stdout, "hinv.ncpu\n    value ") || r.stderr != "" {
+		t.Fatalf("stdout %q stderr %q", r.stdout, r.stderr)
 	}
 }
