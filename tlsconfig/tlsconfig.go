@@ -1,8 +1,9 @@
 // Package tlsconfig builds crypto/tls configurations for collectord, proxyd and
-// pminfo from a certdb store, a PCP 6 tls.conf or Java keystores (keystore.go):
-// the server identity with its serverAuth check, client-certificate verification
-// with reasons a person can act on, and the client's server-verification policy
-// (trusted CAs, trusted peers, host names, and the PCP_ALLOW_* escapes).
+// pminfo from a certdb store, an NSS database used in place (nss.go), a PCP 6
+// tls.conf or Java keystores (keystore.go): the server identity with its
+// serverAuth check, client-certificate verification with reasons a person can
+// act on, and the client's server-verification policy (trusted CAs, trusted
+// peers, host names, and the PCP_ALLOW_* escapes).
 package tlsconfig
 
 import (
