@@ -30,11 +30,63 @@ const (
 	selSpeed
 	selUp
 	selNInterface
+	// added with the metric breadth work
+	selInFifo
+	selInFrame
+	selInCompressed
+	selInMcasts
+	selOutFifo
+	selCollisions
+	selOutCarrier
+	selOutCompressed
+	selTotalBytes
+	selTotalPackets
+	selTotalErrors
+	selTotalDrops
+	selTotalMcasts
+	selBaudrate
+	selDuplex
+	selIfRunning
 )
 
 // Columns of /proc/net/dev for the counter selectors above.
-var netDevColumn = [...]int{selInBytes: 0, selInPackets: 1, selInErrors: 2, selInDrops: 3,
-	selOutBytes: 8, selOutPackets: 9, selOutErrors: 10, selOutDrops: 11}
+var netDevColumn = map[int]int{selInBytes: 0, selInPackets: 1, selInErrors: 2, selInDrops: 3,
+	selInFifo: 4, selInFrame: 5, selInCompressed: 6, selInMcasts: 7,
+	selOutBytes: 8, selOutPackets: 9, selOutErrors: 10, selOutDrops: 11,
+	selOutFifo: 12, selCollisions: 13, selOutCarrier: 14, selOutCompressed: 15}
+
+// netDevTotal: the total.* metrics, the sum of a receive and a transmit column. The
+// kernel has no transmit multicast column, so total.mcasts is the receive one alone.
+var netDevTotal = map[int][2]int{selTotalBytes: {0, 8}, selTotalPackets: {1, 9}, selTotalErrors: {2, 10},
+	selTotalDrops: {3, 11}, selTotalMcasts: {7, 7}}
+
+// netOwnHelp: our own help for the metrics added since the first catalogue.
+var netOwnHelp = map[int]helpText{
+	selInFifo:        {"receive FIFO buffer errors", "The receive fifo column of /proc/net/dev, per interface."},
+	selInFrame:       {"received packets with framing errors", "The receive frame column of /proc/net/dev, per interface."},
+	selInCompressed:  {"compressed packets received", "The receive compressed column of /proc/net/dev (PPP, SLIP), per interface."},
+	selInMcasts:      {"multicast packets received", "The receive multicast column of /proc/net/dev, per interface."},
+	selOutFifo:       {"transmit FIFO buffer errors", "The transmit fifo column of /proc/net/dev, per interface."},
+	selCollisions:    {"collisions detected while transmitting", "The transmit colls column of /proc/net/dev, per interface."},
+	selOutCarrier:    {"transmit carrier losses", "The transmit carrier column of /proc/net/dev, per interface."},
+	selOutCompressed: {"compressed packets sent", "The transmit compressed column of /proc/net/dev (PPP, SLIP), per interface."},
+	selTotalBytes:    {"bytes received and sent", "The receive plus transmit bytes columns of /proc/net/dev, per interface."},
+	selTotalPackets:  {"packets received and sent", "The receive plus transmit packets columns of /proc/net/dev, per interface."},
+	selTotalErrors:   {"receive and transmit errors", "The receive plus transmit errs columns of /proc/net/dev, per interface."},
+	selTotalDrops:    {"packets dropped on receive and transmit", "The receive plus transmit drop columns of /proc/net/dev, per interface."},
+	selTotalMcasts: {"multicast packets (receive side only)",
+		"The receive multicast column of /proc/net/dev, per interface: the kernel has no\n" +
+			"transmit multicast column, so this equals network.interface.in.mcasts."},
+	selBaudrate: {"link speed in bytes per second",
+		"/sys/class/net/<if>/speed (Mbit/s) times 125000. No value when the driver does\n" +
+			"not know the speed (it reports -1) or the interface has no speed file."},
+	selDuplex: {"link duplex: 1 half, 2 full",
+		"/sys/class/net/<if>/duplex: 2 for \"full\", 1 for \"half\". No value when the\n" +
+			"driver reports \"unknown\" or the interface has no duplex file."},
+	selIfRunning: {"whether the interface is up with a carrier",
+		"1 when /sys/class/net/<if>/flags has IFF_UP and /sys/class/net/<if>/carrier\n" +
+			"reads 1, 0 when either is off. No value when the flags cannot be read."},
+}
 
 const netDevColumns = 16
 
@@ -65,7 +117,25 @@ func init() {
 			{"network.interface.speed", pmid(60, 3, 22), tFLT, indomNetIf, semD, uMBps, selSpeed},
 			{"network.interface.up", pmid(60, 3, 25), tU32, indomNetIf, semI, uNone, selUp},
 			{"hinv.ninterface", pmid(60, 3, 27), tU32, null, semD, uNone, selNInterface},
+			{"network.interface.in.fifo", pmid(60, 3, 4), tU64, indomNetIf, semC, uCount, selInFifo},
+			{"network.interface.in.frame", pmid(60, 3, 5), tU64, indomNetIf, semC, uCount, selInFrame},
+			{"network.interface.in.compressed", pmid(60, 3, 6), tU64, indomNetIf, semC, uCount, selInCompressed},
+			{"network.interface.in.mcasts", pmid(60, 3, 7), tU64, indomNetIf, semC, uCount, selInMcasts},
+			{"network.interface.out.fifo", pmid(60, 3, 12), tU64, indomNetIf, semC, uCount, selOutFifo},
+			{"network.interface.collisions", pmid(60, 3, 13), tU64, indomNetIf, semC, uCount, selCollisions},
+			{"network.interface.out.carrier", pmid(60, 3, 14), tU64, indomNetIf, semC, uCount, selOutCarrier},
+			{"network.interface.out.compressed", pmid(60, 3, 15), tU64, indomNetIf, semC, uCount, selOutCompressed},
+			{"network.interface.total.bytes", pmid(60, 3, 16), tU64, indomNetIf, semC, uByte, selTotalBytes},
+			{"network.interface.total.packets", pmid(60, 3, 17), tU64, indomNetIf, semC, uCount, selTotalPackets},
+			{"network.interface.total.errors", pmid(60, 3, 18), tU64, indomNetIf, semC, uCount, selTotalErrors},
+			{"network.interface.total.drops", pmid(60, 3, 19), tU64, indomNetIf, semC, uCount, selTotalDrops},
+			{"network.interface.total.mcasts", pmid(60, 3, 20), tU64, indomNetIf, semC, uCount, selTotalMcasts},
+			// byte/sec: space dimension 1, time -1, scales byte and second
+			{"network.interface.baudrate", pmid(60, 3, 23), tU64, indomNetIf, semD, protocol.Units(0x1f003000), selBaudrate},
+			{"network.interface.duplex", pmid(60, 3, 24), tU32, indomNetIf, semD, uNone, selDuplex},
+			{"network.interface.running", pmid(60, 3, 26), tU32, indomNetIf, semI, uNone, selIfRunning},
 		},
+		help: func(d metricDef) helpText { return netOwnHelp[d.sel] },
 	})
 }
 
@@ -90,10 +160,13 @@ const (
 	attrMTU = iota
 	attrSpeed
 	attrFlags
+	attrDuplex
+	attrCarrier
 	numNetAttrs
 )
 
-var netAttrFiles = [numNetAttrs]string{attrMTU: "mtu", attrSpeed: "speed", attrFlags: "flags"}
+var netAttrFiles = [numNetAttrs]string{attrMTU: "mtu", attrSpeed: "speed", attrFlags: "flags",
+	attrDuplex: "duplex", attrCarrier: "carrier"}
 
 func (s *netSource) read() error {
 	b, err := s.file.read(s.buf)
@@ -168,6 +241,9 @@ func (s *netSource) Fetch(reqs []Request) error {
 		if a, ok := attrOf(rq.Sel); ok {
 			need[a] = true
 		}
+		if rq.Sel == selIfRunning {
+			need[attrFlags], need[attrCarrier] = true, true
+		}
 	}
 	if need != [numNetAttrs]bool{} {
 		if cap(s.vals) < len(s.ifs) {
@@ -191,9 +267,32 @@ func (s *netSource) Fetch(reqs []Request) error {
 			}
 			continue
 		}
+		if cols, ok := netDevTotal[rq.Sel]; ok {
+			for i := range s.ifs {
+				v := s.ifs[i].v[cols[0]]
+				if cols[1] != cols[0] {
+					v += s.ifs[i].v[cols[1]]
+				}
+				putU(res, s.ifs[i].id, v)
+			}
+			continue
+		}
 		switch rq.Sel {
 		case selNInterface:
 			putU(res, protocol.InNull, uint64(len(s.ifs)))
+		case selIfRunning:
+			for i := range s.ifs {
+				flags, carrier := s.vals[i][attrFlags], s.vals[i][attrCarrier]
+				switch {
+				case !flags.ok:
+				case flags.v&iffUp == 0 || !carrier.ok || carrier.v != 1:
+					// Down, or up without a carrier (the kernel refuses to read
+					// carrier of a down interface, and reports 0 without a link).
+					putU(res, s.ifs[i].id, 0)
+				default:
+					putU(res, s.ifs[i].id, 1)
+				}
+			}
 		default:
 			col := netDevColumn[rq.Sel]
 			for i := range s.ifs {
@@ -212,6 +311,10 @@ func attrOf(sel int) (int, bool) {
 		return attrSpeed, true
 	case selUp:
 		return attrFlags, true
+	case selBaudrate:
+		return attrSpeed, true
+	case selDuplex:
+		return attrDuplex, true
 	}
 	return 0, false
 }
@@ -231,7 +334,18 @@ func (s *netSource) readAttr(id uint32, attr int) optI {
 	if err != nil {
 		return optI{}
 	}
-	v, ok := parseInt(trimSpace(b))
+	t := trimSpace(b)
+	if attr == attrDuplex {
+		// The one text attribute: kept as 2 full, 1 half, absent otherwise.
+		switch string(t) {
+		case "full":
+			return optI{2, true}
+		case "half":
+			return optI{1, true}
+		}
+		return optI{}
+	}
+	v, ok := parseInt(t)
 	return optI{v, ok}
 }
 
@@ -247,6 +361,12 @@ func putAttr(res *Result, id uint32, sel int, o optI) {
 		}
 	case selUp:
 		putU(res, id, uint64(v&iffUp))
+	case selDuplex:
+		putU(res, id, uint64(v))
+	case selBaudrate:
+		if v >= 0 && uint64(v) <= (1<<64-1)/125000 {
+			putU(res, id, uint64(v)*125000)
+		}
 	case selSpeed:
 		// Mbit/s from the kernel; -1 (SPEED_UNKNOWN) means the driver does not know,
 		// which is absent, not a speed. The linux agent scales to Mbyte/s as
