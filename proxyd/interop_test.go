@@ -31,8 +31,8 @@ import (
 	"github.com/gopcp/gopcp/proxyd/internal/ptest"
 )
 
-// toolEnv is the environment for PCP clients: no derived metrics, no system
-// tls.conf, no proxy unless the test asks for one, plus extra.
+// toolEnv is the environment for PCP clients: their default derived metrics, no
+// system tls.conf, no proxy unless the test asks for one, plus extra.
 func toolEnv(extra ...string) []string {
 	var env []string
 	for _, kv := range pcptest.Env() {
@@ -419,11 +419,12 @@ func TestRESTMatchesRealPmproxy(t *testing.T) {
 		}
 		return set
 	}
-	// The root's children: the real pmproxy adds "event", the namespace of libpcp's
-	// own derived metrics (event.flags, event.missed), which proxyd does not invent.
+	// The root's children: both add the derived namespaces ("event" for libpcp's
+	// anonymous event.flags and event.missed, and those of the default
+	// configuration directory) after the collector's.
 	rootReal := getBody(t, "http://127.0.0.1:"+strconv.Itoa(real)+"/pmapi/children?"+h)
 	rootOurs := getBody(t, px.url()+"/pmapi/children?"+h)
-	if strings.Replace(normalizeJSON(t, rootReal), `,"event"`, "", 1) != normalizeJSON(t, rootOurs) {
+	if normalizeJSON(t, rootReal) != normalizeJSON(t, rootOurs) {
 		t.Errorf("root children:\n real: %s\n ours: %s", rootReal, rootOurs)
 	}
 	rs, os := get("http://127.0.0.1:"+strconv.Itoa(real)), get(px.url())
@@ -440,6 +441,141 @@ func TestRESTMatchesRealPmproxy(t *testing.T) {
 			t.Errorf("/metrics: proxyd has %q, real pmproxy not", l)
 		}
 	}
+}
+
+// TestDeriveMatchesRealPmproxy: /pmapi/derive and the derived names that follow,
+// request by request, against the real pmproxy and proxyd in front of the same
+// real pmcd, both with the default derived-metric configuration.
+func TestDeriveMatchesRealPmproxy(t *testing.T) {
+	pcptest.Require(t, pcptest.PMCD)
+	pmcd := pcptest.StartPMCD(t, "")
+	real := startRealPmproxy(t)
+	px := startMain(t)
+	h := "hostspec=127.0.0.1:" + strconv.Itoa(pmcd)
+	type step struct {
+		method, query, body string
+		// skipValue: pmproxy writes a non-finite double as a bare inf, which is
+		// not JSON; proxyd writes null. Only the status is compared.
+		skipValue bool
+	}
+	steps := []step{
+		// the global set from the default configuration directory
+		// (not kernel.cpu.util.user: pmproxy would keep its global PMID in the
+		// context's name cache after the context redefines it below)
+		{query: "metric?names=kernel.cpu.util.sys,kernel.cpu.util.nice"},
+		{query: "children?prefix=kernel.cpu.util"},
+		{query: "derive?expr=hinv.ncpu*2&name=my.ncpu2"},
+		{query: "derive?expr=hinv.ncpu*2&name=my.ncpu2"},
+		{query: "derive?expr=hinv.ncpu%2B&name=my.bad"},
+		{query: "derive?expr=nonexist.foo*2&name=my.missing"},
+		{query: "derive?expr=nonexist.foo*3&name=my.missing"},
+		{query: "derive?expr=hinv.ncpu/0&name=my.div0"},
+		{query: "derive?expr=0/0&name=my.nan"},
+		{query: "derive?expr=hinv.ncpu%2Bkernel.all.cpu.user&name=my.sem"},
+		{query: "derive?expr=hinv.ncpu&name=my.sem"},
+		{query: "derive?expr=(hinv.ncpu&name=my.s1"},
+		{query: "derive?expr=hinv.ncpu%20%40%202&name=my.s2"},
+		{query: "derive?expr=rate(3)&name=my.s3"},
+		{query: "derive?expr=%20%20*3&name=my.s4"},
+		{query: "derive?expr=&name=my.s5"},
+		{query: "derive?name=x"},
+		{query: "derive?expr=1"},
+		{query: "derive?expr=my.x%3Dhinv.ncpu"},
+		{query: "derive?expr=c.a%20%3D%20hinv.ncpu*3%0Ac.b%3Dhinv.ncpu%2B1"},
+		{query: "derive?expr=%23%20comment%0Ac.c%20%3D%20hinv.ncpu%2B%0A"},
+		{query: "derive?expr=c.d%3Dhinv.ncpu%3Bc.e%3Dkernel.all.load%26"},
+		{method: "POST", query: "derive", body: "p.a = hinv.ncpu * 4\np.b=hinv.ncpu\n"},
+		{method: "POST", query: "derive", body: "expr=hinv.ncpu*4&name=p.c"},
+		{query: "derive?expr=hinv.ncpu&name=kernel.cpu.util.user"},
+		{query: "derive?expr=hinv.ncpu*7&name=hinv.ncpu"},
+		{query: "derive?expr=rate(kernel.all.cpu.user)&name=my.rate"},
+		{query: "metric?names=my.ncpu2,my.missing,my.div0,my.sem,c.a,c.b,c.d,c.e,p.a,p.b,p.c,kernel.cpu.util.user,hinv.ncpu,my.rate"},
+		{query: "metric?prefix=my"},
+		{query: "fetch?names=my.ncpu2,my.missing,c.a,c.e,p.a,kernel.cpu.util.user,hinv.ncpu"},
+		{query: "fetch?names=my.div0", skipValue: true},
+		// rate() has no value at the first fetch: pmproxy writes the zero of its
+		// empty value cell for a singular metric, proxyd no instance (absent is
+		// not zero), so only the status is compared.
+		{query: "fetch?names=my.rate", skipValue: true},
+		{query: "children?prefix=my"},
+		{query: "children?prefix=kernel.cpu.util"},
+		{query: "children?prefix=c"},
+		{query: "children"},
+	}
+	ctx := func(base string) string {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(getBody(t, base+"/pmapi/context?"+h+"&polltimeout=60")), &m); err != nil {
+			t.Fatal(err)
+		}
+		return strconv.FormatFloat(m["context"].(float64), 'f', 0, 64)
+	}
+	realBase, oursBase := "http://127.0.0.1:"+strconv.Itoa(real), px.url()
+	realCtx, oursCtx := ctx(realBase), ctx(oursBase)
+	send := func(base, id string, s step) (int, string) {
+		method := s.method
+		if method == "" {
+			method = http.MethodGet
+		}
+		req, err := http.NewRequest(method, base+"/pmapi/"+id+"/"+s.query, strings.NewReader(s.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for _, s := range steps {
+		rs, rb := send(realBase, realCtx, s)
+		ours, ob := send(oursBase, oursCtx, s)
+		what := s.method + " " + s.query
+		if rs != ours {
+			t.Errorf("%s: status real %d, ours %d\n real: %s\n ours: %s", what, rs, ours, rb, ob)
+			continue
+		}
+		if s.query == "fetch?names=my.rate" {
+			if !strings.Contains(rb, `"value":0}`) || !strings.Contains(ob, `"instances":[]`) {
+				t.Errorf("%s: first fetch of rate():\n real: %s\n ours: %s", what, rb, ob)
+			}
+			continue
+		}
+		if s.skipValue {
+			if !strings.Contains(rb, `"value":inf}`) || !strings.Contains(ob, `"value":null}`) {
+				t.Errorf("%s: x/0:\n real: %s\n ours: %s", what, rb, ob)
+			}
+			continue
+		}
+		if rn, on := normalizeJSON(t, rb), normalizeJSON(t, ob); rn != on {
+			t.Errorf("%s:\n real: %s\n ours: %s", what, rn, on)
+		}
+	}
+	// rate() through a second fetch: both now have a value.
+	for _, c := range []struct{ base, id string }{{realBase, realCtx}, {oursBase, oursCtx}} {
+		time.Sleep(100 * time.Millisecond)
+		if st, b := send(c.base, c.id, step{query: "fetch?names=my.rate"}); st != 200 || !strings.Contains(b, `"instances":[{"instance":null,"value":`) {
+			t.Errorf("%s: second fetch of rate(): %d %s", c.base, st, b)
+		}
+	}
+	// /metrics: the global derived metrics as pmproxy shows them (rate-based
+	// ones have no value in a new context, so neither lists them).
+	q := "/metrics?" + h + "&names=kernel.cpu.util,hinv.ncpu"
+	if r, o := getBody(t, realBase+q), getBody(t, oursBase+q); promNames(r) != promNames(o) {
+		t.Errorf("/metrics:\n real: %s\n ours: %s", r, o)
+	}
+}
+
+// promNames lists the # PCP5 lines of a /metrics answer.
+func promNames(body string) string {
+	var out []string
+	for _, l := range strings.Split(body, "\n") {
+		if strings.HasPrefix(l, "# PCP5 ") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 func getBody(t *testing.T, u string) string {
