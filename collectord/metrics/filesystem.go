@@ -28,7 +28,34 @@ const (
 	selFsUsed
 	selFsFree
 	selMountdir
+	// added with the metric breadth work
+	selMaxfiles
+	selUsedfiles
+	selFreefiles
+	selFull
+	selBlocksize
+	selAvail
+	selReadonly
+	selNFilesys
 )
+
+// fsOwnHelp: our own help for the filesys metrics added since the first catalogue.
+var fsOwnHelp = map[int]helpText{
+	selMaxfiles:  {"inodes the filesystem has in all", "f_files of statfs(2) on the mount point (/proc/mounts), per filesystem."},
+	selUsedfiles: {"inodes in use", "f_files minus f_ffree of statfs(2) on the mount point (/proc/mounts)."},
+	selFreefiles: {"inodes not in use", "f_ffree of statfs(2) on the mount point (/proc/mounts), per filesystem."},
+	selFull: {"percentage of the space usable by ordinary users that is in use",
+		"Used blocks over used plus f_bavail blocks, times 100, from statfs(2) on the mount\n" +
+			"point (/proc/mounts); the blocks reserved for root count as neither, as df does."},
+	selBlocksize: {"block size of the filesystem", "f_bsize of statfs(2) on the mount point (/proc/mounts), in bytes."},
+	selAvail: {"space available to ordinary users, in Kbytes",
+		"f_bavail times f_bsize of statfs(2) on the mount point (/proc/mounts): free space\n" +
+			"minus the blocks reserved for root."},
+	selReadonly: {"whether the filesystem is mounted read-only",
+		"1 when statfs(2) on the mount point (/proc/mounts) reports ST_RDONLY, else 0."},
+	selNFilesys: {"number of filesystems served as filesys.* instances",
+		"The block-device mounts of /proc/mounts, counted as the filesys instance domain is."},
+}
 
 func init() {
 	registerSource(&sourceSpec{
@@ -43,7 +70,16 @@ func init() {
 			{"filesys.used", pmid(60, 5, 2), tU64, indomFilesys, semI, uKB, selFsUsed},
 			{"filesys.free", pmid(60, 5, 3), tU64, indomFilesys, semI, uKB, selFsFree},
 			{"filesys.mountdir", pmid(60, 5, 7), tSTR, indomFilesys, semD, uNone, selMountdir},
+			{"filesys.maxfiles", pmid(60, 5, 4), tU32, indomFilesys, semD, uNone, selMaxfiles},
+			{"filesys.usedfiles", pmid(60, 5, 5), tU32, indomFilesys, semI, uNone, selUsedfiles},
+			{"filesys.freefiles", pmid(60, 5, 6), tU32, indomFilesys, semI, uNone, selFreefiles},
+			{"filesys.full", pmid(60, 5, 8), tDBL, indomFilesys, semI, uNone, selFull},
+			{"filesys.blocksize", pmid(60, 5, 9), tU32, indomFilesys, semI, uByte, selBlocksize},
+			{"filesys.avail", pmid(60, 5, 10), tU64, indomFilesys, semI, uKB, selAvail},
+			{"filesys.readonly", pmid(60, 5, 11), tU32, indomFilesys, semI, uNone, selReadonly},
+			{"hinv.nfilesys", pmid(60, 5, 0), tU32, null, semD, uCount, selNFilesys},
 		},
+		help: func(d metricDef) helpText { return fsOwnHelp[d.sel] },
 	})
 }
 
@@ -213,7 +249,7 @@ func (s *fsSource) Fetch(reqs []Request) error {
 	}
 	needStat := false
 	for _, rq := range reqs {
-		if rq.Sel != selMountdir {
+		if rq.Sel != selMountdir && rq.Sel != selNFilesys {
 			needStat = true
 		}
 	}
@@ -225,6 +261,10 @@ func (s *fsSource) Fetch(reqs []Request) error {
 	}
 	for _, rq := range reqs {
 		res := rq.Res
+		if rq.Sel == selNFilesys {
+			putU(res, protocol.InNull, uint64(len(s.mounts)))
+			continue
+		}
 		for i := range s.mounts {
 			m := &s.mounts[i]
 			if rq.Sel == selMountdir {
@@ -242,6 +282,27 @@ func (s *fsSource) Fetch(reqs []Request) error {
 				putU(res, m.id, (m.st.Blocks-m.st.Bfree)*bsize/1024)
 			case selFsFree:
 				putU(res, m.id, m.st.Bfree*bsize/1024)
+			case selMaxfiles:
+				putU(res, m.id, uint64(uint32(m.st.Files)))
+			case selUsedfiles:
+				if m.st.Files >= m.st.Ffree {
+					putU(res, m.id, uint64(uint32(m.st.Files-m.st.Ffree)))
+				}
+			case selFreefiles:
+				putU(res, m.id, uint64(uint32(m.st.Ffree)))
+			case selFull:
+				// No value for a filesystem with no usable blocks at all, rather
+				// than a division by zero.
+				used := m.st.Blocks - m.st.Bfree
+				if m.st.Bfree <= m.st.Blocks && used+m.st.Bavail > 0 {
+					putF(res, m.id, float64(used)*100/float64(used+m.st.Bavail))
+				}
+			case selBlocksize:
+				putU(res, m.id, uint64(uint32(m.st.Bsize)))
+			case selAvail:
+				putU(res, m.id, m.st.Bavail*bsize/1024)
+			case selReadonly:
+				putU(res, m.id, uint64(m.st.Flags&unix.ST_RDONLY))
 			}
 		}
 	}
