@@ -32,7 +32,7 @@
 //	netdev    network.go     /proc/net/dev, /sys/class/net/<if>/{mtu,speed,flags}
 //	mounts    filesystem.go  /proc/mounts and statfs(2): filesys.*
 //	uname     uname.go       /proc/sys/kernel/*, /etc release files: kernel.uname.*, hinv.machine
-//	proc      proc.go        the /proc/[0-9]* directories: proc.nprocs
+//	proc      process.go     /proc/[0-9]*/*: proc.nprocs, proc.psinfo/memory/id/io/schedstat.*, proc.fd.count
 //	pmcd      self.go        the daemon itself (Options, Self, /proc/self, getrusage)
 //
 // The files are parsed here, in place and without allocation, rather than with
@@ -478,6 +478,23 @@ func safeInstances(src InDomSource, indom protocol.InDom) (insts []Instance, err
 		}
 	}()
 	return src.Instances(indom)
+}
+
+// LookupName finds an instance of insts (a listing of indom) by a name the
+// source understands besides the external names: the proc agent takes a bare
+// process id ("1" for "000001 /sbin/init"), as PCP's does. False otherwise.
+func (r *Registry) LookupName(indom protocol.InDom, name string, insts []Instance) (uint32, bool) {
+	s, ok := r.indoms[indom]
+	if !ok {
+		return 0, false
+	}
+	l, ok := r.sources[s].src.(interface {
+		lookupName(name string, insts []Instance) (uint32, bool)
+	})
+	if !ok {
+		return 0, false
+	}
+	return l.lookupName(name, insts)
 }
 
 // InDomText returns the one-line (help false) or long (help true) text of an instance

@@ -556,6 +556,21 @@ func (s *processSource) Instances(protocol.InDom) ([]Instance, error) {
 	return out, nil
 }
 
+// lookupName takes a name that is a process id in decimal, with or without the
+// leading zeros of the external names, as the process with that pid.
+func (s *processSource) lookupName(name string, insts []Instance) (uint32, bool) {
+	v, ok := parseUint([]byte(name))
+	if !ok || v > 1<<31 {
+		return 0, false
+	}
+	for _, in := range insts {
+		if uint64(in.ID) == v {
+			return in.ID, true
+		}
+	}
+	return 0, false
+}
+
 // instName formats an instance name: six-digit pid, space, first word of psargs.
 func instName(pid uint32, psargs string) string {
 	b := make([]byte, 0, procInstDigits+1+len(psargs))

@@ -210,7 +210,7 @@ func (c *client) fetch(p *protocol.Fetch) protocol.PDU {
 		return errPDU(protocol.ErrNoProfile)
 	}
 	reg := c.srv.Registry
-	c.results = reg.Fetch(c.results[:0], p.PMIDs)
+	c.results = reg.FetchOnly(c.results[:0], p.PMIDs, profileOnly(prof))
 	now := time.Now()
 	c.vsets = c.vsets[:0]
 	c.values = c.values[:0]
@@ -266,6 +266,35 @@ func (c *client) encodeValue(typ int32, v metrics.Value) protocol.Value {
 	}
 	out.Payload = c.arena[start:len(c.arena):len(c.arena)]
 	return out
+}
+
+// profileOnly gives the registry the instances a profile keeps when it names them
+// (pmval -i, pmrep -i: a few processes of thousands), so that a source reads only
+// those; profileAllows still filters every value.
+func profileOnly(p *protocol.Profile) metrics.OnlyFunc {
+	if len(p.Entries) == 0 && p.GState == protocol.ProfileInclude {
+		return nil
+	}
+	return func(indom protocol.InDom) ([]uint32, bool) {
+		for i := range p.Entries {
+			e := &p.Entries[i]
+			if e.InDom != indom {
+				continue
+			}
+			if e.State != protocol.ProfileExclude {
+				return nil, false // all but some: every instance must be read
+			}
+			out := make([]uint32, len(e.Insts))
+			for k, in := range e.Insts {
+				out[k] = uint32(in)
+			}
+			return out, true
+		}
+		if p.GState == protocol.ProfileExclude {
+			return nil, true // nothing of this domain is wanted
+		}
+		return nil, false
+	}
 }
 
 // profileAllows applies the client's instance profile to one value.
@@ -332,6 +361,11 @@ func (c *client) instance(p *protocol.InstanceReq) protocol.PDU {
 			}
 		}
 		if found < 0 {
+			// Names a source knows besides the listed ones (a bare pid).
+			if id, ok := c.srv.Registry.LookupName(p.InDom, p.Name, insts); ok {
+				out.Instances = []protocol.Instance{{ID: id}}
+				return out
+			}
 			return errPDU(protocol.ErrInst)
 		}
 		out.Instances = []protocol.Instance{{ID: insts[found].ID}}
