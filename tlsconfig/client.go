@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gopcp/gopcp/certdb/check"
 	"github.com/gopcp/gopcp/certdb/nssdb"
 	"github.com/gopcp/gopcp/certdb/store"
 	"github.com/gopcp/gopcp/internal/safetext"
@@ -494,7 +495,7 @@ func (o ClientOptions) verifyServer(certs []*x509.Certificate, host string, a An
 		if now.After(leaf.NotAfter) || now.Before(leaf.NotBefore) {
 			return &PinExpiredError{Host: host, Nickname: p.nickname, Cert: leaf, Now: now, Store: p.dir}
 		}
-		if allowsUsage(leaf, x509.ExtKeyUsageServerAuth) && (p.host != "" && strings.EqualFold(p.host, host) || leaf.VerifyHostname(host) == nil) {
+		if allowsUsage(leaf, x509.ExtKeyUsageServerAuth) && (p.host != "" && strings.EqualFold(p.host, host) || o.namesHost(leaf, host)) {
 			return nil
 		}
 		// Pinned for other names: verify it like any certificate, so that
@@ -511,13 +512,27 @@ func (o ClientOptions) verifyServer(certs []*x509.Certificate, host string, a An
 		}
 		o.warn("accepting the untrusted certificate of %s (%s) because %s is set", safetext.Escape(host), Fingerprint(leaf), EnvAllowSelfCert)
 	}
-	if err := leaf.VerifyHostname(host); err != nil {
+	if !o.namesHost(leaf, host) {
 		if !o.AllowBadDomain {
 			return &BadDomainError{Host: host, Cert: leaf}
 		}
 		o.warn("accepting a certificate for %s on %s because %s is set", strings.Join(safetext.Strings(certNames(leaf)), ", "), safetext.Escape(host), EnvAllowBadDomain)
 	}
 	return nil
+}
+
+// namesHost reports whether the certificate names host. A certificate with no
+// subjectAltName extension at all (openssl x509 -req without an extension file, as
+// PCP's walkthrough makes them) is matched against its common name, as NSS and
+// OpenSSL do, with a warning; when the extension exists the common name is never
+// used (certdb/check.MatchHost, the rule certdb check and verify --secure apply).
+func (o ClientOptions) namesHost(leaf *x509.Certificate, host string) bool {
+	ok, byCN := check.MatchHost(leaf, host)
+	if ok && byCN {
+		o.warn("the certificate of %s has no subjectAltName and was matched by its common name \"%s\"; re-issue it with names (certdb issue --server --san DNS:%s)",
+			safetext.Escape(host), safetext.Escape(leaf.Subject.CommonName), safetext.Escape(host))
+	}
+	return ok
 }
 
 // Describe shows a certificate as the trust prompt does. Subject, issuer and
