@@ -145,7 +145,7 @@ func (o ClientOptions) PinStoreDir() string {
 // storeDirs are the stores to read, in order, without repeats.
 func (o ClientOptions) storeDirs() []string {
 	first := o.StoreDir
-	if first == "" {
+	if first == "" && !o.javaOnly() {
 		first = DefaultStoreDir()
 	}
 	var out []string
@@ -340,7 +340,7 @@ func (o ClientOptions) config(serverName string) (*tls.Config, error) {
 	if o.Now != nil {
 		now = o.Now
 	}
-	if o.StoreDir == "" {
+	if o.StoreDir == "" && !o.javaOnly() {
 		o.StoreDir = DefaultStoreDir()
 	}
 	pw, err := ReadPassword(o.PasswordFile)

@@ -360,3 +360,13 @@ type ConfigError struct{ Err error }
 
 func (e *ConfigError) Error() string { return e.Err.Error() }
 func (e *ConfigError) Unwrap() error { return e.Err }
+
+// javaOnly reports whether a program's own keystore settings (proxyd's TOML)
+// are the client's whole configuration: with no store named, the default
+// user store ($PCP_SECURE_DB_PATH, ~/.pki/gopcp of the daemon's user) is not
+// read, so it cannot add CAs or pins to what the truststore says. pminfo's
+// keystore keys come from its tls.conf and leave the user's stores read, as
+// a tls.conf does.
+func (o ClientOptions) javaOnly() bool {
+	return o.Java.Enabled() && o.StoreDir == "" && len(o.ExtraStoreDirs) == 0
+}

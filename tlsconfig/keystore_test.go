@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gopcp/gopcp/certdb/keystore"
+	"github.com/gopcp/gopcp/certdb/store"
 	"github.com/gopcp/gopcp/internal/testcerts"
 )
 
@@ -329,5 +330,47 @@ func TestJavaAliasEscaped(t *testing.T) {
 	_, err = Server(ServerOptions{Java: JavaStores{Keystore: ks, KeystorePasswordFile: writePass(t, d, "pw", "pw"), KeyAlias: "other"}})
 	if err == nil || strings.ContainsAny(err.Error(), "\x1b\a\u202e") || !strings.Contains(err.Error(), `evil\x1b]0;owned`) {
 		t.Fatalf("alias not escaped: %q", err)
+	}
+}
+
+// TestJavaOnlyIgnoresDefaultStore: a client configured with a truststore and
+// no store (proxyd's [upstream.client]) does not take CAs from the default
+// user store: a server of a CA trusted only there is refused.
+func TestJavaOnlyIgnoresDefaultStore(t *testing.T) {
+	d := t.TempDir()
+	ca := testcerts.New(t, nil, testcerts.Options{CN: "Org CA", IsCA: true})
+	other := testcerts.New(t, nil, testcerts.Options{CN: "Other CA", IsCA: true})
+	srv := testcerts.New(t, other, testcerts.Options{CN: "localhost", DNS: []string{"localhost"}, Server: true})
+	userStore := filepath.Join(d, "user")
+	st, err := store.Create(userStore, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.AddCert("other", other.Cert, store.MustParseTrust("CT,,")); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(EnvDBPath, userStore)
+	tsData, err := keystore.EncodeTruststore(keystore.JKS, []keystore.TrustedCert{{Alias: "ca", Cert: ca.Cert}}, []byte("pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := filepath.Join(d, "trust.jks")
+	os.WriteFile(ts, tsData, 0o600)
+	cfg, err := ClientOptions{Java: JavaStores{Truststore: ts, TruststorePasswordFile: writePass(t, d, "pw", "pw")}}.config("localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srvCfg := &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{srv.Cert.Raw}, PrivateKey: srv.Key}}}
+	var ue *UntrustedError
+	if cerr, _ := testcerts.Handshake(t, srvCfg, cfg); !errors.As(cerr, &ue) {
+		t.Fatalf("server of a CA trusted only in the default store: %v", cerr)
+	}
+	// Without the truststore setting the default store is read, as before.
+	cfg, err = ClientOptions{}.config("localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cerr, _ := testcerts.Handshake(t, srvCfg, cfg); cerr != nil {
+		t.Fatalf("default store not read without keystore settings: %v", cerr)
 	}
 }
