@@ -75,8 +75,8 @@ func pressureHelp(d metricDef) helpText {
 
 func init() {
 	setOwnInDomHelp(indomPressure, "pressure stall averaging windows",
-		"The three windows the kernel averages stall time over in /proc/pressure files:\n"+
-			"10 seconds, 1 minute and 5 minutes (instance ids in seconds).")
+		"The windows /proc/pressure files average stall time over, each identified by its\n"+
+			"length in seconds (10, 60, 300).")
 	registerSource(&sourceSpec{
 		name:   "pressure",
 		domain: DomainLinux,
