@@ -259,8 +259,22 @@ func words(s string) []string {
 
 // copyRun is how many consecutive words of one of PCP's texts ours may not repeat.
 // Six is long enough that shared technical names ("/proc/meminfo", "per network
-// interface") do not trigger it, and short enough to catch a copied clause.
+// interface") do not trigger it, and short enough to catch a copied clause (over the
+// whole catalogue the longest run shared with PCP is otherwise 5 words).
 const copyRun = 6
+
+// factRun reports whether a run of words is mostly a list of numbers ("10 seconds 1
+// minute and 5"): both texts must state such facts, so a shared one is no copy, while
+// a copied sentence still shares runs of plain words around its numbers.
+func factRun(run []string) bool {
+	n := 0
+	for _, w := range run {
+		if w[0] >= '0' && w[0] <= '9' {
+			n++
+		}
+	}
+	return n >= 2
+}
 
 // copiedFrom says how our help of one metric or instance domain copies PCP's help of
 // the same one: "" when it does not. Equal texts (after normalising case, spacing
@@ -276,6 +290,9 @@ func copiedFrom(oneline, help string, pcp pcpHelp) string {
 			}
 			for k := 0; k+copyRun <= len(th); k++ {
 				run := th[k : k+copyRun]
+				if factRun(run) {
+					continue
+				}
 				for l := 0; l+copyRun <= len(o); l++ {
 					if slices.Equal(o[l:l+copyRun], run) {
 						return fmt.Sprintf("our %s help repeats PCP's %s help: %q", kind[i], kind[j], strings.Join(run, " "))
@@ -349,9 +366,23 @@ func TestCopiedFromDetects(t *testing.T) {
 		{"ours", "From /proc/frob: widgets frobbed by the kernel since the system was up.", true},
 		{"ours", "widgets frobbed since the system started, per CPU", true},
 		{"ours", "widgets frobbed since the system", false}, // shorter than copyRun
-		{"ours", "widgets frobbed since boot by the kernel", false},
 	} {
 		if got := copiedFrom(c.oneline, c.help, pcp) != ""; got != c.copied {
+			t.Errorf("copiedFrom(%q, %q) = %v, want %v", c.oneline, c.help, got, c.copied)
+		}
+	}
+	// Shared lists of numbers are facts; the prose around them is not.
+	periods := pcpHelp{"frob averages over 10 seconds, 1 minute and 5 minutes", "The frob rate is averaged over\n10 seconds, 1 minute and 5 minutes by the kernel."}
+	for _, c := range []struct {
+		oneline, help string
+		copied        bool
+	}{
+		{"frob averaging windows", "The kernel averages frobs over 10 seconds, 1 minute and 5 minutes.", false},
+		{"ours", "The frob rate is averaged over 10 seconds, 1 minute and 5 minutes.", true},
+		{"frob averages over 10 seconds, 1 minute and 5 minutes", "ours", true},
+		{"ours", "widgets frobbed since boot by the kernel", false},
+	} {
+		if got := copiedFrom(c.oneline, c.help, periods) != ""; got != c.copied {
 			t.Errorf("copiedFrom(%q, %q) = %v, want %v", c.oneline, c.help, got, c.copied)
 		}
 	}
@@ -500,7 +531,7 @@ func TestInDomText(t *testing.T) {
 	if s, ok := r.InDomText(indomClients, true); !ok || !strings.HasPrefix(s, "One instance per client connection") {
 		t.Errorf("2.6 help: %q %v", s, ok)
 	}
-	for _, in := range []protocol.InDom{protocol.NewInDom(60, 4), protocol.InDomNull, protocol.NewInDom(5, 0)} {
+	for _, in := range []protocol.InDom{protocol.NewInDom(60, 999), protocol.InDomNull, protocol.NewInDom(5, 0)} {
 		if _, ok := r.InDomText(in, false); ok {
 			t.Errorf("InDomText(%v) answered for an instance domain not served", in)
 		}
