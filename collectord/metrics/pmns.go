@@ -150,7 +150,7 @@ var realNamespaceRank = sync.OnceValue(func() map[string]int {
 	for i, n := range names {
 		rank[strings.TrimSpace(n)] = i
 	}
-	// A name of the generated order that the listing lacks keeps its relative place
+	// A name of namespaceOrder that the listing lacks keeps its relative place
 	// after the listing's names (the two come from the same pmcd, so none should).
 	for i, n := range namespaceOrder {
 		if _, ok := rank[n]; !ok {
