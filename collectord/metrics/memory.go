@@ -166,7 +166,7 @@ func meminfoMetrics() []metricDef {
 }
 
 // meminfoHelp is our own help for the mem.util metrics added after the first
-// catalogue (whose help is PCP's, from helptext.go).
+// catalogue (whose help is in the helptext.go table).
 func meminfoHelp(d metricDef) helpText {
 	if h, ok := meminfoComputed[d.sel]; ok {
 		return h

@@ -278,7 +278,7 @@ func vmstatMetrics() []metricDef {
 
 func vmstatHelp(d metricDef) helpText {
 	if d.sel < 0 || d.sel >= len(vmstatFields) {
-		return helpText{} // swap.*: PCP's help from helptext.go
+		return helpText{} // swap.*: their help is in the helptext.go table
 	}
 	key := vmstatFields[d.sel].key
 	kind := "count of pages"
