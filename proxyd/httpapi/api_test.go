@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/gopcp/gopcp/pmapi"
 	"github.com/gopcp/gopcp/pmapi/pmapitest"
 	"github.com/gopcp/gopcp/protocol"
 	"github.com/gopcp/gopcp/proxyd/httpapi"
@@ -33,7 +34,9 @@ func start(t *testing.T, tweak func(*httpapi.Config)) (*httptest.Server, *ptest.
 	t.Helper()
 	col := ptest.StartCollector(t, nil)
 	policy, _ := upstream.NewPolicy([]string{"127.0.0.1"}, true) // the collectors are on ephemeral ports
-	cfg := httpapi.Config{Policy: policy}
+	// No global derived metrics unless a test gives them (withDerived): the
+	// machine's configuration directory must not change what these tests see.
+	cfg := httpapi.Config{Policy: policy, Derived: pmapi.NewDerivedSet()}
 	if tweak != nil {
 		tweak(&cfg)
 	}
