@@ -308,17 +308,36 @@ func (r *Registry) InDoms() []protocol.InDom { return r.indomList }
 // result sliced to zero length as dst reuses its memory, including the Values slices
 // (so a caller must be done with the old values before it fetches again). Fetch is
 // safe for concurrent use.
+// Fetch is for a trusted caller (the collector itself, tests); the server fetches
+// for a client with FetchFor.
 func (r *Registry) Fetch(dst []Result, pmids []protocol.PMID) []Result {
-	return r.FetchOnly(dst, pmids, nil)
+	return r.FetchFor(dst, pmids, FetchOpts{Trusted: true})
 }
 
 // OnlyFunc says which instances of an instance domain a client wants: ok false
 // means all of them (or an exclusion list, which the caller applies itself).
 type OnlyFunc func(indom protocol.InDom) (insts []uint32, ok bool)
 
-// FetchOnly is Fetch for a client that wants only some instances (only may be
-// nil): sources that can, read only those. The caller still filters the values.
+// FetchOpts describes the client a fetch is for.
+type FetchOpts struct {
+	// Only, when set, names the instances the client wants: sources that can read
+	// only those. The caller still filters the values.
+	Only OnlyFunc
+	// Trusted: the client is local (a unix socket) or authenticated (a verified
+	// certificate). The per-process metrics (command lines, users, working
+	// directories) are given only to such a client, as PCP's proc agent does;
+	// others get PM_ERR_PERMISSION for them. The zero value is untrusted.
+	Trusted bool
+}
+
+// FetchOnly is FetchFor a trusted caller that wants only some instances.
 func (r *Registry) FetchOnly(dst []Result, pmids []protocol.PMID, only OnlyFunc) []Result {
+	return r.FetchFor(dst, pmids, FetchOpts{Only: only, Trusted: true})
+}
+
+// FetchFor is Fetch on behalf of a client described by opts.
+func (r *Registry) FetchFor(dst []Result, pmids []protocol.PMID, opts FetchOpts) []Result {
+	only := opts.Only
 	base := len(dst)
 	dst = growResults(dst, len(pmids))
 	sc := r.scratch.Get().(*fetchScratch)
@@ -337,6 +356,10 @@ func (r *Registry) FetchOnly(dst []Result, pmids []protocol.PMID, only OnlyFunc)
 			} else {
 				res.Err = protocol.ErrNoAgent
 			}
+			continue
+		}
+		if !opts.Trusted && r.private(e) {
+			res.Err = protocol.ErrPermission
 			continue
 		}
 		rq := Request{Sel: e.sel, Res: res}
@@ -375,6 +398,12 @@ func (r *Registry) FetchOnly(dst []Result, pmids []protocol.PMID, only OnlyFunc)
 	clear(sc.reqs)
 	r.scratch.Put(sc)
 	return dst
+}
+
+// private reports whether a metric is kept from untrusted clients: one with an
+// instance domain in a source that declares its instances private.
+func (r *Registry) private(e *entry) bool {
+	return r.sources[e.src].spec.private && e.m.Desc.InDom != protocol.InDomNull
 }
 
 // growResults extends dst by n elements, reusing spare capacity (and the Values
@@ -447,11 +476,20 @@ func (r *Registry) SourceNames() []string {
 // unknown instance domain gives a *protocol.Error with code protocol.ErrInDom; a
 // source that cannot be read gives its error.
 func (r *Registry) Instances(indom protocol.InDom) ([]Instance, error) {
+	return r.InstancesFor(indom, true)
+}
+
+// InstancesFor is Instances for a client: an untrusted one (see FetchOpts) gets
+// PM_ERR_PERMISSION for a private instance domain (the processes).
+func (r *Registry) InstancesFor(indom protocol.InDom, trusted bool) ([]Instance, error) {
 	s, ok := r.indoms[indom]
 	if !ok {
 		return nil, &protocol.Error{Code: protocol.ErrInDom}
 	}
 	st := r.sources[s]
+	if !trusted && st.spec.private {
+		return nil, &protocol.Error{Code: protocol.ErrPermission}
+	}
 	ids, ok := st.src.(InDomSource)
 	if !ok {
 		return nil, &protocol.Error{Code: protocol.ErrInDom}

@@ -35,11 +35,17 @@ import (
 // need (Ngid, the signal masks, Cpus_allowed_list) and it has no statm, schedstat,
 // cgroup or wchan reader. The tests check our values against procfs where both exist.
 //
-// Not served (yet): proc.psinfo.environ and proc.memory.maps (the environment and
-// mappings of every process are secrets and megabytes that the real pmdaproc gives
-// only to local or authenticated clients, an access check this collector does not
-// make per client), proc.psinfo.labels and proc.id.container, and the namespaces,
-// smaps, autogroup and runq groups.
+// Who may see them: the source is private (sourceSpec.private). Like PCP's proc
+// agent, the collector gives the process list and every per-process value only to
+// a trusted client, one on the unix socket or with a verified client certificate;
+// any other gets PM_ERR_PERMISSION (proc.nprocs stays public). Command lines,
+// user names and working directories say too much to hand to anyone who can
+// reach the port.
+//
+// Not served (yet): proc.psinfo.environ and proc.memory.maps (every process's
+// environment, often holding secrets, and megabytes of mappings per fetch),
+// proc.psinfo.labels and proc.id.container, and the namespaces, smaps, autogroup
+// and runq groups.
 
 // procFile is one file under /proc/<pid>.
 type procFile uint16
@@ -457,9 +463,10 @@ func init() {
 		help: "One instance per process of /proc/[0-9]*. " + procHelpInst}
 	defs = append(defs, metricDef{"proc.nprocs", pmid(3, 8, 99), tU32, null, semI, uNone, selNProcs})
 	registerSource(&sourceSpec{
-		name:   "proc",
-		domain: DomainProc,
-		indoms: []protocol.InDom{indomProc},
+		name:    "proc",
+		domain:  DomainProc,
+		private: true,
+		indoms:  []protocol.InDom{indomProc},
 		new: func(e *env) Source {
 			return &processSource{root: e.procRoot, etc: e.etcRoot, pageSize: e.pageSize, hz: 100}
 		},

@@ -57,6 +57,10 @@ type sourceSpec struct {
 	// one falls back to the help generated from PCP (helptext.go). Sources added
 	// after the first catalogue write their help here, in their own words.
 	help func(metricDef) helpText
+	// private: the source's instances and per-instance values are given only to
+	// trusted clients (FetchOpts.Trusted); its metrics without an instance domain
+	// are public.
+	private bool
 	// concurrent: the source is safe for concurrent use and the registry does not
 	// serialise its calls (the pmcd source, which calls back into the server).
 	concurrent bool

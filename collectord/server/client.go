@@ -25,8 +25,10 @@ type client struct {
 	tls   bool
 	start time.Time
 	slot  uint32
-	unix  bool       // on a unix-domain socket: exempt from -Q's plaintext refusal and the per-address limit
-	addr  netip.Addr // the TCP peer's address, for the per-address limit
+	unix  bool // on a unix-domain socket: exempt from -Q's plaintext refusal and the per-address limit
+	// certAuth: the client presented a certificate, verified in the TLS handshake.
+	certAuth bool
+	addr     netip.Addr // the TCP peer's address, for the per-address limit
 
 	// Guarded by srv.mu: which slots the connection holds (limits.go).
 	handshaking bool
@@ -210,7 +212,7 @@ func (c *client) fetch(p *protocol.Fetch) protocol.PDU {
 		return errPDU(protocol.ErrNoProfile)
 	}
 	reg := c.srv.Registry
-	c.results = reg.FetchOnly(c.results[:0], p.PMIDs, profileOnly(prof))
+	c.results = reg.FetchFor(c.results[:0], p.PMIDs, metrics.FetchOpts{Only: profileOnly(prof), Trusted: c.trusted()})
 	now := time.Now()
 	c.vsets = c.vsets[:0]
 	c.values = c.values[:0]
@@ -268,6 +270,12 @@ func (c *client) encodeValue(typ int32, v metrics.Value) protocol.Value {
 	return out
 }
 
+// trusted reports whether the client may see other processes' details (the
+// per-process metrics): it is local, on the unix socket, or it proved who it is
+// with a client certificate verified in the TLS handshake. PCP's proc agent draws
+// the same line (local or authenticated clients only).
+func (c *client) trusted() bool { return c.unix || c.certAuth }
+
 // profileOnly gives the registry the instances a profile keeps when it names them
 // (pmval -i, pmrep -i: a few processes of thousands), so that a source reads only
 // those; profileAllows still filters every value.
@@ -323,7 +331,7 @@ func profileAllows(p *protocol.Profile, indom protocol.InDom, inst uint32) bool 
 }
 
 func (c *client) instance(p *protocol.InstanceReq) protocol.PDU {
-	insts, err := c.srv.Registry.Instances(p.InDom)
+	insts, err := c.srv.Registry.InstancesFor(p.InDom, c.trusted())
 	if err != nil {
 		return errPDU(codeOf(err))
 	}

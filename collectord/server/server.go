@@ -583,6 +583,12 @@ func (c *client) handshake(ctx context.Context, log *slog.Logger) error {
 		return errRefused
 	}
 	c.tls = true
+	// A certificate counts as authentication only if the handshake verified it:
+	// by Go's own chain check, or by the VerifyPeerCertificate hook tlsconfig
+	// installs (which rejects any certificate offered that does not verify). A
+	// config that merely requested one proves nothing.
+	c.certAuth = len(cs.PeerCertificates) > 0 &&
+		(len(cs.VerifiedChains) > 0 || cfg.VerifyPeerCertificate != nil)
 	log.Debug("TLS established", "version", tls.VersionName(cs.Version), "peer_cert_sha256", certFingerprint(cs))
 	return nil
 }
