@@ -510,16 +510,11 @@ func (v *verifier) checkConnection(vo *verifyOptions, cfg Config, id *identity, 
 					served = cs.PeerCertificates[0]
 				}
 				err := verify(cs)
-				// The client library reports a name mismatch only once the
-				// chain has verified. A certificate without any subjectAltName
-				// is matched against its common name, as NSS and OpenSSL
-				// clients do (certdb/check.MatchHost, the rule the checks
-				// above reported with a warning).
-				var be *tlsconfig.BadDomainError
-				if errors.As(err, &be) && served != nil {
-					if ok, cn := check.MatchHost(served, verifyName); ok && cn {
-						byCN, err = true, nil
-					}
+				// The client library matches a certificate without any
+				// subjectAltName against its common name, as NSS and OpenSSL
+				// clients do (certdb/check.MatchHost); say so in the result.
+				if err == nil && served != nil {
+					_, byCN = check.MatchHost(served, verifyName)
 				}
 				return err
 			}
