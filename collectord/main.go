@@ -366,7 +366,7 @@ func checkConfig(o *options, rl *Reloader, stdout io.Writer) int {
 	g := rl.current()
 	fmt.Fprintf(stdout, "  port: %d\n", g.cfg.Server.Port)
 	if g.tls == nil {
-		fmt.Fprintln(stdout, "  TLS: off (no -C/-M or tls_conf)")
+		fmt.Fprintln(stdout, "  TLS: off (no -C/-M, tls_conf or keystore)")
 	} else {
 		fmt.Fprintf(stdout, "  TLS: %s, subject %s, expires %s, sha256 %s\n", g.tls.source, g.tls.leaf.Subject,
 			g.tls.leaf.NotAfter.UTC().Format(time.RFC3339), tlsconfig.Fingerprint(g.tls.leaf))

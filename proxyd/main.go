@@ -445,7 +445,7 @@ func checkConfig(o *options, g *generation, stdout io.Writer) {
 	fmt.Fprintf(stdout, "  config file: %s\n", path)
 	fmt.Fprintf(stdout, "  port: %d\n", c.Server.Port)
 	if leaf := g.leaf(); leaf == nil {
-		fmt.Fprintln(stdout, "  TLS: off (no -C/-M or tls_conf)")
+		fmt.Fprintln(stdout, "  TLS: off (no -C/-M, tls_conf or keystore)")
 	} else {
 		fmt.Fprintf(stdout, "  TLS: subject %s, expires %s, sha256 %s\n", leaf.Subject,
 			leaf.NotAfter.UTC().Format(time.RFC3339), tlsconfig.Fingerprint(leaf))
