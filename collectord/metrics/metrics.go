@@ -18,7 +18,10 @@
 //
 // A source is one file per group, registering itself from init (registerSource):
 //
-//	stat      cpu.go         /proc/stat: CPU times, interrupts, context switches, forks, hinv.ncpu
+//	stat      cpu.go         /proc/stat: CPU times (all, percpu, pernode), context switches, forks,
+//	                         hinv.ncpu; /sys/devices/system/node: the NUMA node map, hinv.nnode
+//	interrupts interrupts.go /proc/interrupts, /proc/softirqs: per-line and per-CPU totals
+//	pressure  pressure.go    /proc/pressure/*: kernel.all.pressure.*
 //	clock     cpu.go         kernel.all.hz (no file)
 //	loadavg   load.go        /proc/loadavg: kernel.all.load, kernel.all.nprocs
 //	uptime    load.go        /proc/uptime
@@ -28,8 +31,8 @@
 //	netstat   snmp.go        /proc/net/netstat: the IpExt and TcpExt extras of network.ip/tcp
 //	utmp      users.go       /var/run/utmp: kernel.all.nusers, nroots, nsessions
 //	pagesize  memory.go      hinv.pagesize (no file)
-//	diskstats disk.go        /proc/diskstats: disk.dev.*, disk.all.*, hinv.ndisk
-//	netdev    network.go     /proc/net/dev, /sys/class/net/<if>/{mtu,speed,flags}
+//	diskstats disk.go        /proc/diskstats: disk.dev/all/partitions/dm.*, hinv.ndisk; sysfs: capacity, dm names
+//	netdev    network.go     /proc/net/dev, /sys/class/net/<if>/{mtu,speed,flags,duplex,carrier}
 //	mounts    filesystem.go  /proc/mounts and statfs(2): filesys.*
 //	uname     uname.go       /proc/sys/kernel/*, /etc release files: kernel.uname.*, hinv.machine
 //	proc      process.go     /proc/[0-9]*/*: proc.nprocs, proc.psinfo/memory/id/io/schedstat.*, proc.fd.count
