@@ -1,5 +1,5 @@
 // Package httpapi is proxyd's HTTP face: the PCP web API endpoints that pmproxy
-// clients use most (/pmapi/context, metric, fetch, indom, children) with
+// clients use most (/pmapi/context, metric, fetch, indom, children, derive) with
 // pmproxy 6's JSON shapes (PROTOCOL.md 7.2), and /metrics (also /pmapi/metrics)
 // in the Prometheus text format with pmproxy's "# PCP5" metadata lines (7.3), for
 // any collector the upstream policy allows (hostspec parameter).
@@ -8,7 +8,8 @@
 // it back; metadata (names, descriptors, help, labels, instance names) is cached
 // per collector as pmproxy caches it per context, values never are. Contexts
 // (/pmapi/context, /pmapi/N/..., context=N) are numbers that live for their poll
-// timeout, as in pmproxy.
+// timeout, as in pmproxy. Each context has its derived metrics (derive.go): the
+// global set libpcp would load and those /pmapi/derive added to it.
 //
 // Failures are JSON {"context":N,"message":"...","success":false}: 400 for a bad
 // request or a PCP error about it, 403 for a collector the policy refuses, 502
