@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
+	"github.com/gopcp/gopcp/internal/clidoc"
 	urfave "github.com/urfave/cli/v2"
 )
 
@@ -61,7 +61,8 @@ type Command struct {
 	Usage    string   // one line for the command list
 	Synopsis []string // its usage lines
 	Intro    string
-	Tail     string // after its flags: examples, exit statuses
+	Tail     string   // after its flags: examples, exit statuses
+	Args     []string // the words it takes, offered by completion
 	Flags    []urfave.Flag
 	Hidden   bool
 	Action   func(cc *urfave.Context) error
@@ -118,7 +119,7 @@ func (p *Program) NewApp(stdout, stderr io.Writer) *urfave.App {
 			HideHelp: true, HideHelpCommand: true,
 			Flags:              append(append([]urfave.Flag(nil), c.Flags...), helpFlag()),
 			OnUsageError:       usageErr(full),
-			CustomHelpTemplate: templateText(p.commandHelp(c)),
+			CustomHelpTemplate: clidoc.TemplateText(p.commandHelp(c)),
 			Action: func(cc *urfave.Context) error {
 				// Flags before the command word were parsed as the daemon's:
 				// refuse them rather than drop them.
@@ -149,7 +150,7 @@ func (p *Program) NewApp(stdout, stderr io.Writer) *urfave.App {
 	if !p.hasCommand("completion") {
 		app.Commands = append(app.Commands, p.completionCommand(stdout, stderr))
 	}
-	app.CustomAppHelpTemplate = templateText(p.Help())
+	app.CustomAppHelpTemplate = clidoc.TemplateText(p.Help())
 	return app
 }
 
@@ -160,6 +161,7 @@ func (p *Program) CompletionCommand(stdout, stderr io.Writer) *Command {
 		Synopsis: []string{p.Name + " completion bash"},
 		Intro:    "Print a bash completion script for " + p.Name + ", made from its flag table.",
 		Tail:     "Example:\n  " + p.Name + " completion bash > /etc/bash_completion.d/" + p.Name,
+		Args:     []string{"bash"},
 		Action: func(cc *urfave.Context) error {
 			if cc.Args().Len() != 1 || cc.Args().First() != "bash" {
 				fmt.Fprintf(stderr, "%s: usage: %s completion bash\n", p.Name, p.Name)
@@ -188,12 +190,6 @@ func (p *Program) hasCommand(name string) bool {
 // named help set and prints the CustomHelpTemplate to stdout (exit 0).
 func helpFlag() urfave.Flag {
 	return &urfave.BoolFlag{Name: "help", Aliases: []string{"h"}, Usage: "show this help"}
-}
-
-// templateText makes text safe to hand to urfave/cli as a help template: it
-// prints --help through text/template.
-func templateText(s string) string {
-	return strings.ReplaceAll(s, "{{", `{{"{{"}}`)
 }
 
 // Run runs the app built by NewApp on a command line and returns the exit

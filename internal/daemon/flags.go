@@ -2,9 +2,8 @@ package daemon
 
 import (
 	"fmt"
-	"slices"
-	"strings"
 
+	"github.com/gopcp/gopcp/internal/clidoc"
 	"github.com/gopcp/gopcp/internal/tomlconfig"
 	urfave "github.com/urfave/cli/v2"
 )
@@ -63,7 +62,7 @@ func Choices(p *tomlconfig.ListFlag, words []string, usage string, names ...stri
 }
 
 // Worded is a flag value that knows the words it takes (for completion).
-type Worded interface{ Words() []string }
+type Worded = clidoc.Worded
 
 type choice struct {
 	p     *string
@@ -125,107 +124,4 @@ func Category(name string, flags ...urfave.Flag) []urfave.Flag {
 		}
 	}
 	return flags
-}
-
-// flagInfo is what help, man page and completion show of a flag.
-type flagInfo struct {
-	short, long []string // without dashes
-	arg         string   // placeholder, "" for a switch
-	usage       string   // without the placeholder's backquotes
-	def         string   // default shown, "" for none
-	env         []string
-	file        bool     // the value names a file or folder
-	words       []string // the values it takes, for completion
-	category    string
-}
-
-func describeFlag(f urfave.Flag) flagInfo {
-	var fi flagInfo
-	for _, n := range f.Names() {
-		if len(n) == 1 {
-			fi.short = append(fi.short, n)
-		} else {
-			fi.long = append(fi.long, n)
-		}
-	}
-	if d, ok := f.(urfave.DocGenerationFlag); ok {
-		fi.usage = d.GetUsage()
-		fi.env = d.GetEnvVars()
-		if d.TakesValue() {
-			fi.arg = "VALUE"
-		}
-	}
-	if c, ok := f.(urfave.CategorizableFlag); ok {
-		fi.category = c.GetCategory()
-	}
-	if i := strings.IndexByte(fi.usage, '`'); i >= 0 {
-		if j := strings.IndexByte(fi.usage[i+1:], '`'); j >= 0 {
-			if fi.arg != "" {
-				fi.arg = fi.usage[i+1 : i+1+j]
-			}
-			fi.usage = fi.usage[:i] + fi.usage[i+1:i+1+j] + fi.usage[i+2+j:]
-		}
-	}
-	switch t := f.(type) {
-	case *urfave.StringFlag:
-		fi.file, fi.def = t.TakesFile, t.DefaultText
-	case *urfave.IntFlag:
-		fi.def = t.DefaultText
-	case *urfave.Float64Flag:
-		fi.def = t.DefaultText
-	case *urfave.GenericFlag:
-		fi.file, fi.def = t.TakesFile, t.DefaultText
-		if w, ok := t.Value.(Worded); ok {
-			fi.words = slices.Clone(w.Words())
-		}
-	}
-	return fi
-}
-
-// names are the flag's spellings: -p, --port.
-func (fi flagInfo) names() []string {
-	var names []string
-	for _, s := range fi.short {
-		names = append(names, "-"+s)
-	}
-	for _, l := range fi.long {
-		names = append(names, "--"+l)
-	}
-	return names
-}
-
-// spec is "-C DIR" or "--tls-conf FILE".
-func (fi flagInfo) spec() string {
-	s := strings.Join(fi.names(), ", ")
-	if fi.arg != "" {
-		s += " " + fi.arg
-	}
-	return s
-}
-
-// text is the usage with its default and environment variables.
-func (fi flagInfo) text() string {
-	t := fi.usage
-	if fi.def != "" {
-		t += " (default " + fi.def + ")"
-	}
-	for _, e := range fi.env {
-		t += " [$" + e + "]"
-	}
-	return t
-}
-
-// visibleFlags are flags but -h, --help and hidden ones.
-func visibleFlags(flags []urfave.Flag) []urfave.Flag {
-	var out []urfave.Flag
-	for _, f := range flags {
-		if f.Names()[0] == "help" {
-			continue
-		}
-		if v, ok := f.(urfave.VisibleFlag); ok && !v.IsVisible() {
-			continue
-		}
-		out = append(out, f)
-	}
-	return out
 }
