@@ -91,8 +91,12 @@ func (dc *derivedCtx) bindLocked(c *Context, d *DerivedDef) *boundMetric {
 	b := &binder{pmids: map[string]protocol.PMID{}, descs: map[protocol.PMID]protocol.Desc{}}
 	for _, n := range names {
 		// one name per request, as libpcp's bind_expr does, so that one
-		// missing operand cannot hide the others
-		ids, err := c.LookupNames([]string{n})
+		// missing operand cannot hide the others. At pmcd only: LookupNames
+		// would bind a derived operand under dc.mu, which this goroutine holds
+		// (a deadlock), and the evaluator fetches operands from pmcd, so a
+		// derived metric built on another one is unavailable here (libpcp
+		// allows it).
+		ids, err := c.lookupNames([]string{n})
 		if err != nil || len(ids) != 1 {
 			continue
 		}

@@ -251,3 +251,19 @@ func TestDeriveConcurrent(t *testing.T) {
 		t.Errorf("children: %v", ch)
 	}
 }
+
+// TestDeriveOnDerived: a definition whose operand is another derived metric
+// (global, or a context's own) is answered at once and is unavailable; it used
+// to bind the operand under the lock it held, and the request hung.
+func TestDeriveOnDerived(t *testing.T) {
+	ts, col, _ := start(t, withDerived(t, "g.a = hinv.ncpu\ng.b = g.a * 2\n"))
+	id := ctxID(t, getJSON(t, ts.URL+"/pmapi/context?hostspec="+col.Addr+"&polltimeout=30", 200))
+	getJSON(t, ts.URL+"/pmapi/"+id+"/derive?name=c.a&expr=g.a*3", 200)
+	f := fetchValues(t, getJSON(t, ts.URL+"/pmapi/"+id+"/fetch?names=g.b,g.a,c.a", 200))
+	if _, ok := f["g.b"]; ok || len(f["g.a"]) != 1 {
+		t.Errorf("fetch: %v", f)
+	}
+	if _, ok := f["c.a"]; ok {
+		t.Errorf("fetch: %v", f)
+	}
+}
