@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/gopcp/gopcp/internal/clidoc"
 	urfave "github.com/urfave/cli/v2"
 )
 
@@ -135,12 +136,12 @@ func TestHelpManCompletionFromOneTable(t *testing.T) {
 		if !strings.Contains(comp.String(), "\""+name+"\")") {
 			t.Errorf("completion has no case for %s", name)
 		}
-		for _, f := range visibleFlags(c) {
-			fi := describeFlag(f)
-			if !strings.Contains(help.String(), fi.spec()) {
-				t.Errorf("%s --help lacks %q", name, fi.spec())
+		for _, f := range clidoc.Visible(c.Flags) {
+			fi := clidoc.Describe(f)
+			if !strings.Contains(help.String(), fi.Spec()) {
+				t.Errorf("%s --help lacks %q", name, fi.Spec())
 			}
-			for _, l := range fi.long {
+			for _, l := range fi.Long {
 				if !strings.Contains(comp.String(), "--"+l) || !strings.Contains(page, "--"+l) && !strings.Contains(page, `\-\-`+roffDash(l)) {
 					t.Errorf("%s: --%s missing from completion or man page", name, l)
 				}

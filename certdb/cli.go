@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gopcp/gopcp/certdb/store"
+	"github.com/gopcp/gopcp/internal/clidoc"
 	"github.com/gopcp/gopcp/internal/shellquote"
 	"github.com/gopcp/gopcp/internal/version"
 	urfave "github.com/urfave/cli/v2"
@@ -316,9 +317,9 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *urfave.App {
 		c.HideHelp, c.HideHelpCommand = true, true
 		c.Flags = append(c.Flags, helpFlag())
 		c.OnUsageError = r.usageError
-		c.CustomHelpTemplate = templateText(commandHelp(c, full))
+		c.CustomHelpTemplate = clidoc.TemplateText(commandHelp(c, full))
 	})
-	app.CustomAppHelpTemplate = templateText(mainHelp(app))
+	app.CustomAppHelpTemplate = clidoc.TemplateText(mainHelp(app))
 	return app
 }
 

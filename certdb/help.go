@@ -3,8 +3,8 @@ package main
 import (
 	"fmt"
 	"strings"
-	"unicode/utf8"
 
+	"github.com/gopcp/gopcp/internal/clidoc"
 	urfave "github.com/urfave/cli/v2"
 )
 
@@ -75,7 +75,7 @@ func mainHelp(app *urfave.App) string {
 				fmt.Fprintf(&b, "\n%s:\n", g)
 				head = true
 			}
-			fmt.Fprintf(&b, "  %-18s %s\n", strings.TrimPrefix(full, "certdb "), c.Usage)
+			b.WriteString(layout().Command(strings.TrimPrefix(full, "certdb "), c.Usage))
 		})
 		// Subcommands inherit their parent's group.
 		for _, p := range app.Commands {
@@ -83,12 +83,12 @@ func mainHelp(app *urfave.App) string {
 				continue
 			}
 			for _, c := range p.Subcommands {
-				fmt.Fprintf(&b, "  %-18s %s\n", p.Name+" "+c.Name, c.Usage)
+				b.WriteString(layout().Command(p.Name+" "+c.Name, c.Usage))
 			}
 		}
 	}
 	b.WriteString("\n" + mainCertutil + "\n")
-	b.WriteString(flagSection("Store", dirFlags(&opts{})))
+	b.WriteString(layout().Flags(categoryStore, dirFlags(&opts{})))
 	b.WriteString("\n" + trustLetters + "\n" + mainExamples + "\n" + exitHelp)
 	b.WriteString("\nRun 'certdb COMMAND --help' for a command's flags and examples, 'certdb --version' for\nthe version.\n")
 	return b.String()
@@ -132,7 +132,7 @@ func splitDescription(d string) (prose, tail string) {
 // commandHelp is a command's --help.
 func commandHelp(c *urfave.Command, full string) string {
 	var b strings.Builder
-	b.WriteString("Usage: " + strings.ReplaceAll(c.UsageText, "\n", "\n       ") + "\n")
+	b.WriteString(clidoc.Usage(strings.Split(c.UsageText, "\n")))
 	prose, tail := splitDescription(c.Description)
 	if prose != "" {
 		b.WriteString("\n" + prose + "\n")
@@ -140,22 +140,11 @@ func commandHelp(c *urfave.Command, full string) string {
 	if len(c.Subcommands) > 0 {
 		b.WriteString("\nCommands:\n")
 		for _, s := range c.Subcommands {
-			fmt.Fprintf(&b, "  %-18s %s\n", s.Name, s.Usage)
+			b.WriteString(layout().Command(s.Name, s.Usage))
 		}
 	}
-	var plain, store []urfave.Flag
-	for _, f := range visibleFlags(c) {
-		if category(f) == categoryStore {
-			store = append(store, f)
-		} else {
-			plain = append(plain, f)
-		}
-	}
-	if len(plain) > 0 {
-		b.WriteString("\n" + flagSection("Flags", plain))
-	}
-	if len(store) > 0 {
-		b.WriteString("\n" + flagSection(categoryStore, store))
+	for _, g := range clidoc.GroupFlags(c.Flags, "Flags") {
+		b.WriteString("\n" + layout().Flags(g.Title, g.Flags))
 	}
 	if tail != "" {
 		b.WriteString("\n" + strings.TrimRight(tail, "\n") + "\n")
@@ -164,140 +153,10 @@ func commandHelp(c *urfave.Command, full string) string {
 	return b.String()
 }
 
-// visibleFlags are a command's flags but -h, --help.
-func visibleFlags(c *urfave.Command) []urfave.Flag {
-	var out []urfave.Flag
-	for _, f := range c.Flags {
-		if f.Names()[0] != "help" {
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
-func category(f urfave.Flag) string {
-	if cf, ok := f.(urfave.CategorizableFlag); ok {
-		return cf.GetCategory()
-	}
-	return ""
-}
-
-// flagInfo is what help, man page and completion show of a flag.
-type flagInfo struct {
-	short, long []string // without dashes
-	arg         string   // placeholder, "" for a switch
-	usage       string   // without the placeholder's backquotes
-	def         string   // default shown, "" for none
-	env         []string
-	file        bool // the value names a file or folder
-}
-
-func describeFlag(f urfave.Flag) flagInfo {
-	var fi flagInfo
-	for _, n := range f.Names() {
-		if len(n) == 1 {
-			fi.short = append(fi.short, n)
-		} else {
-			fi.long = append(fi.long, n)
-		}
-	}
-	if d, ok := f.(urfave.DocGenerationFlag); ok {
-		fi.usage = d.GetUsage()
-		fi.env = d.GetEnvVars()
-		if d.TakesValue() {
-			fi.arg = "VALUE"
-			fi.def = d.GetDefaultText()
-			if _, isInt := f.(*urfave.IntFlag); isInt && fi.def == "0" {
-				fi.def = ""
-			}
-		}
-	}
-	if i := strings.IndexByte(fi.usage, '`'); i >= 0 {
-		if j := strings.IndexByte(fi.usage[i+1:], '`'); j >= 0 {
-			if fi.arg != "" {
-				fi.arg = fi.usage[i+1 : i+1+j]
-			}
-			fi.usage = fi.usage[:i] + fi.usage[i+1:i+1+j] + fi.usage[i+2+j:]
-		}
-	}
-	switch t := f.(type) {
-	case *urfave.StringFlag:
-		fi.file = t.TakesFile
-	case *urfave.StringSliceFlag:
-		fi.file = t.TakesFile
-	case *urfave.PathFlag:
-		fi.file = true
-	}
-	return fi
-}
-
-// spec is "-n, --nickname NICKNAME".
-func (fi flagInfo) spec() string {
-	var names []string
-	for _, s := range fi.short {
-		names = append(names, "-"+s)
-	}
-	for _, l := range fi.long {
-		names = append(names, "--"+l)
-	}
-	s := strings.Join(names, ", ")
-	if fi.arg != "" {
-		s += " " + fi.arg
-	}
-	return s
-}
-
-// text is the usage with its default and environment variables.
-func (fi flagInfo) text() string {
-	t := fi.usage
-	if fi.def != "" {
-		t += " (default " + fi.def + ")"
-	}
-	for _, e := range fi.env {
-		t += " [$" + e + "]"
-	}
-	return t
-}
-
-// flagSection lays flags out in two columns, the text wrapped at 80.
-func flagSection(title string, flags []urfave.Flag) string {
-	const col = 27
-	var b strings.Builder
-	b.WriteString(title + ":\n")
-	for _, f := range flags {
-		fi := describeFlag(f)
-		spec := "  " + fi.spec()
-		if len(fi.short) == 0 {
-			spec = "      " + fi.spec()
-		}
-		words := strings.Fields(fi.text())
-		line := spec
-		if utf8.RuneCountInString(spec) >= col-1 {
-			b.WriteString(line + "\n")
-			line = ""
-		}
-		line += strings.Repeat(" ", col-utf8.RuneCountInString(line))
-		n := 0
-		for _, w := range words {
-			if n > 0 && utf8.RuneCountInString(line)+1+len(w) > 80 {
-				b.WriteString(line + "\n")
-				line, n = strings.Repeat(" ", col), 0
-			}
-			if n > 0 {
-				line += " "
-			}
-			line += w
-			n++
-		}
-		b.WriteString(line + "\n")
-	}
-	return b.String()
-}
-
-// templateText makes text safe to hand to urfave/cli as a help template: it
-// prints --help through text/template.
-func templateText(s string) string {
-	return strings.ReplaceAll(s, "{{", `{{"{{"}}`)
+// layout is certdb's --help: flag text from column 27, long-only flags
+// lined up under the short ones' long names, command names in 18.
+func layout() clidoc.Layout {
+	return clidoc.Layout{FlagColumn: 27, AlignLong: true, CommandWidth: 18}
 }
 
 const createHelp = `
