@@ -135,7 +135,7 @@ func TestChildren(t *testing.T) {
 		return b.String()
 	}
 	cases := map[string]child{
-		"":                {"pmcd hinv kernel mem swap network disk filesys proc", "NNNNNNNNN", 0},
+		"":                {"pmcd hinv kernel mem swap network disk filesys swapdev vfs proc", "NNNNNNNNNNN", 0},
 		"kernel.all.cpu":  {"user nice sys idle intr steal guest vuser guest_nice vnice wait irq", "LLLLLLLLLLNN", 0},
 		"kernel":          {"all percpu pernode uname", "NNNN", 0},
 		"kernel.all.load": {"", "", 0}, // a leaf has no children

@@ -77,6 +77,8 @@ var sourceOrder = []string{
 	"pagesize", "netdev", "proc", "pmcd", "uname",
 	// added with the metric breadth work
 	"snmp", "netstat", "utmp", "swaps",
+	// metric breadth wave 3 (interrupts and pressure came just before, unlisted)
+	"interrupts", "pressure", "snmp6", "sockstat", "vfs", "kernsys", "ksm",
 }
 
 // orderedSpecs returns the registered sources in sourceOrder.
