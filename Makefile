@@ -73,8 +73,9 @@ clean:
 
 # Installation: make install [PREFIX=/usr/local] [DESTDIR=/tmp/pkgroot]
 # Binaries (with version and commit), systemd units (ExecStart pointed at BINDIR),
-# the sysusers.d entry for the gopcp account, man pages and bash completions made
-# from the binaries' own help and flags, and the example configurations.
+# the sysusers.d entry for the gopcp account, man pages and bash completions (made
+# from each program's command table; pminfo's from its --help), and the example
+# configurations.
 PREFIX      ?= /usr/local
 BINDIR      ?= $(PREFIX)/bin
 MANDIR      ?= $(PREFIX)/share/man
