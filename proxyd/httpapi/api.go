@@ -63,6 +63,17 @@ const (
 	DefaultHostspec = "localhost"
 	// FetchBatch is how many metrics one fetch asks for, as pmproxy batches.
 	FetchBatch = 256
+	// MaxDeriveExpr bounds one derived metric's expression (bytes): parsing
+	// and evaluating nest as deep as the expression does. Dashboards' are
+	// far shorter.
+	MaxDeriveExpr = 4096
+	// MaxDerivedPerContext bounds the definitions /pmapi/derive adds to one
+	// context.
+	MaxDerivedPerContext = 1024
+	// DefaultMaxDerivedBytes bounds the names and expressions of the
+	// definitions held by all live contexts together; they are released when
+	// contexts expire.
+	DefaultMaxDerivedBytes = 4 << 20
 )
 
 // Config configures the API.
@@ -83,14 +94,19 @@ type Config struct {
 	// loads it as libpcp (and so pmproxy) does: PCP_DERIVED_CONFIG, or the
 	// default configuration directory when that is unset.
 	Derived *pmapi.DerivedSet
+	// MaxDerivedBytes: DefaultMaxDerivedBytes when zero.
+	MaxDerivedBytes int64
 }
 
 // API serves the HTTP endpoints.
 type API struct {
-	cfg        atomic.Pointer[Config]
-	log        *slog.Logger
-	contexts   contexts
-	collectors collectors
+	cfg atomic.Pointer[Config]
+	// derivedBytes is what the contexts' own derived definitions hold
+	// (Config.MaxDerivedBytes).
+	derivedBytes atomic.Int64
+	log          *slog.Logger
+	contexts     contexts
+	collectors   collectors
 }
 
 // New builds the API; Close releases its pooled connections.
@@ -144,6 +160,9 @@ func withDefaults(cfg Config) Config {
 	}
 	if cfg.MaxIdlePerCollector <= 0 {
 		cfg.MaxIdlePerCollector = DefaultMaxIdlePerCollector
+	}
+	if cfg.MaxDerivedBytes <= 0 {
+		cfg.MaxDerivedBytes = DefaultMaxDerivedBytes
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes

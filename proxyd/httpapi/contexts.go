@@ -103,6 +103,9 @@ func (cs *contexts) expire(now time.Time) {
 func (cs *contexts) remove(wc *webContext) {
 	cs.lru.Remove(wc.elem)
 	delete(cs.m, wc.key)
+	if wc.dv != nil {
+		wc.dv.release()
+	}
 }
 
 // len reports the live contexts.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/gopcp/gopcp/pmapi"
 )
@@ -27,12 +28,60 @@ import (
 type ctxDerived struct {
 	mu sync.Mutex
 	st *pmapi.DerivedState
+	// defs and bytes are the definitions this context holds and their size,
+	// counted in budget (the API's derivedBytes) until release.
+	defs     atomic.Int64
+	bytes    atomic.Int64
+	budget   *atomic.Int64
+	limit    int64 // of budget
+	released atomic.Bool
 }
 
 // newCtxDerived starts a context's derived metrics from the global set.
 func (a *API) newCtxDerived() *ctxDerived {
-	return &ctxDerived{st: pmapi.NewDerivedState(a.conf().Derived, &logWriter{log: a.log, level: slog.LevelDebug,
-		msg: "derived metric unavailable"})}
+	return &ctxDerived{budget: &a.derivedBytes, limit: a.conf().MaxDerivedBytes, st: pmapi.NewDerivedState(a.conf().Derived,
+		&logWriter{log: a.log, level: slog.LevelDebug, msg: "derived metric unavailable"})}
+}
+
+// reserve counts n bytes of a new definition against the limits, or says
+// why not.
+func (dv *ctxDerived) reserve(n int64) *apiError {
+	if dv.defs.Load() >= MaxDerivedPerContext {
+		return &apiError{status: http.StatusBadRequest, msg: "this context already holds " + strconv.Itoa(MaxDerivedPerContext) +
+			" derived metrics, proxyd's limit: use a new context"}
+	}
+	if dv.budget.Add(n) > dv.limit {
+		dv.budget.Add(-n)
+		return &apiError{status: http.StatusServiceUnavailable, msg: "proxyd holds as many derived metric definitions as it allows (" +
+			strconv.FormatInt(dv.limit, 10) + " bytes across contexts); try again when contexts expire"}
+	}
+	dv.defs.Add(1)
+	dv.bytes.Add(n)
+	if dv.released.Load() {
+		dv.release() // the context expired meanwhile
+	}
+	return nil
+}
+
+// unreserve gives back a reservation for a definition that was not kept.
+func (dv *ctxDerived) unreserve(n int64) {
+	dv.defs.Add(-1)
+	for {
+		cur := dv.bytes.Load()
+		if cur < n {
+			return // released with the context, budget included
+		}
+		if dv.bytes.CompareAndSwap(cur, cur-n) {
+			dv.budget.Add(-n)
+			return
+		}
+	}
+}
+
+// release gives back what an expired context held.
+func (dv *ctxDerived) release() {
+	dv.released.Store(true)
+	dv.budget.Add(-dv.bytes.Swap(0))
 }
 
 // loadDerived fills in cfg.Derived from the environment, as libpcp does for
@@ -104,14 +153,26 @@ func (q *request) derive() *apiError {
 
 // addDerived defines one metric; msg words a refusal.
 func (q *request) addDerived(name, expr string, msg func(error) string) *apiError {
-	err := q.sess.dv.st.AddDerived(q.sess.cn.pc, name, expr)
+	if len(expr) > MaxDeriveExpr {
+		return &apiError{status: http.StatusBadRequest, msg: "derived metric " + cQuote(name) + ": expression of " + strconv.Itoa(len(expr)) +
+			" bytes exceeds proxyd's limit of " + strconv.Itoa(MaxDeriveExpr)}
+	}
+	dv := q.sess.dv
+	size := int64(len(name) + len(expr))
+	if e := dv.reserve(size); e != nil {
+		return e
+	}
+	err := dv.st.AddDerived(q.sess.cn.pc, name, expr)
+	var ae *pmapi.AddError
+	if errors.As(err, &ae) && (ae.Kind == "Syntax Error" || ae.Kind == "Error") {
+		dv.unreserve(size) // refused before anything was kept
+	}
 	if err == nil {
 		// From now on this context's derived names are its own.
 		q.sess.private = true
 		return nil
 	}
-	var ae *pmapi.AddError
-	if !errors.As(err, &ae) {
+	if ae == nil {
 		if e := q.sess.check(err); e != nil {
 			return e
 		}
@@ -169,6 +230,11 @@ func (q *request) deriveConfig(cfg string) *apiError {
 		}
 		if p == end {
 			return incompleteDerived(name, line)
+		}
+		if q.ctx.Err() != nil {
+			// A long list is cut at the request's deadline, as any request is.
+			return &apiError{status: http.StatusGatewayTimeout, msg: "timeout defining derived metrics: stopped before " + cQuote(name) +
+				" on line " + strconv.Itoa(line) + "; the ones before it are defined"}
 		}
 		expr := cfg[es:p]
 		n := line

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gopcp/gopcp/pmapi"
 	"github.com/gopcp/gopcp/proxyd/httpapi"
@@ -265,5 +266,74 @@ func TestDeriveOnDerived(t *testing.T) {
 	}
 	if _, ok := f["c.a"]; ok {
 		t.Errorf("fetch: %v", f)
+	}
+}
+
+// TestDeriveLimits: a client cannot make proxyd hold or parse without bound:
+// one expression, one context's definitions and all contexts' together are
+// limited, and an expired context gives its share back.
+func TestDeriveLimits(t *testing.T) {
+	ts, col, _ := start(t, func(c *httpapi.Config) {
+		c.MaxDerivedBytes = 100 << 10
+		withDerived(t, "")(c)
+	})
+	newCtx := func(poll string) string {
+		return ctxID(t, getJSON(t, ts.URL+"/pmapi/context?hostspec="+col.Addr+"&polltimeout="+poll, 200))
+	}
+	post := func(id, body string) (int, string) {
+		resp, err := http.Post(ts.URL+"/pmapi/"+id+"/derive", "text/plain", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var b strings.Builder
+		buf := make([]byte, 4096)
+		for {
+			n, err := resp.Body.Read(buf)
+			b.Write(buf[:n])
+			if err != nil {
+				break
+			}
+		}
+		return resp.StatusCode, b.String()
+	}
+	id := newCtx("30")
+	// deep nesting: refused by size before the parser recurses
+	deep := strings.Repeat("(", 100000) + "1" + strings.Repeat(")", 100000)
+	if st, b := post(id, "d.a = "+deep+"\n"); st != 400 || !strings.Contains(b, "exceeds proxyd's limit of 4096") {
+		t.Errorf("deep: %d %.200s", st, b)
+	}
+	// one context: 1024 definitions, then a refusal naming the limit
+	var cfg strings.Builder
+	for i := range httpapi.MaxDerivedPerContext + 1 {
+		cfg.WriteString("n.m" + strconv.Itoa(i) + " = 1;")
+	}
+	if st, b := post(id, cfg.String()); st != 400 || !strings.Contains(b, "already holds 1024 derived metrics") {
+		t.Errorf("per context: %d %.300s", st, b)
+	}
+	if f := fetchValues(t, getJSON(t, ts.URL+"/pmapi/"+id+"/fetch?names=n.m1023", 200)); len(f["n.m1023"]) != 1 {
+		t.Errorf("the first 1024 stay defined: %v", f)
+	}
+	// all contexts: big definitions until the budget is spent
+	big := strings.Repeat("1+", 100) + "1" // 201 bytes
+	body := func(prefix string, n int) string {
+		var b strings.Builder
+		for i := range n {
+			b.WriteString(prefix + strconv.Itoa(i) + " = " + big + "\n")
+		}
+		return b.String()
+	}
+	short := newCtx("2")
+	if st, b := post(short, body("s.m", 300)); st != 200 {
+		t.Fatalf("first 60 kB: %d %.300s", st, b)
+	}
+	other := newCtx("30")
+	if st, b := post(other, body("o.m", 300)); st != 503 || !strings.Contains(b, "try again when contexts expire") {
+		t.Errorf("over the budget: %d %.300s", st, b)
+	}
+	time.Sleep(2500 * time.Millisecond) // the first context expires
+	third := newCtx("30")
+	if st, b := post(third, body("t.m", 250)); st != 200 {
+		t.Errorf("after expiry: %d %.300s", st, b)
 	}
 }
