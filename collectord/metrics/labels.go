@@ -4,7 +4,10 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
+
+	"github.com/gopcp/gopcp/protocol"
 )
 
 // ContextLabels returns the context label set as pmcd 6.0.3 builds it:
@@ -104,4 +107,79 @@ func writeJSONString(b *strings.Builder, s string) {
 		}
 	}
 	b.WriteByte('"')
+}
+
+// The label sets below are facts of the linux and proc agents (PCP 6.0.3), compared
+// with the real pmcd by TestRealLabelsMatch in collectord/server. Instance domains
+// not listed have no labels of their own (load averages, file systems, pressure
+// windows, pmcd's own domains), nor do metrics not named in itemLabels.
+
+// indomLabels: the label set of each instance domain that has one.
+var indomLabels = map[protocol.InDom]string{
+	indomCPU:       `{"device_type":"cpu","indom_name":"per cpu"}`,
+	indomDisk:      `{"device_type":"block","indom_name":"per disk"}`,
+	indomPartition: `{"device_type":"block","indom_name":"per partition"}`,
+	indomDM:        `{"device_type":"block","indom_name":"per dm device"}`,
+	indomNetIf:     `{"device_type":"interface","indom_name":"per interface"}`,
+	indomNode:      `{"device_type":"numa_node","indom_name":"per numa_node"}`,
+	indomIntrLine:  `{"device_type":"irq","indom_name":"per irq"}`,
+	indomSoftirq:   `{"indom_name":"per softirq"}`,
+	indomSwapDev:   `{"device_type":["block","memory"],"indom_name":"per swap device"}`,
+}
+
+// InDomLabels returns the label set of an instance domain as compact JSON, "" when it
+// has none.
+func (r *Registry) InDomLabels(in protocol.InDom) string { return indomLabels[in] }
+
+// itemLabels: metric (item) labels, by name prefix. The CPU time totals say they are
+// about CPUs although they have no CPU instances; the per-node ones that they are
+// about both nodes and CPUs.
+var itemLabels = []struct{ prefix, json string }{
+	{"kernel.all.cpu.", `{"device_type":"cpu"}`},
+	{"kernel.pernode.cpu.", `{"device_type":["numa_node","cpu"]}`},
+}
+
+// ItemLabels returns the item label set of a metric, "" when it has none (or the
+// metric is unknown).
+func (r *Registry) ItemLabels(p protocol.PMID) string {
+	m, ok := r.ByPMID(p)
+	if !ok {
+		return ""
+	}
+	for _, l := range itemLabels {
+		if strings.HasPrefix(m.Name, l.prefix) {
+			return l.json
+		}
+	}
+	return ""
+}
+
+// InstanceLabels returns the label set of one instance of an instance domain, ""
+// when the domain's instances have none. Names come from the kernel (interface
+// names may hold any byte but '/' and white space), so they are JSON-escaped.
+func (r *Registry) InstanceLabels(in protocol.InDom, inst Instance) string {
+	var b strings.Builder
+	switch in {
+	case indomCPU:
+		b.WriteString(`{"cpu":` + strconv.FormatUint(uint64(inst.ID), 10) + `}`)
+	case indomNode:
+		b.WriteString(`{"numa_node":` + strconv.FormatUint(uint64(inst.ID), 10) + `}`)
+	case indomProc:
+		b.WriteString(`{"pid":` + strconv.FormatUint(uint64(inst.ID), 10) + `}`)
+	case indomDisk:
+		b.WriteString(`{"device_name":`)
+		writeJSONString(&b, inst.Name)
+		b.WriteByte('}')
+	case indomNetIf:
+		b.WriteString(`{"interface":`)
+		writeJSONString(&b, inst.Name)
+		b.WriteByte('}')
+	case indomIntrLine:
+		// The real agent also gives the row's description ("irqtext"); we do not
+		// keep it, so only the line is labelled.
+		b.WriteString(`{"irq":`)
+		writeJSONString(&b, inst.Name)
+		b.WriteByte('}')
+	}
+	return b.String()
 }

@@ -179,3 +179,35 @@ func TestReadOncePerFetchWave3(t *testing.T) {
 		}
 	}
 }
+
+// TestInstanceLabelsHostileNames: an interface or disk name holding quotes,
+// backslashes or control characters still gives one valid label set (escaped), which
+// the label encoder accepts with the name intact.
+func TestInstanceLabelsHostileNames(t *testing.T) {
+	r := newFixtureRegistry(t, fixtureDir)
+	for _, name := range []string{`a"b`, `x\y`, "esc\x1b[31m\x07", "tab\there", "ünï"} {
+		for _, in := range []protocol.InDom{indomNetIf, indomDisk, indomIntrLine} {
+			json := r.InstanceLabels(in, Instance{ID: 3, Name: name})
+			set, err := protocol.NewLabelSet(3, json, uint8(protocol.LabelInstances))
+			if err != nil || len(set.Labels) != 1 {
+				t.Errorf("%v %q: %s: %v %+v", in, name, json, err, set)
+			}
+			for _, c := range []byte(json) {
+				if c < 0x20 {
+					t.Errorf("%v %q: control character left in %q", in, name, json)
+				}
+			}
+		}
+	}
+	if got := r.InstanceLabels(indomCPU, Instance{ID: 7, Name: "cpu7"}); got != `{"cpu":7}` {
+		t.Errorf("cpu label %s", got)
+	}
+	if got := r.InstanceLabels(indomLoad, Instance{ID: 1, Name: "1 minute"}); got != "" {
+		t.Errorf("load average instance labelled %s", got)
+	}
+	for in, json := range indomLabels {
+		if _, err := protocol.NewLabelSet(protocol.InNull, json, uint8(protocol.LabelInDom)); err != nil {
+			t.Errorf("indom %v labels %s: %v", in, json, err)
+		}
+	}
+}

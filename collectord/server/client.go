@@ -408,6 +408,9 @@ func (c *client) labels(p *protocol.LabelReq) protocol.PDU {
 	reg := c.srv.Registry
 	out := &protocol.LabelPDU{Ident: p.Ident, Kind: p.Kind}
 	one := func(json string, flags int32) protocol.PDU {
+		if json == "" {
+			return out // no labels at this level
+		}
 		set, err := protocol.NewLabelSet(protocol.InNull, json, uint8(flags))
 		if err != nil {
 			return errPDU(protocol.ErrGeneric)
@@ -426,24 +429,41 @@ func (c *client) labels(p *protocol.LabelReq) protocol.PDU {
 			return errPDU(protocol.ErrNoAgent)
 		}
 		return one(json, protocol.LabelDomain)
-	case protocol.LabelCluster, protocol.LabelItem:
+	case protocol.LabelCluster:
 		if _, ok := reg.ByPMID(protocol.PMID(p.Ident)); !ok {
 			return errPDU(protocol.ErrPMID)
 		}
 		return out
+	case protocol.LabelItem:
+		if _, ok := reg.ByPMID(protocol.PMID(p.Ident)); !ok {
+			return errPDU(protocol.ErrPMID)
+		}
+		return one(reg.ItemLabels(protocol.PMID(p.Ident)), protocol.LabelItem)
 	case protocol.LabelInDom:
 		if _, err := reg.Instances(protocol.InDom(p.Ident)); err != nil {
 			return errPDU(protocol.ErrInDom)
 		}
-		return out
+		return one(reg.InDomLabels(protocol.InDom(p.Ident)), protocol.LabelInDom)
 	case protocol.LabelInstances:
-		insts, err := reg.Instances(protocol.InDom(p.Ident))
+		in := protocol.InDom(p.Ident)
+		insts, err := reg.Instances(in)
 		if err != nil {
 			return errPDU(protocol.ErrInDom)
 		}
 		out.Sets = make([]protocol.LabelSet, len(insts))
-		for i, in := range insts {
-			out.Sets[i] = protocol.LabelSet{Inst: in.ID}
+		for i, inst := range insts {
+			json := reg.InstanceLabels(in, inst)
+			if json == "" {
+				out.Sets[i] = protocol.LabelSet{Inst: inst.ID}
+				continue
+			}
+			set, err := protocol.NewLabelSet(inst.ID, json, uint8(protocol.LabelInstances))
+			if err != nil {
+				// A name the label encoder refuses: the instance goes unlabelled
+				// rather than fail the whole domain.
+				set = protocol.LabelSet{Inst: inst.ID}
+			}
+			out.Sets[i] = set
 		}
 		return out
 	}
