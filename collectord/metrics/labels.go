@@ -128,8 +128,13 @@ var indomLabels = map[protocol.InDom]string{
 }
 
 // InDomLabels returns the label set of an instance domain as compact JSON, "" when it
-// has none.
-func (r *Registry) InDomLabels(in protocol.InDom) string { return indomLabels[in] }
+// has none; false when the collector serves no such domain. It reads nothing.
+func (r *Registry) InDomLabels(in protocol.InDom) (string, bool) {
+	if _, ok := r.indoms[in]; !ok {
+		return "", false
+	}
+	return indomLabels[in], true
+}
 
 // itemLabels: metric (item) labels, by name prefix. The CPU time totals say they are
 // about CPUs although they have no CPU instances; the per-node ones that they are

@@ -440,15 +440,18 @@ func (c *client) labels(p *protocol.LabelReq) protocol.PDU {
 		}
 		return one(reg.ItemLabels(protocol.PMID(p.Ident)), protocol.LabelItem)
 	case protocol.LabelInDom:
-		if _, err := reg.Instances(protocol.InDom(p.Ident)); err != nil {
+		json, ok := reg.InDomLabels(protocol.InDom(p.Ident))
+		if !ok {
 			return errPDU(protocol.ErrInDom)
 		}
-		return one(reg.InDomLabels(protocol.InDom(p.Ident)), protocol.LabelInDom)
+		return one(json, protocol.LabelInDom)
 	case protocol.LabelInstances:
+		// The instances with their labels are the instance list: the same trust
+		// decision as an instance request (processes only for trusted clients).
 		in := protocol.InDom(p.Ident)
-		insts, err := reg.Instances(in)
+		insts, err := reg.InstancesFor(in, c.trusted())
 		if err != nil {
-			return errPDU(protocol.ErrInDom)
+			return errPDU(codeOf(err))
 		}
 		out.Sets = make([]protocol.LabelSet, len(insts))
 		for i, inst := range insts {
