@@ -99,10 +99,10 @@ func flagNames(flags []urfave.Flag) []string {
 	return words
 }
 
-// valueCases are the case arms that complete a flag's value.
+// valueCases are the case arms that complete a flag's value, one a spelling
+// in sorted order (scripts and tests read "-C) COMPREPLY=...").
 func valueCases(flags []urfave.Flag) string {
-	actions := map[string][]string{}
-	var order []string
+	actions := map[string]string{}
 	for _, f := range Visible(flags) {
 		fi := Describe(f)
 		var action string
@@ -118,16 +118,20 @@ func valueCases(flags []urfave.Flag) string {
 		default:
 			action = `COMPREPLY=()` // a value nobody can guess: offer nothing
 		}
-		if _, ok := actions[action]; !ok {
-			order = append(order, action)
+		for _, n := range fi.Names() {
+			if _, seen := actions[n]; !seen {
+				actions[n] = action
+			}
 		}
-		actions[action] = append(actions[action], fi.Names()...)
 	}
+	names := make([]string, 0, len(actions))
+	for n := range actions {
+		names = append(names, n)
+	}
+	sort.Strings(names)
 	var b strings.Builder
-	for _, a := range order {
-		names := actions[a]
-		sort.Strings(names)
-		fmt.Fprintf(&b, "\t\t%s) %s; return ;;\n", strings.Join(names, "|"), a)
+	for _, n := range names {
+		fmt.Fprintf(&b, "\t\t%s) %s; return ;;\n", n, actions[n])
 	}
 	return b.String()
 }
