@@ -29,6 +29,12 @@
 //	vmstat    vmstat.go      /proc/vmstat: mem.vmstat.* (all), swap.pagesin, swap.pagesout
 //	snmp      snmp.go        /proc/net/snmp: network.{ip,icmp,tcp,udp,udplite}.*
 //	netstat   snmp.go        /proc/net/netstat: the IpExt and TcpExt extras of network.ip/tcp
+//	snmp6     snmp6.go       /proc/net/snmp6: network.{ip6,icmp6,udp6,udplite6}.*
+//	sockstat  sockstat.go    /proc/net/sockstat, sockstat6: network.sockstat.*
+//	swaps     swaps.go       /proc/swaps: swapdev.*
+//	vfs       sysctl.go      /proc/sys/fs/*: vfs.files, inodes, dentry, aio
+//	kernsys   sysctl.go      /proc/sys/kernel/*: kernel.all.entropy.*, pid_max, nptys
+//	ksm       sysctl.go      /sys/kernel/mm/ksm/*: mem.ksm.*
 //	utmp      users.go       /var/run/utmp: kernel.all.nusers, nroots, nsessions
 //	pagesize  memory.go      hinv.pagesize (no file)
 //	diskstats disk.go        /proc/diskstats: disk.dev/all/partitions/dm.*, hinv.ndisk; sysfs: capacity, dm names
