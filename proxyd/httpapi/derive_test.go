@@ -337,3 +337,25 @@ func TestDeriveLimits(t *testing.T) {
 		t.Errorf("after expiry: %d %.300s", st, b)
 	}
 }
+
+// TestDerivePrivateMetadata: two contexts give the same per-context PMID to
+// different metrics; neither sees the other's names, help or labels through
+// the collector's metadata cache (/pmapi/metric, /metrics).
+func TestDerivePrivateMetadata(t *testing.T) {
+	ts, col, _ := start(t, withDerived(t, ""))
+	a := ctxID(t, getJSON(t, ts.URL+"/pmapi/context?hostspec="+col.Addr+"&polltimeout=30", 200))
+	b := ctxID(t, getJSON(t, ts.URL+"/pmapi/context?hostspec="+col.Addr+"&polltimeout=30", 200))
+	getJSON(t, ts.URL+"/pmapi/"+a+"/derive?name=x.y&expr=kernel.percpu.cpu.user", 200)
+	getJSON(t, ts.URL+"/pmapi/"+b+"/derive?name=x.y&expr=network.interface.in.bytes", 200)
+	ra := get(t, ts.URL+"/pmapi/"+a+"/metrics?names=x.y")
+	rb := get(t, ts.URL+"/pmapi/"+b+"/metrics?names=x.y")
+	if ra.status != 200 || rb.status != 200 || !strings.Contains(ra.body, `instname="cpu0"`) ||
+		strings.Contains(rb.body, `instname="cpu`) || !strings.Contains(rb.body, `instname="lo"`) {
+		t.Errorf("/metrics:\nA: %s\nB: %s", ra.body, rb.body)
+	}
+	ma := getJSON(t, ts.URL+"/pmapi/"+a+"/metric?names=x.y", 200)["metrics"].([]any)[0].(map[string]any)
+	mb := getJSON(t, ts.URL+"/pmapi/"+b+"/metric?names=x.y", 200)["metrics"].([]any)[0].(map[string]any)
+	if ma["pmid"] != "511.2047.1023" || mb["pmid"] != "511.2047.1023" || ma["indom"] == mb["indom"] || ma["units"] == mb["units"] {
+		t.Errorf("metric:\nA: %v\nB: %v", ma, mb)
+	}
+}

@@ -214,13 +214,16 @@ func (w *promWriter) labels(d protocol.Desc, inst uint32, is *instSet) (string, 
 	s := w.s
 	m := &s.col.meta
 	key := promKey{d.PMID, inst}
+	// A context's own derived PMIDs mean other metrics (other instance
+	// domains) elsewhere: their labels are not shared through the cache.
+	private := s.privateID(uint32(d.PMID))
 	m.lock()
 	if m.prom == nil {
 		m.prom = map[promKey]string{}
 	}
 	r, ok := m.prom[key]
 	m.mu.Unlock()
-	if ok {
+	if ok && !private {
 		return r, nil
 	}
 	sets, err := s.metricLabelSets(d, false)
@@ -236,6 +239,9 @@ func (w *promWriter) labels(d protocol.Desc, inst uint32, is *instSet) (string, 
 		ls = setLabel(ls, "instid", `"`+strconv.FormatUint(uint64(inst), 10)+`"`)
 	}
 	r = renderPromLabels(ls)
+	if private {
+		return r, nil
+	}
 	m.lock()
 	if m.prom == nil {
 		m.prom = map[promKey]string{}
