@@ -102,11 +102,54 @@ type Conn struct {
 	IdleTimeout time.Duration
 	// RequestTimeout bounds the rest of a PDU once it has started (0 = none).
 	RequestTimeout time.Duration
+	// WriteTimeout bounds each write (0 = none, or whatever deadline the caller set).
+	WriteTimeout time.Duration
 	// From is written in the header of every PDU sent.
 	From int32
 	// Trace, when set, sees every whole PDU read (out false) or written (out true),
 	// inside TLS too. It must not keep the slice.
 	Trace func(out bool, pdu []byte)
+
+	// The read and write deadlines last set through this Conn (zero = none). Setting
+	// a deadline arms a runtime timer, which costs more than answering a small
+	// fetch, so the idle and write deadlines are set with a little slack and only
+	// re-armed once the slack is used up (see extend). Deadlines set on the
+	// embedded net.Conn directly bypass this record: set them through the Conn.
+	rdl, wdl time.Time
+}
+
+// deadlineSlack is how much later than nominal an idle or write timeout may
+// fire: a deadline is armed slack beyond what is needed and re-armed only once
+// less than the timeout is left, that is at most once per slack. A quarter of the
+// timeout, and never more than a second, keeps short test timeouts meaningful.
+func deadlineSlack(d time.Duration) time.Duration { return min(time.Second, d/4) }
+
+// SetDeadline sets both deadlines and records them.
+func (c *Conn) SetDeadline(t time.Time) error {
+	c.rdl, c.wdl = t, t
+	return c.Conn.SetDeadline(t)
+}
+
+// SetReadDeadline sets the read deadline and records it.
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	c.rdl = t
+	return c.Conn.SetReadDeadline(t)
+}
+
+// SetWriteDeadline sets the write deadline and records it.
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	c.wdl = t
+	return c.Conn.SetWriteDeadline(t)
+}
+
+// extend checks that the deadline dl is at least d after now. When it is not (or
+// there is none) it returns a new one, d plus slack after now, and ok true; when
+// dl stands it returns ok false and nothing needs setting.
+func extend(dl time.Time, now time.Time, d time.Duration) (next time.Time, ok bool) {
+	if !dl.IsZero() && !dl.Before(now.Add(d)) {
+		return dl, false
+	}
+	return now.Add(d + deadlineSlack(d)), true
 }
 
 // NewConn wraps c.
@@ -115,19 +158,24 @@ func NewConn(c net.Conn) *Conn {
 }
 
 // ReadRaw reads one PDU and returns its bytes, valid until the next read. Oversize,
-// undersize and negative-type headers are refused before the body is read.
+// undersize and negative-type headers are refused before the body is read. The
+// idle timeout may fire up to deadlineSlack late; the request timeout is exact.
 func (c *Conn) ReadRaw() ([]byte, error) {
 	if c.IdleTimeout > 0 || c.RequestTimeout > 0 {
 		if c.IdleTimeout > 0 {
-			c.Conn.SetReadDeadline(time.Now().Add(c.IdleTimeout))
-		} else {
-			c.Conn.SetReadDeadline(time.Time{})
+			if dl, ok := extend(c.rdl, time.Now(), c.IdleTimeout); ok {
+				c.SetReadDeadline(dl)
+			}
+		} else if !c.rdl.IsZero() {
+			c.SetReadDeadline(time.Time{})
 		}
 		if _, err := c.r.Peek(1); err != nil {
 			return nil, err
 		}
-		if c.RequestTimeout > 0 {
-			c.Conn.SetReadDeadline(time.Now().Add(c.RequestTimeout))
+		// A PDU that arrived whole (the usual case: one small request, one
+		// segment) needs no request deadline: nothing more will be read for it.
+		if c.RequestTimeout > 0 && !c.buffered() {
+			c.SetReadDeadline(time.Now().Add(c.RequestTimeout))
 		}
 	}
 	hdr, err := c.r.Peek(HeaderSize)
@@ -157,6 +205,20 @@ func (c *Conn) ReadRaw() ([]byte, error) {
 		c.Trace(false, b)
 	}
 	return b, nil
+}
+
+// buffered reports whether a whole PDU is already in the read buffer.
+func (c *Conn) buffered() bool {
+	n := c.r.Buffered()
+	if n < HeaderSize {
+		return false
+	}
+	hdr, err := c.r.Peek(HeaderSize)
+	if err != nil {
+		return false
+	}
+	length, _, _, _ := ParseHeader(hdr)
+	return length >= HeaderSize && int(length) <= n
 }
 
 // growStep bounds what a header alone can make us allocate: beyond it the buffer
@@ -214,6 +276,11 @@ func (c *Conn) WriteRaw(b []byte) error {
 			rest = rest[n:]
 		}
 	}
+	if c.WriteTimeout > 0 {
+		if dl, ok := extend(c.wdl, time.Now(), c.WriteTimeout); ok {
+			c.SetWriteDeadline(dl)
+		}
+	}
 	_, err := c.Conn.Write(b)
 	return err
 }
@@ -254,9 +321,9 @@ func (c *Conn) upgrade(ctx context.Context, t *tls.Conn) error {
 		defer cancel()
 	}
 	dl, _ := ctx.Deadline()
-	c.Conn.SetDeadline(dl)
+	c.SetDeadline(dl)
 	err := t.HandshakeContext(ctx)
-	c.Conn.SetDeadline(time.Time{})
+	c.SetDeadline(time.Time{})
 	if err != nil {
 		return err
 	}

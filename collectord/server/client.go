@@ -67,7 +67,8 @@ func (c *client) dispatch(raw []byte, log *slog.Logger) error {
 	if reply == nil {
 		return nil
 	}
-	c.conn.Conn.SetWriteDeadline(time.Now().Add(c.set.RequestTimeout))
+	// The Conn arms the write deadline lazily (not once per reply: timers cost).
+	c.conn.WriteTimeout = c.set.RequestTimeout
 	return c.conn.Write(reply)
 }
 
