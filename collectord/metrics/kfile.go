@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -18,6 +19,10 @@ type kfile struct {
 	path   string
 	fd     int  // -1 when not held open
 	noKeep bool // never hold this one open
+	// whole is set while fd is held open on a file the kernel hands out whole in
+	// one read (see wholeInOneRead): a read that returns less than asked is then
+	// the end of the file, and the read that would return nothing is skipped.
+	whole bool
 }
 
 func newKfile(path string) *kfile { return &kfile{path: path, fd: -1} }
@@ -38,7 +43,7 @@ func (f *kfile) read(buf []byte) ([]byte, error) {
 		fileHook(f.path)
 	}
 	if f.fd >= 0 {
-		b, err := preadAll(f.fd, f.path, buf)
+		b, err := preadAll(f.fd, f.path, buf, f.whole)
 		if err == nil || keepOnError(err) {
 			return b, err
 		}
@@ -51,9 +56,12 @@ func (f *kfile) read(buf []byte) ([]byte, error) {
 	}
 	var st unix.Statfs_t
 	keep := !f.noKeep && unix.Fstatfs(fd, &st) == nil && (st.Type == procSuperMagic || st.Type == sysfsMagic)
-	b, err := preadAll(fd, f.path, buf)
+	// The first read of a file always goes to the zero-byte read: only a file
+	// known to be on procfs or sysfs may trust a short read.
+	b, err := preadAll(fd, f.path, buf, false)
 	if keep && (err == nil || keepOnError(err)) {
 		f.fd = fd
+		f.whole = st.Type == sysfsMagic || wholeInOneRead(f.path)
 	} else {
 		unix.Close(fd)
 	}
@@ -70,7 +78,30 @@ func (f *kfile) close() {
 	if f.fd >= 0 {
 		unix.Close(f.fd)
 		f.fd = -1
+		f.whole = false
 	}
+}
+
+// wholeInOneRead reports whether path, a held-open procfs file, is one of those
+// the kernel makes with single_open (or, for hostname, a sysctl): one record
+// holding the whole text, generated into a buffer grown until it fits, so one
+// read with room to spare returns all of it. Other seq files (/proc/net/dev,
+// diskstats, vmstat, interrupts, mounts) stop each read at the end of their
+// page-sized buffer whatever room the reader gave, so for them a short read is
+// NOT the end and they keep the zero-byte read. Matched on the path's tail; a
+// file not listed is read the careful way.
+func wholeInOneRead(path string) bool {
+	for _, suffix := range [...]string{
+		"/stat", "/meminfo", "/loadavg", "/uptime", "/softirqs",
+		"/pressure/cpu", "/pressure/memory", "/pressure/io", "/pressure/irq",
+		"/self/status", "/net/snmp", "/net/netstat", "/net/snmp6",
+		"/sys/kernel/hostname",
+	} {
+		if strings.HasSuffix(path, suffix) {
+			return true
+		}
+	}
+	return false
 }
 
 // changed reports whether a held-open mount table (/proc/mounts) may have changed
@@ -98,12 +129,13 @@ func readFile(path string, buf []byte) ([]byte, error) {
 		return buf[:0], &os.PathError{Op: "open", Path: path, Err: err}
 	}
 	defer unix.Close(fd)
-	return preadAll(fd, path, buf)
+	return preadAll(fd, path, buf, false)
 }
 
 // preadAll reads fd from offset 0 to end of file. Files of pseudo-filesystems report
-// no size, so it reads until a read returns nothing.
-func preadAll(fd int, path string, buf []byte) ([]byte, error) {
+// no size, so it reads until a read returns nothing, or, when shortIsEnd (a file
+// that comes whole in one read), until a read returns less than it had room for.
+func preadAll(fd int, path string, buf []byte, shortIsEnd bool) ([]byte, error) {
 	if cap(buf) < 4096 {
 		buf = make([]byte, 0, 4096)
 	}
@@ -116,6 +148,7 @@ func preadAll(fd int, path string, buf []byte) ([]byte, error) {
 			}
 			buf = append(buf, 0)[:len(buf)]
 		}
+		room := cap(buf) - len(buf)
 		n, err := unix.Pread(fd, buf[len(buf):cap(buf)], int64(len(buf)))
 		if err == unix.EINTR {
 			continue
@@ -127,5 +160,8 @@ func preadAll(fd int, path string, buf []byte) ([]byte, error) {
 			return buf, nil
 		}
 		buf = buf[:len(buf)+n]
+		if shortIsEnd && n < room {
+			return buf, nil
+		}
 	}
 }

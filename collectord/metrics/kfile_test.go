@@ -1,0 +1,143 @@
+package metrics
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+func onProcfs(t *testing.T) {
+	t.Helper()
+	var st unix.Statfs_t
+	if unix.Statfs("/proc/self", &st) != nil || st.Type != procSuperMagic {
+		t.Skip("/proc is not procfs here")
+	}
+}
+
+// readSyscalls is the process's count of read system calls so far (pread included).
+func readSyscalls(t *testing.T) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		t.Skipf("no /proc/self/io: %v", err)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "syscr: "); ok {
+			n, _ := strconv.Atoi(v)
+			return n
+		}
+	}
+	t.Skip("no syscr in /proc/self/io")
+	return 0
+}
+
+// A held-open single-record file (/proc/loadavg) costs one read per fetch: the
+// zero-byte read that used to confirm the end is skipped.
+func TestKfileWholeFileOneRead(t *testing.T) {
+	onProcfs(t)
+	f := newKfile("/proc/loadavg")
+	defer f.close()
+	buf, err := f.read(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.fd < 0 || !f.whole {
+		t.Fatalf("/proc/loadavg not held open as a whole file (fd %d, whole %v)", f.fd, f.whole)
+	}
+	const n = 200
+	overhead := readSyscalls(t)
+	overhead = readSyscalls(t) - overhead // what measuring itself costs
+	before := readSyscalls(t)
+	for i := 0; i < n; i++ {
+		if buf, err = f.read(buf); err != nil || len(buf) == 0 {
+			t.Fatalf("read %d: %q, %v", i, buf, err)
+		}
+	}
+	// Other goroutines may read a little meanwhile; two reads per call would be 2n.
+	if got := readSyscalls(t) - before - overhead; got > n+n/4 {
+		t.Fatalf("%d reads of /proc/loadavg took %d read system calls", n, got)
+	}
+}
+
+// A multi-record seq file larger than a page stops each read at the end of the
+// kernel's buffer, short of what the reader asked: trusting a short read there
+// would cut it. Files not known to come whole are read to the zero-byte read, in
+// full.
+func TestKfileMultiRecordReadInFull(t *testing.T) {
+	onProcfs(t)
+	const path = "/proc/self/smaps" // one record (of many lines) per mapping
+	if wholeInOneRead(path) {
+		t.Fatalf("%s listed as a whole file", path)
+	}
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	careful, err := preadAll(fd, path, make([]byte, 0, 1<<20), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(careful) <= os.Getpagesize() {
+		t.Skipf("%s is only %d bytes here: nothing to show", path, len(careful))
+	}
+	trusting, err := preadAll(fd, path, make([]byte, 0, 1<<20), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(trusting) >= len(careful) {
+		t.Fatalf("a short read of %s was its end (%d of %d bytes): the kernel no longer pages seq files, revisit wholeInOneRead", path, len(trusting), len(careful))
+	}
+	f := newKfile(path)
+	defer f.close()
+	got, err := f.read(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The mappings may change between reads; the size of the text hardly does.
+	if len(got) < len(careful)*3/4 || !bytes.HasSuffix(got, []byte("\n")) {
+		t.Fatalf("kfile read %d bytes of %s, a full read has %d", len(got), path, len(careful))
+	}
+}
+
+// Every file listed as coming whole really does on this kernel: the short-read
+// result has the same lines (the same first fields) as a careful read.
+func TestKfileWholeListMatchesKernel(t *testing.T) {
+	onProcfs(t)
+	for _, p := range []string{"/proc/stat", "/proc/meminfo", "/proc/loadavg", "/proc/uptime", "/proc/softirqs",
+		"/proc/pressure/cpu", "/proc/pressure/memory", "/proc/pressure/io", "/proc/self/status",
+		"/proc/net/snmp", "/proc/net/netstat", "/proc/net/snmp6", "/proc/sys/kernel/hostname"} {
+		if !wholeInOneRead(p) {
+			t.Errorf("%s not listed as a whole file", p)
+			continue
+		}
+		fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			continue // not on this kernel (pressure, snmp6)
+		}
+		whole, err1 := preadAll(fd, p, nil, true)
+		careful, err2 := preadAll(fd, p, nil, false)
+		unix.Close(fd)
+		if err1 != nil || err2 != nil {
+			continue // e.g. pressure files present but PSI disabled (EOPNOTSUPP)
+		}
+		firsts := func(b []byte) string {
+			var out []string
+			for _, l := range strings.Split(string(b), "\n") {
+				if f := strings.Fields(l); len(f) > 0 {
+					out = append(out, f[0])
+				}
+			}
+			return strings.Join(out, " ")
+		}
+		if firsts(whole) != firsts(careful) {
+			t.Errorf("%s: one short read gave %d bytes, a careful read %d", p, len(whole), len(careful))
+		}
+	}
+}
