@@ -18,6 +18,7 @@
 #   CLIENTS=50    concurrent clients in the throughput section (0 skips it)
 #   BENCH_CPU=1   the CPU every server and client is pinned to (taskset -c)
 #   BENCH_PORT=44711  the first of the five loopback ports used
+#   COLLECTORD=bin/collectord  the collectord binary measured (to compare builds)
 # Quick try: ROUNDS=1 ITERS=500 CONNECTS=50 CLIENTS=0 scripts/bench.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +27,7 @@ ITERS=${ITERS:-5000}
 CONNECTS=${CONNECTS:-300}
 CLIENTS=${CLIENTS:-50}
 ROUNDS=${ROUNDS:-5}
+COLLECTORD=${COLLECTORD:-bin/collectord}
 # Client and servers share ONE CPU, as in the measurements the goal was set from:
 # on a 2-CPU machine shared with other work, one pinned CPU for both sides keeps
 # the other CPU's load and cross-CPU wake-ups out of the figures, and the real
@@ -62,8 +64,8 @@ p_real=$BENCH_PORT p_ours=$((BENCH_PORT + 1)) p_real_tls=$((BENCH_PORT + 2)) p_o
 # taskset's affinity is inherited by pmcd and the agents it starts.
 "${pin[@]}" "$REF" start "$work/pmcd" $p_real >/dev/null || exit 1
 "${pin[@]}" "$REF" start "$work/pmcd-tls" $p_real_tls -t "$work/pmcd-tls.conf" >/dev/null || exit 1
-"${pin[@]}" bin/collectord --config /dev/null -i 127.0.0.1 -p $p_ours --log-level error & pids+=($!); pid_ours=$!
-"${pin[@]}" bin/collectord --config /dev/null -i 127.0.0.1 -p $p_ours_tls -C "$work/pki/server" -M "PCP Collector certificate" --log-level error & pids+=($!); pid_ourstls=$!
+"${pin[@]}" "$COLLECTORD" --config /dev/null -i 127.0.0.1 -p $p_ours --log-level error & pids+=($!); pid_ours=$!
+"${pin[@]}" "$COLLECTORD" --config /dev/null -i 127.0.0.1 -p $p_ours_tls -C "$work/pki/server" -M "PCP Collector certificate" --log-level error & pids+=($!); pid_ourstls=$!
 go build -o "$work/floorserver" ./internal/cmd/floorserver || exit 1
 "${pin[@]}" "$work/floorserver" -p $p_floor & pids+=($!); pid_floor=$!
 waitport $p_ours && waitport $p_ours_tls && waitport $p_floor || { echo "bench: a server did not start" >&2; exit 1; }
