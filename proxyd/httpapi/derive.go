@@ -90,8 +90,14 @@ func (a *API) loadDerived(cfg *Config) {
 	if cfg.Derived != nil {
 		return
 	}
-	cfg.Derived = pmapi.LoadDerivedFromEnv(os.Getenv, os.LookupEnv, &logWriter{log: a.log, level: slog.LevelWarn,
-		msg: "derived metric configuration"})
+	// libpcp writes one diagnostic in several pieces: they are gathered into
+	// one record.
+	var diag bytes.Buffer
+	cfg.Derived = pmapi.LoadDerivedFromEnv(os.Getenv, os.LookupEnv, &diag)
+	if diag.Len() > 0 {
+		a.log.Warn("derived metric configuration has errors; those definitions are left out",
+			"detail", string(bytes.TrimRight(diag.Bytes(), "\n")))
+	}
 }
 
 // logWriter turns libpcp-style diagnostics into log records, one per write.

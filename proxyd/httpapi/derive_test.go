@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"crypto/md5"
 	"encoding/hex"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -358,4 +359,45 @@ func TestDerivePrivateMetadata(t *testing.T) {
 	if ma["pmid"] != "511.2047.1023" || mb["pmid"] != "511.2047.1023" || ma["indom"] == mb["indom"] || ma["units"] == mb["units"] {
 		t.Errorf("metric:\nA: %v\nB: %v", ma, mb)
 	}
+}
+
+// TestDeriveFromEnvironment: with no set given, the API loads the global set as
+// libpcp does (PCP_DERIVED_CONFIG here), and a broken definition in it is one
+// log record, not a failure.
+func TestDeriveFromEnvironment(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "derived.conf")
+	os.WriteFile(f, []byte("e.good = hinv.ncpu * 5\ne.bad = hinv.ncpu +\n"), 0o644)
+	t.Setenv("PCP_DERIVED_CONFIG", f)
+	var logs syncBuf
+	ts, col, _ := start(t, func(c *httpapi.Config) {
+		c.Derived = nil
+		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	v := fetchValues(t, getJSON(t, ts.URL+"/pmapi/fetch?hostspec="+col.Addr+"&names=e.good,e.bad,hinv.ncpu", 200))
+	if len(v["e.good"]) != 1 || num(t, v["e.good"][0]) != 5*num(t, v["hinv.ncpu"][0]) {
+		t.Errorf("fetch: %v", v)
+	}
+	if _, ok := v["e.bad"]; ok {
+		t.Errorf("e.bad defined: %v", v)
+	}
+	if out := logs.String(); strings.Count(out, "derived metric configuration has errors") != 1 || !strings.Contains(out, "e.bad") {
+		t.Errorf("log:\n%s", out)
+	}
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
