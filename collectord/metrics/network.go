@@ -85,7 +85,8 @@ var netOwnHelp = map[int]helpText{
 			"driver reports \"unknown\" or the interface has no duplex file."},
 	selIfRunning: {"whether the interface is up with a carrier",
 		"1 when /sys/class/net/<if>/flags has IFF_UP and /sys/class/net/<if>/carrier\n" +
-			"reads 1, 0 when either is off. No value when the flags cannot be read."},
+			"reads 1, 0 when either is off. No value when the flags cannot be read, or\n" +
+			"the interface is up and its carrier is unreadable or neither 0 nor 1."},
 }
 
 const netDevColumns = 16
@@ -285,12 +286,16 @@ func (s *netSource) Fetch(reqs []Request) error {
 				flags, carrier := s.vals[i][attrFlags], s.vals[i][attrCarrier]
 				switch {
 				case !flags.ok:
-				case flags.v&iffUp == 0 || !carrier.ok || carrier.v != 1:
-					// Down, or up without a carrier (the kernel refuses to read
-					// carrier of a down interface, and reports 0 without a link).
+				case flags.v&iffUp == 0:
+					// Down: not running, whatever carrier says (the kernel
+					// refuses to read carrier of a down interface).
 					putU(res, s.ifs[i].id, 0)
+				case carrier.ok && (carrier.v == 0 || carrier.v == 1):
+					// Up: running exactly when the link has a carrier.
+					putU(res, s.ifs[i].id, uint64(carrier.v))
 				default:
-					putU(res, s.ifs[i].id, 1)
+					// Up, but carrier is unreadable or not the kernel's 0 or 1:
+					// no value, since a guessed 0 would be a wrong number.
 				}
 			}
 		default:
