@@ -10,7 +10,7 @@ import (
 const defaultCategory = "Options"
 
 // layout is the daemons' --help: flag text from column 22, commands in 16.
-var layout = clidoc.Layout{FlagColumn: 22, CommandWidth: 16}
+func layout() clidoc.Layout { return clidoc.Layout{FlagColumn: 22, CommandWidth: 16} }
 
 // Help is the program's --help: usage lines, what it does, its flags by
 // category, its commands, the program's sections, examples, exit statuses.
@@ -21,12 +21,12 @@ func (p *Program) Help() string {
 		b.WriteString("\n" + strings.Trim(p.Intro, "\n") + "\n")
 	}
 	for _, g := range clidoc.GroupFlags(p.Flags, defaultCategory) {
-		b.WriteString("\n" + layout.Flags(g.Title, g.Flags))
+		b.WriteString("\n" + layout().Flags(g.Title, g.Flags))
 	}
 	if cmds := p.visibleCommands(); len(cmds) > 0 {
 		b.WriteString("\nCommands:\n")
 		for _, c := range cmds {
-			b.WriteString(layout.Command(c.Name, c.Usage))
+			b.WriteString(layout().Command(c.Name, c.Usage))
 		}
 	}
 	for _, s := range p.Sections {
@@ -49,7 +49,7 @@ func (p *Program) commandHelp(c *Command) string {
 		b.WriteString("\n" + strings.Trim(c.Intro, "\n") + "\n")
 	}
 	for _, g := range clidoc.GroupFlags(c.Flags, defaultCategory) {
-		b.WriteString("\n" + layout.Flags(g.Title, g.Flags))
+		b.WriteString("\n" + layout().Flags(g.Title, g.Flags))
 	}
 	if c.Tail != "" {
 		b.WriteString("\n" + strings.Trim(c.Tail, "\n") + "\n")
