@@ -19,8 +19,10 @@ import (
 // value. A pair whose two lines disagree in length, or a file with no pair at all, is
 // garbage: the whole source fails and counts an error, rather than shift a column.
 // Only the requested fields' values are converted. Values are the kernel's 64-bit
-// counters; the few signed ones (Tcp MaxConn is -1 for "no limit") are passed on as
-// their two's complement, as the linux agent does.
+// unsigned counters: a negative one is corruption and gives no value (its two's
+// complement would be a huge wrong count). The one exception is Tcp MaxConn, the
+// only column the kernel prints signed (-1 for "no limit"): it is passed on as its
+// two's complement, as the linux agent serves it.
 
 // snmpField is one metric: its name, the "Sec:Name" field it is, its PMID cluster and
 // item in the linux domain, semantics and units. All are 64-bit unsigned.
@@ -324,6 +326,7 @@ func init() {
 					fields: newFieldTable(keys),
 					vals:   make(optSlots, len(keys)),
 					want:   make([]bool, len(keys)),
+					signed: signedSNMP(keys),
 				}
 			},
 			metrics: snmpMetrics(s.fields),
@@ -338,6 +341,18 @@ type snmpSource struct {
 	fields *fieldTable
 	vals   optSlots
 	want   []bool
+	signed []bool // the slots the kernel prints signed
+}
+
+// snmpSigned are the fields the kernel prints with %ld rather than %lu.
+var snmpSigned = map[string]bool{"Tcp:MaxConn": true}
+
+func signedSNMP(keys []string) []bool {
+	s := make([]bool, len(keys))
+	for i, k := range keys {
+		s[i] = snmpSigned[k]
+	}
+	return s
 }
 
 func (s *snmpSource) Fetch(reqs []Request) error {
@@ -352,7 +367,7 @@ func (s *snmpSource) Fetch(reqs []Request) error {
 			s.want[rq.Sel] = true
 		}
 	}
-	if err := parseSNMP(b, s.fields, s.vals, s.want); err != nil {
+	if err := parseSNMP(b, s.fields, s.vals, s.want, s.signed); err != nil {
 		return fmt.Errorf("%s: %w", s.file.path, err)
 	}
 	for _, rq := range reqs {
@@ -364,8 +379,9 @@ func (s *snmpSource) Fetch(reqs []Request) error {
 }
 
 // parseSNMP reads the header/value line pairs of /proc/net/snmp or /proc/net/netstat
-// into the wanted slots. A value that is not a decimal integer leaves its field absent.
-func parseSNMP(b []byte, t *fieldTable, vals optSlots, want []bool) error {
+// into the wanted slots. A value that is not a decimal integer leaves its field absent,
+// and so does a negative one, unless its slot is signed.
+func parseSNMP(b []byte, t *fieldTable, vals optSlots, want, signed []bool) error {
 	vals.reset()
 	var key [128]byte // "Sec:Name", built in place to look the field up without allocating
 	pos, pairs := 0, 0
@@ -399,10 +415,13 @@ func parseSNMP(b []byte, t *fieldTable, vals optSlots, want []bool) error {
 			}
 			pos++
 			if s >= 0 && want[s] {
-				if v, ok := parseInt(val); ok {
-					vals[s] = optU{uint64(v), true}
-				} else if u, ok := parseUint(val); ok {
+				if u, ok := parseUint(val); ok {
 					vals[s] = optU{u, true}
+				} else if signed[s] && len(val) > 1 && val[0] == '-' {
+					// Decimal only, and no lower than the smallest int64.
+					if u, ok := parseUint(val[1:]); ok && u <= 1<<63 {
+						vals[s] = optU{-u, true}
+					}
 				}
 			}
 		}

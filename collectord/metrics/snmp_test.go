@@ -94,9 +94,10 @@ func BenchmarkParseSNMPOurs(b *testing.B) {
 	for i := range want {
 		want[i] = true
 	}
+	signed := signedSNMP(keys)
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		if err := parseSNMP(buf, tab, vals, want); err != nil {
+		if err := parseSNMP(buf, tab, vals, want, signed); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -111,6 +112,37 @@ func BenchmarkParseSNMPProcfs(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		if _, err := p.Snmp(); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestSNMPNegative: a negative value in an unsigned counter (every column but Tcp
+// MaxConn) is corruption and gives no value, never its two's complement; MaxConn,
+// which the kernel prints signed, keeps -1 and rejects what is not a decimal int64.
+func TestSNMPNegative(t *testing.T) {
+	keys := []string{"Tcp:MaxConn", "Tcp:InSegs", "TcpExt:TW"}
+	tab, signed := newFieldTable(keys), signedSNMP(keys)
+	want := []bool{true, true, true}
+	for _, tc := range []struct {
+		file string
+		want []int64 // -2: no value; others compared as uint64
+	}{
+		{"Tcp: MaxConn InSegs\nTcp: -1 5\nTcpExt: TW\nTcpExt: 7\n", []int64{-1, 5, 7}},
+		{"Tcp: MaxConn InSegs\nTcp: 10 -5\nTcpExt: TW\nTcpExt: -7\n", []int64{10, -2, -2}},
+		{"Tcp: MaxConn InSegs\nTcp: --1 -0\nTcpExt: TW\nTcpExt: -17239\n", []int64{-2, -2, -2}},
+		{"Tcp: MaxConn InSegs\nTcp: -9223372036854775808 +5\nTcpExt: TW\nTcpExt: 0x10\n", []int64{-9223372036854775808, -2, -2}},
+		{"Tcp: MaxConn InSegs\nTcp: -9223372036854775809 18446744073709551616\nTcpExt: TW\nTcpExt: 1\n", []int64{-2, -2, 1}},
+		{"Tcp: MaxConn InSegs\nTcp: -0x1 1\nTcpExt: TW\nTcpExt: 1\n", []int64{-2, 1, 1}},
+	} {
+		vals := make(optSlots, len(keys))
+		if err := parseSNMP([]byte(tc.file), tab, vals, want, signed); err != nil {
+			t.Fatalf("%q: %v", tc.file, err)
+		}
+		for i, w := range tc.want {
+			got := vals[i]
+			if w == -2 && got.ok || w != -2 && (!got.ok || got.v != uint64(w)) {
+				t.Errorf("%q: %s = %+v, want %d", tc.file, keys[i], got, w)
+			}
 		}
 	}
 }
