@@ -131,6 +131,8 @@ func (v *verifier) run(vo *verifyOptions) {
 	var id *identity
 	if cfg.TLS.Keystore != "" {
 		id = v.checkKeystore(cfg.TLS, this) // verify_keystore.go
+	} else if cfg.TLS.CertDB != "" && tlsconfig.IsNSSDatabase(cfg.TLS.CertDB) {
+		id = v.checkNSS(cfg.TLS, this) // verify_nss.go
 	} else if cfg.TLS.CertDB != "" {
 		id = v.checkStore(cfg.TLS, this)
 	} else {
@@ -299,6 +301,10 @@ func (v *verifier) checkClientPolicy(c TLSConfig) {
 		if n = v.keystoreClientCAs(c); n == 0 {
 			return
 		}
+	case c.CertDB != "" && tlsconfig.IsNSSDatabase(c.CertDB):
+		if n = v.nssClientCAs(c); n == 0 {
+			return
+		}
 	case c.CertDB != "":
 		pw, _ := tlsconfig.ReadPassword(c.PasswordFile)
 		fix := ""
@@ -355,6 +361,10 @@ func (v *verifier) checkClientIdentity(vo *verifyOptions, c TLSConfig) tlsconfig
 	}
 	advice := "give a client store holding a client certificate and trusting the collector's CA: --client-store DIR or " +
 		tlsconfig.EnvDBPath + " (certdb quickstart makes one)"
+	if tlsconfig.IsNSSDatabase(co.StoreDir) {
+		v.checkClientNSS(co, required, advice)
+		return co
+	}
 	if !store.Exists(co.StoreDir) {
 		if co.TLSConf != "" {
 			v.checkClientTLSConf(co, required)

@@ -429,3 +429,61 @@ func checkNSSWritable(dir string) error {
 	}
 	return nil
 }
+
+// NSSDatabase is an NSS database opened for reading by a checker (collectord
+// verify) through the same code the daemon uses, so that what it reports is
+// what the collector would do.
+type NSSDatabase struct {
+	n *nssSource
+}
+
+// OpenNSSDatabase opens the NSS database in dir ("sql:" prefix allowed) as
+// Server does: old formats and databases others can write are refused.
+func OpenNSSDatabase(dir string) (*NSSDatabase, error) {
+	n, err := openNSS(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &NSSDatabase{n: n}, nil
+}
+
+// Dir is the database's folder, without "sql:".
+func (d *NSSDatabase) Dir() string { return d.n.dir }
+
+// Entries are the database's certificates with their trust (no key
+// information).
+func (d *NSSDatabase) Entries() []store.Entry { return d.n.entries() }
+
+// HasKey reports whether a certificate under nickname has its private key in
+// key4.db; no password is needed to know.
+func (d *NSSDatabase) HasKey(nickname string) bool {
+	for _, c := range d.n.certs {
+		if c.Nickname == nickname && d.n.db.HasKeyFor(c.ID) {
+			return true
+		}
+	}
+	return false
+}
+
+// ServerIdentity is the collector's certificate and key under nickname, read
+// with the password in passwordFile ("" for the empty one) as Server reads
+// them: the same choice among several certificates under one nickname, the
+// same chain, the same errors.
+func (d *NSSDatabase) ServerIdentity(nickname, passwordFile string, now time.Time) (tls.Certificate, error) {
+	pw, err := ReadPassword(passwordFile)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	pwFrom := "the empty password (no -P)"
+	if passwordFile != "" {
+		pwFrom = "the password in " + passwordFile + " (-P)"
+	}
+	return d.n.serverIdentity(nickname, pw, pwFrom, now)
+}
+
+// IdentityNames are the nicknames of the certificates with a private key in
+// the certdb store or NSS database dir, found without a password (only
+// nickname's when it is set).
+func IdentityNames(dir, nickname string) []string {
+	return identityNames(cleanStoreDir(dir), nickname)
+}
