@@ -207,17 +207,85 @@ var vmstatFields = []vmstatField{
 }
 
 // vmstatDerived: metrics with no field of their own on current kernels, the sum of
-// the fields present among those listed (which no kernel prints together: a kernel
-// has either the old per-zone fields or the newer totals). With none present the
-// metric has no value.
-var vmstatDerived = map[string][]string{
-	"nr_slab":             {"nr_slab", "nr_slab_reclaimable", "nr_slab_unreclaimable"},
-	"pgscan_direct_total": {"pgscan_direct", "pgscan_direct_dma", "pgscan_direct_dma32", "pgscan_direct_normal", "pgscan_direct_movable", "pgscan_direct_high"},
-	"pgscan_kswapd_total": {"pgscan_kswapd", "pgscan_kswapd_dma", "pgscan_kswapd_dma32", "pgscan_kswapd_normal", "pgscan_kswapd_movable", "pgscan_kswapd_high"},
-	"pgsteal_total": {"pgsteal_kswapd", "pgsteal_direct", "pgsteal_dma", "pgsteal_dma32", "pgsteal_normal", "pgsteal_movable", "pgsteal_high",
-		"pgsteal_kswapd_dma", "pgsteal_kswapd_dma32", "pgsteal_kswapd_normal", "pgsteal_kswapd_movable",
-		"pgsteal_direct_dma", "pgsteal_direct_dma32", "pgsteal_direct_normal", "pgsteal_direct_movable"},
-	"thp_split": {"thp_split", "thp_split_page"},
+// the fields this kernel prints among those listed. Kernels print one generation of
+// them (older kernels the per-zone fields, newer ones the node-wide totals), never
+// two, so a sum is only right when every generation that shows up shows up whole:
+// a file that lost lines (nr_slab_reclaimable without nr_slab_unreclaimable) or
+// holds an unparseable value in any input makes the sum absent, never a smaller
+// number. With no input present the metric has no value either.
+var vmstatDerived = map[string][]vmstatGen{
+	"nr_slab":             {vmstatOne("nr_slab"), vmstatOne("nr_slab_reclaimable", "nr_slab_unreclaimable")},
+	"pgscan_direct_total": {vmstatOne("pgscan_direct"), vmstatZoned("pgscan_direct_")},
+	"pgscan_kswapd_total": {vmstatOne("pgscan_kswapd"), vmstatZoned("pgscan_kswapd_")},
+	"pgsteal_total": {vmstatOne("pgsteal_kswapd", "pgsteal_direct"), vmstatZoned("pgsteal_"),
+		vmstatZonedNoHigh("pgsteal_kswapd_"), vmstatZonedNoHigh("pgsteal_direct_")},
+	"thp_split": {vmstatOne("thp_split"), vmstatOne("thp_split_page")},
+}
+
+// vmstatGen is one generation of a derived metric's inputs: the fields a kernel that
+// prints any of them always prints together (req), and the ones that depend on its
+// configuration (opt: the DMA, DMA32 and HIGHMEM zones exist only on some).
+type vmstatGen struct{ req, opt []string }
+
+func vmstatOne(req ...string) vmstatGen { return vmstatGen{req: req} }
+
+// vmstatZoned: per-zone fields. NORMAL and MOVABLE are always compiled in (and MOVABLE is
+// printed last, so a file cut after it lost none of the others).
+func vmstatZoned(prefix string) vmstatGen {
+	return vmstatGen{req: []string{prefix + "normal", prefix + "movable"},
+		opt: []string{prefix + "dma", prefix + "dma32", prefix + "high"}}
+}
+
+func vmstatZonedNoHigh(prefix string) vmstatGen {
+	g := vmstatZoned(prefix)
+	g.opt = g.opt[:2]
+	return g
+}
+
+// inputs lists every field of the generations, required ones first.
+func vmstatInputs(gens []vmstatGen) []string {
+	var in []string
+	for _, g := range gens {
+		in = append(append(in, g.req...), g.opt...)
+	}
+	return in
+}
+
+// vmstatGenSlots is a vmstatGen as slots of the source's table.
+type vmstatGenSlots struct{ req, opt []int }
+
+// derivedSum adds the inputs present; absent when none is, when one is present but
+// unparseable (bad), or when a generation is present only in part.
+func derivedSum(vals optSlots, bad []bool, gens []vmstatGenSlots) optU {
+	var r optU
+	for _, g := range gens {
+		have := 0
+		for _, s := range g.req {
+			if bad[s] {
+				return optU{}
+			}
+			if vals[s].ok {
+				have++
+				r.v += vals[s].v
+			}
+		}
+		for _, s := range g.opt {
+			if bad[s] {
+				return optU{}
+			}
+			if vals[s].ok {
+				if have == 0 {
+					return optU{} // an optional zone without the ones always printed
+				}
+				r.v += vals[s].v
+			}
+		}
+		if have != 0 && have != len(g.req) {
+			return optU{}
+		}
+		r.ok = r.ok || have != 0
+	}
+	return r
 }
 
 // Selectors of swap.pagesin and swap.pagesout; a mem.vmstat metric's selector is its
@@ -231,13 +299,13 @@ const (
 // (same index), then the extra fields the derived metrics and swap.* read.
 type vmstatLayout struct {
 	keys    []string
-	derived map[int][]int // metric slot -> input slots
+	derived map[int][]vmstatGenSlots // metric slot -> its inputs' generations
 	pswpin  int
 	pswpout int
 }
 
 func newVmstatLayout() *vmstatLayout {
-	l := &vmstatLayout{derived: map[int][]int{}}
+	l := &vmstatLayout{derived: map[int][]vmstatGenSlots{}}
 	idx := map[string]int{}
 	add := func(k string) int {
 		if i, ok := idx[k]; ok {
@@ -250,14 +318,21 @@ func newVmstatLayout() *vmstatLayout {
 	for _, f := range vmstatFields {
 		add(f.key)
 	}
-	for name, inputs := range vmstatDerived {
+	for name, gens := range vmstatDerived {
 		m, ok := idx[name]
 		if !ok {
 			panic("metrics: derived vmstat metric " + name + " not in the table")
 		}
-		var in []int
-		for _, k := range inputs {
-			in = append(in, add(k))
+		var in []vmstatGenSlots
+		for _, g := range gens {
+			var gs vmstatGenSlots
+			for _, k := range g.req {
+				gs.req = append(gs.req, add(k))
+			}
+			for _, k := range g.opt {
+				gs.opt = append(gs.opt, add(k))
+			}
+			in = append(in, gs)
 		}
 		l.derived[m] = in
 	}
@@ -285,10 +360,11 @@ func vmstatHelp(d metricDef) helpText {
 	if d.sem == semC {
 		kind = "cumulative count"
 	}
-	if in, ok := vmstatDerived[key]; ok {
+	if gens, ok := vmstatDerived[key]; ok {
 		return helpText{"kernel VM statistic " + key + " (summed)",
-			"The sum of the fields " + strings.Join(in, ", ") + " of /proc/vmstat that the running\n" +
-				"kernel prints (a " + kind + "); no value when it prints none of them."}
+			"The sum of the fields " + strings.Join(vmstatInputs(gens), ", ") + " of /proc/vmstat that the running\n" +
+				"kernel prints (a " + kind + "); no value when it prints none of them, or when one\n" +
+				"of them is not a number or is missing from a group the kernel prints together."}
 	}
 	return helpText{"kernel VM statistic " + key,
 		"The " + key + " field of /proc/vmstat, a " + kind + " kept by the kernel's virtual\n" +
@@ -307,6 +383,7 @@ func init() {
 				fields: newFieldTable(layout.keys),
 				vals:   make(optSlots, len(layout.keys)),
 				want:   make([]bool, len(layout.keys)),
+				bad:    make([]bool, len(layout.keys)),
 			}
 		},
 		metrics: vmstatMetrics(),
@@ -321,6 +398,7 @@ type vmstatSource struct {
 	fields *fieldTable
 	vals   optSlots
 	want   []bool
+	bad    []bool // wanted fields present with a value that is not a number
 }
 
 func (s *vmstatSource) Fetch(reqs []Request) error {
@@ -339,12 +417,17 @@ func (s *vmstatSource) Fetch(reqs []Request) error {
 			s.want[l.pswpout] = true
 		case rq.Sel >= 0 && rq.Sel < len(vmstatFields):
 			s.want[rq.Sel] = true
-			for _, in := range l.derived[rq.Sel] {
-				s.want[in] = true
+			for _, g := range l.derived[rq.Sel] {
+				for _, in := range g.req {
+					s.want[in] = true
+				}
+				for _, in := range g.opt {
+					s.want[in] = true
+				}
 			}
 		}
 	}
-	if err := parseVmstat(b, s.fields, s.vals, s.want); err != nil {
+	if err := parseVmstat(b, s.fields, s.vals, s.want, s.bad); err != nil {
 		return fmt.Errorf("%s: %w", s.file.path, err)
 	}
 	for _, rq := range reqs {
@@ -359,7 +442,7 @@ func (s *vmstatSource) Fetch(reqs []Request) error {
 			}
 		case rq.Sel >= 0 && rq.Sel < len(vmstatFields):
 			if in, ok := l.derived[rq.Sel]; ok {
-				putOptU(rq.Res, protocol.InNull, s.vals.sum(in...))
+				putOptU(rq.Res, protocol.InNull, derivedSum(s.vals, s.bad, in))
 			} else {
 				putOptU(rq.Res, protocol.InNull, s.vals[rq.Sel])
 			}
@@ -370,9 +453,10 @@ func (s *vmstatSource) Fetch(reqs []Request) error {
 
 // parseVmstat fills the wanted slots from "name value" lines. A file in which no
 // line is "name value" is garbage (errParse); a wanted field whose value is not a
-// number stays absent.
-func parseVmstat(b []byte, t *fieldTable, vals optSlots, want []bool) error {
+// number stays absent and is marked bad.
+func parseVmstat(b []byte, t *fieldTable, vals optSlots, want, bad []bool) error {
 	vals.reset()
+	clear(bad)
 	valid := false
 	pos := 0
 	for rest := b; len(rest) > 0; {
@@ -388,8 +472,12 @@ func parseVmstat(b []byte, t *fieldTable, vals optSlots, want []bool) error {
 		if (s >= 0 && want[s]) || !valid {
 			v, ok := parseUint(val)
 			valid = valid || ok
-			if ok && s >= 0 && want[s] {
-				vals[s] = optU{v, true}
+			if s >= 0 && want[s] {
+				if ok {
+					vals[s] = optU{v, true}
+				} else {
+					bad[s] = true
+				}
 			}
 		}
 	}
