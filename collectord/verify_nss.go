@@ -76,7 +76,14 @@ func (v *verifier) checkNSS(c TLSConfig, this *check.Machine) *identity {
 	}
 	v.ok("nickname", "%q found", c.Nickname)
 
-	o := check.Options{Role: check.RoleServer, Now: v.now, ThisHost: this, Anchors: nssAnchors(dir, entries)}
+	// Under -Q the collector's CA usually issues the clients' certificates
+	// too (the walkthrough's Root CA, CT,,): its trust fix then adds both
+	// letters, so that it and the client CA fix agree, whichever runs last.
+	letters := "C"
+	if c.RequireClientCert {
+		letters = "CT"
+	}
+	o := check.Options{Role: check.RoleServer, Now: v.now, ThisHost: this, Anchors: nssAnchors(dir, entries, letters)}
 	var leaf *x509.Certificate
 	if !db.HasKey(c.Nickname) {
 		// Checked anyway, so that every other finding shows too; the daemon
@@ -152,7 +159,8 @@ func (v *verifier) checkNSSPerms(dir, passwordFile string) {
 // nssAnchors are what clients of the site verify the collector with, taken
 // from the database as PCP's walkthrough sets it up: CAs trusted with C, the
 // other CAs (not distrusted) as intermediates, and trusted peers (P).
-func nssAnchors(dir string, entries []store.Entry) *check.Anchors {
+// letters is the trust the fix for a held but untrusted CA gives it.
+func nssAnchors(dir string, entries []store.Entry, letters string) *check.Anchors {
 	name := safetext.Escape(nssName(dir))
 	a := &check.Anchors{Roots: x509.NewCertPool(), Intermediates: x509.NewCertPool(),
 		Source: "CAs trusted with C in NSS database " + name,
@@ -160,7 +168,7 @@ func nssAnchors(dir string, entries []store.Entry) *check.Anchors {
 		Fix:    "add the CA that issued it: certutil -A -d " + shellquote.Quote(nssName(dir)) + " -n 'CA NAME' -t CT,, -i CA-CERTIFICATE-FILE",
 		Trust: func(c *x509.Certificate) string {
 			if e := heldUntrustedCA(c, entries, false); e != nil {
-				return nssTrustFix(dir, *e, "C")
+				return nssTrustFix(dir, *e, letters)
 			}
 			return ""
 		},
@@ -266,12 +274,13 @@ func (v *verifier) nssClientCAs(c TLSConfig) int {
 		return n
 	}
 	// The CA that issued the collector's own certificate is the likely issuer of
-	// the clients' too (the walkthrough has one Root CA); else any CA held.
+	// the clients' too (the walkthrough has one Root CA): it gets C as well, as
+	// the chain check's fix gives it T. Else any CA held.
 	fix := ""
 	for _, e := range entries {
 		if e.Nickname == c.Nickname {
 			if ca := heldUntrustedCA(e.Cert, entries, true); ca != nil {
-				fix = nssTrustFix(dir, *ca, "T")
+				fix = nssTrustFix(dir, *ca, "CT")
 				break
 			}
 		}
