@@ -125,6 +125,27 @@ type mutation struct {
 
 var digits = regexp.MustCompile(`[0-9]+`)
 
+// procStat is a process's stat file: the one whose absence means the process is gone.
+var procStat = regexp.MustCompile(`^proc/[0-9]+/stat$`)
+
+// restoreFile puts a broken file of the live tree back as it is in clean. A process
+// file whose whole directory was removed (the process "exited") brings the whole
+// directory back, or its other files would stay missing for good.
+func restoreFile(live, clean, f string) {
+	p := filepath.Join(live, f)
+	if procStat.MatchString(f) {
+		dir := filepath.Dir(f)
+		if _, err := os.Lstat(filepath.Join(live, dir, "status")); err != nil {
+			os.RemoveAll(filepath.Join(live, dir))
+			os.CopyFS(filepath.Join(live, dir), os.DirFS(filepath.Join(clean, dir)))
+			return
+		}
+	}
+	orig, _ := os.ReadFile(filepath.Join(clean, f))
+	os.MkdirAll(filepath.Dir(p), 0o755)
+	os.WriteFile(p, orig, 0o644)
+}
+
 var mutations = []mutation{
 	{"vanishes", func(string, []byte, *rand.Rand) ([]byte, bool) { return nil, false }},
 	{"is empty", func(string, []byte, *rand.Rand) ([]byte, bool) { return []byte{}, true }},
@@ -301,6 +322,19 @@ func TestProcFaultMatrix(t *testing.T) {
 			if !keep { // a listing of its folder changes too
 				for _, m := range readers[filepath.Dir(f)] {
 					allowed[m] = true
+				}
+			}
+			if !keep && procStat.MatchString(f) {
+				// A process whose stat cannot be opened has exited (the kernel
+				// removes /proc/PID as one unit, never stat alone): the source
+				// drops the whole process, so every file of it counts as read.
+				d := filepath.Dir(f) + "/"
+				for p, ms := range readers {
+					if strings.HasPrefix(p, d) {
+						for _, m := range ms {
+							allowed[m] = true
+						}
+					}
 				}
 			}
 			check(f, mu.name, allowed, requiredFiles[f] && mu.name == "vanishes", dir)
@@ -611,8 +645,7 @@ func TestFaultsUnderLoad(t *testing.T) {
 		orig, _ := os.ReadFile(filepath.Join(clean, f))
 		switch k := rng.IntN(len(mutations) + 1); {
 		case k == len(mutations): // back to normal
-			os.MkdirAll(filepath.Dir(p), 0o755)
-			os.WriteFile(p, orig, 0o644)
+			restoreFile(live, clean, f)
 		case f == "proc/1234/stat" && k == 0: // the process exits
 			os.RemoveAll(filepath.Dir(p))
 		default:
@@ -627,10 +660,11 @@ func TestFaultsUnderLoad(t *testing.T) {
 		faults++
 		time.Sleep(5 * time.Millisecond)
 	}
+	// End with the process gone whatever the random faults left: the hardest state
+	// to come back from, so that every run checks that its values return.
+	os.RemoveAll(filepath.Join(live, "proc/1234"))
 	for _, f := range broken {
-		os.MkdirAll(filepath.Dir(filepath.Join(live, f)), 0o755)
-		orig, _ := os.ReadFile(filepath.Join(clean, f))
-		os.WriteFile(filepath.Join(live, f), orig, 0o644)
+		restoreFile(live, clean, f)
 	}
 	close(stop)
 	wg.Wait()
@@ -648,6 +682,15 @@ func TestFaultsUnderLoad(t *testing.T) {
 	for j, n := range names {
 		if !volatileMetric(n) && !strings.HasPrefix(n, "pmcd.") && !same(res.VSets[j], base.VSets[j]) {
 			t.Errorf("%s not back after the files were: %+v, was %+v", n, res.VSets[j], base.VSets[j])
+		}
+	}
+	// The process values are private (an untrusted client such as rc gets
+	// PM_ERR_PERMISSION for them), so compare the registry itself too, as a trusted
+	// caller: every value, the processes' included, is back as in a clean tree.
+	want, got := fetchAll(newFixtureRegistry(t, clean)), fetchAll(srv.reg)
+	for n, w := range want {
+		if !volatileMetric(n) && !strings.HasPrefix(n, "pmcd.") && fmtResult(got[n]) != fmtResult(w) {
+			t.Errorf("%s not back after the files were: %.80q, was %.80q", n, fmtResult(got[n]), fmtResult(w))
 		}
 	}
 	se := srv.reg.SourceErrors()
