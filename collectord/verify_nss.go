@@ -187,7 +187,7 @@ func nssAnchors(dir string, entries []store.Entry, letters string) *check.Anchor
 		}
 	}
 	if n == 0 {
-		a.Empty = "NSS database " + name + " holds no CA trusted with C (trusted to issue server certificates); " + a.Fix
+		a.Empty = "NSS database " + name + " holds no CA trusted with C (trusted to issue server certificates); trust the CA that issued it with C (the fix, when the database holds it), or " + a.Fix
 	}
 	return a
 }

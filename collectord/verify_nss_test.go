@@ -272,3 +272,44 @@ func TestVerifyNSSPassword(t *testing.T) {
 		t.Errorf("key4.db readable by all: fix %q:\n%s", f, out)
 	}
 }
+
+// TestVerifyNSSChainUntrusted: a database whose collector certificate is not a
+// trusted peer and whose CA came untrusted with the PKCS#12 file: the chain
+// fails (clients of this set-up would refuse the collector) with certutil's
+// fix adding C, which makes it pass once run as printed. A hostile nickname
+// (control characters, as certutil -n accepts them) is shown escaped.
+func TestVerifyNSSChainUntrusted(t *testing.T) {
+	needNSSTools(t)
+	nssHome(t)
+	t.Chdir(t.TempDir())
+	p := newNSSPKI(t)
+	srv := filepath.Join(t.TempDir(), "nssdb")
+	os.MkdirAll(srv, 0o700)
+	db := "sql:" + srv
+	runIn(t, p.dir, "certutil", "-d", db, "-N", "-f", "empty")
+	runIn(t, p.dir, "certutil", "-d", db, "-A", "-t", ",,", "-n", "evil\x1b[2J\nCA", "-i", "rootCA.crt", "-f", "empty")
+	runIn(t, p.dir, "pk12util", "-i", "pmserver_pkcs12.key", "-d", db, "-W", "secret", "-k", "empty")
+	names := runIn(t, p.dir, "certutil", "-d", db, "-L")
+	nick := "pmserver"
+	for _, l := range strings.Split(names, "\n") {
+		if f := strings.Fields(l); len(f) == 2 && f[1] == "u,u,u" {
+			nick = f[0] // the nickname pk12util gave the key's certificate
+		}
+	}
+	args := []string{"--secure", "--config", noConfig(t), "-C", db, "-M", nick,
+		"-p", itoa(freePort(t)), "--timeout", "1"}
+	out, _ := verifyRun(t, args...)
+	if strings.ContainsAny(out, "\x1b") {
+		t.Errorf("raw control character in the transcript:\n%q", out)
+	}
+	wantAll(t, out, "FAIL chain: NSS database "+db+" holds no CA trusted with C", "; fix: certutil -M -d "+db+` -n $'evil\x1b[2J\x0aCA' -t C,,`)
+	fix := fixes(out)["chain"]
+	if !strings.HasPrefix(fix, "certutil -M -d "+db+" -n ") || !strings.HasSuffix(fix, " -t C,,") {
+		t.Fatalf("chain fix %q:\n%s", fix, out)
+	}
+	if out, err := exec.Command("bash", "-c", fix).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", fix, err, out)
+	}
+	out, _ = verifyRun(t, args...)
+	wantAll(t, out, "PASS chain: issued by CN=myCA, one of the CAs trusted with C in NSS database "+db)
+}
