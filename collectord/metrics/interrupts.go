@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"path/filepath"
+	"runtime"
 
 	"github.com/gopcp/gopcp/protocol"
 )
@@ -57,8 +58,9 @@ func init() {
 		indoms: []protocol.InDom{indomIntrLine, indomSoftirq},
 		new: func(e *env) Source {
 			return &intrSource{
-				intr: intrTable{file: newKfile(filepath.Join(e.procRoot, "interrupts"))},
-				sirq: intrTable{file: newKfile(filepath.Join(e.procRoot, "softirqs"))},
+				intr: intrTable{file: newKfile(filepath.Join(e.procRoot, "interrupts")), needErr: intrErrRowArch(runtime.GOARCH)},
+				// Every kernel prints all its softirq kinds, RCU last.
+				sirq: intrTable{file: newKfile(filepath.Join(e.procRoot, "softirqs")), lastRow: "RCU"},
 			}
 		},
 		metrics: []metricDef{
@@ -88,6 +90,49 @@ type intrTable struct {
 	perCPU        []uint64 // column sums, by column
 	rows          []intrRow
 	missed, error optU
+	// whole: every row has one count per CPU column and the file ends as the
+	// kernel ends it, so the column sums are right. A file cut short (a lost
+	// tail, a last line without its end) gives no per-CPU totals: a sum over
+	// fewer rows would be a wrong number, not a missing one.
+	whole bool
+	// lastRow is the label the kernel always prints last ("" when there is none
+	// to check): RCU in /proc/softirqs.
+	lastRow string
+	// needErr: this architecture's kernel always prints an error-count row (ERR
+	// on x86 and MIPS, Err on ARM) after the per-IRQ rows; a file without one lost
+	// its tail. Other architectures print none, and there no cut can be seen.
+	needErr bool
+}
+
+// intrErrRowArch: the architectures whose /proc/interrupts always has ERR or Err.
+func intrErrRowArch(goarch string) bool {
+	switch goarch {
+	case "amd64", "386", "arm", "arm64", "mips", "mipsle", "mips64", "mips64le":
+		return true
+	}
+	return false
+}
+
+// intrLabel reports whether a row label (without its colon) is one the kernel
+// prints: an IRQ number, or an arch or softirq name in capitals (NMI, LOC, IPI0,
+// NET_RX; arm's "Err"). Anything else is not a row of this file, and the file is
+// not trusted.
+func intrLabel(l []byte) bool {
+	if len(l) == 0 || len(l) > 32 {
+		return false
+	}
+	if _, ok := parseUint(l); ok {
+		return true
+	}
+	if l[0] < 'A' || l[0] > 'Z' {
+		return false
+	}
+	for _, c := range l {
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '/') {
+			return false
+		}
+	}
+	return true
 }
 
 func (t *intrTable) read() error {
@@ -98,6 +143,8 @@ func (t *intrTable) read() error {
 	}
 	t.cpus, t.rows, t.perCPU = t.cpus[:0], t.rows[:0], t.perCPU[:0]
 	t.missed, t.error = optU{}, optU{}
+	// The kernel ends every line; a last line without its newline was cut.
+	t.whole = len(b) > 0 && b[len(b)-1] == '\n'
 	header, rest := nextLine(b)
 	for h := header; ; {
 		var f []byte
@@ -115,6 +162,8 @@ func (t *intrTable) read() error {
 	if len(t.cpus) == 0 {
 		return fmt.Errorf("%s: %w: no CPU columns", t.file.path, errParse)
 	}
+	var last []byte
+	sawErr := false
 	for len(rest) > 0 {
 		var line []byte
 		line, rest = nextLine(rest)
@@ -122,13 +171,19 @@ func (t *intrTable) read() error {
 		if len(label) == 0 {
 			continue
 		}
-		if label[len(label)-1] != ':' || len(label) == 1 {
-			return fmt.Errorf("%s: %w: %q", t.file.path, errParse, label)
+		if label[len(label)-1] != ':' || !intrLabel(label[:len(label)-1]) {
+			return fmt.Errorf("%s: %w: unexpected row %q", t.file.path, errParse, label)
 		}
 		label = label[:len(label)-1]
-		// ERR and MIS have one system-wide count, not a column per CPU.
+		last = label
+		sawErr = sawErr || bytes.Equal(label, []byte("ERR")) || bytes.Equal(label, []byte("Err"))
+		// ERR and MIS (x86) and Err (arm) have one system-wide count, not a
+		// column per CPU.
 		if bytes.Equal(label, []byte("ERR")) || bytes.Equal(label, []byte("MIS")) {
 			v := firstUint(r)
+			if !v.ok {
+				t.whole = false
+			}
 			if bytes.Equal(label, []byte("ERR")) {
 				t.error = v
 			} else {
@@ -136,9 +191,13 @@ func (t *intrTable) read() error {
 			}
 			continue
 		}
+		if bytes.Equal(label, []byte("Err")) {
+			continue
+		}
 		var total uint64
-		// A row has at most one count per CPU column, then a description (chip,
-		// name) that is not parsed; a short row (some arch-specific ones) is fine.
+		n := 0
+		// Every other row has one count per CPU column, then a description
+		// (chip, name) that is not parsed.
 		for col := range t.cpus {
 			var f []byte
 			f, r = nextField(r)
@@ -148,8 +207,18 @@ func (t *intrTable) read() error {
 			}
 			total += v
 			t.perCPU[col] += v
+			n++
+		}
+		if n != len(t.cpus) {
+			// A short, cut or corrupt row: its total and the column sums
+			// would be wrong numbers, so neither is served.
+			t.whole = false
+			continue
 		}
 		t.rows = append(t.rows, intrRow{id: t.ids.id(label), total: total})
+	}
+	if t.lastRow != "" && string(last) != t.lastRow || t.needErr && !sawErr {
+		t.whole = false // the tail of the file is missing
 	}
 	return nil
 }
@@ -191,6 +260,9 @@ func (s *intrSource) Fetch(reqs []Request) error {
 				putU(rq.Res, row.id, row.total)
 			}
 		case selPerCPUIntr, selPerCPUSirq:
+			if !t.whole {
+				continue // no value rather than a sum over part of the file
+			}
 			for col, cpu := range t.cpus {
 				putU(rq.Res, cpu, t.perCPU[col])
 			}

@@ -3,6 +3,8 @@ package metrics
 import (
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/gopcp/gopcp/protocol"
@@ -33,12 +35,12 @@ func TestInterruptsHostile(t *testing.T) {
 	if err := os.Remove(filepath.Join(dir, "proc/softirqs")); err != nil {
 		t.Fatal(err)
 	}
-	// A row shorter than the header (no count for CPU1) is summed as far as it goes.
+	// A row shorter than the header (no count for CPU1) is cut: no per-CPU sums.
 	writeFile(t, path, "   CPU0   CPU1\n  1:  7\nERR: 2\n")
 	res := fetchByName(t, r, "kernel.percpu.intr", "kernel.all.interrupts.errors", "kernel.all.interrupts.missed",
 		"kernel.all.softirqs.total")
-	if v := vals(res["kernel.percpu.intr"]); v[0] != 7 || v[1] != 0 {
-		t.Errorf("kernel.percpu.intr %+v", res["kernel.percpu.intr"])
+	if m := res["kernel.percpu.intr"]; m.Err != 0 || len(m.Values) != 0 {
+		t.Errorf("kernel.percpu.intr from a short row: %+v, want no values", m)
 	}
 	if v := vals(res["kernel.all.interrupts.errors"]); v[protocol.InNull] != 2 {
 		t.Errorf("errors %+v", res["kernel.all.interrupts.errors"])
@@ -48,5 +50,60 @@ func TestInterruptsHostile(t *testing.T) {
 	}
 	if res["kernel.all.softirqs.total"].Err != protocol.ErrValue {
 		t.Errorf("softirqs without the file: %+v", res["kernel.all.softirqs.total"])
+	}
+}
+
+// TestInterruptsFailClosed: the per-CPU sums are served only from a whole file; a
+// file cut short (lost its tail, its last line cut, a row short of columns) gives
+// none, and a row that is not "LABEL: counts" fails the file; never a smaller or a
+// polluted sum. The per-row totals keep the exact values of the rows that are whole.
+func TestInterruptsFailClosed(t *testing.T) {
+	const intr = "   CPU0   CPU1\n  0:  40  2  IO-APIC timer\n 24:  1  0  PCI-MSI virtio0\nNMI:  3  4  Non-maskable\nLOC:  100000  200000  Local timer\nERR:  5\nMIS:  6\n"
+	const sirq = "   CPU0   CPU1\n  HI:  1  0\n  TIMER:  1000  2000\n  NET_RX:  10  20\n  RCU:  7  8\n"
+	for _, tc := range []struct {
+		name, intr, sirq string
+		intrPerCPU       string // "": no values; "err": PM_ERR_VALUE
+		sirqPerCPU       string
+	}{
+		{"whole", intr, sirq, "100044 200006", "1018 2028"},
+		{"lost its tail", intr[:strings.Index(intr, "LOC:")], sirq[:strings.Index(sirq, "  RCU:")], "", ""},
+		{"last line cut", intr[:len(intr)-1], sirq[:len(sirq)-3], "", ""},
+		{"row cut mid-line", strings.Replace(intr, "200000  Local timer", "", 1), strings.Replace(sirq, "2000\n", "\n", 1), "", ""},
+		{"unexpected line", strings.Replace(intr, "\n", "\ngopcp_unexpected: 12 34 x y\n", 1),
+			strings.Replace(sirq, "\n", "\ngopcp_unexpected: 12 34 x y\n", 1), "err", "err"},
+		{"negative numbers", strings.Replace(intr, " 3  4", " -3  -4", 1), strings.Replace(sirq, "10  20", "-10  -20", 1), "", ""},
+		{"too big", strings.Replace(intr, "100000", "99999999999999999999999", 1), strings.Replace(sirq, "1000", "99999999999999999999999", 1), "", ""},
+		{"no ERR row", strings.Replace(intr, "ERR:  5\n", "", 1), sirq, "", "1018 2028"},
+	} {
+		dir := copyTree(t, fixtureDir)
+		writeFile(t, filepath.Join(dir, "proc/interrupts"), tc.intr)
+		writeFile(t, filepath.Join(dir, "proc/softirqs"), tc.sirq)
+		s := &intrSource{
+			intr: intrTable{file: newKfile(filepath.Join(dir, "proc/interrupts")), needErr: true},
+			sirq: intrTable{file: newKfile(filepath.Join(dir, "proc/softirqs")), lastRow: "RCU"},
+		}
+		var ri, rs Result
+		s.Fetch([]Request{{Sel: selPerCPUIntr, Res: &ri}, {Sel: selPerCPUSirq, Res: &rs}})
+		for _, c := range []struct {
+			what string
+			res  Result
+			want string
+		}{{"intr", ri, tc.intrPerCPU}, {"sirq", rs, tc.sirqPerCPU}} {
+			got := ""
+			if c.res.Err != 0 {
+				got = "err"
+			}
+			for i, v := range c.res.Values {
+				if i > 0 {
+					got += " "
+				}
+				got += strconv.FormatUint(v.U, 10)
+			}
+			if got != c.want {
+				t.Errorf("%s: per-CPU %s = %q, want %q", tc.name, c.what, got, c.want)
+			}
+		}
+		s.intr.file.close()
+		s.sirq.file.close()
 	}
 }
