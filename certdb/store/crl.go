@@ -249,33 +249,8 @@ func numberText(n *big.Int) string {
 // writePublicAtomic writes a world-readable file through a temporary file in the
 // same folder, fsync and rename, so a daemon reading it sees the old or the new
 // CRL, whole.
-func writePublicAtomic(dir, name string, data []byte) (err error) {
-	tmp, err := os.CreateTemp(dir, "."+name+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("writing CRL: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err = tmp.Chmod(0o644); err != nil {
-		return err
-	}
-	if _, err = tmp.Write(data); err != nil {
-		return fmt.Errorf("writing %s: %w", tmp.Name(), err)
-	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("syncing %s: %w", tmp.Name(), err)
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp.Name(), filepath.Join(dir, name)); err != nil {
-		return fmt.Errorf("replacing CRL: %w", err)
-	}
-	return syncDir(dir)
+func writePublicAtomic(dir, name string, data []byte) error {
+	return replaceFile(dir, name, "."+name+".tmp-", 0o644, "CRL", data)
 }
 
 // OpenCertificates opens a store for its certificates and CRLs only, without

@@ -514,13 +514,21 @@ func writeState(dir string, st *state) error {
 	return writeAtomic(dir, FileName, data)
 }
 
-func writeAtomic(dir, name string, data []byte) (err error) {
+func writeAtomic(dir, name string, data []byte) error {
+	return replaceFile(dir, name, tempPrefix, 0o600, "store", data)
+}
+
+// replaceFile writes data to dir/name through a temporary file (prefix+random)
+// in the same folder with the given mode, fsync, rename and fsync of the
+// folder, so a reader sees the old or the new file, whole. what names the file
+// in errors ("store", "CRL").
+func replaceFile(dir, name, prefix string, mode os.FileMode, what string, data []byte) (err error) {
 	// CreateTemp opens with O_CREATE|O_EXCL and mode 0600: a name that exists,
 	// a symbolic link included, is never opened, and rename(2) replaces a link at
 	// name rather than writing through it.
-	tmp, err := os.CreateTemp(dir, tempPrefix+"*")
+	tmp, err := os.CreateTemp(dir, prefix+"*")
 	if err != nil {
-		return fmt.Errorf("writing store: %w", err)
+		return fmt.Errorf("writing %s: %w", what, err)
 	}
 	defer func() {
 		if err != nil {
@@ -528,7 +536,8 @@ func writeAtomic(dir, name string, data []byte) (err error) {
 			os.Remove(tmp.Name())
 		}
 	}()
-	if err = tmp.Chmod(0o600); err != nil {
+	// Chmod on the open file, not umask-dependent creation: the mode is exact.
+	if err = tmp.Chmod(mode); err != nil {
 		return err
 	}
 	if _, err = tmp.Write(data); err != nil {
@@ -541,7 +550,7 @@ func writeAtomic(dir, name string, data []byte) (err error) {
 		return err
 	}
 	if err = os.Rename(tmp.Name(), filepath.Join(dir, name)); err != nil {
-		return fmt.Errorf("replacing store: %w", err)
+		return fmt.Errorf("replacing %s: %w", what, err)
 	}
 	return syncDir(dir)
 }
