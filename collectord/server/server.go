@@ -396,9 +396,8 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 		log = s.log().With("peer", c.peer.String())
 		c.addr = addrKey(c.peer)
 	}
-	if tc, ok := nc.(*net.TCPConn); ok {
-		tc.SetNoDelay(true)
-	}
+	// No SetNoDelay: Go's accept already turns TCP_NODELAY on, and a second
+	// setsockopt per connection showed in the connect profile.
 	if reason := s.admit(c); reason != "" {
 		c.conn.Conn.SetWriteDeadline(time.Now().Add(time.Second))
 		c.conn.Write(protocol.Greeting(protocol.ErrConnLimit, 0))
