@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"sync/atomic"
 
 	"github.com/gopcp/gopcp/protocol"
 )
@@ -14,8 +15,10 @@ import (
 // "key value" pairs: "TCP: inuse 5 orphan 0 tw 2 alloc 7 mem 1". A pair the kernel
 // does not print gives no value; sockstat6 is read only when one of its metrics is
 // asked for, and is absent on a kernel without IPv6. A line that is not made of
-// pairs is garbage and fails the source, rather than serve a count from the wrong
-// place.
+// pairs is garbage and fails that file's metrics, rather than serve a count from
+// the wrong place; the two files fail separately (a broken sockstat6 does not take
+// the IPv4 counts with it), and a failure is always counted: as the source's error
+// when every file asked for failed, as a partial error otherwise.
 
 type sockstatField struct {
 	name      string
@@ -83,11 +86,16 @@ func init() {
 }
 
 type sockstatSource struct {
-	files  [2]*kfile
-	buf    []byte
-	fields [2]*fieldTable // one per file, so each remembers its own field positions
-	vals   optSlots
+	files   [2]*kfile
+	buf     []byte
+	fields  [2]*fieldTable // one per file, so each remembers its own field positions
+	vals    optSlots
+	partial atomic.Uint64
 }
+
+// PartialErrors counts fetches in which one of the two files failed while the
+// other one served its metrics.
+func (s *sockstatSource) PartialErrors() uint64 { return s.partial.Load() }
 
 func (s *sockstatSource) Fetch(reqs []Request) error {
 	s.vals.reset()
@@ -101,6 +109,7 @@ func (s *sockstatSource) Fetch(reqs []Request) error {
 			}
 		}
 	}
+	var errs [2]error
 	for i, f := range s.files {
 		if !need[i] {
 			continue
@@ -110,15 +119,25 @@ func (s *sockstatSource) Fetch(reqs []Request) error {
 		if errors.Is(err, fs.ErrNotExist) && i == 1 {
 			continue // no IPv6
 		}
-		if err != nil {
-			return err
+		if err == nil {
+			if err = parseSockstat(b, s.fields[i], s.vals); err != nil {
+				err = fmt.Errorf("%s: %w", f.path, err)
+			}
 		}
-		if err := parseSockstat(b, s.fields[i], s.vals); err != nil {
-			return fmt.Errorf("%s: %w", f.path, err)
-		}
+		errs[i] = err
+	}
+	if (errs[0] != nil || !need[0]) && (errs[1] != nil || !need[1]) {
+		return errors.Join(errs[0], errs[1]) // every file asked for failed
+	}
+	if errs[0] != nil || errs[1] != nil {
+		s.partial.Add(1)
 	}
 	for _, rq := range reqs {
 		if rq.Sel >= 0 && rq.Sel < len(s.vals) {
+			if six := sockstatFields[rq.Sel].six; errs[0] != nil && !six || errs[1] != nil && six {
+				rq.Res.Err = protocol.ErrValue
+				continue
+			}
 			v := s.vals[rq.Sel]
 			v.ok = v.ok && v.v <= 1<<31-1
 			putOptU(rq.Res, protocol.InNull, v)
