@@ -318,16 +318,8 @@ func storeCAs(st *store.Store) []*x509.Certificate {
 
 // caCerts reads the certificates of tls-ca-cert-file and tls-ca-cert-dir.
 func (c *TLSConf) caCerts() ([]*x509.Certificate, error) {
-	var files []string
-	if c.CAFile != "" {
-		files = append(files, c.CAFile)
-	}
-	if c.CADir != "" {
-		m, _ := filepath.Glob(filepath.Join(c.CADir, "*"))
-		files = append(files, m...)
-	}
 	var out []*x509.Certificate
-	for _, f := range files {
+	for _, f := range c.caFiles() {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			return nil, fmt.Errorf("%s: CA file: %w", c.Path, err)

@@ -24,40 +24,12 @@ import (
 // sites have them, and certificates made by openssl as the walkthrough makes
 // them (CN only, no subjectAltName, no extendedKeyUsage).
 
-func needNSSTools(t *testing.T) {
-	t.Helper()
-	for _, tool := range []string{"certutil", "pk12util", "openssl"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not found: install libnss3-tools and openssl (apt-get install -y libnss3-tools openssl) to test NSS databases in place", tool)
-		}
-	}
-}
-
-func run(t *testing.T, dir string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command(args[0], args[1:]...)
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
-
 // walkthroughPKI makes the walkthrough's files (16.3) in a temporary folder:
 // rootCA, pmclient and pmserver keys, certificates and PKCS#12 files.
 func walkthroughPKI(t *testing.T) string {
 	t.Helper()
 	d := t.TempDir()
-	run(t, d, "openssl", "genrsa", "-out", "rootCA.key", "2048")
-	run(t, d, "openssl", "req", "-new", "-x509", "-extensions", "v3_ca", "-key", "rootCA.key", "-out", "rootCA.crt", "-days", "3650", "-subj", "/CN=myCA")
-	for _, who := range []string{"pmclient", "pmserver"} {
-		run(t, d, "openssl", "genrsa", "-out", who+".key", "2048")
-		run(t, d, "openssl", "req", "-new", "-key", who+".key", "-out", who+".csr", "-subj", "/CN="+who)
-		run(t, d, "openssl", "x509", "-req", "-in", who+".csr", "-CA", "rootCA.crt", "-CAkey", "rootCA.key", "-CAcreateserial", "-out", who+".crt", "-days", "500", "-sha256")
-		run(t, d, "openssl", "pkcs12", "-export", "-out", who+"_pkcs12.key", "-inkey", who+".key", "-in", who+".crt", "-certfile", "rootCA.crt", "-passout", "pass:secret")
-	}
-	os.WriteFile(filepath.Join(d, "empty"), []byte("\n"), 0o600)
+	testcerts.WalkthroughPKI(t, d, func(string) string { return "secret" })
 	return d
 }
 
@@ -68,29 +40,12 @@ func nssWalkthrough(t *testing.T, pkiDir, dir, who string, withCA bool) {
 	t.Helper()
 	os.MkdirAll(dir, 0o755)
 	db := "sql:" + dir
-	run(t, pkiDir, "certutil", "-d", db, "-N", "-f", "empty")
+	testcerts.Run(t, pkiDir, "certutil", "-d", db, "-N", "-f", "empty")
 	if withCA {
-		run(t, pkiDir, "certutil", "-d", db, "-A", "-t", "CT,,", "-n", "Root CA", "-i", "rootCA.crt")
+		testcerts.Run(t, pkiDir, "certutil", "-d", db, "-A", "-t", "CT,,", "-n", "Root CA", "-i", "rootCA.crt")
 	}
-	run(t, pkiDir, "certutil", "-d", db, "-A", "-t", "P,,", "-n", who+"_cert", "-i", who+".crt")
-	run(t, pkiDir, "pk12util", "-i", who+"_pkcs12.key", "-d", db, "-W", "secret", "-k", "empty")
-}
-
-func loadPEMCert(t *testing.T, path string) *x509.Certificate {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	blk, _ := pem.Decode(b)
-	if blk == nil {
-		t.Fatalf("%s: no PEM", path)
-	}
-	c, err := x509.ParseCertificate(blk.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	testcerts.Run(t, pkiDir, "certutil", "-d", db, "-A", "-t", "P,,", "-n", who+"_cert", "-i", who+".crt")
+	testcerts.Run(t, pkiDir, "pk12util", "-i", who+"_pkcs12.key", "-d", db, "-W", "secret", "-k", "empty")
 }
 
 // userHome points HOME at a fresh folder with no PCP variables set.
@@ -127,7 +82,7 @@ func fileSums(t *testing.T, dir string) map[string][32]byte {
 // certificate, one from another CA, and a man in the middle with a certificate
 // of its own CA.
 func TestNSSInPlaceWalkthrough(t *testing.T) {
-	needNSSTools(t)
+	testcerts.NeedNSSTools(t)
 	d := walkthroughPKI(t)
 	srvDB := filepath.Join(t.TempDir(), "etc", "pcp", "nssdb")
 	nssWalkthrough(t, d, srvDB, "pmserver", true)
@@ -203,7 +158,7 @@ func TestNSSInPlaceWalkthrough(t *testing.T) {
 // in the NSS database, and afterwards both are read: the pin from one, the
 // client certificate from the other.
 func TestNSSPinGoesToOwnStore(t *testing.T) {
-	needNSSTools(t)
+	testcerts.NeedNSSTools(t)
 	d := walkthroughPKI(t)
 	srvDB := filepath.Join(t.TempDir(), "nssdb")
 	nssWalkthrough(t, d, srvDB, "pmserver", true)
@@ -213,7 +168,7 @@ func TestNSSPinGoesToOwnStore(t *testing.T) {
 	before := fileSums(t, userDB)
 	// The nickname pk12util gave the CA.
 	caNick := ""
-	for _, l := range strings.Split(run(t, d, "certutil", "-L", "-d", "sql:"+userDB), "\n") {
+	for _, l := range strings.Split(testcerts.Run(t, d, "certutil", "-L", "-d", "sql:"+userDB), "\n") {
 		if f := strings.Fields(l); len(f) > 0 && !strings.HasPrefix(l, "pmclient_cert") && strings.HasSuffix(strings.TrimSpace(l), ",,") {
 			caNick = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(l), f[len(f)-1]))
 		}
@@ -320,7 +275,7 @@ func TestCertdbHintNamesHeldCA(t *testing.T) {
 // even though ~/.pki/nssdb trusts it; a hostile or stale trust in one store
 // cannot outvote a distrust in the other.
 func TestNSSDistrustAcrossStores(t *testing.T) {
-	needNSSTools(t)
+	testcerts.NeedNSSTools(t)
 	d := walkthroughPKI(t)
 	srvDB := filepath.Join(t.TempDir(), "nssdb")
 	nssWalkthrough(t, d, srvDB, "pmserver", true)
@@ -331,7 +286,7 @@ func TestNSSDistrustAcrossStores(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.AddCert("bad CA", loadPEMCert(t, filepath.Join(d, "rootCA.crt")), store.MustParseTrust("p,,")); err != nil {
+	if _, err := st.AddCert("bad CA", testcerts.ReadPEMCert(t, filepath.Join(d, "rootCA.crt")), store.MustParseTrust("p,,")); err != nil {
 		t.Fatal(err)
 	}
 	srv, err := Server(ServerOptions{Store: "sql:" + srvDB, Nickname: "pmserver_cert"})
@@ -354,16 +309,16 @@ func TestNSSDistrustAcrossStores(t *testing.T) {
 // TestNSSServerErrors: a password-protected database without -P and with the
 // wrong one, a nickname that is not there, a certificate without its key.
 func TestNSSServerErrors(t *testing.T) {
-	needNSSTools(t)
+	testcerts.NeedNSSTools(t)
 	d := walkthroughPKI(t)
 	dir := filepath.Join(t.TempDir(), "nssdb")
 	os.MkdirAll(dir, 0o700)
 	db := "sql:" + dir
 	os.WriteFile(filepath.Join(d, "pw"), []byte("Geheim 1\n"), 0o600)
-	run(t, d, "certutil", "-d", db, "-N", "-f", "pw")
-	run(t, d, "certutil", "-d", db, "-A", "-t", "CT,,", "-n", "Root CA", "-i", "rootCA.crt", "-f", "pw")
-	run(t, d, "certutil", "-d", db, "-A", "-t", "P,,", "-n", "client only", "-i", "pmclient.crt", "-f", "pw")
-	run(t, d, "pk12util", "-i", "pmserver_pkcs12.key", "-d", db, "-W", "secret", "-k", "pw")
+	testcerts.Run(t, d, "certutil", "-d", db, "-N", "-f", "pw")
+	testcerts.Run(t, d, "certutil", "-d", db, "-A", "-t", "CT,,", "-n", "Root CA", "-i", "rootCA.crt", "-f", "pw")
+	testcerts.Run(t, d, "certutil", "-d", db, "-A", "-t", "P,,", "-n", "client only", "-i", "pmclient.crt", "-f", "pw")
+	testcerts.Run(t, d, "pk12util", "-i", "pmserver_pkcs12.key", "-d", db, "-W", "secret", "-k", "pw")
 	for _, c := range []struct {
 		pw, nick string
 		want     []string
@@ -386,7 +341,7 @@ func TestNSSServerErrors(t *testing.T) {
 	}
 	// pk12util names the identity by the certificate's subject here.
 	nick := ""
-	for _, l := range strings.Split(run(t, d, "certutil", "-L", "-d", db), "\n") {
+	for _, l := range strings.Split(testcerts.Run(t, d, "certutil", "-L", "-d", db), "\n") {
 		if strings.Contains(l, "u,u,u") {
 			nick = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(l), "u,u,u"))
 		}
@@ -401,7 +356,7 @@ func TestNSSServerErrors(t *testing.T) {
 // 3DES) are refused with the upgrade command; running that command with the
 // real certutil makes the database usable.
 func TestNSSLegacyRefusedThenUpgraded(t *testing.T) {
-	needNSSTools(t)
+	testcerts.NeedNSSTools(t)
 	d := walkthroughPKI(t)
 	dir := filepath.Join(t.TempDir(), "nssdb")
 	os.MkdirAll(dir, 0o700)
@@ -410,8 +365,8 @@ func TestNSSLegacyRefusedThenUpgraded(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Skipf("this NSS cannot make DBM databases: %v %s", err, out)
 	}
-	run(t, d, "certutil", "-d", "dbm:"+dir, "-A", "-t", "CT,,", "-n", "Root CA", "-i", "rootCA.crt")
-	run(t, d, "pk12util", "-i", "pmserver_pkcs12.key", "-d", "dbm:"+dir, "-W", "secret", "-k", "empty")
+	testcerts.Run(t, d, "certutil", "-d", "dbm:"+dir, "-A", "-t", "CT,,", "-n", "Root CA", "-i", "rootCA.crt")
+	testcerts.Run(t, d, "pk12util", "-i", "pmserver_pkcs12.key", "-d", "dbm:"+dir, "-W", "secret", "-k", "empty")
 	so := ServerOptions{Store: "sql:" + dir, Nickname: "pmserver", PasswordFile: filepath.Join(d, "empty")}
 	check := func(what, want string) {
 		t.Helper()
@@ -425,12 +380,12 @@ func TestNSSLegacyRefusedThenUpgraded(t *testing.T) {
 	_, err := Server(so)
 	t.Logf("DBM: %v", err)
 	// Any write with sql: converts the files, keeping the old key encryption.
-	run(t, d, "certutil", "-M", "-d", "sql:"+dir, "-n", "Root CA", "-t", "CT,,", "-f", "empty")
+	testcerts.Run(t, d, "certutil", "-M", "-d", "sql:"+dir, "-n", "Root CA", "-t", "CT,,", "-f", "empty")
 	check("converted", "PBE-SHA1-3DES")
 	// The upgrade the message gives.
-	run(t, d, "certutil", "-W", "-d", "sql:"+dir, "-f", "empty", "-@", "empty")
+	testcerts.Run(t, d, "certutil", "-W", "-d", "sql:"+dir, "-f", "empty", "-@", "empty")
 	nick := ""
-	for _, l := range strings.Split(run(t, d, "certutil", "-L", "-d", "sql:"+dir), "\n") {
+	for _, l := range strings.Split(testcerts.Run(t, d, "certutil", "-L", "-d", "sql:"+dir), "\n") {
 		if strings.Contains(l, "u,u,u") {
 			nick = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(l), "u,u,u"))
 		}
@@ -445,21 +400,21 @@ func TestNSSLegacyRefusedThenUpgraded(t *testing.T) {
 // crlutil refuses the client it lists; a CRL signed by another key is a
 // configuration error, not ignored.
 func TestNSSCRLInPlace(t *testing.T) {
-	needNSSTools(t)
+	testcerts.NeedNSSTools(t)
 	if _, err := exec.LookPath("crlutil"); err != nil {
 		t.Skip("crlutil not found (libnss3-tools)")
 	}
 	d := walkthroughPKI(t)
 	srvDB := filepath.Join(t.TempDir(), "nssdb")
 	nssWalkthrough(t, d, srvDB, "pmserver", true)
-	ca := loadPEMCert(t, filepath.Join(d, "rootCA.crt"))
+	ca := testcerts.ReadPEMCert(t, filepath.Join(d, "rootCA.crt"))
 	kb, _ := os.ReadFile(filepath.Join(d, "rootCA.key"))
 	blk, _ := pem.Decode(kb)
 	key, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
 	if err != nil {
 		t.Fatal(err)
 	}
-	client := loadPEMCert(t, filepath.Join(d, "pmclient.crt"))
+	client := testcerts.ReadPEMCert(t, filepath.Join(d, "pmclient.crt"))
 	id, err := tls.LoadX509KeyPair(filepath.Join(d, "pmclient.crt"), filepath.Join(d, "pmclient.key"))
 	if err != nil {
 		t.Fatal(err)
@@ -485,7 +440,7 @@ func TestNSSCRLInPlace(t *testing.T) {
 		os.WriteFile(f, der, 0o600)
 		return f
 	}
-	run(t, d, "crlutil", "-I", "-i", crl(key.(crypto.Signer)), "-t", "1", "-d", "sql:"+srvDB, "-f", "empty")
+	testcerts.Run(t, d, "crlutil", "-I", "-i", crl(key.(crypto.Signer)), "-t", "1", "-d", "sql:"+srvDB, "-f", "empty")
 	if srv, err = Server(so); err != nil {
 		t.Fatal(err)
 	}
@@ -499,7 +454,7 @@ func TestNSSCRLInPlace(t *testing.T) {
 // chmod that fixes it (anyone could have added a trusted CA); a nickname with
 // terminal control sequences reaches no error line raw.
 func TestNSSHostileDatabase(t *testing.T) {
-	needNSSTools(t)
+	testcerts.NeedNSSTools(t)
 	d := walkthroughPKI(t)
 	dir := filepath.Join(t.TempDir(), "nssdb")
 	nssWalkthrough(t, d, dir, "pmserver", true)
@@ -524,8 +479,8 @@ func TestNSSHostileDatabase(t *testing.T) {
 	home := userHomeForTest(t)
 	user := filepath.Join(home, ".pki", "nssdb")
 	os.MkdirAll(user, 0o755)
-	run(t, d, "certutil", "-d", "sql:"+user, "-N", "-f", "empty")
-	run(t, d, "certutil", "-d", "sql:"+user, "-A", "-t", ",,", "-n", "evil\x1b[2J\x1b]0;pwned\a", "-i", "rootCA.crt")
+	testcerts.Run(t, d, "certutil", "-d", "sql:"+user, "-N", "-f", "empty")
+	testcerts.Run(t, d, "certutil", "-d", "sql:"+user, "-A", "-t", ",,", "-n", "evil\x1b[2J\x1b]0;pwned\a", "-i", "rootCA.crt")
 	srv, err := Server(so)
 	if err != nil {
 		t.Fatal(err)
@@ -553,7 +508,7 @@ func TestNSSHostileDatabase(t *testing.T) {
 // place, pins would go to ~/.pki/gopcp, and a wrong password is an error
 // naming the variable. A certdb store there keeps its pins itself.
 func TestNSSFromSecureDBPath(t *testing.T) {
-	needNSSTools(t)
+	testcerts.NeedNSSTools(t)
 	d := walkthroughPKI(t)
 	srvDB := filepath.Join(t.TempDir(), "srv")
 	nssWalkthrough(t, d, srvDB, "pmserver", true)
@@ -562,9 +517,9 @@ func TestNSSFromSecureDBPath(t *testing.T) {
 	os.MkdirAll(dir, 0o700)
 	os.WriteFile(filepath.Join(d, "pw"), []byte("s3cret\n"), 0o600)
 	db := "sql:" + dir
-	run(t, d, "certutil", "-d", db, "-N", "-f", "pw")
-	run(t, d, "certutil", "-d", db, "-A", "-t", "CT,,", "-n", "Root CA", "-i", "rootCA.crt", "-f", "pw")
-	run(t, d, "pk12util", "-i", "pmclient_pkcs12.key", "-d", db, "-W", "secret", "-k", "pw")
+	testcerts.Run(t, d, "certutil", "-d", db, "-N", "-f", "pw")
+	testcerts.Run(t, d, "certutil", "-d", db, "-A", "-t", "CT,,", "-n", "Root CA", "-i", "rootCA.crt", "-f", "pw")
+	testcerts.Run(t, d, "pk12util", "-i", "pmclient_pkcs12.key", "-d", db, "-W", "secret", "-k", "pw")
 	srv, err := Server(ServerOptions{Store: "sql:" + srvDB, Nickname: "pmserver_cert", RequireClientCert: true})
 	if err != nil {
 		t.Fatal(err)

@@ -142,10 +142,9 @@ func (c *TLSConf) AddCAs(pool *x509.CertPool) error {
 	return err
 }
 
-// CACerts reads the certificates of tls-ca-cert-file and tls-ca-cert-dir. The CA
-// file must hold at least one; files of the folder that hold none are skipped, as
-// OpenSSL skips them.
-func (c *TLSConf) CACerts() ([]*x509.Certificate, error) {
+// caFiles lists tls-ca-cert-file then every entry of tls-ca-cert-dir, the
+// order in which both the trust pool and the CRL issuers are read.
+func (c *TLSConf) caFiles() []string {
 	var files []string
 	if c.CAFile != "" {
 		files = append(files, c.CAFile)
@@ -154,8 +153,15 @@ func (c *TLSConf) CACerts() ([]*x509.Certificate, error) {
 		m, _ := filepath.Glob(filepath.Join(c.CADir, "*"))
 		files = append(files, m...)
 	}
+	return files
+}
+
+// CACerts reads the certificates of tls-ca-cert-file and tls-ca-cert-dir. The CA
+// file must hold at least one; files of the folder that hold none are skipped, as
+// OpenSSL skips them.
+func (c *TLSConf) CACerts() ([]*x509.Certificate, error) {
 	var out []*x509.Certificate
-	for _, f := range files {
+	for _, f := range c.caFiles() {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			if f != c.CAFile {
