@@ -524,7 +524,7 @@ func (n *bnode) binOp(a, b ival, inst uint32) ival {
 		if signed {
 			return boolResult(n.kind, float64(x.i), float64(y.i), inst)
 		}
-		return boolResultU(n.kind, x.u, y.u, inst)
+		return boolResult(n.kind, x.u, y.u, inst)
 	}
 	r := ival{inst: inst}
 	switch n.kind {
@@ -543,33 +543,10 @@ func (n *bnode) binOp(a, b ival, inst uint32) ival {
 	return r
 }
 
-func boolResult(k nodeKind, x, y float64, inst uint32) ival {
-	var b bool
-	switch k {
-	case nLT:
-		b = x < y
-	case nLEQ:
-		b = x <= y
-	case nEQ:
-		b = x == y
-	case nGEQ:
-		b = x >= y
-	case nGT:
-		b = x > y
-	case nNEQ:
-		b = x != y
-	case nAnd:
-		b = x != 0 && y != 0
-	case nOr:
-		b = x != 0 || y != 0
-	}
-	if b {
-		return ival{inst: inst, u: 1}
-	}
-	return ival{inst: inst}
-}
-
-func boolResultU(k nodeKind, x, y uint64, inst uint32) ival {
+// boolResult is a relational or boolean operator's result, 1 or 0: doubles and
+// signed values are compared as float64, unsigned ones as uint64 so values
+// above 2^53 keep their order.
+func boolResult[T float64 | uint64](k nodeKind, x, y T, inst uint32) ival {
 	var b bool
 	switch k {
 	case nLT:
