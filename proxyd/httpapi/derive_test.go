@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gopcp/gopcp/internal/syncbuf"
 	"github.com/gopcp/gopcp/pmapi"
 	"github.com/gopcp/gopcp/proxyd/httpapi"
 )
@@ -368,7 +369,7 @@ func TestDeriveFromEnvironment(t *testing.T) {
 	f := filepath.Join(t.TempDir(), "derived.conf")
 	os.WriteFile(f, []byte("e.good = hinv.ncpu * 5\ne.bad = hinv.ncpu +\n"), 0o644)
 	t.Setenv("PCP_DERIVED_CONFIG", f)
-	var logs syncBuf
+	var logs syncbuf.Buffer
 	ts, col, _ := start(t, func(c *httpapi.Config) {
 		c.Derived = nil
 		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
@@ -383,21 +384,4 @@ func TestDeriveFromEnvironment(t *testing.T) {
 	if out := logs.String(); strings.Count(out, "derived metric configuration has errors") != 1 || !strings.Contains(out, "e.bad") {
 		t.Errorf("log:\n%s", out)
 	}
-}
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
