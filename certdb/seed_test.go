@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gopcp/gopcp/certdb/store"
+	"github.com/gopcp/gopcp/internal/testcerts"
 )
 
 // sh runs a command in dir and fails the test if it fails.
@@ -43,35 +44,11 @@ func seedPKI(t *testing.T) string {
 	t.Helper()
 	needOpenSSL(t)
 	d := t.TempDir()
-	sh(t, d, "openssl", "genrsa", "-out", "rootCA.key", "2048")
-	sh(t, d, "openssl", "req", "-new", "-x509", "-extensions", "v3_ca", "-key", "rootCA.key", "-out", "rootCA.crt", "-days", "3650", "-subj", "/CN=myCA")
+	testcerts.WalkthroughPKI(t, d, func(who string) string { return who + "-p12" })
 	for _, who := range []string{"pmclient", "pmserver"} {
-		sh(t, d, "openssl", "genrsa", "-out", who+".key", "2048")
-		sh(t, d, "openssl", "req", "-new", "-key", who+".key", "-out", who+".csr", "-subj", "/CN="+who)
-		sh(t, d, "openssl", "x509", "-req", "-in", who+".csr", "-CA", "rootCA.crt", "-CAkey", "rootCA.key", "-CAcreateserial", "-out", who+".crt", "-days", "500", "-sha256")
-		sh(t, d, "openssl", "pkcs12", "-export", "-out", who+"_pkcs12.key", "-inkey", who+".key", "-in", who+".crt", "-certfile", "rootCA.crt", "-passout", "pass:"+who+"-p12")
 		writeFile(t, filepath.Join(d, who+".p12pass"), []byte(who+"-p12\n"))
 	}
-	// echo > /tmp/empty
-	writeFile(t, filepath.Join(d, "empty"), []byte("\n"))
 	return d
-}
-
-func readCert(t *testing.T, path string) *x509.Certificate {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := pem.Decode(data)
-	if b == nil {
-		t.Fatalf("%s: no PEM", path)
-	}
-	c, err := x509.ParseCertificate(b.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
 }
 
 // TestSeedWalkthrough follows the walkthrough command for command, certutil and
@@ -141,11 +118,11 @@ func TestSeedWalkthrough(t *testing.T) {
 	}
 
 	// TrustedCAs verifies the server certificate ("CT,,": C for servers, T for clients).
-	pmserver := readCert(t, in("pmserver.crt"))
+	pmserver := testcerts.ReadPEMCert(t, in("pmserver.crt"))
 	if _, err := pmserver.Verify(x509.VerifyOptions{Roots: cli.TrustedCAs(false)}); err != nil {
 		t.Errorf("server certificate does not verify against the monitor's TrustedCAs: %v", err)
 	}
-	pmclient := readCert(t, in("pmclient.crt"))
+	pmclient := testcerts.ReadPEMCert(t, in("pmclient.crt"))
 	if _, err := pmclient.Verify(x509.VerifyOptions{Roots: srv.TrustedCAs(true), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
 		t.Errorf("client certificate does not verify against the collector's TrustedCAs(true): %v", err)
 	}
