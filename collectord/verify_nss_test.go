@@ -1,8 +1,6 @@
 package main
 
 import (
-	"crypto/x509"
-	"encoding/pem"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,26 +15,6 @@ import (
 // certificates made by openssl, exactly as PCP's secure-connections
 // walkthrough makes them (CN only, no subjectAltName, no extendedKeyUsage).
 
-func needNSSTools(t *testing.T) {
-	t.Helper()
-	for _, tool := range []string{"certutil", "pk12util", "openssl"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not found: install libnss3-tools and openssl (apt-get install -y libnss3-tools openssl) to test NSS databases in place", tool)
-		}
-	}
-}
-
-func runIn(t *testing.T, dir string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command(args[0], args[1:]...)
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
-
 // nssPKI is the walkthrough's files (16.3): rootCA, and pmserver and pmclient
 // keys, certificates and PKCS#12 files; pw is a password file ("pw") and
 // empty the empty password.
@@ -48,30 +26,11 @@ type nssPKI struct {
 func newNSSPKI(t *testing.T) *nssPKI {
 	t.Helper()
 	d := t.TempDir()
-	runIn(t, d, "openssl", "genrsa", "-out", "rootCA.key", "2048")
-	runIn(t, d, "openssl", "req", "-new", "-x509", "-extensions", "v3_ca", "-key", "rootCA.key", "-out", "rootCA.crt", "-days", "3650", "-subj", "/CN=myCA")
-	for _, who := range []string{"pmclient", "pmserver"} {
-		runIn(t, d, "openssl", "genrsa", "-out", who+".key", "2048")
-		runIn(t, d, "openssl", "req", "-new", "-key", who+".key", "-out", who+".csr", "-subj", "/CN="+who)
-		runIn(t, d, "openssl", "x509", "-req", "-in", who+".csr", "-CA", "rootCA.crt", "-CAkey", "rootCA.key", "-CAcreateserial", "-out", who+".crt", "-days", "500", "-sha256")
-		runIn(t, d, "openssl", "pkcs12", "-export", "-out", who+"_pkcs12.key", "-inkey", who+".key", "-in", who+".crt", "-certfile", "rootCA.crt", "-passout", "pass:secret")
-	}
-	writeFile(t, filepath.Join(d, "empty"), "\n")
+	testcerts.WalkthroughPKI(t, d, func(string) string { return "secret" })
 	writeFile(t, filepath.Join(d, "pw"), "db password\n")
 	os.Chmod(filepath.Join(d, "empty"), 0o600)
 	os.Chmod(filepath.Join(d, "pw"), 0o600)
-	b, err := os.ReadFile(filepath.Join(d, "rootCA.crt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	blk, _ := pem.Decode(b)
-	if blk == nil {
-		t.Fatal("rootCA.crt: no PEM block")
-	}
-	ca, err := x509.ParseCertificate(blk.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca := testcerts.ReadPEMCert(t, filepath.Join(d, "rootCA.crt"))
 	return &nssPKI{dir: d, ca: &testcerts.Cert{Cert: ca}}
 }
 
@@ -82,12 +41,12 @@ func (p *nssPKI) db(t *testing.T, dir, who, pwFile, caTrust string) {
 	t.Helper()
 	os.MkdirAll(dir, 0o755)
 	db := "sql:" + dir
-	runIn(t, p.dir, "certutil", "-d", db, "-N", "-f", pwFile)
+	testcerts.Run(t, p.dir, "certutil", "-d", db, "-N", "-f", pwFile)
 	if caTrust != "" {
-		runIn(t, p.dir, "certutil", "-d", db, "-A", "-t", caTrust, "-n", "Root CA", "-i", "rootCA.crt", "-f", pwFile)
+		testcerts.Run(t, p.dir, "certutil", "-d", db, "-A", "-t", caTrust, "-n", "Root CA", "-i", "rootCA.crt", "-f", pwFile)
 	}
-	runIn(t, p.dir, "certutil", "-d", db, "-A", "-t", "P,,", "-n", who+"_cert", "-i", who+".crt", "-f", pwFile)
-	runIn(t, p.dir, "pk12util", "-i", who+"_pkcs12.key", "-d", db, "-W", "secret", "-k", pwFile)
+	testcerts.Run(t, p.dir, "certutil", "-d", db, "-A", "-t", "P,,", "-n", who+"_cert", "-i", who+".crt", "-f", pwFile)
+	testcerts.Run(t, p.dir, "pk12util", "-i", who+"_pkcs12.key", "-d", db, "-W", "secret", "-k", pwFile)
 }
 
 // noConfig is an empty configuration file: the flags say it all.
@@ -120,7 +79,7 @@ func wantAll(t *testing.T, out string, wants ...string) {
 // with warnings only, each with what to do, and verify connects with the
 // user's database as pminfo would.
 func TestVerifyNSSWalkthrough(t *testing.T) {
-	needNSSTools(t)
+	testcerts.NeedNSSTools(t)
 	nssHome(t)
 	t.Chdir(t.TempDir())
 	p := newNSSPKI(t)
@@ -159,7 +118,7 @@ func TestVerifyNSSWalkthrough(t *testing.T) {
 // collector starts and verify passes. A database file others can write fails
 // with a chmod that runs as printed too.
 func TestVerifyNSSClientCAUntrusted(t *testing.T) {
-	needNSSTools(t)
+	testcerts.NeedNSSTools(t)
 	nssHome(t)
 	t.Chdir(t.TempDir())
 	p := newNSSPKI(t)
@@ -214,7 +173,7 @@ func TestVerifyNSSClientCAUntrusted(t *testing.T) {
 // peer; -Q fails with certutil's fix naming the CA as the database holds it,
 // which trusts it with C too, so that afterwards the chain verifies to it.
 func TestVerifyNSSCAOnlyFromPKCS12(t *testing.T) {
-	needNSSTools(t)
+	testcerts.NeedNSSTools(t)
 	nssHome(t)
 	t.Chdir(t.TempDir())
 	p := newNSSPKI(t)
@@ -240,7 +199,7 @@ func TestVerifyNSSCAOnlyFromPKCS12(t *testing.T) {
 // password file fails naming that file, as the daemon would refuse to start;
 // the right one passes the identity checks; a key4.db others can read fails.
 func TestVerifyNSSPassword(t *testing.T) {
-	needNSSTools(t)
+	testcerts.NeedNSSTools(t)
 	nssHome(t)
 	p := newNSSPKI(t)
 	srv := filepath.Join(t.TempDir(), "nssdb")
@@ -279,17 +238,17 @@ func TestVerifyNSSPassword(t *testing.T) {
 // fix adding C, which makes it pass once run as printed. A hostile nickname
 // (control characters, as certutil -n accepts them) is shown escaped.
 func TestVerifyNSSChainUntrusted(t *testing.T) {
-	needNSSTools(t)
+	testcerts.NeedNSSTools(t)
 	nssHome(t)
 	t.Chdir(t.TempDir())
 	p := newNSSPKI(t)
 	srv := filepath.Join(t.TempDir(), "nssdb")
 	os.MkdirAll(srv, 0o700)
 	db := "sql:" + srv
-	runIn(t, p.dir, "certutil", "-d", db, "-N", "-f", "empty")
-	runIn(t, p.dir, "certutil", "-d", db, "-A", "-t", ",,", "-n", "evil\x1b[2J\nCA", "-i", "rootCA.crt", "-f", "empty")
-	runIn(t, p.dir, "pk12util", "-i", "pmserver_pkcs12.key", "-d", db, "-W", "secret", "-k", "empty")
-	names := runIn(t, p.dir, "certutil", "-d", db, "-L")
+	testcerts.Run(t, p.dir, "certutil", "-d", db, "-N", "-f", "empty")
+	testcerts.Run(t, p.dir, "certutil", "-d", db, "-A", "-t", ",,", "-n", "evil\x1b[2J\nCA", "-i", "rootCA.crt", "-f", "empty")
+	testcerts.Run(t, p.dir, "pk12util", "-i", "pmserver_pkcs12.key", "-d", db, "-W", "secret", "-k", "empty")
+	names := testcerts.Run(t, p.dir, "certutil", "-d", db, "-L")
 	nick := "pmserver"
 	for _, l := range strings.Split(names, "\n") {
 		if f := strings.Fields(l); len(f) == 2 && f[1] == "u,u,u" {

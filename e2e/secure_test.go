@@ -33,27 +33,14 @@ func newSeedPKI(t *testing.T) *seedPKI {
 		t.Skip("openssl not installed: apt-get install openssl")
 	}
 	p := &seedPKI{dir: t.TempDir()}
-	openssl := func(args ...string) {
-		t.Helper()
-		cmd := exec.Command("openssl", args...)
-		cmd.Dir = p.dir
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("openssl %s: %v\n%s", strings.Join(args, " "), err, out)
+	testcerts.WalkthroughPKI(t, p.dir, func(who string) string {
+		if who == "pmclient" {
+			return "clientpass"
 		}
-	}
-	openssl("genrsa", "-out", "rootCA.key", "2048")
-	openssl("req", "-new", "-x509", "-extensions", "v3_ca", "-key", "rootCA.key", "-out", "rootCA.crt", "-days", "3650", "-subj", "/CN=myCA")
-	openssl("genrsa", "-out", "pmclient.key", "2048")
-	openssl("req", "-new", "-key", "pmclient.key", "-out", "pmclient.csr", "-subj", "/CN=pmclient")
-	openssl("x509", "-req", "-in", "pmclient.csr", "-CA", "rootCA.crt", "-CAkey", "rootCA.key", "-CAcreateserial", "-out", "pmclient.crt", "-days", "500", "-sha256")
-	openssl("pkcs12", "-export", "-out", "pmclient_pkcs12.key", "-inkey", "pmclient.key", "-in", "pmclient.crt", "-certfile", "rootCA.crt", "-passout", "pass:clientpass")
-	openssl("genrsa", "-out", "pmserver.key", "2048")
-	openssl("req", "-new", "-key", "pmserver.key", "-out", "pmserver.csr", "-subj", "/CN=pmserver")
-	openssl("x509", "-req", "-in", "pmserver.csr", "-CA", "rootCA.crt", "-CAkey", "rootCA.key", "-CAcreateserial", "-out", "pmserver.crt", "-days", "500", "-sha256")
-	openssl("pkcs12", "-export", "-out", "pmserver_pkcs12.key", "-inkey", "pmserver.key", "-in", "pmserver.crt", "-certfile", "rootCA.crt", "-passout", "pass:serverpass")
-
+		return "serverpass"
+	})
 	f := func(name string) string { return filepath.Join(p.dir, name) }
-	empty := writeFile(t, f("empty"), "\n")
+	empty := f("empty") // "\n", as the walkthrough's echo makes it
 	// Collector set-up (16.4).
 	p.serverDB = "sql:" + f("nssdb-server")
 	must(t, run(t, nil, "certdb", "-d", p.serverDB, "-N", "-f", empty), "certdb -N")
