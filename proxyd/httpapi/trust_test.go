@@ -15,6 +15,7 @@ import (
 	"time"
 
 	cserver "github.com/gopcp/gopcp/collectord/server"
+	"github.com/gopcp/gopcp/internal/tcpstub"
 	"github.com/gopcp/gopcp/pmapi"
 	"github.com/gopcp/gopcp/protocol"
 	"github.com/gopcp/gopcp/proxyd/httpapi"
@@ -196,29 +197,14 @@ func TestNotCollectorIndistinguishable(t *testing.T) {
 	closedPort := closed.Addr().(*net.TCPAddr).Port
 	closed.Close()
 	raw := func(send string, closeAtOnce bool) int {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { ln.Close() })
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				go func() {
-					defer c.Close()
-					c.Write([]byte(send))
-					if closeAtOnce {
-						return
-					}
-					c.SetReadDeadline(time.Now().Add(3 * time.Second))
-					io.Copy(io.Discard, c)
-				}()
+		return tcpstub.Serve(t, func(c net.Conn) {
+			c.Write([]byte(send))
+			if closeAtOnce {
+				return
 			}
-		}()
-		return ln.Addr().(*net.TCPAddr).Port
+			c.SetReadDeadline(time.Now().Add(3 * time.Second))
+			io.Copy(io.Discard, c)
+		})
 	}
 	bad16 := string(protocol.Encode(nil, &protocol.ErrorPDU{Code: 0}, 0))
 	ports := map[string]int{

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gopcp/gopcp/internal/syncbuf"
+	"github.com/gopcp/gopcp/internal/tcpstub"
 	"github.com/gopcp/gopcp/protocol"
 
 	"github.com/gopcp/gopcp/proxyd/upstream"
@@ -65,25 +66,10 @@ var greeting = string(protocol.Encode(nil, protocol.Greeting(0, 0x0e44), 0))
 // startEcho is a collector stand-in: it greets as a collector does and echoes.
 func startEcho(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.Write([]byte(greeting))
-				io.Copy(c, c)
-			}()
-		}
-	}()
-	return ln.Addr().(*net.TCPAddr).Port
+	return tcpstub.Serve(t, func(c net.Conn) {
+		c.Write([]byte(greeting))
+		io.Copy(c, c)
+	})
 }
 
 // closedWithin reads until EOF and reports what was read; the test fails if the
