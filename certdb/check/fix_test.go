@@ -83,11 +83,8 @@ func TestWalkthroughCertificate(t *testing.T) {
 	}
 	d := t.TempDir()
 	ossl := func(args ...string) {
-		cmd := exec.Command("openssl", args...)
-		cmd.Dir = d
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("openssl %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
+		t.Helper()
+		testcerts.Run(t, d, append([]string{"openssl"}, args...)...)
 	}
 	ossl("genrsa", "-out", "rootCA.key", "2048")
 	ossl("req", "-new", "-x509", "-extensions", "v3_ca", "-key", "rootCA.key", "-out", "rootCA.crt", "-days", "3650", "-subj", "/CN=myCA")
