@@ -11,11 +11,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gopcp/gopcp/internal/pcptest"
+	"github.com/gopcp/gopcp/internal/syncbuf"
 )
 
 var bin string // folder holding the freshly built programs
@@ -103,21 +103,12 @@ func must(t *testing.T, r result, what string) result {
 type daemon struct {
 	port int
 	cmd  *exec.Cmd
-	mu   sync.Mutex
-	log  bytes.Buffer
+	log  syncbuf.Buffer // its stderr, read while it runs
 }
 
-func (d *daemon) Write(p []byte) (int, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.log.Write(p)
-}
+func (d *daemon) Write(p []byte) (int, error) { return d.log.Write(p) }
 
-func (d *daemon) Log() string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.log.String()
-}
+func (d *daemon) Log() string { return d.log.String() }
 
 func (d *daemon) addr() string { return "127.0.0.1:" + strconv.Itoa(d.port) }
 
