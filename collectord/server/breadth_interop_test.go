@@ -101,12 +101,22 @@ func runStock(t *testing.T, args ...string) (string, string, int) {
 	return out.String(), errb.String(), code
 }
 
+// plainNumber is a number as pcp free, uptime and pmrep print it.
+var plainNumber = regexp.MustCompile(`^[-+]?[0-9][0-9.:,]*$`)
+
 // shape is the layout of a tool's output: per line, the count of fields, and the
 // words that are not numbers (headers, labels), so that values may differ.
-func shape(out string) []string {
-	num := regexp.MustCompile(`^[-+]?[0-9][0-9.:,]*$`)
+func shape(out string) []string { return layout(out, plainNumber, false) }
+
+// layout reduces out to what must not differ between two hosts: per line, its count
+// of fields and its words, with each word num matches (and "N/A") replaced by "#".
+// splitBars first sets "|" apart, for tools that join a value to a separator.
+func layout(out string, num *regexp.Regexp, splitBars bool) []string {
 	var s []string
 	for _, l := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
+		if splitBars {
+			l = strings.ReplaceAll(l, "|", " | ")
+		}
 		f := strings.Fields(l)
 		words := []string{strconv.Itoa(len(f))}
 		for _, w := range f {
@@ -120,12 +130,12 @@ func shape(out string) []string {
 	return s
 }
 
-// TestStockToolsAgainstCollectord runs the real `pcp free`, `pcp uptime` and
-// `pmrep :vmstat` against collectord and against the real pmcd: both must succeed
-// with no error output, and print the same layout (header lines, columns).
-func TestStockToolsAgainstCollectord(t *testing.T) {
+// requirePCPTools skips t unless the real pmcd and pminfo, the given tools and
+// PCP's Python module (which the pcp-* commands import) are installed.
+func requirePCPTools(t *testing.T, tools ...string) {
+	t.Helper()
 	pcptest.Require(t, pcptest.PMCD, pcptest.PMInfo)
-	for _, p := range []string{"/usr/bin/pcp", "/usr/bin/pmrep", "/usr/lib/pcp/bin/pcp-free", "/usr/lib/pcp/bin/pcp-uptime"} {
+	for _, p := range tools {
 		if _, err := os.Stat(p); err != nil {
 			t.Skipf("%s missing: install the Debian packages pcp and python3-pcp (scripts/reference-pcp install)", p)
 		}
@@ -133,6 +143,13 @@ func TestStockToolsAgainstCollectord(t *testing.T) {
 	if err := exec.Command("/usr/bin/python3", "-c", "import pcp.pmapi").Run(); err != nil {
 		t.Skip("the PCP Python module is missing: apt-get install python3-pcp")
 	}
+}
+
+// TestStockToolsAgainstCollectord runs the real `pcp free`, `pcp uptime` and
+// `pmrep :vmstat` against collectord and against the real pmcd: both must succeed
+// with no error output, and print the same layout (header lines, columns).
+func TestStockToolsAgainstCollectord(t *testing.T) {
+	requirePCPTools(t, "/usr/bin/pcp", "/usr/bin/pmrep", "/usr/lib/pcp/bin/pcp-free", "/usr/lib/pcp/bin/pcp-uptime")
 	realHost := "127.0.0.1:" + strconv.Itoa(pcptest.StartPMCD(t, ""))
 	_, addr, _ := startServer(t, nil)
 	uptime := regexp.MustCompile(`^ \d\d:\d\d:\d\d up .+, +\d+ users?, +load average: [0-9.]+, [0-9.]+, [0-9.]+$`)

@@ -1,8 +1,6 @@
 package server
 
 import (
-	"os"
-	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -11,42 +9,21 @@ import (
 	"github.com/gopcp/gopcp/internal/pcptest"
 )
 
-// toolLayout reduces a tool's output to what must not differ between two hosts: each
-// line as its count of fields and its words, with numbers (dstat's "284k", "8186B"
-// included) replaced by "#".
-func toolLayout(out string) []string {
-	num := regexp.MustCompile(`^[-+]?[0-9][0-9.:,]*[BkKmMgGT]?$`)
-	var s []string
-	for _, l := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
-		// dstat joins a column group's last value to its "|" separator.
-		f := strings.Fields(strings.ReplaceAll(l, "|", " | "))
-		words := []string{strconv.Itoa(len(f))}
-		for _, w := range f {
-			if num.MatchString(w) || w == "N/A" {
-				w = "#"
-			}
-			words = append(words, w)
-		}
-		s = append(s, strings.Join(words, " "))
-	}
-	return s
-}
+// suffixedNumber is a number as dstat, mpstat and pmiostat print it, dstat's "284k"
+// and "8186B" included.
+var suffixedNumber = regexp.MustCompile(`^[-+]?[0-9][0-9.:,]*[BkKmMgGT]?$`)
+
+// toolLayout is layout for the monitors: numbers may carry a unit suffix, and dstat
+// joins a column group's last value to its "|" separator.
+func toolLayout(out string) []string { return layout(out, suffixedNumber, true) }
 
 // TestStockMonitorsAgainstCollectord runs the real pcp dstat (default set and the
 // cpu, disk, net, load, proc and sys plugins), pcp mpstat, pmiostat and pmstat
 // against collectord and against the real pmcd: each must exit 0 with nothing on
 // standard error and no missing-metric complaint, and print the same layout.
 func TestStockMonitorsAgainstCollectord(t *testing.T) {
-	pcptest.Require(t, pcptest.PMCD, pcptest.PMInfo)
-	for _, p := range []string{"/usr/bin/pcp", "/usr/bin/pmiostat", "/usr/bin/pmstat",
-		"/usr/lib/pcp/bin/pcp-dstat", "/usr/lib/pcp/bin/pcp-mpstat"} {
-		if _, err := os.Stat(p); err != nil {
-			t.Skipf("%s missing: install the Debian packages pcp and python3-pcp (scripts/reference-pcp install)", p)
-		}
-	}
-	if err := exec.Command("/usr/bin/python3", "-c", "import pcp.pmapi").Run(); err != nil {
-		t.Skip("the PCP Python module is missing: apt-get install python3-pcp")
-	}
+	requirePCPTools(t, "/usr/bin/pcp", "/usr/bin/pmiostat", "/usr/bin/pmstat",
+		"/usr/lib/pcp/bin/pcp-dstat", "/usr/lib/pcp/bin/pcp-mpstat")
 	realHost := "127.0.0.1:" + strconv.Itoa(pcptest.StartPMCD(t, ""))
 	_, addr, _ := startServer(t, nil)
 	missing := regexp.MustCompile(`(?i)missing|invalid metric|unknown metric|not available|PM_ERR`)
