@@ -74,6 +74,21 @@ func fileSums(t *testing.T, dir string) map[string][32]byte {
 	return out
 }
 
+// sameFiles fails t unless dir holds exactly the files of before, unchanged: we
+// only ever read an NSS database.
+func sameFiles(t *testing.T, dir string, before map[string][32]byte) {
+	t.Helper()
+	after := fileSums(t, dir)
+	if len(after) != len(before) {
+		t.Errorf("the NSS database's files changed: %d -> %d", len(before), len(after))
+	}
+	for k, v := range after {
+		if before[k] != v {
+			t.Errorf("the NSS database's %s changed", k)
+		}
+	}
+}
+
 // TestNSSInPlaceWalkthrough: the collector's sql:/etc/pcp/nssdb and the user's
 // ~/.pki/nssdb, made by certutil and pk12util exactly as the walkthrough says,
 // work as they are: -Q with the database's T CA, the client found in
@@ -141,15 +156,7 @@ func TestNSSInPlaceWalkthrough(t *testing.T) {
 	if !strings.Contains(ue.Error(), "NSS database sql:"+userDB) || !strings.Contains(ue.Error(), "certutil -A -d sql:"+userDB) {
 		t.Errorf("the error does not name the database it used, or gives a certdb add for it: %s", ue)
 	}
-	if after := fileSums(t, userDB); len(after) != len(before) {
-		t.Errorf("the NSS database changed: %v -> %v", before, after)
-	} else {
-		for k, v := range before {
-			if after[k] != v {
-				t.Errorf("%s changed", k)
-			}
-		}
-	}
+	sameFiles(t, userDB, before)
 }
 
 // TestNSSPinGoesToOwnStore: the user's NSS database got its CA from the
@@ -216,11 +223,7 @@ func TestNSSPinGoesToOwnStore(t *testing.T) {
 	if _, err := st.Get(nick); err != nil {
 		t.Fatal(err)
 	}
-	for k, v := range fileSums(t, userDB) {
-		if before[k] != v {
-			t.Errorf("the NSS database's %s changed", k)
-		}
-	}
+	sameFiles(t, userDB, before)
 	// The next run reads both: the pin and the client certificate.
 	o = ClientOptionsFromEnv(nil)
 	if o.StoreDir != own || len(o.ExtraStoreDirs) != 1 || o.ExtraStoreDirs[0] != userDB {
