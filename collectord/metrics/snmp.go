@@ -3,6 +3,7 @@ package metrics
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/gopcp/gopcp/protocol"
@@ -121,8 +122,11 @@ var snmpFields = []snmpField{
 // the older names and keep it in the newer ones, as in the linux agent; the
 // exceptions (TW -> timewaited, ...) are spelt out. TCPPrequeued and the others that
 // Linux 4.14 removed are listed so that older kernels still serve them.
-// network.tcp.tcpfastopenactivefail and network.tcp.tcploss are left out: which field
-// feeds them could not be confirmed, and a wrong number is worse than none.
+// network.tcp.tcpfastopenactivefail is a second name the linux agent gives the
+// TCPFastOpenActiveFail field (as network.tcp.fastopenactivefail, another PMID);
+// network.tcp.tcploss is the TCPLoss field, which current kernels no longer print,
+// so it has no value there. The MPTcpExt fields (network.mptcp.*) are in mptcp.go and
+// come after these, so the selectors above keep their numbers.
 var netstatFields = []snmpField{
 	{"network.tcp.syncookiessent", "TcpExt:SyncookiesSent", 53, 17, semC, uCount},
 	{"network.tcp.syncookiesrecv", "TcpExt:SyncookiesRecv", 53, 18, semC, uCount},
@@ -276,6 +280,8 @@ var netstatFields = []snmpField{
 	{"network.ip.ect0pkts", "IpExt:InECT0Pkts", 53, 15, semC, uCount},
 	{"network.ip.cepkts", "IpExt:InCEPkts", 53, 16, semC, uCount},
 	{"network.ip.reasmoverlaps", "IpExt:ReasmOverlaps", 53, 168, semC, uCount},
+	{"network.tcp.tcpfastopenactivefail", "TcpExt:TCPFastOpenActiveFail", 53, 136, semC, uCount},
+	{"network.tcp.tcploss", "TcpExt:TCPLoss", 53, 189, semC, uCount},
 }
 
 func snmpMetrics(fields []snmpField) []metricDef {
@@ -298,9 +304,13 @@ func snmpHelp(fields []snmpField, file string) func(metricDef) helpText {
 		if f.sem != semC {
 			kind = "a setting or current level, not a running count"
 		}
+		absent := "No value when the running kernel does not print that column."
+		if sec == "MPTcpExt" {
+			absent = "No value when the running kernel does not print that column, and none at\n" +
+				"all on a kernel built without Multipath TCP (no \"MPTcpExt:\" lines)."
+		}
 		return helpText{sec + " " + name + " from the kernel's network statistics",
-			"The " + name + " column of the \"" + sec + ":\" lines of " + file + ", " + kind + ".\n" +
-				"No value when the running kernel does not print that column."}
+			"The " + name + " column of the \"" + sec + ":\" lines of " + file + ", " + kind + ".\n" + absent}
 	}
 }
 
@@ -310,11 +320,20 @@ func init() {
 		fields     []snmpField
 	}{
 		{"snmp", "net/snmp", snmpFields},
-		{"netstat", "net/netstat", netstatFields},
+		{"netstat", "net/netstat", slices.Concat(netstatFields, mptcpFields)},
 	} {
-		keys := make([]string, len(s.fields))
+		// Two metrics may name one field (network.tcp.fastopenactivefail and
+		// tcpfastopenactivefail): each distinct field gets one value slot, and
+		// slotOf maps a metric's selector to it.
+		var keys []string
+		slotOf := make([]int, len(s.fields))
 		for i, f := range s.fields {
-			keys[i] = f.key
+			if j := slices.Index(keys, f.key); j >= 0 {
+				slotOf[i] = j
+				continue
+			}
+			slotOf[i] = len(keys)
+			keys = append(keys, f.key)
 		}
 		file := s.file
 		registerSource(&sourceSpec{
@@ -327,6 +346,7 @@ func init() {
 					vals:   make(optSlots, len(keys)),
 					want:   make([]bool, len(keys)),
 					signed: signedSNMP(keys),
+					slotOf: slotOf,
 				}
 			},
 			metrics: snmpMetrics(s.fields),
@@ -342,6 +362,7 @@ type snmpSource struct {
 	vals   optSlots
 	want   []bool
 	signed []bool // the slots the kernel prints signed
+	slotOf []int  // by selector: the metric's value slot
 }
 
 // snmpSigned are the fields the kernel prints with %ld rather than %lu.
@@ -363,16 +384,16 @@ func (s *snmpSource) Fetch(reqs []Request) error {
 	}
 	clear(s.want)
 	for _, rq := range reqs {
-		if rq.Sel >= 0 && rq.Sel < len(s.want) {
-			s.want[rq.Sel] = true
+		if rq.Sel >= 0 && rq.Sel < len(s.slotOf) {
+			s.want[s.slotOf[rq.Sel]] = true
 		}
 	}
 	if err := parseSNMP(b, s.fields, s.vals, s.want, s.signed); err != nil {
 		return fmt.Errorf("%s: %w", s.file.path, err)
 	}
 	for _, rq := range reqs {
-		if rq.Sel >= 0 && rq.Sel < len(s.vals) {
-			putOptU(rq.Res, protocol.InNull, s.vals[rq.Sel])
+		if rq.Sel >= 0 && rq.Sel < len(s.slotOf) {
+			putOptU(rq.Res, protocol.InNull, s.vals[s.slotOf[rq.Sel]])
 		}
 	}
 	return nil
