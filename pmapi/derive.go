@@ -42,17 +42,38 @@ type boundMetric struct {
 	root *bnode
 	desc protocol.Desc
 	pmid []protocol.PMID // operands to fetch
+	// depth is how many derived metrics deep the definition reaches: 0 when
+	// every operand is the collector's, else one more than its deepest
+	// derived operand.
+	depth int
 }
+
+// MaxDerivedDepth bounds how deeply derived metrics may be defined in terms of
+// one another. libpcp 6.0.3 has no bound: it recurses until its stack runs out
+// (a chain of 8,000 definitions binds with the default 8 MiB stack, one of
+// 9,000 crashes pminfo), so every chain it can bind binds here too, and a
+// longer one is unavailable instead of a crash.
+const MaxDerivedDepth = 10000
 
 // derivedCtx is a context's view of a DerivedSet. As in libpcp, a definition is
 // bound the first time the context meets it (a traversal, lookup or descriptor
-// request), and semantic errors are reported then. mu orders before Context.mu.
+// request), and semantic errors are reported then. mu guards the maps, set and
+// the evaluation state of bound trees; it is never held while binding (which
+// asks the collector, and binds derived operands in turn), so binding one
+// definition may bind others. mu orders before Context.mu.
 type derivedCtx struct {
 	mu    sync.Mutex
 	set   *DerivedSet
 	diag  io.Writer
 	tried map[protocol.PMID]bool
 	bound map[protocol.PMID]*boundMetric
+}
+
+func newDerivedCtx(set *DerivedSet, diag io.Writer) *derivedCtx {
+	if diag == nil {
+		diag = io.Discard
+	}
+	return &derivedCtx{set: set, diag: diag, tried: map[protocol.PMID]bool{}, bound: map[protocol.PMID]*boundMetric{}}
 }
 
 // UseDerived makes the derived metrics of set available in c (libpcp does this
@@ -62,70 +83,187 @@ type derivedCtx struct {
 func (c *Context) UseDerived(set *DerivedSet, diag io.Writer) {
 	var dc *derivedCtx
 	if set != nil {
-		if diag == nil {
-			diag = io.Discard
-		}
-		dc = &derivedCtx{set: set, diag: diag, tried: map[protocol.PMID]bool{}, bound: map[protocol.PMID]*boundMetric{}}
+		dc = newDerivedCtx(set, diag)
 	}
 	c.mu.Lock()
 	c.derived = dc
 	c.mu.Unlock()
 }
 
-// bindLocked returns d bound to c, binding it on first use; nil when it is not
-// available in this context. The caller holds dc.mu.
-func (dc *derivedCtx) bindLocked(c *Context, d *DerivedDef) *boundMetric {
+// currentSet is the set the context sees now (AddDerived replaces it).
+func (dc *derivedCtx) currentSet() *DerivedSet {
+	dc.mu.Lock()
+	defer dc.mu.Unlock()
+	return dc.set
+}
+
+// cached returns the binding of pmid if one was decided.
+func (dc *derivedCtx) cached(pmid protocol.PMID) (*boundMetric, bool) {
+	dc.mu.Lock()
+	defer dc.mu.Unlock()
+	return dc.bound[pmid], dc.tried[pmid]
+}
+
+// bind returns d bound to c, binding it on first use; nil when it is not
+// available in this context. unlisted says the caller has just seen that the
+// collector's namespace does not have d's name (which spares asking again).
+func (dc *derivedCtx) bind(c *Context, d *DerivedDef, unlisted bool) *boundMetric {
+	bm, _ := dc.bindPath(c, d, nil, unlisted)
+	return bm
+}
+
+// bindOutcome is what a binding learnt besides its result.
+type bindOutcome struct {
+	// err is a failed exchange with the collector: nothing is settled.
+	err error
+	// pathNote explains a failure met below that depends on the path taken
+	// (a cycle, or the depth bound): settled only for the outermost definition.
+	pathNote string
+}
+
+// bindPath binds d while the definitions in path (outermost first) are being
+// bound by this goroutine. A definition met again on its own path is a cycle:
+// libpcp 6.0.3 recurses until it crashes there, we make the definition
+// unavailable and say so on diag. Results that depend on path are cached only
+// for the outermost definition (whose path is empty, so they do not), and a
+// failed exchange is never cached: the next request asks again. Other
+// goroutines may bind the same definition at the same time; the first result
+// stored wins and is what every caller gets, so a context evaluates one tree
+// per definition.
+func (dc *derivedCtx) bindPath(c *Context, d *DerivedDef, path []*DerivedDef, unlisted bool) (*boundMetric, bindOutcome) {
 	if d.anon {
-		return nil
+		return nil, bindOutcome{}
 	}
+	if bm, ok := dc.cached(d.PMID); ok {
+		return bm, bindOutcome{}
+	}
+	if i := slices.Index(path, d); i >= 0 {
+		var chain []string
+		for _, p := range path[i:] {
+			chain = append(chain, p.Name)
+		}
+		return nil, bindOutcome{pathNote: "circular definition: " + strings.Join(append(chain, d.Name), " -> ")}
+	}
+	if len(path) >= MaxDerivedDepth {
+		return nil, bindOutcome{pathNote: fmt.Sprintf("operands nested more than %d derived metrics deep", MaxDerivedDepth)}
+	}
+	bm, sem, out := dc.bindDef(c, d, append(path[:len(path):len(path)], d), !unlisted)
+	if out.err != nil || (out.pathNote != "" && len(path) > 0) {
+		return bm, out
+	}
+	dc.mu.Lock()
+	defer dc.mu.Unlock()
 	if dc.tried[d.PMID] {
-		return dc.bound[d.PMID]
+		return dc.bound[d.PMID], bindOutcome{} // another goroutine got there first
 	}
 	dc.tried[d.PMID] = true
+	if bm != nil {
+		dc.bound[d.PMID] = bm
+		return bm, bindOutcome{}
+	}
+	switch {
+	case sem.msg != "":
+		fmt.Fprintf(dc.diag, "Semantic error: derived metric %s: %s: %s\n", d.Name, sem.at, sem.msg)
+	case out.pathNote != "":
+		fmt.Fprintf(dc.diag, "Semantic error: derived metric %s: %s\n", d.Name, out.pathNote)
+	}
+	return nil, bindOutcome{}
+}
+
+// semanticError is a definition that fails libpcp's checks: at is the node as
+// libpcp describes it, msg its explanation.
+type semanticError struct{ at, msg string }
+
+// bindDef resolves d's operands and checks its expression; a semantic error is
+// reported by whoever caches the result. With
+// shadow, a name the collector's namespace has makes d unavailable: libpcp
+// lists and looks up the namespace's metric, never the derived one.
+func (dc *derivedCtx) bindDef(c *Context, d *DerivedDef, path []*DerivedDef, shadow bool) (bm *boundMetric, sem semanticError, out bindOutcome) {
+	if shadow {
+		if _, err := c.lookupNames([]string{d.Name}); err == nil {
+			return nil, sem, out
+		} else if !isNameError(err) {
+			return nil, sem, bindOutcome{err: err}
+		}
+	}
+	b, out := dc.resolve(c, d.tree, path)
+	if b.depth > MaxDerivedDepth {
+		// reached through bindings cached earlier, so not seen on path
+		return nil, semanticError{at: d.Expr, msg: fmt.Sprintf("operands nested more than %d derived metrics deep", MaxDerivedDepth)}, out
+	}
+	root := b.bind(d.tree, false)
+	if root == nil {
+		return nil, sem, out
+	}
+	if msg, at := checkExpr(root); msg != "" {
+		return nil, semanticError{at: describe(at), msg: msg}, out
+	}
+	desc := root.desc
+	desc.PMID = d.PMID
+	return &boundMetric{def: d, root: root, desc: desc, pmid: b.operands, depth: b.depth}, sem, out
+}
+
+// resolve looks up every name in tree as libpcp's bind_expr does, one name per
+// request so that one missing operand cannot hide the others: at the
+// collector first, then among the context's derived metrics, binding those in
+// turn. A derived operand binds with its own descriptor; its values are what
+// libpcp 6.0.3 gets for it, PM_ERR_NOAGENT (see fetchDerived).
+func (dc *derivedCtx) resolve(c *Context, tree *exprNode, path []*DerivedDef) (*binder, bindOutcome) {
 	var names []string
-	walkNames(d.tree, func(n string) {
+	walkNames(tree, func(n string) {
 		if !slices.Contains(names, n) {
 			names = append(names, n)
 		}
 	})
+	var out bindOutcome
 	b := &binder{pmids: map[string]protocol.PMID{}, descs: map[protocol.PMID]protocol.Desc{}}
+	set := dc.currentSet()
 	for _, n := range names {
-		// one name per request, as libpcp's bind_expr does, so that one
-		// missing operand cannot hide the others. At pmcd only: LookupNames
-		// would bind a derived operand under dc.mu, which this goroutine holds
-		// (a deadlock), and the evaluator fetches operands from pmcd, so a
-		// derived metric built on another one is unavailable here (libpcp
-		// allows it).
 		ids, err := c.lookupNames([]string{n})
-		if err != nil || len(ids) != 1 {
+		if err == nil && len(ids) == 1 {
+			desc, err := c.Desc(ids[0])
+			if err != nil {
+				if !isMissing(err) && out.err == nil {
+					out.err = err
+				}
+				continue
+			}
+			b.pmids[n], b.descs[ids[0]] = ids[0], desc
 			continue
 		}
-		desc, err := c.Desc(ids[0])
-		if err != nil {
+		if err != nil && !isNameError(err) {
+			if out.err == nil {
+				out.err = err
+			}
 			continue
 		}
-		b.pmids[n], b.descs[ids[0]] = ids[0], desc
+		od := set.byName(n)
+		switch {
+		case od == nil:
+		case od.anon:
+			b.pmids[n], b.descs[od.PMID] = od.PMID, anonDesc(od.PMID)
+		default:
+			obm, o := dc.bindPath(c, od, path, true)
+			if out.err == nil {
+				out.err = o.err
+			}
+			if out.pathNote == "" {
+				out.pathNote = o.pathNote
+			}
+			if obm != nil {
+				b.pmids[n], b.descs[od.PMID] = od.PMID, obm.desc
+				b.depth = max(b.depth, obm.depth+1)
+			}
+		}
 	}
-	root := b.bind(d.tree, false)
-	if root == nil {
-		return nil
-	}
-	if msg, at := checkExpr(root); msg != "" {
-		fmt.Fprintf(dc.diag, "Semantic error: derived metric %s: %s: %s\n", d.Name, describe(at), msg)
-		return nil
-	}
-	desc := root.desc
-	desc.PMID = d.PMID
-	bm := &boundMetric{def: d, root: root, desc: desc, pmid: b.operands}
-	dc.bound[d.PMID] = bm
-	return bm
+	return b, out
 }
 
-// bind is bindLocked taking the lock.
-func (dc *derivedCtx) bind(c *Context, d *DerivedDef) *boundMetric {
-	dc.mu.Lock()
-	defer dc.mu.Unlock()
-	return dc.bindLocked(c, d)
+// isMissing reports an error that says a metric is not there (as opposed to a
+// failed exchange).
+func isMissing(err error) bool {
+	code := protocol.CodeOf(err)
+	return code == protocol.ErrPMID || code == protocol.ErrName || code == protocol.ErrNonLeaf
 }
 
 func walkNames(n *exprNode, f func(string)) {
@@ -143,6 +281,7 @@ type binder struct {
 	pmids    map[string]protocol.PMID
 	descs    map[protocol.PMID]protocol.Desc
 	operands []protocol.PMID
+	depth    int // see boundMetric.depth
 }
 
 // bind copies n for one context, resolving names; nil when an operand is

@@ -38,6 +38,10 @@ type DerivedDef struct {
 // while they use it.
 type DerivedSet struct {
 	defs []*DerivedDef
+	// indexes of defs: binding a chain of definitions looks names up at every
+	// level, and a linear search made long configurations quadratic.
+	names map[string]*DerivedDef
+	pmids map[protocol.PMID]*DerivedDef
 }
 
 // NewDerivedSet returns a set holding the two anonymous metrics every libpcp
@@ -60,7 +64,28 @@ func NewDerivedSet() *DerivedSet {
 func (s *DerivedSet) add(d *DerivedDef) {
 	n := len(s.defs) // item numbering starts at 1; item 0 is reserved
 	d.PMID = protocol.NewPMID(derivedDomain, uint32(n/1023), uint32(n%1023+1))
+	s.index(d)
+}
+
+// index appends d, whose PMID is already set, to s.
+func (s *DerivedSet) index(d *DerivedDef) {
+	if s.names == nil {
+		s.names, s.pmids = map[string]*DerivedDef{}, map[protocol.PMID]*DerivedDef{}
+	}
 	s.defs = append(s.defs, d)
+	if _, dup := s.names[d.Name]; !dup {
+		s.names[d.Name] = d
+	}
+	s.pmids[d.PMID] = d
+}
+
+// derivedSetOf returns a set of defs as they are, PMIDs included.
+func derivedSetOf(defs []*DerivedDef) *DerivedSet {
+	s := &DerivedSet{}
+	for _, d := range defs {
+		s.index(d)
+	}
+	return s
 }
 
 // Defs returns the definitions in registration order.
@@ -75,24 +100,14 @@ func (s *DerivedSet) byName(name string) *DerivedDef {
 	if s == nil {
 		return nil
 	}
-	for _, d := range s.defs {
-		if d.Name == name {
-			return d
-		}
-	}
-	return nil
+	return s.names[name]
 }
 
 func (s *DerivedSet) byPMID(pmid protocol.PMID) *DerivedDef {
 	if s == nil || pmid.Domain() != derivedDomain {
 		return nil
 	}
-	for _, d := range s.defs {
-		if d.PMID == pmid {
-			return d
-		}
-	}
-	return nil
+	return s.pmids[pmid]
 }
 
 // Register adds a global derived metric (pmRegisterDerived). A syntax error is a

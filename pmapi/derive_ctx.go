@@ -17,32 +17,41 @@ func anonDesc(pmid protocol.PMID) protocol.Desc {
 }
 
 // derivedBelow returns the derived names at or below prefix ("" is all) that are
-// available in c, in registration order.
-func (c *Context) derivedBelow(prefix string) []string {
+// available in c, in registration order. listed are the collector's names at or
+// below prefix: a derived metric of one of those names is hidden.
+func (c *Context) derivedBelow(prefix string, listed []string) []string {
 	dc := c.derived
 	if dc == nil {
 		return nil
 	}
+	seen := make(map[string]bool, len(listed))
+	for _, n := range listed {
+		seen[n] = true
+	}
 	var out []string
-	for _, d := range dc.set.defs {
+	for _, d := range dc.currentSet().defs {
 		if prefix != "" && d.Name != prefix && !strings.HasPrefix(d.Name, prefix+".") {
 			continue
 		}
-		if d.anon || dc.bind(c, d) != nil {
+		if seen[d.Name] {
+			continue
+		}
+		if d.anon || dc.bind(c, d, true) != nil {
 			out = append(out, d.Name)
 		}
 	}
 	return out
 }
 
-// derivedPMID returns the PMID of an available derived metric called name.
+// derivedPMID returns the PMID of an available derived metric called name, a
+// name the collector's namespace does not have.
 func (c *Context) derivedPMID(name string) (protocol.PMID, bool) {
 	dc := c.derived
 	if dc == nil {
 		return protocol.PMIDNull, false
 	}
-	d := dc.set.byName(name)
-	if d == nil || (!d.anon && dc.bind(c, d) == nil) {
+	d := dc.currentSet().byName(name)
+	if d == nil || (!d.anon && dc.bind(c, d, true) == nil) {
 		return protocol.PMIDNull, false
 	}
 	return d.PMID, true
@@ -53,7 +62,7 @@ func (c *Context) derivedDef(pmid protocol.PMID) *DerivedDef {
 	if c.derived == nil {
 		return nil
 	}
-	return c.derived.set.byPMID(pmid)
+	return c.derived.currentSet().byPMID(pmid)
 }
 
 // derivedDesc returns pmid's descriptor if it is a derived metric: ok false means
@@ -66,7 +75,7 @@ func (c *Context) derivedDesc(pmid protocol.PMID) (protocol.Desc, bool, error) {
 	if d.anon {
 		return anonDesc(pmid), true, nil
 	}
-	if bm := c.derived.bind(c, d); bm != nil {
+	if bm := c.derived.bind(c, d, false); bm != nil {
 		return bm.desc, true, nil
 	}
 	return protocol.Desc{}, true, pcpErr(protocol.ErrPMID)
@@ -91,24 +100,33 @@ func derivedText(d *DerivedDef, kind int32, direct bool) (string, error) {
 }
 
 // fetchDerived is Fetch with derived metrics: their operands join the one FETCH
-// PDU, and their values are computed from the reply.
+// PDU, and their values are computed from the reply. Definitions are bound
+// first, without the lock; the lock is then held across the fetch and the
+// evaluation so that rate() and delta() see this context's samples in order.
+//
+// An operand that is itself a derived metric is not evaluated: libpcp 6.0.3
+// sends its PMID (domain 511) to pmcd with the others, pmcd has no agent for
+// it, and the metric built on it gets PM_ERR_NOAGENT. That answer is given here
+// without asking the collector.
 func (c *Context) fetchDerived(pmids []protocol.PMID) (*protocol.Result, error) {
 	if len(pmids) == 0 {
 		return nil, pcpErr(protocol.ErrTooSmall)
 	}
 	dc := c.derived
-	dc.mu.Lock()
-	defer dc.mu.Unlock()
+	set := dc.currentSet()
 	var send []protocol.PMID
 	anyDerived := false
 	bms := make([]*boundMetric, len(pmids))
+	local := map[protocol.PMID]*protocol.ValueSet{}
 	for i, id := range pmids {
-		if d := dc.set.byPMID(id); d != nil {
+		if d := set.byPMID(id); d != nil {
 			anyDerived = true
-			if bm := dc.bindLocked(c, d); bm != nil {
+			if bm := dc.bind(c, d, false); bm != nil {
 				bms[i] = bm
 				for _, op := range bm.pmid {
-					if !containsPMID(send, op) {
+					if op.Domain() == derivedDomain {
+						local[op] = &protocol.ValueSet{PMID: op, NumVal: protocol.ErrNoAgent}
+					} else if !containsPMID(send, op) {
 						send = append(send, op)
 					}
 				}
@@ -120,8 +138,10 @@ func (c *Context) fetchDerived(pmids []protocol.PMID) (*protocol.Result, error) 
 	if !anyDerived {
 		return c.fetchPMIDs(pmids)
 	}
+	dc.mu.Lock()
+	defer dc.mu.Unlock()
 	out := &protocol.Result{}
-	got := map[protocol.PMID]*protocol.ValueSet{}
+	got := local
 	if len(send) > 0 {
 		r, err := c.fetchPMIDs(send)
 		if err != nil {
@@ -142,7 +162,7 @@ func (c *Context) fetchDerived(pmids []protocol.PMID) (*protocol.Result, error) 
 	}
 	env := &evalEnv{vsets: got, stamp: float64(out.Sec) + float64(out.Nsec)/1e9, c: c}
 	for i, id := range pmids {
-		switch d := dc.set.byPMID(id); {
+		switch d := set.byPMID(id); {
 		case d == nil:
 			out.VSets = append(out.VSets, *got[id])
 		case d.anon:

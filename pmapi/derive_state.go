@@ -51,8 +51,7 @@ func NewDerivedState(global *DerivedSet, diag io.Writer) *DerivedState {
 	if diag == nil {
 		diag = io.Discard
 	}
-	return &DerivedState{global: global, dc: &derivedCtx{set: global, diag: diag,
-		tried: map[protocol.PMID]bool{}, bound: map[protocol.PMID]*boundMetric{}}}
+	return &DerivedState{global: global, dc: newDerivedCtx(global, diag)}
 }
 
 // UseDerivedState lends st to c for the requests that follow (nil removes
@@ -106,17 +105,21 @@ func (e *AddError) Error() string {
 // semantic error is refused; a missing operand, or a name the collector's
 // namespace already has (which takes precedence), leaves the name undefined
 // without an error. A name is accepted once, whatever became of it. A
-// per-context name hides a global one. Operands are looked up in the
-// collector's namespace only. A transport failure is returned as it is.
+// per-context name hides a global one. Operands are looked up as libpcp does:
+// in the collector's namespace, then among the context's derived metrics
+// (whose values are then PM_ERR_NOAGENT, see fetchDerived). A transport
+// failure is returned as it is. The lock is not held while the collector is
+// asked, so requests on the context's other connections are not held up.
 func (st *DerivedState) AddDerived(c *Context, name, expr string) error {
 	dc := st.dc
 	dc.mu.Lock()
-	defer dc.mu.Unlock()
 	if slices.Contains(st.names, name) {
+		dc.mu.Unlock()
 		return &AddError{Kind: "Error", Name: name, Code: errDuplicateDerived, Msg: "Duplicate per-context derived metric name"}
 	}
 	tree, serr := parseExpr(expr)
 	if serr != nil {
+		dc.mu.Unlock()
 		pos := serr.Pos
 		if expr == "" {
 			pos = 1 // libpcp's caret for an empty expression
@@ -124,11 +127,13 @@ func (st *DerivedState) AddDerived(c *Context, name, expr string) error {
 		return &AddError{Kind: "Syntax Error", Name: name, Expr: expr, Pos: pos, Msg: serr.Msg}
 	}
 	if st.next >= maxPerContext {
+		dc.mu.Unlock()
 		return &AddError{Kind: "Error", Name: name, Code: protocol.ErrPMID, Msg: "per-context derived metric PMID space exhausted"}
 	}
 	n := st.next
 	st.next++
 	st.names = append(st.names, name)
+	dc.mu.Unlock()
 	d := &DerivedDef{Name: name, Expr: expr, tree: tree,
 		PMID: protocol.NewPMID(derivedDomain, uint32(2047-n/1023), uint32(1023-n%1023)),
 		// libpcp gives per-context metrics empty help text, not none.
@@ -142,41 +147,20 @@ func (st *DerivedState) AddDerived(c *Context, name, expr string) error {
 	} else if err != nil && !isNameError(err) {
 		return err
 	}
-	var names []string
-	walkNames(tree, func(n string) {
-		if !slices.Contains(names, n) {
-			names = append(names, n)
-		}
-	})
-	b := &binder{pmids: map[string]protocol.PMID{}, descs: map[protocol.PMID]protocol.Desc{}}
-	for _, on := range names {
-		ids, err := c.lookupNames([]string{on})
-		if err != nil {
-			if isNameError(err) {
-				continue
-			}
-			return err
-		}
-		desc, err := c.Desc(ids[0])
-		if err != nil {
-			if protocol.CodeOf(err) == protocol.ErrPMID {
-				continue
-			}
-			return err
-		}
-		b.pmids[on], b.descs[ids[0]] = ids[0], desc
+	bm, sem, out := dc.bindDef(c, d, []*DerivedDef{d}, false)
+	if out.err != nil {
+		return out.err
 	}
-	root := b.bind(tree, false)
-	if root == nil {
+	if sem.msg != "" {
+		return &AddError{Kind: "Semantic Error", Name: name, Expr: expr, Msg: sem.msg}
+	}
+	if bm == nil {
 		return nil // an operand is missing: not defined here
 	}
-	if msg, _ := checkExpr(root); msg != "" {
-		return &AddError{Kind: "Semantic Error", Name: name, Expr: expr, Msg: msg}
-	}
-	desc := root.desc
-	desc.PMID = d.PMID
+	dc.mu.Lock()
+	defer dc.mu.Unlock()
 	dc.tried[d.PMID] = true
-	dc.bound[d.PMID] = &boundMetric{def: d, root: root, desc: desc, pmid: b.operands}
+	dc.bound[d.PMID] = bm
 	st.local = append(st.local, d)
 
 	// The set the context sees: global definitions not hidden by a per-context
@@ -187,7 +171,7 @@ func (st *DerivedState) AddDerived(c *Context, name, expr string) error {
 			defs = append(defs, g)
 		}
 	}
-	dc.set = &DerivedSet{defs: append(defs, st.local...)}
+	dc.set = derivedSetOf(append(defs, st.local...))
 	return nil
 }
 

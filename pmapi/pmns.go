@@ -29,7 +29,7 @@ func (c *Context) Traverse(name string) ([]string, error) {
 	} else {
 		names = p.(*protocol.PMNSNames).Names
 	}
-	derived := c.derivedBelow(name)
+	derived := c.derivedBelow(name, names)
 	if err != nil && len(derived) == 0 {
 		return nil, err
 	}
@@ -67,37 +67,26 @@ func (c *Context) LookupNames(names []string) ([]protocol.PMID, error) {
 	return c.lookupNames(names)
 }
 
-// lookupWithDerived resolves available derived names locally and the others at
-// pmcd.
+// lookupWithDerived resolves names as libpcp's pmLookupName does with derived
+// metrics: at pmcd first, then the names pmcd does not know among the derived
+// metrics available in the context (a namespace name hides a derived one).
 func (c *Context) lookupWithDerived(names []string) ([]protocol.PMID, error) {
-	ids := make([]protocol.PMID, len(names))
-	var rest []string
-	var at []int
-	for i, n := range names {
-		if id, ok := c.derivedPMID(n); ok {
-			ids[i] = id
-			continue
-		}
-		rest, at = append(rest, n), append(at, i)
-	}
-	if len(rest) == 0 {
-		return ids, nil
-	}
-	got, err := c.lookupNames(rest)
+	ids, err := c.lookupNames(names)
 	if err != nil {
-		if len(names) == 1 {
+		if len(names) != 1 || !isNameError(err) {
 			return nil, err
 		}
-		if code := protocol.CodeOf(err); code != protocol.ErrName && code != protocol.ErrNonLeaf {
-			return nil, err
+		if id, ok := c.derivedPMID(names[0]); ok {
+			return []protocol.PMID{id}, nil
 		}
-		got = make([]protocol.PMID, len(rest))
-		for i := range got {
-			got[i] = protocol.PMIDNull
-		}
+		return nil, err
 	}
-	for k, i := range at {
-		ids[i] = got[k]
+	for i, id := range ids {
+		if id == protocol.PMIDNull {
+			if did, ok := c.derivedPMID(names[i]); ok {
+				ids[i] = did
+			}
+		}
 	}
 	return ids, nil
 }

@@ -256,18 +256,24 @@ func TestDeriveConcurrent(t *testing.T) {
 }
 
 // TestDeriveOnDerived: a definition whose operand is another derived metric
-// (global, or a context's own) is answered at once and is unavailable; it used
-// to bind the operand under the lock it held, and the request hung.
+// (global, or a context's own) is answered at once, as libpcp 6.0.3 answers it:
+// it is defined, with the descriptor it derives from its operand, and it has no
+// values (pmcd has no agent for the operand's PMID). It used to bind the
+// operand under the lock it held, and the request hung.
 func TestDeriveOnDerived(t *testing.T) {
 	ts, col, _ := start(t, withDerived(t, "g.a = hinv.ncpu\ng.b = g.a * 2\n"))
 	id := ctxID(t, getJSON(t, ts.URL+"/pmapi/context?hostspec="+col.Addr+"&polltimeout=30", 200))
 	getJSON(t, ts.URL+"/pmapi/"+id+"/derive?name=c.a&expr=g.a*3", 200)
 	f := fetchValues(t, getJSON(t, ts.URL+"/pmapi/"+id+"/fetch?names=g.b,g.a,c.a", 200))
-	if _, ok := f["g.b"]; ok || len(f["g.a"]) != 1 {
+	if b, ok := f["g.b"]; !ok || len(b) != 0 || len(f["g.a"]) != 1 {
 		t.Errorf("fetch: %v", f)
 	}
-	if _, ok := f["c.a"]; ok {
+	if a, ok := f["c.a"]; !ok || len(a) != 0 {
 		t.Errorf("fetch: %v", f)
+	}
+	m := getJSON(t, ts.URL+"/pmapi/"+id+"/metric?names=g.b,c.a", 200)
+	if n := len(m["metrics"].([]any)); n != 2 {
+		t.Errorf("metric: %v", m)
 	}
 }
 
