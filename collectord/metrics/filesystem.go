@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -63,7 +64,7 @@ func init() {
 		domain: DomainLinux,
 		indoms: []protocol.InDom{indomFilesys},
 		new: func(e *env) Source {
-			return &fsSource{file: newKfile(filepath.Join(e.procRoot, "mounts")), rootFS: e.rootFS, statfs: unix.Statfs}
+			return &fsSource{file: newKfile(filepath.Join(e.procRoot, "mounts")), rootFS: e.rootFS}
 		},
 		metrics: []metricDef{
 			{"filesys.capacity", pmid(60, 5, 1), tU64, indomFilesys, semD, uKB, selCapacity},
@@ -89,12 +90,15 @@ type mount struct {
 	statPath string // dir joined under rootFS
 	st       unix.Statfs_t
 	stOK     bool
+	fuse     bool // served by a user-space process, which may take its time
 }
 
 type fsSource struct {
-	file      *kfile
-	valid     bool // mounts holds the table as last read
-	rootFS    string
+	file   *kfile
+	valid  bool // mounts holds the table as last read
+	rootFS string
+	// statfs, when set (tests), answers statfs(2) for every mount; nil is the
+	// kernel's, as a raw system call except for FUSE (rawStatfs).
 	statfs    func(string, *unix.Statfs_t) error
 	buf       []byte
 	ids       idCache
@@ -164,7 +168,7 @@ func (s *fsSource) read() error {
 		if dup {
 			continue
 		}
-		s.mounts = append(s.mounts, mount{id: id})
+		s.mounts = append(s.mounts, mount{id: id, fuse: bytes.HasPrefix(typ, []byte("fuse"))})
 		m := &s.mounts[len(s.mounts)-1]
 		for uint32(len(s.dirs)) <= id {
 			s.dirs = append(s.dirs, "")
@@ -256,7 +260,15 @@ func (s *fsSource) Fetch(reqs []Request) error {
 	if needStat {
 		for i := range s.mounts {
 			m := &s.mounts[i]
-			m.stOK = s.statfs(m.statPath, &m.st) == nil
+			statfs := s.statfs
+			switch {
+			case statfs != nil:
+			case m.fuse:
+				statfs = unix.Statfs
+			default:
+				statfs = rawStatfs
+			}
+			m.stOK = statfs(m.statPath, &m.st) == nil
 		}
 	}
 	for _, rq := range reqs {
@@ -319,4 +331,23 @@ func (s *fsSource) Instances(protocol.InDom) ([]Instance, error) {
 	}
 	sortInstances(out)
 	return out, nil
+}
+
+// rawStatfs is statfs(2) as a raw system call, for the reason rawPread gives
+// (kfile.go). The mounts measured are block-device filesystems (network
+// filesystems and pseudo-filesystems are skipped), whose statfs the kernel answers
+// from counters in memory without waiting on the device; FUSE filesystems, which
+// a user-space process answers, keep the ordinary call. The path is made
+// NUL-terminated on the stack, so nothing is allocated.
+func rawStatfs(path string, st *unix.Statfs_t) error {
+	var b [512]byte
+	if len(path) >= len(b) || strings.IndexByte(path, 0) >= 0 {
+		return unix.Statfs(path, st) // long, or with a NUL the ordinary call refuses
+	}
+	copy(b[:], path)
+	_, _, e := unix.RawSyscall(unix.SYS_STATFS, uintptr(unsafe.Pointer(&b[0])), uintptr(unsafe.Pointer(st)), 0)
+	if e != 0 {
+		return &os.PathError{Op: "statfs", Path: path, Err: e}
+	}
+	return nil
 }

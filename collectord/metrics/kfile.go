@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -23,6 +24,9 @@ type kfile struct {
 	// one read (see wholeInOneRead): a read that returns less than asked is then
 	// the end of the file, and the read that would return nothing is skipped.
 	whole bool
+	// raw is set while fd is held open on procfs: its reads go through a raw
+	// system call (rawPread).
+	raw bool
 }
 
 func newKfile(path string) *kfile { return &kfile{path: path, fd: -1} }
@@ -43,7 +47,7 @@ func (f *kfile) read(buf []byte) ([]byte, error) {
 		fileHook(f.path)
 	}
 	if f.fd >= 0 {
-		b, err := preadAll(f.fd, f.path, buf, f.whole)
+		b, err := preadAll(f.fd, f.path, buf, f.whole, f.raw)
 		if err == nil || keepOnError(err) {
 			return b, err
 		}
@@ -58,10 +62,11 @@ func (f *kfile) read(buf []byte) ([]byte, error) {
 	keep := !f.noKeep && unix.Fstatfs(fd, &st) == nil && (st.Type == procSuperMagic || st.Type == sysfsMagic)
 	// The first read of a file always goes to the zero-byte read: only a file
 	// known to be on procfs or sysfs may trust a short read.
-	b, err := preadAll(fd, f.path, buf, false)
+	b, err := preadAll(fd, f.path, buf, false, false)
 	if keep && (err == nil || keepOnError(err)) {
 		f.fd = fd
 		f.whole = st.Type == sysfsMagic || wholeInOneRead(f.path)
+		f.raw = st.Type == procSuperMagic
 	} else {
 		unix.Close(fd)
 	}
@@ -78,7 +83,7 @@ func (f *kfile) close() {
 	if f.fd >= 0 {
 		unix.Close(f.fd)
 		f.fd = -1
-		f.whole = false
+		f.whole, f.raw = false, false
 	}
 }
 
@@ -111,9 +116,10 @@ func (f *kfile) changed() bool {
 	if f.fd < 0 {
 		return true
 	}
+	// A poll that does not wait: a raw system call, as rawPread's.
 	p := [1]unix.PollFd{{Fd: int32(f.fd), Events: unix.POLLPRI}}
-	n, err := unix.Poll(p[:], 0)
-	if err != nil {
+	n, _, e := unix.RawSyscall(unix.SYS_POLL, uintptr(unsafe.Pointer(&p[0])), 1, 0)
+	if e != 0 {
 		return true
 	}
 	return n > 0 && p[0].Revents&(unix.POLLPRI|unix.POLLERR|unix.POLLNVAL) != 0
@@ -129,13 +135,30 @@ func readFile(path string, buf []byte) ([]byte, error) {
 		return buf[:0], &os.PathError{Op: "open", Path: path, Err: err}
 	}
 	defer unix.Close(fd)
-	return preadAll(fd, path, buf, false)
+	return preadAll(fd, path, buf, false, false)
+}
+
+// rawPread is pread(2) without the scheduler's bookkeeping around an ordinary
+// system call (entersyscall/exitsyscall). That bookkeeping wakes the runtime's
+// monitor thread on an idle server, once per request, which costs more than the
+// read of a small /proc file; the saving shows only when every system call of a
+// fetch goes raw (the client's socket does too: collectord/server rawconn.go).
+// A raw call cannot hand its CPU to another goroutine if it blocks, so it is
+// used only for held-open procfs files, which the kernel generates from memory
+// without waiting on a device or the network; sysfs attributes (a network
+// driver's speed, say) can wait, and keep the ordinary call.
+func rawPread(fd int, p []byte, off int64) (int, error) {
+	n, _, e := unix.RawSyscall6(unix.SYS_PREAD64, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)), uintptr(off), 0, 0)
+	if e != 0 {
+		return int(n), e
+	}
+	return int(n), nil
 }
 
 // preadAll reads fd from offset 0 to end of file. Files of pseudo-filesystems report
 // no size, so it reads until a read returns nothing, or, when shortIsEnd (a file
 // that comes whole in one read), until a read returns less than it had room for.
-func preadAll(fd int, path string, buf []byte, shortIsEnd bool) ([]byte, error) {
+func preadAll(fd int, path string, buf []byte, shortIsEnd, raw bool) ([]byte, error) {
 	if cap(buf) < 4096 {
 		buf = make([]byte, 0, 4096)
 	}
@@ -149,7 +172,13 @@ func preadAll(fd int, path string, buf []byte, shortIsEnd bool) ([]byte, error) 
 			buf = append(buf, 0)[:len(buf)]
 		}
 		room := cap(buf) - len(buf)
-		n, err := unix.Pread(fd, buf[len(buf):cap(buf)], int64(len(buf)))
+		var n int
+		var err error
+		if raw {
+			n, err = rawPread(fd, buf[len(buf):cap(buf)], int64(len(buf)))
+		} else {
+			n, err = unix.Pread(fd, buf[len(buf):cap(buf)], int64(len(buf)))
+		}
 		if err == unix.EINTR {
 			continue
 		}

@@ -3,6 +3,7 @@ package metrics
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"os"
 	"strconv"
 	"strings"
@@ -80,14 +81,14 @@ func TestKfileMultiRecordReadInFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer unix.Close(fd)
-	careful, err := preadAll(fd, path, make([]byte, 0, 1<<20), false)
+	careful, err := preadAll(fd, path, make([]byte, 0, 1<<20), false, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(careful) <= os.Getpagesize() {
 		t.Skipf("%s is only %d bytes here: nothing to show", path, len(careful))
 	}
-	trusting, err := preadAll(fd, path, make([]byte, 0, 1<<20), true)
+	trusting, err := preadAll(fd, path, make([]byte, 0, 1<<20), true, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,8 +122,8 @@ func TestKfileWholeListMatchesKernel(t *testing.T) {
 		if err != nil {
 			continue // not on this kernel (pressure, snmp6)
 		}
-		whole, err1 := preadAll(fd, p, nil, true)
-		careful, err2 := preadAll(fd, p, nil, false)
+		whole, err1 := preadAll(fd, p, nil, true, true) // raw, as held-open procfs files are read
+		careful, err2 := preadAll(fd, p, nil, false, false)
 		unix.Close(fd)
 		if err1 != nil || err2 != nil {
 			continue // e.g. pressure files present but PSI disabled (EOPNOTSUPP)
@@ -139,5 +140,41 @@ func TestKfileWholeListMatchesKernel(t *testing.T) {
 		if firsts(whole) != firsts(careful) {
 			t.Errorf("%s: one short read gave %d bytes, a careful read %d", p, len(whole), len(careful))
 		}
+	}
+}
+
+// A held-open procfs file is read with the raw pread, which must read what the
+// ordinary one reads and report errors the same way (a bad descriptor is an
+// error naming the file, not a panic or an empty success).
+func TestKfileRawPread(t *testing.T) {
+	onProcfs(t)
+	f := newKfile("/proc/self/stat")
+	defer f.close()
+	if _, err := f.read(nil); err != nil {
+		t.Fatal(err)
+	}
+	if f.fd < 0 || !f.raw {
+		t.Fatalf("/proc/self/stat: held open %v, raw %v; want both", f.fd >= 0, f.raw)
+	}
+	got, err := f.read(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The pid and command name open the line; the counters after them move.
+	first := func(b []byte) string { return strings.Join(strings.Fields(string(b))[:2], " ") }
+	if first(got) != first(want) {
+		t.Fatalf("raw read %q, os.ReadFile %q", got, want)
+	}
+	if _, err := preadAll(-1, "/nonexistent", nil, false, true); !errors.Is(err, unix.EBADF) || !strings.Contains(err.Error(), "/nonexistent") {
+		t.Fatalf("raw pread of a bad descriptor: %v, want EBADF naming the path", err)
+	}
+	sysfs := newKfile("/sys/kernel/mm/transparent_hugepage/enabled")
+	defer sysfs.close()
+	if _, err := sysfs.read(nil); err == nil && sysfs.raw {
+		t.Fatal("a sysfs attribute is read raw; only procfs files may be")
 	}
 }

@@ -377,7 +377,9 @@ var errRefused = errors.New("refused")
 
 // handle runs one client from greeting to close.
 func (s *Server) handle(ctx context.Context, nc net.Conn) {
-	c := &client{srv: s, set: s.Settings(), raw: nc, conn: protocol.NewConn(nc), start: time.Now(), peer: nc.RemoteAddr()}
+	// Reads and writes go through raw system calls (rawconn.go); Close and
+	// Shutdown still act on nc itself.
+	c := &client{srv: s, set: s.Settings(), raw: nc, conn: protocol.NewConn(newRawConn(nc)), start: time.Now(), peer: nc.RemoteAddr()}
 	defer nc.Close()
 	// A bug in one request's handling must cost that client, not the daemon.
 	defer func() {
