@@ -67,13 +67,16 @@ type derivedCtx struct {
 	diag  io.Writer
 	tried map[protocol.PMID]bool
 	bound map[protocol.PMID]*boundMetric
+	// maxDepth is MaxDerivedDepth (tests lower it to try the bound cheaply)
+	maxDepth int
 }
 
 func newDerivedCtx(set *DerivedSet, diag io.Writer) *derivedCtx {
 	if diag == nil {
 		diag = io.Discard
 	}
-	return &derivedCtx{set: set, diag: diag, tried: map[protocol.PMID]bool{}, bound: map[protocol.PMID]*boundMetric{}}
+	return &derivedCtx{set: set, diag: diag, tried: map[protocol.PMID]bool{}, bound: map[protocol.PMID]*boundMetric{},
+		maxDepth: MaxDerivedDepth}
 }
 
 // UseDerived makes the derived metrics of set available in c (libpcp does this
@@ -144,8 +147,8 @@ func (dc *derivedCtx) bindPath(c *Context, d *DerivedDef, path []*DerivedDef, un
 		}
 		return nil, bindOutcome{pathNote: "circular definition: " + strings.Join(append(chain, d.Name), " -> ")}
 	}
-	if len(path) >= MaxDerivedDepth {
-		return nil, bindOutcome{pathNote: fmt.Sprintf("operands nested more than %d derived metrics deep", MaxDerivedDepth)}
+	if len(path) > dc.maxDepth {
+		return nil, bindOutcome{pathNote: fmt.Sprintf("operands nested more than %d derived metrics deep", dc.maxDepth)}
 	}
 	bm, sem, out := dc.bindDef(c, d, append(path[:len(path):len(path)], d), !unlisted)
 	if out.err != nil || (out.pathNote != "" && len(path) > 0) {
@@ -187,9 +190,9 @@ func (dc *derivedCtx) bindDef(c *Context, d *DerivedDef, path []*DerivedDef, sha
 		}
 	}
 	b, out := dc.resolve(c, d.tree, path)
-	if b.depth > MaxDerivedDepth {
+	if b.depth > dc.maxDepth {
 		// reached through bindings cached earlier, so not seen on path
-		return nil, semanticError{at: d.Expr, msg: fmt.Sprintf("operands nested more than %d derived metrics deep", MaxDerivedDepth)}, out
+		return nil, semanticError{at: d.Expr, msg: fmt.Sprintf("operands nested more than %d derived metrics deep", dc.maxDepth)}, out
 	}
 	root := b.bind(d.tree, false)
 	if root == nil {

@@ -125,12 +125,13 @@ func (n *bnode) eval(e *evalEnv) int32 {
 			return s
 		}
 	}
+	if n.kind == nDefined {
+		return n.numval // computed at bind time, so its value is kept
+	}
 	n.vals = n.vals[:0]
 	switch n.kind {
 	case nInteger, nDouble:
 		n.vals = append(n.vals, constValue(n.value, n.desc.Type))
-	case nDefined:
-		return n.numval // computed at bind time
 	case nName:
 		return n.evalName(e)
 	case nDelta, nRate:
