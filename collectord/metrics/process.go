@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"github.com/prometheus/procfs"
+
 	"github.com/gopcp/gopcp/protocol"
 )
 
@@ -42,13 +44,15 @@ import (
 // user names and working directories say too much to hand to anyone who can
 // reach the port.
 //
-// Not served (yet): proc.psinfo.environ and proc.memory.maps (every process's
-// environment, often holding secrets, and megabytes of mappings per fetch),
-// proc.psinfo.labels and proc.id.container, and the namespaces, smaps, autogroup
-// and runq groups.
+// The environment (proc.psinfo.environ), the mappings (proc.memory.maps), the
+// smaps_rollup totals (proc.smaps.*, smaps.go) and the rest (procmore.go) are read
+// only when a fetch names them: smaps_rollup makes the kernel walk every mapping of
+// the process, and maps may be megabytes. proc.runq.* and proc.control.* (runq.go)
+// count and describe the same walk; hotproc.* (hotproc.go) is the agent's second,
+// predicate-filtered view.
 
 // procFile is one file under /proc/<pid>.
-type procFile uint16
+type procFile uint32
 
 const (
 	pfStat procFile = 1 << iota
@@ -63,17 +67,26 @@ const (
 	pfOOM
 	pfExe
 	pfCwd
+	pfSmaps
+	pfAutogroup
+	pfEnviron
+	pfMaps
+	pfLabel
 	pfCount = iota
 )
 
 var procFileNames = [pfCount]string{"stat", "statm", "status", "cmdline", "io", "schedstat", "fd",
-	"wchan", "cgroup", "oom_score", "exe", "cwd"}
+	"wchan", "cgroup", "oom_score", "exe", "cwd", "smaps_rollup", "autogroup", "environ", "maps",
+	"attr/current"}
 
 // Limits on what is read from one file: a command line may be long, but not larger
 // than the kernel's own limit on arguments by much; status and cgroup are a few KB.
 const (
 	maxProcFile    = 1 << 17
 	procInstDigits = 6
+	// maxProcMaps bounds proc.memory.maps: a process with this many bytes of
+	// mappings (some 150,000 of them) gets no value rather than a cut-off list.
+	maxProcMaps = 16 << 20
 )
 
 var indomProc = protocol.NewInDom(DomainProc, 9)
@@ -254,11 +267,16 @@ const (
 	stsVmPTE
 	stsVmSwap
 	stsVmPeak
+	stsEnvID
 	stsSigPnd // string fields from here on
 	stsSigBlk
 	stsSigIgn
 	stsSigCgt
 	stsCpus
+	stsNStgid
+	stsNSpid
+	stsNSpgid
+	stsNSsid
 	stsMax
 
 	stsFirstStr = stsSigPnd
@@ -282,7 +300,20 @@ func procFilesText(f procFile) string {
 	return out
 }
 
-var procMetrics = []procMetric{
+// procMetrics is every per-process metric: this file's, then the ones the other
+// proc files declare (their tables join here so that one selector numbering and
+// one reader serve them all).
+var procMetrics = joinProcMetrics(baseProcMetrics, moreProcMetrics, smapsMetrics)
+
+func joinProcMetrics(parts ...[]procMetric) []procMetric {
+	var out []procMetric
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
+}
+
+var baseProcMetrics = []procMetric{
 	{"proc.psinfo.pid", pmid(3, 8, 0), tU32, semD, uNone, pfStat, statU(stPID),
 		"process id", "The process id, the same number as the instance."},
 	{"proc.psinfo.cmd", pmid(3, 8, 1), tSTR, semD, uNone, pfStat, strOf(func(p *procData) (string, bool) { return p.comm, p.nstat > 0 }),
@@ -449,24 +480,27 @@ var procMetrics = []procMetric{
 	}, "open file descriptors", "Entries of /proc/<pid>/fd."},
 }
 
-// selNProcs selects proc.nprocs, the one metric of the source without an instance
-// domain: it counts the same listing the per-process metrics walk, so a fetch of
-// both lists /proc once.
-var selNProcs = len(procMetrics)
+// selNProcs selects proc.nprocs, the first of the source's metrics without an
+// instance domain (runq.go): it counts the same listing the per-process metrics
+// walk, so a fetch of both lists /proc once.
+var selNProcs = len(procMetrics) + gNProcs
 
 func init() {
-	defs := make([]metricDef, len(procMetrics), len(procMetrics)+1)
+	defs := make([]metricDef, len(procMetrics), len(procMetrics)+gMax)
 	for i, m := range procMetrics {
 		defs[i] = metricDef{m.name, m.pmid, m.typ, indomProc, m.sem, m.units, i}
 	}
 	helpInDom[indomProc] = helpText{oneline: "processes, by process id",
 		help: "One instance per process of /proc/[0-9]*. " + procHelpInst}
-	defs = append(defs, metricDef{"proc.nprocs", pmid(3, 8, 99), tU32, null, semI, uNone, selNProcs})
+	defs = append(defs, procGlobalDefs()...)
+	defs = append(defs, hotprocDefs()...)
+	helpInDom[indomHotproc] = helpText{oneline: "hot processes, by process id",
+		help: "The processes the hotproc predicate selects (none: this collector evaluates\nno predicate). " + procHelpInst}
 	registerSource(&sourceSpec{
 		name:    "proc",
 		domain:  DomainProc,
 		private: true,
-		indoms:  []protocol.InDom{indomProc},
+		indoms:  []protocol.InDom{indomProc, indomHotproc},
 		new: func(e *env) Source {
 			return &processSource{root: e.procRoot, etc: e.etcRoot, pageSize: e.pageSize, hz: 100}
 		},
@@ -474,6 +508,13 @@ func init() {
 		help: func(d metricDef) helpText {
 			if d.sel == selNProcs {
 				return helpText{} // the generated catalogue's
+			}
+			if d.sel >= hotBase {
+				return hotprocHelp(d.sel)
+			}
+			if d.sel >= len(procMetrics) {
+				g := procGlobals[d.sel-len(procMetrics)]
+				return helpText{g.one, g.hlp + procGlobalSource(d.sel-len(procMetrics))}
 			}
 			m := procMetrics[d.sel]
 			h := m.hlp
@@ -497,6 +538,7 @@ type processSource struct {
 	pids      []uint32
 	d         procData
 	names     idNames
+	pfs       *procfs.FS // for environ, made on first use
 	partial   atomic.Uint64
 	// denied counts the partial errors that were only permission refusals
 	// (another user's proc.io without privileges): expected, unlike a parse error.
@@ -530,6 +572,14 @@ type procData struct {
 	cgroups   string
 	oom       uint64
 	exe, cwd  string
+	container string
+	smapsOK   uint32
+	smaps     [smapsFields]uint64
+	agID      uint64
+	agNice    int64
+	environ   string
+	maps      string
+	label     string
 }
 
 func (p *procData) stat(f int) (int64, bool) {
@@ -542,8 +592,11 @@ func (p *procData) stat(f int) (int64, bool) {
 // errGone marks a process that exited while it was being read.
 var errGone = errors.New("process exited")
 
-// Instances lists the processes now running.
-func (s *processSource) Instances(protocol.InDom) ([]Instance, error) {
+// Instances lists the processes now running (none for hotproc: no process is hot).
+func (s *processSource) Instances(indom protocol.InDom) ([]Instance, error) {
+	if indom == indomHotproc {
+		return []Instance{}, nil
+	}
 	pids, err := s.listPids()
 	if err != nil {
 		return nil, err
@@ -621,18 +674,53 @@ func sortU32(a []uint32) {
 }
 
 // Fetch answers the requests for every process, or only for the pids the requests
-// name when all of them carry an instance list.
+// name when all of them carry an instance list and none needs the whole listing
+// (proc.nprocs, proc.runq.*).
 func (s *processSource) Fetch(reqs []Request) error {
 	var need procFile
+	var globals uint32
 	filtered := true
 	for _, rq := range reqs {
-		if rq.Sel == selNProcs {
-			filtered = false
+		if rq.Sel >= hotBase {
+			if rq.Sel == hotBase+len(procMetrics)+hAutogroupEnabled {
+				globals |= 1 << gAutogroupEnabled // read the same switch
+			}
+			continue // no process is hot: nothing to read (hotproc.go)
+		}
+		if rq.Sel >= len(procMetrics) {
+			g := rq.Sel - len(procMetrics)
+			globals |= 1 << g
+			if g == gNProcs || g >= gRunqFirst && g <= gRunqLast {
+				filtered = false
+			}
+			if g >= gRunqFirst && g <= gRunqLast {
+				need |= pfStat
+			}
 			continue
 		}
 		need |= procMetrics[rq.Sel].file
 		if !rq.Filtered {
 			filtered = false
+		}
+	}
+	wantRunq := globals&(1<<gRunqFirst|1<<gBlocked|1<<gSleeping|1<<gStopped|1<<gSwapped|1<<gDefunct|1<<gUnknown|1<<gKernel) != 0
+	partial, onlyDenied := false, true
+	failed := func(err error) {
+		partial = true
+		if !errors.Is(err, syscall.EACCES) && !errors.Is(err, syscall.EPERM) {
+			onlyDenied = false
+		}
+	}
+	// The per-process autogroup values exist only while autogrouping is on.
+	var agOn uint64
+	agOK := false
+	if need&pfAutogroup != 0 || globals&(1<<gAutogroupEnabled) != 0 {
+		var err error
+		if agOn, agOK, err = s.autogroupEnabled(); err != nil {
+			failed(err)
+		}
+		if agOn != 1 {
+			need &^= pfAutogroup
 		}
 	}
 	var pids []uint32
@@ -652,24 +740,25 @@ func (s *processSource) Fetch(reqs []Request) error {
 	if need&pfStatus != 0 {
 		s.names.refresh(s.etc)
 	}
-	partial, onlyDenied := false, true
+	var runq runqCounts
+	runqOK := true
 	for _, pid := range pids {
 		if need == 0 {
 			break // proc.nprocs alone: the listing is all it needs
 		}
 		d := &s.d
 		err := s.read(pid, need, d)
+		if wantRunq && !runq.count(d, errors.Is(err, errGone)) {
+			runqOK = false
+		}
 		if errors.Is(err, errGone) {
 			continue
 		}
 		if err != nil {
-			partial = true
-			if !errors.Is(err, syscall.EACCES) && !errors.Is(err, syscall.EPERM) {
-				onlyDenied = false
-			}
+			failed(err)
 		}
 		for _, rq := range reqs {
-			if rq.Sel == selNProcs || rq.Filtered && !containsU32(rq.Only, pid) {
+			if rq.Sel >= len(procMetrics) || rq.Filtered && !containsU32(rq.Only, pid) {
 				continue
 			}
 			m := &procMetrics[rq.Sel]
@@ -683,8 +772,28 @@ func (s *processSource) Fetch(reqs []Request) error {
 		}
 	}
 	for _, rq := range reqs {
-		if rq.Sel == selNProcs {
+		if rq.Sel < len(procMetrics) {
+			continue
+		}
+		if rq.Sel >= hotBase {
+			hotprocValue(rq, agOn, agOK)
+			continue
+		}
+		switch g := rq.Sel - len(procMetrics); {
+		case g == gNProcs:
 			putU(rq.Res, protocol.InNull, uint64(len(pids)))
+		case g >= gRunqFirst && g <= gRunqLast:
+			if runqOK {
+				putI(rq.Res, protocol.InNull, runq[g-gRunqFirst])
+			}
+		case g == gAllThreads, g == gPerclientThreads:
+			putU(rq.Res, protocol.InNull, 0)
+		case g == gPerclientCgroups:
+			putS(rq.Res, protocol.InNull, "")
+		case g == gAutogroupEnabled:
+			if agOK {
+				putU(rq.Res, protocol.InNull, agOn)
+			}
 		}
 	}
 	if partial {
@@ -780,8 +889,23 @@ func (s *processSource) readOne(rel string, f procFile, d *procData) error {
 		d.nfd = n
 		return err
 	}
-	b, err := s.readFile(path)
+	limit := maxProcFile
+	switch f {
+	case pfMaps:
+		limit = maxProcMaps
+	case pfEnviron:
+		return s.readEnviron(path, rel, d)
+	}
+	b, err := s.readFileMax(path, limit)
+	if f == pfMaps {
+		defer s.shrinkBuf()
+	}
 	if err != nil {
+		if f == pfLabel && errors.Is(err, syscall.EINVAL) {
+			// No security module gives this process a label: nothing to show,
+			// as for a file the kernel lacks.
+			return &os.PathError{Op: "read", Path: path, Err: syscall.ENOENT}
+		}
 		return err
 	}
 	var ok bool
@@ -817,6 +941,26 @@ func (s *processSource) readOne(rel string, f procFile, d *procData) error {
 		ok = true
 	case pfCgroup:
 		d.cgroups, ok = cgroupString(b)
+		d.container = cpusetContainerID(b)
+	case pfSmaps:
+		if len(trimSpace(b)) == 0 {
+			// A kernel thread has no memory map: no values, and no error.
+			return &os.PathError{Op: "read", Path: path, Err: syscall.ENOENT}
+		}
+		ok = parseSmapsRollup(b, d)
+	case pfAutogroup:
+		if len(trimSpace(b)) == 0 {
+			return &os.PathError{Op: "read", Path: path, Err: syscall.ENOENT} // kernel threads: no group
+		}
+		ok = parseAutogroup(b, d)
+	case pfMaps:
+		if len(b) == cap(b) && cap(b) >= maxProcMaps {
+			return &os.PathError{Op: "read", Path: path, Err: errTooLarge}
+		}
+		d.maps = string(trimTrailingNewline(b))
+		ok = true
+	case pfLabel:
+		d.label, ok = labelString(b)
 	case pfOOM:
 		d.oom, ok = parseUint(trimSpace(b))
 	}
@@ -828,6 +972,20 @@ func (s *processSource) readOne(rel string, f procFile, d *procData) error {
 
 // readFile reads a whole (small) kernel file into the source's buffer.
 func (s *processSource) readFile(path string) ([]byte, error) {
+	return s.readFileMax(path, maxProcFile)
+}
+
+// shrinkBuf drops a read buffer grown past the usual limit (by a large maps
+// file), so that one big process does not pin megabytes between fetches.
+func (s *processSource) shrinkBuf() {
+	if cap(s.buf) > maxProcFile {
+		s.buf = nil
+	}
+}
+
+// readFileMax reads up to limit bytes of a kernel file into the source's buffer:
+// a longer file gives its first limit bytes (len == cap == limit tells).
+func (s *processSource) readFileMax(path string, limit int) ([]byte, error) {
 	if fileHook != nil {
 		fileHook(path)
 	}
@@ -842,10 +1000,10 @@ func (s *processSource) readFile(path string) ([]byte, error) {
 	b := s.buf[:0]
 	for {
 		if len(b) == cap(b) {
-			if cap(b) >= maxProcFile {
+			if cap(b) >= limit {
 				break // longer than any real one: keep the first part
 			}
-			nb := make([]byte, len(b), 2*cap(b))
+			nb := make([]byte, len(b), min(2*cap(b), limit))
 			copy(nb, b)
 			b = nb
 		}
@@ -996,6 +1154,16 @@ func parsePidStatus(b []byte, d *procData) bool {
 			statusStr(val, d, stsSigCgt)
 		case "Cpus_allowed_list":
 			statusStr(val, d, stsCpus)
+		case "envID":
+			statusNum(val, d, stsEnvID)
+		case "NStgid":
+			statusList(val, d, stsNStgid)
+		case "NSpid":
+			statusList(val, d, stsNSpid)
+		case "NSpgid":
+			statusList(val, d, stsNSpgid)
+		case "NSsid":
+			statusList(val, d, stsNSsid)
 		}
 	}
 	return d.statusOK != 0
@@ -1026,6 +1194,21 @@ func statusIDs(val []byte, d *procData, first int) {
 		d.status[first+k] = v
 		d.statusOK |= 1 << (first + k)
 	}
+}
+
+// statusList keeps a list of ids, one per nested pid namespace ("1234\t1"),
+// joined by commas as the real agent shows them ("1234,1").
+func statusList(val []byte, d *procData, i int) {
+	val = trimSpace(val)
+	out := make([]byte, len(val))
+	for k, c := range val {
+		if isSpace(c) {
+			c = ','
+		}
+		out[k] = c
+	}
+	d.statusStr[i-stsFirstStr] = string(out)
+	d.statusOK |= 1 << i
 }
 
 func statusStr(val []byte, d *procData, i int) {
