@@ -291,7 +291,7 @@ func serve(o *options, stdout, stderr io.Writer) int {
 	}
 	srv.Registry = reg
 
-	lns, err := systemd.Listen(cfg.Server.Address, cfg.Server.Port, log)
+	lns, err := systemd.ListenWith(server.ListenConfig(), cfg.Server.Address, cfg.Server.Port, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "collectord: %v\n", err)
 		return 1

@@ -129,6 +129,18 @@ type Server struct {
 	clock      func() time.Time // tests: the log limiters' clock
 }
 
+// ListenConfig is how collectord's TCP listeners are made. Accepted connections
+// get no TCP keep-alive, as with pmcd (which sets no socket option on the
+// connections it accepts). Go's default turns keep-alive on with four
+// setsockopt calls per connection, a fifth of the server's CPU for a short
+// connection; what it would buy, noticing a peer that vanished without a FIN
+// within about two minutes instead of at the idle timeout (IdleTimeout, an hour
+// by default), matters little here: such a peer costs one goroutine and a few
+// kilobytes until then, and the per-address and MaxClients limits bound how many
+// there can be. Sites that want quicker reaping lower idle_timeout. Sockets
+// passed by the service manager keep Go's default (keep-alive on).
+func ListenConfig() net.ListenConfig { return net.ListenConfig{KeepAlive: -1} }
+
 // Update replaces the settings for clients that connect from now on (a reload).
 func (s *Server) Update(st Settings) { s.live.Store(&st) }
 

@@ -85,6 +85,13 @@ func Listeners() ([]net.Listener, error) {
 // when there are any (addrs and port are then not used, and the log says so),
 // else new TCP listeners on each of addrs (none: all interfaces) at port.
 func Listen(addrs []string, port int, log *slog.Logger) ([]net.Listener, error) {
+	return ListenWith(net.ListenConfig{}, addrs, port, log)
+}
+
+// ListenWith is Listen with lc for the listeners it creates (its KeepAlive
+// applies to the connections they accept); sockets from the service manager
+// come as they are.
+func ListenWith(lc net.ListenConfig, addrs []string, port int, log *slog.Logger) ([]net.Listener, error) {
 	lns, err := Listeners()
 	if err != nil {
 		return nil, err
@@ -97,7 +104,7 @@ func Listen(addrs []string, port int, log *slog.Logger) ([]net.Listener, error) 
 		addrs = []string{""}
 	}
 	for _, a := range addrs {
-		ln, err := net.Listen("tcp", net.JoinHostPort(a, strconv.Itoa(port)))
+		ln, err := lc.Listen(context.Background(), "tcp", net.JoinHostPort(a, strconv.Itoa(port)))
 		if err != nil {
 			for _, l := range lns {
 				l.Close()
