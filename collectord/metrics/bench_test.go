@@ -37,6 +37,27 @@ var benchMixed30 = []string{
 	"filesys.capacity", "filesys.free", "filesys.mountdir", "proc.nprocs", "kernel.uname.release", "pmcd.numclients",
 }
 
+// fetchbench10 and fetchbench30 are the sets of bench/fetchbench.c (make bench),
+// so the source-side cost of what make bench measures end to end shows here alone.
+var (
+	fetchbench10 = []string{
+		"kernel.all.cpu.user", "kernel.all.cpu.sys", "kernel.all.cpu.idle",
+		"kernel.all.pswitch", "kernel.all.intr", "mem.util.free", "mem.util.used",
+		"mem.util.cached", "kernel.all.load", "kernel.all.nprocs",
+	}
+	fetchbench30 = []string{
+		"kernel.percpu.cpu.user", "kernel.percpu.cpu.sys", "kernel.percpu.cpu.idle",
+		"network.interface.in.bytes", "network.interface.out.bytes",
+		"network.interface.in.packets", "network.interface.out.packets",
+		"disk.dev.read", "disk.dev.write", "disk.dev.read_bytes", "disk.dev.write_bytes",
+		"mem.util.free", "mem.util.used", "mem.util.cached", "mem.util.bufmem",
+		"kernel.all.load", "kernel.all.pswitch", "kernel.all.intr", "kernel.all.nprocs",
+		"swap.used", "filesys.free", "filesys.used", "kernel.all.cpu.nice",
+		"kernel.all.cpu.steal", "mem.util.available", "mem.util.slab",
+		"kernel.all.running", "kernel.all.blocked", "kernel.all.uptime", "hinv.ncpu",
+	}
+)
+
 func benchFetch(b *testing.B, names []string) {
 	r, err := New(Options{Version: "bench"})
 	if err != nil {
@@ -67,3 +88,5 @@ func BenchmarkFetch1(b *testing.B)       { benchFetch(b, bench1) }
 func BenchmarkFetch10(b *testing.B)      { benchFetch(b, bench10) }
 func BenchmarkFetch30(b *testing.B)      { benchFetch(b, bench30) }
 func BenchmarkFetchMixed30(b *testing.B) { benchFetch(b, benchMixed30) }
+func BenchmarkFetchbench10(b *testing.B) { benchFetch(b, fetchbench10) }
+func BenchmarkFetchbench30(b *testing.B) { benchFetch(b, fetchbench30) }

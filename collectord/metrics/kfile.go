@@ -24,6 +24,10 @@ type kfile struct {
 	// one read (see wholeInOneRead): a read that returns less than asked is then
 	// the end of the file, and the read that would return nothing is skipped.
 	whole bool
+	// endBelow, when not zero, is set while fd is held open on a seq file whose
+	// records have a known bound (see pagedEnd): a first read shorter than it is
+	// the end of the file, and the read that would return nothing is skipped.
+	endBelow int
 	// raw is set while fd is held open on procfs: its reads go through a raw
 	// system call (rawPread).
 	raw bool
@@ -47,7 +51,7 @@ func (f *kfile) read(buf []byte) ([]byte, error) {
 		fileHook(f.path)
 	}
 	if f.fd >= 0 {
-		b, err := preadAll(f.fd, f.path, buf, f.whole, f.raw)
+		b, err := preadAll(f.fd, f.path, buf, f.whole, f.endBelow, f.raw)
 		if err == nil || keepOnError(err) {
 			return b, err
 		}
@@ -62,11 +66,14 @@ func (f *kfile) read(buf []byte) ([]byte, error) {
 	keep := !f.noKeep && unix.Fstatfs(fd, &st) == nil && (st.Type == procSuperMagic || st.Type == sysfsMagic)
 	// The first read of a file always goes to the zero-byte read: only a file
 	// known to be on procfs or sysfs may trust a short read.
-	b, err := preadAll(fd, f.path, buf, false, false)
+	b, err := preadAll(fd, f.path, buf, false, 0, false)
 	if keep && (err == nil || keepOnError(err)) {
 		f.fd = fd
 		f.whole = st.Type == sysfsMagic || wholeInOneRead(f.path)
 		f.raw = st.Type == procSuperMagic
+		if f.raw {
+			f.endBelow = pagedEnd(f.path)
+		}
 	} else {
 		unix.Close(fd)
 	}
@@ -83,7 +90,7 @@ func (f *kfile) close() {
 	if f.fd >= 0 {
 		unix.Close(f.fd)
 		f.fd = -1
-		f.whole, f.raw = false, false
+		f.whole, f.raw, f.endBelow = false, false, 0
 	}
 }
 
@@ -135,7 +142,31 @@ func readFile(path string, buf []byte) ([]byte, error) {
 		return buf[:0], &os.PathError{Op: "open", Path: path, Err: err}
 	}
 	defer unix.Close(fd)
-	return preadAll(fd, path, buf, false, false)
+	return preadAll(fd, path, buf, false, 0, false)
+}
+
+// pagedEnd returns, for a held-open procfs seq file whose records (lines) have a
+// known upper size, the length below which a first read is the whole file, or 0.
+// The kernel fills one page-sized buffer per read with whole records and stops
+// only at the end of the file or at a record that does not fit what is left of
+// the page; a read that left room for the largest record a file can have
+// therefore stopped at the end. Confirming the end with the zero-byte read
+// instead is not cheap: a read at an offset makes the kernel generate every
+// record again to find where that offset falls.
+//
+// /proc/net/dev: a name of at most 16 bytes and 16 counters of at most 20
+// digits, under 400 bytes a line. /proc/diskstats: two device numbers, a name of
+// at most 32 bytes and 20 counters, under 500 bytes. Bounded at 1 KiB each. Other
+// seq files (smaps, interrupts on a machine with many CPUs, mounts) can have
+// records of any size and keep the zero-byte read.
+func pagedEnd(path string) int {
+	const recordMax = 1024
+	if strings.HasSuffix(path, "/net/dev") || strings.HasSuffix(path, "/diskstats") {
+		if page := os.Getpagesize(); page > recordMax {
+			return page - recordMax
+		}
+	}
+	return 0
 }
 
 // rawPread is pread(2) without the scheduler's bookkeeping around an ordinary
@@ -157,8 +188,10 @@ func rawPread(fd int, p []byte, off int64) (int, error) {
 
 // preadAll reads fd from offset 0 to end of file. Files of pseudo-filesystems report
 // no size, so it reads until a read returns nothing, or, when shortIsEnd (a file
-// that comes whole in one read), until a read returns less than it had room for.
-func preadAll(fd int, path string, buf []byte, shortIsEnd, raw bool) ([]byte, error) {
+// that comes whole in one read), until a read returns less than it had room for,
+// or, when endBelow is not zero (pagedEnd), until a first read returns fewer bytes
+// than endBelow.
+func preadAll(fd int, path string, buf []byte, shortIsEnd bool, endBelow int, raw bool) ([]byte, error) {
 	if cap(buf) < 4096 {
 		buf = make([]byte, 0, 4096)
 	}
@@ -189,7 +222,7 @@ func preadAll(fd int, path string, buf []byte, shortIsEnd, raw bool) ([]byte, er
 			return buf, nil
 		}
 		buf = buf[:len(buf)+n]
-		if shortIsEnd && n < room {
+		if shortIsEnd && n < room || len(buf) == n && n < endBelow && n < room {
 			return buf, nil
 		}
 	}

@@ -81,14 +81,14 @@ func TestKfileMultiRecordReadInFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer unix.Close(fd)
-	careful, err := preadAll(fd, path, make([]byte, 0, 1<<20), false, false)
+	careful, err := preadAll(fd, path, make([]byte, 0, 1<<20), false, 0, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(careful) <= os.Getpagesize() {
 		t.Skipf("%s is only %d bytes here: nothing to show", path, len(careful))
 	}
-	trusting, err := preadAll(fd, path, make([]byte, 0, 1<<20), true, true)
+	trusting, err := preadAll(fd, path, make([]byte, 0, 1<<20), true, 0, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,8 +122,8 @@ func TestKfileWholeListMatchesKernel(t *testing.T) {
 		if err != nil {
 			continue // not on this kernel (pressure, snmp6)
 		}
-		whole, err1 := preadAll(fd, p, nil, true, true) // raw, as held-open procfs files are read
-		careful, err2 := preadAll(fd, p, nil, false, false)
+		whole, err1 := preadAll(fd, p, nil, true, 0, true) // raw, as held-open procfs files are read
+		careful, err2 := preadAll(fd, p, nil, false, 0, false)
 		unix.Close(fd)
 		if err1 != nil || err2 != nil {
 			continue // e.g. pressure files present but PSI disabled (EOPNOTSUPP)
@@ -169,7 +169,7 @@ func TestKfileRawPread(t *testing.T) {
 	if first(got) != first(want) {
 		t.Fatalf("raw read %q, os.ReadFile %q", got, want)
 	}
-	if _, err := preadAll(-1, "/nonexistent", nil, false, true); !errors.Is(err, unix.EBADF) || !strings.Contains(err.Error(), "/nonexistent") {
+	if _, err := preadAll(-1, "/nonexistent", nil, false, 0, true); !errors.Is(err, unix.EBADF) || !strings.Contains(err.Error(), "/nonexistent") {
 		t.Fatalf("raw pread of a bad descriptor: %v, want EBADF naming the path", err)
 	}
 	sysfs := newKfile("/sys/kernel/mm/transparent_hugepage/enabled")
@@ -177,4 +177,67 @@ func TestKfileRawPread(t *testing.T) {
 	if _, err := sysfs.read(nil); err == nil && sysfs.raw {
 		t.Fatal("a sysfs attribute is read raw; only procfs files may be")
 	}
+}
+
+// /proc/net/dev and /proc/diskstats, seq files of bounded records, cost one read
+// per fetch when they are short of a page less the record bound, and that read
+// holds what a careful read to the zero-byte read finds (the same first fields).
+// Larger, they keep reading: the result still matches.
+func TestKfilePagedEnd(t *testing.T) {
+	onProcfs(t)
+	for _, p := range []string{"/proc/net/dev", "/proc/diskstats"} {
+		if pagedEnd(p) == 0 {
+			t.Fatalf("%s has no paged end", p)
+		}
+		f := newKfile(p)
+		buf, err := f.read(nil)
+		if err != nil {
+			f.close()
+			t.Skipf("%s: %v", p, err)
+		}
+		if f.fd < 0 || f.endBelow == 0 {
+			f.close()
+			t.Fatalf("%s not held open with a paged end (fd %d, endBelow %d)", p, f.fd, f.endBelow)
+		}
+		careful, err := preadAll(f.fd, p, nil, false, 0, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		const n = 100
+		overhead := readSyscalls(t)
+		overhead = readSyscalls(t) - overhead
+		before := readSyscalls(t)
+		for i := 0; i < n; i++ {
+			if buf, err = f.read(buf); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got := readSyscalls(t) - before - overhead
+		f.close()
+		if firstFields(buf) != firstFields(careful) {
+			t.Fatalf("%s: a paged read has lines %q, a careful read %q", p, firstFields(buf), firstFields(careful))
+		}
+		if len(careful) < f.endBelow || len(careful) < pagedEnd(p) {
+			if got > n+n/4 {
+				t.Fatalf("%d reads of %s (%d bytes) took %d read system calls", n, p, len(careful), got)
+			}
+		}
+	}
+	for _, p := range []string{"/proc/self/smaps", "/proc/interrupts", "/proc/mounts", "/proc/vmstat"} {
+		if pagedEnd(p) != 0 {
+			t.Errorf("%s, whose records have no bound, has a paged end", p)
+		}
+	}
+}
+
+// firstFields is the first field of every line, to compare two reads of a file
+// whose counters move between them.
+func firstFields(b []byte) string {
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) > 0 {
+			out = append(out, f[0])
+		}
+	}
+	return strings.Join(out, " ")
 }
