@@ -2,8 +2,14 @@ package metrics
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/gopcp/gopcp/protocol"
 )
@@ -47,6 +53,12 @@ const (
 	selBaudrate
 	selDuplex
 	selIfRunning
+	// the rest of the network family
+	selIfType
+	selIfVirtual
+	selIfWireless
+	selAllFirst // network.all.*: selAllFirst + allIn/allOut/allTotal*4 + column
+	selAllLast  = selAllFirst + 11
 )
 
 // Columns of /proc/net/dev for the counter selectors above.
@@ -87,6 +99,15 @@ var netOwnHelp = map[int]helpText{
 		"1 when /sys/class/net/<if>/flags has IFF_UP and /sys/class/net/<if>/carrier\n" +
 			"reads 1, 0 when either is off. No value when the flags cannot be read, or\n" +
 			"the interface is up and its carrier is unreadable or neither 0 nor 1."},
+	selIfType: {"the interface's hardware type (ARPHRD_*: 1 Ethernet, 772 loopback)",
+		"/sys/class/net/<if>/type, the kernel's ARPHRD_* link type number. No value when\n" +
+			"the file cannot be read or is not a number."},
+	selIfVirtual: {"whether the interface is virtual (1) or backed by a device (0)",
+		"1 when /sys/devices/virtual/net/<if> exists (loopback, bridges, tunnels, veth and\n" +
+			"the like), 0 when it does not. No value when /sys/class/net/<if> is missing."},
+	selIfWireless: {"whether the interface is a wireless one",
+		"1 when /sys/class/net/<if>/wireless exists, 0 when it does not. No value when\n" +
+			"/sys/class/net/<if> is missing."},
 }
 
 const netDevColumns = 16
@@ -103,9 +124,10 @@ func init() {
 		domain: DomainLinux,
 		indoms: []protocol.InDom{indomNetIf},
 		new: func(e *env) Source {
-			return &netSource{file: newKfile(filepath.Join(e.procRoot, "net/dev")), classDir: filepath.Join(e.sysRoot, "class/net")}
+			return &netSource{file: newKfile(filepath.Join(e.procRoot, "net/dev")), classDir: filepath.Join(e.sysRoot, "class/net"),
+				virtualDir: filepath.Join(e.sysRoot, "devices/virtual/net"), culled: netAllCulled(e.etcRoot)}
 		},
-		metrics: []metricDef{
+		metrics: append([]metricDef{
 			{"network.interface.in.bytes", pmid(60, 3, 0), tU64, indomNetIf, semC, uByte, selInBytes},
 			{"network.interface.in.packets", pmid(60, 3, 1), tU64, indomNetIf, semC, uCount, selInPackets},
 			{"network.interface.in.errors", pmid(60, 3, 2), tU64, indomNetIf, semC, uCount, selInErrors},
@@ -135,8 +157,16 @@ func init() {
 			{"network.interface.baudrate", pmid(60, 3, 23), tU64, indomNetIf, semD, protocol.Units(0x1f003000), selBaudrate},
 			{"network.interface.duplex", pmid(60, 3, 24), tU32, indomNetIf, semD, uNone, selDuplex},
 			{"network.interface.running", pmid(60, 3, 26), tU32, indomNetIf, semI, uNone, selIfRunning},
+			{"network.interface.wireless", pmid(60, 3, 28), tU32, indomNetIf, semD, uNone, selIfWireless},
+			{"network.interface.type", pmid(60, 3, 29), tU32, indomNetIf, semD, uNone, selIfType},
+			{"network.interface.virtual", pmid(60, 3, 30), tU32, indomNetIf, semD, uNone, selIfVirtual},
+		}, netAllMetrics()...),
+		help: func(d metricDef) helpText {
+			if d.sel >= selAllFirst && d.sel <= selAllLast {
+				return netAllHelp(d.sel)
+			}
+			return netOwnHelp[d.sel]
 		},
-		help: func(d metricDef) helpText { return netOwnHelp[d.sel] },
 	})
 }
 
@@ -146,14 +176,19 @@ type netIf struct {
 }
 
 type netSource struct {
-	file     *kfile
-	classDir string
-	buf      []byte
-	ids      idCache
-	attrs    [][numNetAttrs]*kfile // by id: the interface's sysfs attributes
-	present  []bool                // by id: in the last read
-	ifs      []netIf               // the last read, file order
-	vals     [][numNetAttrs]optI   // by position in ifs: attributes read this fetch
+	file       *kfile
+	classDir   string
+	virtualDir string         // /sys/devices/virtual/net
+	culled     *regexp.Regexp // interfaces network.all leaves out
+	// ifDir, by id: whether /sys/class/net/<if> opened in this fetch (0 not yet
+	// tried, dirHere, dirGone, dirUnknown), so it is opened once per fetch
+	ifDir   []uint8
+	buf     []byte
+	ids     idCache
+	attrs   [][numNetAttrs]*kfile // by id: the interface's sysfs attributes
+	present []bool                // by id: in the last read
+	ifs     []netIf               // the last read, file order
+	vals    [][numNetAttrs]optI   // by position in ifs: attributes read this fetch
 }
 
 // The sysfs attributes read, by index.
@@ -163,11 +198,14 @@ const (
 	attrFlags
 	attrDuplex
 	attrCarrier
+	attrType
+	attrVirtual  // not a file: whether /sys/devices/virtual/net/<if> exists
+	attrWireless // not a file: whether /sys/class/net/<if>/wireless exists
 	numNetAttrs
 )
 
 var netAttrFiles = [numNetAttrs]string{attrMTU: "mtu", attrSpeed: "speed", attrFlags: "flags",
-	attrDuplex: "duplex", attrCarrier: "carrier"}
+	attrDuplex: "duplex", attrCarrier: "carrier", attrType: "type"}
 
 func (s *netSource) read() error {
 	b, err := s.file.read(s.buf)
@@ -247,6 +285,7 @@ func (s *netSource) Fetch(reqs []Request) error {
 		}
 	}
 	if need != [numNetAttrs]bool{} {
+		clear(s.ifDir)
 		if cap(s.vals) < len(s.ifs) {
 			s.vals = make([][numNetAttrs]optI, len(s.ifs))
 		}
@@ -266,6 +305,10 @@ func (s *netSource) Fetch(reqs []Request) error {
 			for i := range s.ifs {
 				putAttr(res, s.ifs[i].id, rq.Sel, s.vals[i][a])
 			}
+			continue
+		}
+		if rq.Sel >= selAllFirst && rq.Sel <= selAllLast {
+			s.putAll(res, rq.Sel)
 			continue
 		}
 		if cols, ok := netDevTotal[rq.Sel]; ok {
@@ -320,6 +363,12 @@ func attrOf(sel int) (int, bool) {
 		return attrSpeed, true
 	case selDuplex:
 		return attrDuplex, true
+	case selIfType:
+		return attrType, true
+	case selIfVirtual:
+		return attrVirtual, true
+	case selIfWireless:
+		return attrWireless, true
 	}
 	return 0, false
 }
@@ -334,6 +383,10 @@ type optI struct {
 // does not have (no speed for lo, say), cannot be read or does not parse is absent,
 // for that instance only.
 func (s *netSource) readAttr(id uint32, attr int) optI {
+	switch attr {
+	case attrVirtual, attrWireless:
+		return s.dirFlag(id, attr)
+	}
 	b, err := s.attrs[id][attr].read(s.buf)
 	s.buf = b
 	if err != nil {
@@ -366,8 +419,12 @@ func putAttr(res *Result, id uint32, sel int, o optI) {
 		}
 	case selUp:
 		putU(res, id, uint64(v&iffUp))
-	case selDuplex:
+	case selDuplex, selIfVirtual, selIfWireless:
 		putU(res, id, uint64(v))
+	case selIfType:
+		if v >= 0 && v <= 1<<32-1 {
+			putU(res, id, uint64(v))
+		}
 	case selBaudrate:
 		if v >= 0 && uint64(v) <= (1<<64-1)/125000 {
 			putU(res, id, uint64(v)*125000)
@@ -392,4 +449,152 @@ func (s *netSource) Instances(protocol.InDom) ([]Instance, error) {
 	}
 	sortInstances(out)
 	return out, nil
+}
+
+// States of netSource.ifDir.
+const (
+	dirHere = 1 + iota
+	dirUnknown
+)
+
+// dirFlag answers network.interface.virtual and wireless: whether a directory exists
+// for the interface. It opens the directories (rather than stat them) so that they
+// count as read, like every other file a metric depends on. No value when the
+// interface's own /sys/class/net directory is missing (no sysfs, or it went away):
+// "no" would then be a guess.
+func (s *netSource) dirFlag(id uint32, attr int) optI {
+	name := s.ids.name(id)
+	if strings.ContainsRune(name, '/') || name == "." || name == ".." {
+		return optI{}
+	}
+	exists := func(path string) (bool, bool) {
+		if fileHook != nil {
+			fileHook(path)
+		}
+		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err == nil {
+			unix.Close(fd)
+			return true, true
+		}
+		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
+			return false, true
+		}
+		return false, false // permission denied and the like: unknown
+	}
+	for uint32(len(s.ifDir)) <= id {
+		s.ifDir = append(s.ifDir, 0)
+	}
+	if s.ifDir[id] == 0 {
+		s.ifDir[id] = dirUnknown
+		if here, ok := exists(filepath.Join(s.classDir, name)); ok && here {
+			s.ifDir[id] = dirHere
+		}
+	}
+	if s.ifDir[id] != dirHere {
+		return optI{}
+	}
+	path := filepath.Join(s.virtualDir, name)
+	if attr == attrWireless {
+		path = filepath.Join(s.classDir, name, "wireless")
+	}
+	here, ok := exists(path)
+	if !ok {
+		return optI{}
+	}
+	if here {
+		return optI{1, true}
+	}
+	return optI{0, true}
+}
+
+// network.all.*: the interface counters summed over the physical interfaces, which
+// are those whose names do not match the pattern of PCP's linux/interfaces.conf
+// (read once, when the source is made, from the same place under /etc as the
+// linux agent reads it). A sum that would overflow 64 bits has no value rather than
+// a wrapped one.
+
+// netAllDefault applies when there is no interfaces.conf (or it does not compile):
+// the pattern PCP installs in that file, rather than the agent's shorter built-in
+// one, since every host with PCP has the file: a host running collectord without
+// PCP then sums the same interfaces a PCP host would.
+const netAllDefault = `^(lo|bond[0-9]+|team[0-9]+|tun[0-9]+|virbr[0-9]+|virbr[0-9]+-nic|cni[0-9]+|cni-podman[0-9]+|docker[0-9]+|veth[0-9]+|face)$`
+
+// netAllCulled compiles the pattern of /etc/pcp/linux/interfaces.conf: the file
+// with its comments ('#' to the end of the line) and all white space removed, a
+// POSIX extended regular expression. A file that is missing, too big or does not
+// compile gives the built-in pattern.
+func netAllCulled(etc string) *regexp.Regexp {
+	b, err := os.ReadFile(filepath.Join(etc, "pcp/linux/interfaces.conf"))
+	if err == nil && len(b) <= 64<<10 {
+		var p []byte
+		comment := false
+		for _, c := range b {
+			switch {
+			case c == '#':
+				comment = true
+			case c == '\n':
+				comment = false
+			case !comment && !isSpace(c) && c != '\v' && c != '\f':
+				p = append(p, c)
+			}
+		}
+		if len(p) > 0 {
+			if re, err := regexp.CompilePOSIX(string(p)); err == nil {
+				return re
+			}
+		}
+	}
+	return regexp.MustCompilePOSIX(netAllDefault)
+}
+
+var netAllDirs = [3]string{"in", "out", "total"}
+var netAllCols = [4]string{"bytes", "packets", "errors", "drops"}
+
+func netAllMetrics() []metricDef {
+	var out []metricDef
+	for d, dir := range netAllDirs {
+		for c, col := range netAllCols {
+			u := uCount
+			if c == 0 {
+				u = uByte
+			}
+			i := d*4 + c
+			out = append(out, metricDef{"network.all." + dir + "." + col, pmid(60, 90, uint32(i)), tU64, null, semC, u, selAllFirst + i})
+		}
+	}
+	return out
+}
+
+func netAllHelp(sel int) helpText {
+	i := sel - selAllFirst
+	dir, col := netAllDirs[i/4], netAllCols[i%4]
+	what := map[string]string{"in": "received", "out": "sent", "total": "received and sent"}[dir]
+	return helpText{col + " " + what + " by the physical network interfaces",
+		"The sum over the interfaces in /proc/net/dev of network.interface." + dir + "." + col + ",\n" +
+			"leaving out loopback, bonds, bridges and the other virtual interfaces whose names\n" +
+			"match the pattern in /etc/pcp/linux/interfaces.conf (without that file: lo,\n" +
+			"bondN, teamN, tunN, virbrN, cniN, dockerN, vethN and the like, as PCP ships\n" +
+			"it). No value if the sum would overflow 64 bits."}
+}
+
+func (s *netSource) putAll(res *Result, sel int) {
+	i := sel - selAllFirst
+	dir, c := i/4, i%4
+	var sum uint64
+	for _, ni := range s.ifs {
+		if s.culled.MatchString(s.ids.name(ni.id)) {
+			continue
+		}
+		for _, col := range [2]int{c, 8 + c} {
+			if dir == 0 && col != c || dir == 1 && col == c {
+				continue
+			}
+			v := ni.v[col]
+			if sum+v < sum {
+				return // overflow: no value
+			}
+			sum += v
+		}
+	}
+	putU(res, protocol.InNull, sum)
 }
