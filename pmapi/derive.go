@@ -128,8 +128,8 @@ type bindOutcome struct {
 // bound by this goroutine. A definition met again on its own path is a cycle:
 // libpcp 6.0.3 recurses until it crashes there, we make the definition
 // unavailable and say so on diag. Results that depend on path are cached only
-// for the outermost definition (whose path is empty, so they do not), and a
-// failed exchange is never cached: the next request asks again. Other
+// for the outermost definition (for which path is empty), and a failed
+// exchange is never cached: the next request asks again. Other
 // goroutines may bind the same definition at the same time; the first result
 // stored wins and is what every caller gets, so a context evaluates one tree
 // per definition.
@@ -150,7 +150,9 @@ func (dc *derivedCtx) bindPath(c *Context, d *DerivedDef, path []*DerivedDef, un
 	if len(path) > dc.maxDepth {
 		return nil, bindOutcome{pathNote: fmt.Sprintf("operands nested more than %d derived metrics deep", dc.maxDepth)}
 	}
-	bm, sem, out := dc.bindDef(c, d, append(path[:len(path):len(path)], d), !unlisted)
+	// path is a stack: callees append after d and their entries are
+	// overwritten by the next sibling, so each level costs no copy.
+	bm, sem, out := dc.bindDef(c, d, append(path, d), !unlisted)
 	if out.err != nil || (out.pathNote != "" && len(path) > 0) {
 		return bm, out
 	}
@@ -178,9 +180,9 @@ func (dc *derivedCtx) bindPath(c *Context, d *DerivedDef, path []*DerivedDef, un
 type semanticError struct{ at, msg string }
 
 // bindDef resolves d's operands and checks its expression; a semantic error is
-// reported by whoever caches the result. With
-// shadow, a name the collector's namespace has makes d unavailable: libpcp
-// lists and looks up the namespace's metric, never the derived one.
+// reported by whoever caches the result. With shadow, a name the collector's
+// namespace has makes d unavailable: libpcp lists and looks up the
+// namespace's metric, never the derived one.
 func (dc *derivedCtx) bindDef(c *Context, d *DerivedDef, path []*DerivedDef, shadow bool) (bm *boundMetric, sem semanticError, out bindOutcome) {
 	if shadow {
 		if _, err := c.lookupNames([]string{d.Name}); err == nil {
