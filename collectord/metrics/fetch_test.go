@@ -479,7 +479,7 @@ func TestInstanceIDsStable(t *testing.T) {
 func TestInstancesErrors(t *testing.T) {
 	r := newFixtureRegistry(t, fixtureDir)
 	// 60.40 (per-CPU interrupt lines) is PCP's, not served here.
-	for _, in := range []protocol.InDom{protocol.NewInDom(60, 40), protocol.NewInDom(9, 1), protocol.InDomNull, protocol.NewInDom(2, 5)} {
+	for _, in := range []protocol.InDom{protocol.NewInDom(60, 40), protocol.NewInDom(9, 1), protocol.InDomNull, protocol.NewInDom(2, 50)} {
 		_, err := r.Instances(in)
 		var pe *protocol.Error
 		if !errors.As(err, &pe) || pe.Code != protocol.ErrInDom {
@@ -533,8 +533,11 @@ func TestSelfMetrics(t *testing.T) {
 
 	r.env.version = ""
 	res = fetchByName(t, r, "pmcd.version", "pmcd.build")
-	if len(res["pmcd.version"].Values)+len(res["pmcd.build"].Values) != 0 {
-		t.Errorf("no version given, yet pmcd.version has a value")
+	if v := res["pmcd.version"].Values; len(v) != 1 || v[0].S != PCPVersion {
+		t.Errorf("pmcd.version = %+v, want the PCP release %s", v, PCPVersion)
+	}
+	if len(res["pmcd.build"].Values) != 0 {
+		t.Errorf("no version given, yet pmcd.build has a value")
 	}
 }
 

@@ -60,12 +60,6 @@ timestamps in the collector's local time.`,
 (a 64-bit ELF program). It has no bearing on the agents, which are linked
 into the same binary.`,
 	},
-	0x00800007: { // 2.0.7 pmcd.version
-		"version string of the running collector",
-		`The version the collectord program was built with, as the server passes
-it to the metric catalogue (Options.Version). No value when the build did
-not record one.`,
-	},
 	0x00800008: { // 2.0.8 pmcd.control.register
 		"sixteen spare integer slots, all 0",
 		`Instances 0 to 15 (see the instance domain 2.2), each an integer that is
@@ -84,11 +78,6 @@ collector provides the metric collection service only, so the value is
 process, not counting the descriptor used to list that directory. A value
 that keeps rising hints at a descriptor leak. No value when the directory
 cannot be read.`,
-	},
-	0x00800014: { // 2.0.20 pmcd.build
-		"build identifier of the running collector",
-		`The same build version string as pmcd.version (Options.Version of the
-collectord program). No value when the build did not record one.`,
 	},
 	0x00800015: { // 2.0.21 pmcd.hostname
 		"host name the collector reports for this machine",
@@ -121,12 +110,6 @@ form ":Area/City". Taken from the TZ environment variable when it names such
 a zone, else from the target of the /etc/localtime symbolic link. An empty
 string when neither tells.`,
 	},
-	0x00800c03: { // 2.3.3 pmcd.pmlogger.host
-		"host of each running archive logger, none here",
-		`One value per archive logger registered with the daemon. The collector
-does not start or track loggers, so the instance domain 2.1 is empty and
-this metric has no values.`,
-	},
 	0x00801000: { // 2.4.0 pmcd.agent.type
 		"how each agent is attached, 0 for built in",
 		`One value per agent domain (pmcd, proc, linux). It would encode how the
@@ -139,13 +122,6 @@ into the process, so each value is 0.`,
 to answer. The built-in agents cannot be lost apart from the daemon, so the
 value is always 0; a failing metric source shows in pmcd.gopcp.source.errors
 instead.`,
-	},
-	0x00801800: { // 2.6.0 pmcd.client.whoami
-		"what each connected client says about itself",
-		`One value per open client session (instance domain 2.6): the free text
-the client stored into this metric to identify itself, for example a tool
-name and its process ID. This is the only metric clients may store to. An
-empty string until the client stores one.`,
 	},
 	0x00801801: { // 2.6.1 pmcd.client.start_date
 		"when each client session began",
@@ -678,11 +654,6 @@ several CPUs.`,
 
 // helpInDom holds the help of the instance domains whose source has none of its own.
 var helpInDom = map[protocol.InDom]helpText{
-	0x00800001: { // 2.1
-		"archive loggers registered with the daemon, none here",
-		`One instance per archive logger process known to the daemon. The
-collector does not track loggers, so this instance domain is empty.`,
-	},
 	0x00800002: { // 2.2
 		"the sixteen slots of pmcd.control.register",
 		`Instances numbered 0 to 15, named by the decimal form of their number.`,

@@ -16,10 +16,14 @@ import (
 )
 
 // The "pmcd" source (the pmcd agent, domain 2): what the collector daemon reports
-// about itself. It tells the truth about this process, not about a C pmcd: the
-// version is the one the server passes in Options, the agents are in-process (type
-// 0, as DSO agents are), clients and features come from the server through Self,
-// and process figures come from <ProcRoot>/self and getrusage(2).
+// about itself. It tells the truth about this process, not about a C pmcd:
+// pmcd.version is the PCP release the collector is compatible with (PCPVersion)
+// and pmcd.build its own version (Options.Version), the agents are in-process
+// (type 0, as DSO agents are), clients, features, PDU and SIGHUP counts come from
+// the server through Self (PMCDStats, SIGHUPHook), the pmcd.control.* switches
+// clients store are kept here (selfcontrol.go), and process figures come from
+// <ProcRoot>/self and getrusage(2). The pmlogger and pmie metrics are the
+// pmtools source's.
 
 const (
 	selDebug = iota
@@ -39,7 +43,6 @@ const (
 	selSeqnum
 	selLabels
 	selZoneinfo
-	selLoggerHost
 	selAgentType
 	selAgentStatus
 	selWhoAmI
@@ -56,18 +59,37 @@ const (
 	selFeatContainers
 	selFeatLocal
 	selFeatClientCert
+	selTraceConn
+	selTracePDU
+	selTraceBufs
+	selDumpTrace
+	selDumpConn
+	selTraceNoBuf
+	selControlSIGHUP
+	selBufAlloc
+	selBufFree
+	selSIGHUPs
+	selAgentFenced
+	selAgentName
+	selCPUPerPDU
+	// selPDUIn+i and selPDUOut+i: the PDU counters, i indexing pduNames.
+	selPDUIn
+	selPDUOut = selPDUIn + numPDUMetrics
 )
+
+// numPDUMetrics is len(pduNames): the 24 types less the unused 0x700b, plus the total.
+const numPDUMetrics = PDUTypes
 
 func init() {
 	registerSource(&sourceSpec{
 		name:       "pmcd",
 		domain:     DomainPMCD,
 		concurrent: true,
-		indoms:     []protocol.InDom{indomPMLoggers, indomRegister, indomAgents, indomClients},
+		indoms:     []protocol.InDom{indomRegister, indomAgents, indomBufs, indomClients},
 		new: func(e *env) Source {
-			return &selfSource{env: e, status: newKfile(filepath.Join(e.procRoot, "self/status"))}
+			return &selfSource{env: e, status: newKfile(filepath.Join(e.procRoot, "self/status")), control: newControlState()}
 		},
-		metrics: []metricDef{
+		metrics: append([]metricDef{
 			{"pmcd.control.debug", pmid(2, 0, 0), tI32, null, semD, uNone, selDebug},
 			{"pmcd.datasize", pmid(2, 0, 1), tU32, null, semI, uKB, selDatasize},
 			{"pmcd.numagents", pmid(2, 0, 2), tU32, null, semI, uNone, selNumAgents},
@@ -85,7 +107,6 @@ func init() {
 			{"pmcd.seqnum", pmid(2, 0, 24), tU32, null, semD, uNone, selSeqnum},
 			{"pmcd.labels", pmid(2, 0, 25), tSTR, null, semI, uNone, selLabels},
 			{"pmcd.zoneinfo", pmid(2, 0, 26), tSTR, null, semD, uNone, selZoneinfo},
-			{"pmcd.pmlogger.host", pmid(2, 3, 3), tSTR, indomPMLoggers, semD, uNone, selLoggerHost},
 			{"pmcd.agent.type", pmid(2, 4, 0), tU32, indomAgents, semD, uNone, selAgentType},
 			{"pmcd.agent.status", pmid(2, 4, 1), tI32, indomAgents, semD, uNone, selAgentStatus},
 			{"pmcd.client.whoami", pmid(2, 6, 0), tSTR, indomClients, semD, uNone, selWhoAmI},
@@ -102,8 +123,22 @@ func init() {
 			{"pmcd.feature.containers", pmid(2, 8, 7), tU32, null, semI, uNone, selFeatContainers},
 			{"pmcd.feature.local", pmid(2, 8, 8), tU32, null, semI, uNone, selFeatLocal},
 			{"pmcd.feature.client_cert_required", pmid(2, 8, 9), tU32, null, semI, uNone, selFeatClientCert},
-		},
+			{"pmcd.control.traceconn", pmid(2, 0, 9), tI32, null, semD, uNone, selTraceConn},
+			{"pmcd.control.tracepdu", pmid(2, 0, 10), tI32, null, semD, uNone, selTracePDU},
+			{"pmcd.control.tracebufs", pmid(2, 0, 11), tI32, null, semD, uNone, selTraceBufs},
+			{"pmcd.control.dumptrace", pmid(2, 0, 12), tI32, null, semD, uNone, selDumpTrace},
+			{"pmcd.control.dumpconn", pmid(2, 0, 13), tI32, null, semD, uNone, selDumpConn},
+			{"pmcd.control.tracenobuf", pmid(2, 0, 14), tI32, null, semD, uNone, selTraceNoBuf},
+			{"pmcd.control.sighup", pmid(2, 0, 15), tI32, null, semD, uNone, selControlSIGHUP},
+			{"pmcd.buf.alloc", pmid(2, 0, 18), tI32, indomBufs, semI, uCount, selBufAlloc},
+			{"pmcd.buf.free", pmid(2, 0, 19), tI32, indomBufs, semI, uCount, selBufFree},
+			{"pmcd.sighups", pmid(2, 0, 22), tU32, null, semC, uCount, selSIGHUPs},
+			{"pmcd.agent.fenced", pmid(2, 4, 2), tU32, indomAgents, semI, uNone, selAgentFenced},
+			{"pmcd.agent.name", pmid(2, 4, 3), tSTR, indomAgents, semD, uNone, selAgentName},
+			{"pmcd.cputime.per_pdu_in", pmid(2, 7, 1), tDBL, null, semI, uUsecPerCount, selCPUPerPDU},
+		}, pduMetricDefs()...),
 	})
+	setSelfHelp()
 }
 
 // Fixed facts about the collector.
@@ -139,6 +174,8 @@ type selfSource struct {
 	mu     sync.Mutex // guards status and buf
 	status *kfile
 	buf    []byte
+
+	control *controlState // what clients stored into pmcd.control.*
 }
 
 func b2u(b bool) uint64 {
@@ -165,7 +202,14 @@ func (s *selfSource) Fetch(reqs []Request) error {
 		ziDone   bool
 		cpu      optU
 		cpuDone  bool
+		pduIn    [PDUTypes]uint64
+		pduOut   [PDUTypes]uint64
+		pdusDone bool
 	)
+	stats := func() PMCDStats {
+		st, _ := e.self.(PMCDStats)
+		return st
+	}
 	features := func() Features {
 		if !featDone && e.self != nil {
 			feat = e.self.Features()
@@ -207,7 +251,11 @@ func (s *selfSource) Fetch(reqs []Request) error {
 			putS(res, in, tz)
 		case selSimABI:
 			putS(res, in, simABI)
-		case selVersion, selBuild:
+		case selVersion:
+			// The PCP release the collector is compatible with, which the stock
+			// tools check; its own version is pmcd.build (selfhelp.go).
+			putS(res, in, PCPVersion)
+		case selBuild:
 			if e.version != "" {
 				putS(res, in, e.version)
 			}
@@ -237,8 +285,6 @@ func (s *selfSource) Fetch(reqs []Request) error {
 				zi, ziDone = zoneinfo(e.getenv("TZ"), e.etcRoot), true
 			}
 			putS(res, in, zi)
-		case selLoggerHost:
-			// no pmlogger: indom 2.1 is empty
 		case selAgentType:
 			for _, a := range agentInstances {
 				putU(res, a.ID, 0) // (DSO << 1) | binary: in-process
@@ -283,6 +329,59 @@ func (s *selfSource) Fetch(reqs []Request) error {
 			putU(res, in, b2u(features().Local))
 		case selFeatClientCert:
 			putU(res, in, b2u(features().ClientCertRequired))
+		case selTraceConn, selTracePDU, selTraceBufs, selTraceNoBuf:
+			putI(res, in, int64(s.control.get(rq.Sel)))
+		case selDumpTrace, selDumpConn, selControlSIGHUP:
+			// Push buttons: a store acts, a fetch always reads 0 (as pmcd's do).
+			putI(res, in, 0)
+		case selBufAlloc, selBufFree:
+			// The collector has no pool of PDU buffers by size (each connection
+			// reuses its own read and write buffers), so there is nothing true to
+			// count per size class: no values, never a made-up 0.
+		case selSIGHUPs:
+			if st := stats(); st != nil {
+				putU(res, in, uint64(uint32(st.SIGHUPs())))
+			}
+		case selAgentFenced:
+			for _, a := range agentInstances {
+				putU(res, a.ID, 0) // in-process agents cannot be fenced off
+			}
+		case selAgentName:
+			for _, a := range agentInstances {
+				putS(res, a.ID, a.Name)
+			}
+		case selCPUPerPDU:
+			if st := stats(); st != nil {
+				if !pdusDone {
+					pduIn, pduOut = st.PDUCounts()
+					pdusDone = true
+				}
+				var total uint64
+				for _, n := range pduIn {
+					total += n
+				}
+				var ru unix.Rusage
+				if total > 0 && unix.Getrusage(unix.RUSAGE_SELF, &ru) == nil {
+					usec := float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e3
+					putF(res, in, usec/float64(total))
+				}
+			}
+		default:
+			if rq.Sel >= selPDUIn && rq.Sel < selPDUOut+numPDUMetrics {
+				st := stats()
+				if st == nil {
+					break
+				}
+				if !pdusDone {
+					pduIn, pduOut = st.PDUCounts()
+					pdusDone = true
+				}
+				counts, i := &pduIn, rq.Sel-selPDUIn
+				if rq.Sel >= selPDUOut {
+					counts, i = &pduOut, rq.Sel-selPDUOut
+				}
+				putU(res, in, uint64(pduCount(counts, i)))
+			}
 		}
 	}
 	return nil
@@ -329,8 +428,8 @@ func (s *selfSource) highestFD() optU {
 
 func (s *selfSource) Instances(indom protocol.InDom) ([]Instance, error) {
 	switch indom {
-	case indomPMLoggers:
-		return []Instance{}, nil
+	case indomBufs:
+		return append([]Instance(nil), bufInstances...), nil
 	case indomRegister:
 		return append([]Instance(nil), registerInstances...), nil
 	case indomAgents:

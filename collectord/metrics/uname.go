@@ -28,6 +28,8 @@ const (
 	selNodename
 	selDistro
 	selHinvMachine
+	selPMDAUname   // pmda.go
+	selPMDAVersion // pmda.go
 )
 
 func init() {
@@ -46,6 +48,8 @@ func init() {
 			{"kernel.uname.nodename", pmid(60, 12, 4), tSTR, null, semD, uNone, selNodename},
 			{"kernel.uname.distro", pmid(60, 12, 7), tSTR, null, semD, uNone, selDistro},
 			{"hinv.machine", pmid(60, 18, 7), tSTR, null, semD, uNone, selHinvMachine},
+			{"pmda.uname", pmid(60, 12, 5), tSTR, null, semD, uNone, selPMDAUname},
+			{"pmda.version", pmid(60, 12, 6), tSTR, null, semD, uNone, selPMDAVersion},
 		},
 	})
 }
@@ -72,6 +76,16 @@ func (s *unameSource) readOnce(dst *string, file string) {
 	s.buf = b
 	if err == nil {
 		*dst = string(trimSpace(b))
+	}
+}
+
+func (s *unameSource) readMachine() {
+	s.readOnce(&s.machine, "arch") // Linux 6.1 and later
+	if s.machine == "" && s.realProc {
+		var u unix.Utsname
+		if unix.Uname(&u) == nil {
+			s.machine = unix.ByteSliceToString(u.Machine[:])
+		}
 	}
 }
 
@@ -103,13 +117,7 @@ func (s *unameSource) Fetch(reqs []Request) error {
 			s.readOnce(&s.sysname, "ostype")
 			v = s.sysname
 		case selMachine, selHinvMachine:
-			s.readOnce(&s.machine, "arch") // Linux 6.1 and later
-			if s.machine == "" && s.realProc {
-				var u unix.Utsname
-				if unix.Uname(&u) == nil {
-					s.machine = unix.ByteSliceToString(u.Machine[:])
-				}
-			}
+			s.readMachine()
 			v = s.machine
 		case selNodename:
 			if !hostDone {
@@ -117,6 +125,14 @@ func (s *unameSource) Fetch(reqs []Request) error {
 				hostDone = true
 			}
 			v = host
+		case selPMDAUname:
+			if !hostDone {
+				host, _ = s.readHostname()
+				hostDone = true
+			}
+			v = s.unameLine(host)
+		case selPMDAVersion:
+			v = PCPVersion
 		case selDistro:
 			if !s.distroDone {
 				s.distro, s.distroDone = distroName(s.etc), true

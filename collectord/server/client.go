@@ -75,6 +75,7 @@ func (c *client) dispatch(raw []byte, log *slog.Logger) error {
 		c.stackReady = true
 		growStack()
 	}
+	c.srv.own.countIn(raw) // pmcd.pdu_in.* (pducount.go)
 	p, _, err := protocol.Decode(raw)
 	if err != nil {
 		c.sendError(protocol.ErrIPC)
@@ -92,6 +93,7 @@ func (c *client) dispatch(raw []byte, log *slog.Logger) error {
 	}
 	// The Conn arms the write deadline lazily (not once per reply: timers cost).
 	c.conn.WriteTimeout = c.set.RequestTimeout
+	c.srv.own.countOut(reply.Type()) // pmcd.pdu_out.*
 	return c.conn.Write(reply)
 }
 
@@ -210,15 +212,41 @@ func isRequest(p protocol.PDU) bool {
 	return false
 }
 
-// store accepts pmcd.client.whoami, the one metric clients set, and nothing else.
+// store accepts pmcd.client.whoami from any client (for its own session) and the
+// pmcd.control.* switches from clients on this host (the unix socket or a
+// loopback address), as pmcd 6.0.3 with its default access rules does; anything
+// else, or from elsewhere, is PM_ERR_PERMISSION. pmcd.control.sighup, the one
+// store that acts (a reload), also needs a client that proved who it is (unix
+// socket or verified certificate): a loopback TCP client may be proxyd relaying
+// someone remote. Every value set is checked before any is applied.
 func (c *client) store(p *protocol.Result) protocol.PDU {
 	whoami := protocol.NewPMID(2, 6, 0)
-	for _, vs := range p.VSets {
-		if vs.PMID != whoami || vs.NumVal != 1 || vs.ValFmt == protocol.ValFmtInsitu {
+	reg := c.srv.Registry
+	local := c.unix || c.addr.IsLoopback()
+	for i := range p.VSets {
+		vs := &p.VSets[i]
+		switch {
+		case vs.PMID == whoami:
+			if vs.NumVal != 1 || vs.ValFmt == protocol.ValFmtInsitu {
+				return errPDU(protocol.ErrPermission)
+			}
+		case reg.IsControl(vs.PMID):
+			if !local || reg.IsSIGHUP(vs.PMID) && !c.trusted() {
+				return errPDU(protocol.ErrPermission)
+			}
+			if code := reg.CheckControl(vs); code != 0 {
+				return errPDU(code)
+			}
+		default:
 			return errPDU(protocol.ErrPermission)
 		}
 	}
-	for _, vs := range p.VSets {
+	for i := range p.VSets {
+		vs := &p.VSets[i]
+		if vs.PMID != whoami {
+			reg.ApplyControl(vs)
+			continue
+		}
 		s := vs.Values[0].Str()
 		if len(s) > 256 {
 			s = s[:256]

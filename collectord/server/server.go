@@ -122,6 +122,7 @@ type Server struct {
 	closing    atomic.Bool
 	nclients   atomic.Int32
 	live       atomic.Pointer[Settings] // nil: the fields
+	own        selfStats                // pducount.go: PDU and SIGHUP counts for the pmcd.* metrics
 
 	limitOnce  sync.Once
 	badPDULog  *logLimiter
@@ -415,6 +416,7 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 	if reason := s.admit(c); reason != "" {
 		c.conn.Conn.SetWriteDeadline(time.Now().Add(time.Second))
 		c.conn.Write(protocol.Greeting(protocol.ErrConnLimit, 0))
+		s.own.countOut(protocol.TypeError)
 		s.logRefusal(log, slog.LevelWarn, "client refused: "+reason, "max_clients", c.set.MaxClients,
 			"max_clients_per_addr", c.set.MaxClientsPerAddr, "max_handshakes", c.set.MaxHandshakes)
 		return
@@ -483,6 +485,7 @@ func (c *client) readFailed(err error, log *slog.Logger) {
 
 func (c *client) sendError(code int32) error {
 	c.conn.Conn.SetWriteDeadline(time.Now().Add(c.set.RequestTimeout))
+	c.srv.own.countOut(protocol.TypeError)
 	return c.conn.Write(&protocol.ErrorPDU{Code: code})
 }
 
@@ -493,6 +496,7 @@ func (c *client) sendError(code int32) error {
 func (c *client) refuse(code int32) {
 	conn := c.conn.Conn
 	conn.SetWriteDeadline(time.Now().Add(refuseLinger))
+	c.srv.own.countOut(protocol.TypeError)
 	if err := c.conn.Write(&protocol.ErrorPDU{Code: code}); err != nil {
 		return
 	}
@@ -513,6 +517,7 @@ func (c *client) handshake(ctx context.Context, log *slog.Logger) error {
 	if err := c.conn.Write(protocol.Greeting(0, features)); err != nil {
 		return err
 	}
+	s.own.countOut(protocol.TypeError) // the greeting is an ERROR PDU
 	c.conn.MaxSize = c.set.MaxPDUSize
 	raw, err := c.conn.ReadRaw()
 	if err != nil {
@@ -526,6 +531,7 @@ func (c *client) handshake(ctx context.Context, log *slog.Logger) error {
 		}
 		return fmt.Errorf("reading CREDS: %w", err)
 	}
+	s.own.countIn(raw)
 	p, _, err := protocol.Decode(raw)
 	if err != nil {
 		c.sendError(protocol.ErrIPC)
@@ -572,6 +578,7 @@ func (c *client) handshake(ctx context.Context, log *slog.Logger) error {
 	cfg, required := s.handshakeConfig(cfg)
 	required = required || c.set.RequireClientCert
 	if flags&protocol.FeatureSecureAck != 0 {
+		s.own.countOut(protocol.TypeError)
 		if err := c.conn.Write(&protocol.ErrorPDU{Code: 0}); err != nil {
 			return err
 		}
