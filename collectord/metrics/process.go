@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 
@@ -305,6 +306,15 @@ func procFilesText(f procFile) string {
 // one reader serve them all).
 var procMetrics = joinProcMetrics(baseProcMetrics, moreProcMetrics, smapsMetrics)
 
+// procNSMetric marks the proc.namespaces.* selectors.
+var procNSMetric = func() []bool {
+	out := make([]bool, len(procMetrics))
+	for i, m := range procMetrics {
+		out[i] = strings.HasPrefix(m.name, "proc.namespaces.")
+	}
+	return out
+}()
+
 func joinProcMetrics(parts ...[]procMetric) []procMetric {
 	var out []procMetric
 	for _, p := range parts {
@@ -539,6 +549,7 @@ type processSource struct {
 	d         procData
 	names     idNames
 	pfs       *procfs.FS // for environ, made on first use
+	wantNS    bool       // this fetch asks for proc.namespaces.* (parsePidStatus)
 	partial   atomic.Uint64
 	// denied counts the partial errors that were only permission refusals
 	// (another user's proc.io without privileges): expected, unlike a parse error.
@@ -680,6 +691,7 @@ func (s *processSource) Fetch(reqs []Request) error {
 	var need procFile
 	var globals uint32
 	filtered := true
+	s.wantNS = false
 	for _, rq := range reqs {
 		if rq.Sel >= hotBase {
 			if rq.Sel == hotBase+len(procMetrics)+hAutogroupEnabled {
@@ -699,6 +711,7 @@ func (s *processSource) Fetch(reqs []Request) error {
 			continue
 		}
 		need |= procMetrics[rq.Sel].file
+		s.wantNS = s.wantNS || procNSMetric[rq.Sel]
 		if !rq.Filtered {
 			filtered = false
 		}
@@ -750,6 +763,7 @@ func (s *processSource) Fetch(reqs []Request) error {
 		err := s.read(pid, need, d)
 		if wantRunq && !runq.count(d, errors.Is(err, errGone)) {
 			runqOK = false
+			failed(errParse) // a stat cut short of the memory size: broken too
 		}
 		if errors.Is(err, errGone) {
 			continue
@@ -915,7 +929,7 @@ func (s *processSource) readOne(rel string, f procFile, d *procData) error {
 	case pfStatm:
 		ok = parsePidStatm(b, d)
 	case pfStatus:
-		ok = parsePidStatus(b, d)
+		ok = parsePidStatus(b, d, s.wantNS)
 	case pfCmdline:
 		d.psargs = psargs(b, d.comm)
 		ok = true
@@ -950,7 +964,11 @@ func (s *processSource) readOne(rel string, f procFile, d *procData) error {
 		ok = parseSmapsRollup(b, d)
 	case pfAutogroup:
 		if len(trimSpace(b)) == 0 {
-			return &os.PathError{Op: "read", Path: path, Err: syscall.ENOENT} // kernel threads: no group
+			// The process is in no autogroup (kernel threads, processes left in
+			// the root task group): id 0 (real ids start at 1) and nice 0, as the
+			// real agent shows them.
+			d.agID, d.agNice, ok = 0, 0, true
+			break
 		}
 		ok = parseAutogroup(b, d)
 	case pfMaps:
@@ -1089,8 +1107,10 @@ func parsePidStatm(b []byte, d *procData) bool {
 }
 
 // parsePidStatus takes the fields the metrics need from /proc/<pid>/status; a
-// field the kernel does not print stays absent.
-func parsePidStatus(b []byte, d *procData) bool {
+// field the kernel does not print stays absent. The namespace id lists are kept
+// only when ns is set (a fetch of proc.namespaces.*): they are strings, made per
+// process, that the usual fetches do not need.
+func parsePidStatus(b []byte, d *procData, ns bool) bool {
 	for len(b) > 0 {
 		var line []byte
 		line, b = nextLine(b)
@@ -1157,13 +1177,21 @@ func parsePidStatus(b []byte, d *procData) bool {
 		case "envID":
 			statusNum(val, d, stsEnvID)
 		case "NStgid":
-			statusList(val, d, stsNStgid)
+			if ns {
+				statusList(val, d, stsNStgid)
+			}
 		case "NSpid":
-			statusList(val, d, stsNSpid)
+			if ns {
+				statusList(val, d, stsNSpid)
+			}
 		case "NSpgid":
-			statusList(val, d, stsNSpgid)
+			if ns {
+				statusList(val, d, stsNSpgid)
+			}
 		case "NSsid":
-			statusList(val, d, stsNSsid)
+			if ns {
+				statusList(val, d, stsNSsid)
+			}
 		}
 	}
 	return d.statusOK != 0

@@ -181,7 +181,10 @@ func TestProcValuesMatchReal(t *testing.T) {
 		"proc.psinfo.cpusallowed", "proc.psinfo.exe", "proc.psinfo.cwd", "proc.psinfo.tgid",
 		"proc.psinfo.sigignore_s", "proc.psinfo.sigignore",
 		"proc.id.uid", "proc.id.euid", "proc.id.gid", "proc.id.uid_nm", "proc.id.gid_nm", "proc.id.egid_nm",
-		"proc.memory.librss", "proc.memory.dirty"}
+		"proc.memory.librss", "proc.memory.dirty",
+		"proc.namespaces.tgid", "proc.namespaces.pid", "proc.namespaces.pgid", "proc.namespaces.sid",
+		"proc.id.container", "proc.psinfo.environ", "proc.autogroup.id", "proc.autogroup.nice",
+		"proc.smaps.rss", "proc.smaps.swap", "proc.smaps.locked"}
 	r, err := New(Options{Version: "test"})
 	if err != nil {
 		t.Fatal(err)
@@ -214,10 +217,11 @@ func TestProcValuesMatchReal(t *testing.T) {
 				continue // changed while we looked, or may have and back
 			}
 			if !ok {
-				// The real agent shows an unreadable link (exe of pid 1 in a
-				// sandbox) as ""; ours leaves it absent, as unknown.
+				// The real agent shows an unreadable link or file (exe or
+				// environ of pid 1 in a sandbox) as ""; ours leaves it absent,
+				// as unknown.
 				_, alive := ours2["proc.psinfo.pid"][pid]
-				if alive && !(rv == `""` && (name == "proc.psinfo.exe" || name == "proc.psinfo.cwd")) {
+				if alive && !(rv == `""` && (name == "proc.psinfo.exe" || name == "proc.psinfo.cwd" || name == "proc.psinfo.environ")) {
 					t.Errorf("%s[%d]: real %s, ours absent", name, pid, rv)
 				}
 				continue
@@ -560,7 +564,8 @@ func makeProcTree(tb testing.TB, n int) string {
 		if err := os.MkdirAll(filepath.Join(pd, "fd"), 0o755); err != nil {
 			tb.Fatal(err)
 		}
-		for _, f := range []string{"statm", "status", "cmdline", "io", "schedstat", "wchan", "cgroup", "oom_score"} {
+		for _, f := range []string{"statm", "status", "cmdline", "io", "schedstat", "wchan", "cgroup", "oom_score",
+			"smaps_rollup", "environ", "maps", "autogroup"} {
 			b, err := os.ReadFile(filepath.Join(src, f))
 			if err != nil {
 				tb.Fatal(err)
@@ -619,6 +624,48 @@ func BenchmarkProcAll1000(b *testing.B) {
 		b.Fatal(err)
 	}
 	benchProc(b, r)
+}
+
+// BenchmarkProcSmaps1000: the twenty proc.smaps.* metrics of 1,000 fake processes
+// (one smaps_rollup read per process for all of them).
+func BenchmarkProcSmaps1000(b *testing.B) {
+	dir := makeProcTree(b, 1000)
+	r, err := New(Options{Version: "bench", ProcRoot: dir, EtcRoot: filepath.Join(fixtureDir, "etc")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var pmids []protocol.PMID
+	for _, m := range smapsMetrics {
+		pmids = append(pmids, pmidOf(b, r, m.name))
+	}
+	dst := r.Fetch(nil, pmids)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		dst = r.Fetch(dst[:0], pmids)
+	}
+	b.ReportMetric(float64(len(dst[0].Values)), "procs")
+}
+
+// BenchmarkProcEverything1000: every proc.* metric at once for 1,000 fake
+// processes (each file of a process read once), plus the run queue counts.
+func BenchmarkProcEverything1000(b *testing.B) {
+	dir := makeProcTree(b, 1000)
+	r, err := New(Options{Version: "bench", ProcRoot: dir, EtcRoot: filepath.Join(fixtureDir, "etc")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var pmids []protocol.PMID
+	for _, n := range procNames(r) {
+		pmids = append(pmids, pmidOf(b, r, n))
+	}
+	dst := r.Fetch(nil, pmids)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		dst = r.Fetch(dst[:0], pmids)
+	}
+	b.ReportMetric(float64(len(pmids)), "metrics")
 }
 
 // BenchmarkProcfsPerProcess: the same 1,000 processes read through procfs (stat,

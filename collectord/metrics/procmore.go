@@ -23,8 +23,10 @@ import (
 // environ is read through procfs (Proc.Environ splits it correctly at the NULs);
 // the others are a line or a copy, parsed here, and status is already parsed once
 // for all its metrics by process.go. A file a kernel thread leaves empty
-// (smaps_rollup, autogroup) or a kernel without a security module refuses
-// (attr/current: EINVAL) gives no value and no error: there is nothing to show.
+// (smaps_rollup) or a kernel without a security module refuses (attr/current:
+// EINVAL) gives no value and no error: there is nothing to show. An empty
+// autogroup file says the process is in no autogroup: id 0 (the kernel numbers
+// autogroups from 1) and nice 0, as the real agent shows it.
 // The environment and the mappings, like every per-process value, go only to
 // trusted clients (the source is private).
 
@@ -181,10 +183,12 @@ func (s *processSource) readEnviron(path, rel string, d *procData) error {
 		return err
 	}
 	vars, err := p.Environ()
+	if errors.Is(err, syscall.ESRCH) {
+		// The kernel refuses the environment of a task without an address space
+		// (a kernel thread, or a zombie) this way: it has none.
+		vars, err = nil, nil
+	}
 	if err != nil {
-		if errors.Is(err, syscall.ESRCH) {
-			return &os.PathError{Op: "read", Path: path, Err: syscall.ENOENT}
-		}
 		return err
 	}
 	d.environ = strings.Join(vars, " ")
