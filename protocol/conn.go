@@ -92,9 +92,10 @@ var ErrNegativeType = errors.New("pdu: negative type")
 // one Write. A TLS upgrade replaces the stream but keeps the Conn.
 type Conn struct {
 	net.Conn
-	r    *bufio.Reader
-	rbuf []byte
-	wbuf []byte
+	r     *bufio.Reader
+	rsize int // r's size, kept across a TLS upgrade
+	rbuf  []byte
+	wbuf  []byte
 
 	// MaxSize is the largest PDU accepted (0 = no limit, as libpcp clients read).
 	MaxSize int
@@ -153,8 +154,13 @@ func extend(dl time.Time, now time.Time, d time.Duration) (next time.Time, ok bo
 }
 
 // NewConn wraps c.
-func NewConn(c net.Conn) *Conn {
-	return &Conn{Conn: c, r: bufio.NewReaderSize(c, 16*1024)}
+func NewConn(c net.Conn) *Conn { return NewConnSize(c, 16*1024) }
+
+// NewConnSize wraps c with a read buffer of size bytes. A server whose clients
+// send small requests needs little: a PDU larger than the buffer is read
+// straight into its own buffer all the same.
+func NewConnSize(c net.Conn, size int) *Conn {
+	return &Conn{Conn: c, r: bufio.NewReaderSize(c, size), rsize: size}
 }
 
 // ReadRaw reads one PDU and returns its bytes, valid until the next read. Oversize,
@@ -328,6 +334,6 @@ func (c *Conn) upgrade(ctx context.Context, t *tls.Conn) error {
 		return err
 	}
 	c.Conn = t
-	c.r = bufio.NewReaderSize(t, 16*1024)
+	c.r = bufio.NewReaderSize(t, c.rsize)
 	return nil
 }
