@@ -69,3 +69,54 @@ func FuzzDeriveParse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDeriveConfigBind loads arbitrary configurations, whose definitions may
+// use each other (chains, cycles, forward references, names the collector
+// has), into a context on a fake collector, then lists, looks up, describes
+// and fetches every derived name twice: nothing may panic or hang.
+func FuzzDeriveConfigBind(f *testing.F) {
+	for _, s := range []string{
+		"a.a = m.ctr\na.b = a.a * 2\na.c = a.b + a.a\n",
+		"c.x = c.y + 1\nc.y = c.z * 2\nc.z = c.x - 1\nc.w = defined(c.x) ? c.y : m.err\n",
+		"c.s = c.s\n",
+		"f.a = f.b[a] + 1\nf.b = rescale(m.set, \"Kbyte\")\nf.c = rate(f.a) / count(f.b)\n",
+		"m.ctr = 42\nm.x = m.ctr + event.flags\nm.y = matchinst(/a/, f.q) ? 1 : 0\nf.q = m.set\n",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if len(s) > 4096 {
+			return
+		}
+		set := NewDerivedSet()
+		var diag bytes.Buffer
+		set.parseConfig("fuzz", s, &diag)
+		fk := &fakePMCD{ctr: 7, set: [2]uint64{2048, 1024}, sec: 1}
+		c := connect(t, serve(t, plainFeatures, fk.handle).Addr, Options{})
+		c.UseDerived(set, &diag)
+		names, err := c.Traverse("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []protocol.PMID
+		for _, d := range set.Defs() {
+			if id, err := c.LookupNames([]string{d.Name}); err == nil {
+				ids = append(ids, id[0])
+				if _, err := c.Desc(id[0]); err != nil {
+					t.Fatalf("%s: listed but no descriptor: %v", d.Name, err)
+				}
+			}
+		}
+		if len(ids) > len(names) {
+			t.Fatalf("%d names found, %d listed", len(ids), len(names))
+		}
+		for range 2 {
+			if len(ids) == 0 {
+				break
+			}
+			if _, err := c.Fetch(ids); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}
