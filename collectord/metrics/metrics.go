@@ -41,7 +41,10 @@
 //	netdev    network.go     /proc/net/dev, /sys/class/net/<if>/{mtu,speed,flags,duplex,carrier}
 //	mounts    filesystem.go  /proc/mounts and statfs(2): filesys.*
 //	uname     uname.go       /proc/sys/kernel/*, /etc release files: kernel.uname.*, hinv.machine
-//	proc      process.go     /proc/[0-9]*/*: proc.nprocs, proc.psinfo/memory/id/io/schedstat.*, proc.fd.count
+//	proc      process.go     /proc/[0-9]*/*: proc.nprocs, proc.psinfo/memory/id/io/schedstat.*, proc.fd.count;
+//	          procmore.go    environ (procfs), labels, maps, container, proc.namespaces.*, proc.autogroup.*;
+//	          smaps.go       smaps_rollup: proc.smaps.*; runq.go: proc.runq.*, proc.control.*;
+//	          hotproc.go     hotproc.* as the real agent serves it with no predicate
 //	pmcd      self.go        the daemon itself (Options, Self, /proc/self, getrusage)
 //
 // The files are parsed here, in place and without allocation, rather than with

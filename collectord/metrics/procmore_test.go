@@ -406,3 +406,71 @@ func TestSmapsOnlyWhenAsked(t *testing.T) {
 		t.Errorf("smaps_rollup of 1234 read %d times for three metrics", n)
 	}
 }
+
+// TestRunqAgreesWithReal: on this machine, the counts that do not move while the
+// tools run (kernel threads in "swapped", stopped, zombies, kernel) are the real
+// agent's; ours add up to proc.nprocs.
+func TestRunqAgreesWithReal(t *testing.T) {
+	stable := []string{"proc.runq.swapped", "proc.runq.stopped", "proc.runq.defunct", "proc.runq.kernel"}
+	all := append([]string{"proc.runq.runnable", "proc.runq.blocked", "proc.runq.sleeping", "proc.runq.unknown", "proc.nprocs"}, stable...)
+	r, err := New(Options{Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours := func() map[string]int64 {
+		res := fetchByName(t, r, all...)
+		out := map[string]int64{}
+		for _, n := range all {
+			if v := res[n].Values; len(v) == 1 {
+				out[n] = int64(int32(v[0].U))
+			}
+		}
+		return out
+	}
+	o1 := ours()
+	out := realProcPminfo(t, append([]string{"-f"}, stable...)...)
+	o2 := ours()
+	real := map[string]int64{}
+	name := ""
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) == 1 && strings.HasPrefix(f[0], "proc."):
+			name = f[0]
+		case len(f) == 2 && f[0] == "value":
+			v, err := strconv.ParseInt(f[1], 10, 64)
+			if err == nil {
+				real[name] = v
+			}
+		}
+	}
+	for _, o := range []map[string]int64{o1, o2} {
+		var sum int64
+		for n, v := range o {
+			if n != "proc.nprocs" {
+				sum += v
+			}
+		}
+		if len(o) != len(all) || sum != o["proc.nprocs"] {
+			t.Errorf("ours %v: the counts do not add up to proc.nprocs", o)
+		}
+	}
+	compared := 0
+	for _, n := range stable {
+		if o1[n] != o2[n] {
+			continue // moved while we looked
+		}
+		rv, ok := real[n]
+		if !ok {
+			t.Errorf("%s: no value from the real agent", n)
+			continue
+		}
+		compared++
+		if rv != o1[n] {
+			t.Errorf("%s: ours %d, real %d", n, o1[n], rv)
+		}
+	}
+	if compared == 0 {
+		t.Error("nothing compared")
+	}
+}
