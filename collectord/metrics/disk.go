@@ -218,7 +218,19 @@ func (s *diskSource) read() error {
 		if !ok1 || !ok2 || len(name) == 0 {
 			return fmt.Errorf("%s: %w: %q", s.file.path, errParse, line)
 		}
+		// The device is classified before its counters are parsed: those of a
+		// device not served (loop, ram, zram, sr, md...) are never looked at.
 		var d diskStat
+		switch {
+		case isDisk(name):
+			d.view = viewDev
+		case bytes.HasPrefix(name, []byte("dm-")):
+			d.view = viewDM
+		case isPartition(string(name)):
+			d.view = viewPart
+		default:
+			continue
+		}
 		for {
 			var f []byte
 			f, r = nextField(r)
@@ -240,18 +252,8 @@ func (s *diskSource) read() error {
 		if d.n > dsFields {
 			d.n = dsFields
 		}
-		switch {
-		case isDisk(name):
-			d.view = viewDev
-		case bytes.HasPrefix(name, []byte("dm-")):
-			d.view = viewDM
-			s.dmName(name)
-		case isPartition(string(name)):
-			d.view = viewPart
-		default:
-			continue
-		}
 		if d.view == viewDM {
+			s.dmName(name)
 			d.id = s.ids[viewDM].idString(s.dmNames[string(name)])
 		} else {
 			d.id = s.ids[d.view].id(name)
