@@ -461,7 +461,7 @@ func TestEveryMetricHasHelp(t *testing.T) {
 // namesSource reports whether a long help text says where a kernel metric's value
 // comes from: a file under /proc, /sys or /etc, the login records, or a system call.
 func namesSource(help string) bool {
-	for _, src := range []string{"/proc/", "/sys/", "/etc/", "utmp", "statfs(2)", "uname(2)", "shmctl(2)", "msgctl(2)", "semctl(2)", "USER_HZ", "Getpagesize"} {
+	for _, src := range []string{"/proc/", "/sys/", "/etc/", "utmp", "statfs(2)", "uname(2)", "shmctl(2)", "msgctl(2)", "semctl(2)", "netlink(7)", "USER_HZ", "Getpagesize"} {
 		if strings.Contains(help, src) {
 			return true
 		}
