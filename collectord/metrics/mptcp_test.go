@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -79,4 +80,62 @@ func TestMPTCPAbsentWithoutMPTCP(t *testing.T) {
 	res = fetchByName(t, r, "network.mptcp.addaddr", "network.mptcp.rcvwndconflict")
 	wantValues(t, "huge addaddr", res["network.mptcp.addaddr"], 0, nil)
 	wantValues(t, "rcvwndconflict beside it", res["network.mptcp.rcvwndconflict"], 0, one(1067))
+}
+
+// TestICMPMsg: network.icmpmsg.* has a value for each type the IcmpMsg pairs name
+// (several pairs, as the kernel prints them in chunks), on instance N for TypeN; the
+// instance domain is every type 0-255; a column that is not In/OutType0-255, or a
+// value that is not a count, is skipped without harm to the others; an IcmpMsg pair
+// whose lines do not line up fails the file (counted).
+func TestICMPMsg(t *testing.T) {
+	r := newFixtureRegistry(t, fixtureDir)
+	res := fetchByName(t, r, "network.icmpmsg.intype", "network.icmpmsg.outtype")
+	wantValues(t, "intype", res["network.icmpmsg.intype"], 0, map[uint32]uint64{3: 1, 8: 4})
+	wantValues(t, "outtype", res["network.icmpmsg.outtype"], 0, map[uint32]uint64{0: 4, 3: 2})
+	in, err := r.Instances(indomICMPMsg)
+	if err != nil || len(in) != 256 || in[0].Name != "Type0" || in[255].ID != 255 || in[255].Name != "Type255" {
+		t.Fatalf("icmpmsg instances %v %v", err, in)
+	}
+
+	dir := copyTree(t, fixtureDir)
+	path := filepath.Join(dir, "proc/net/snmp")
+	orig, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kept []string
+	for _, l := range strings.SplitAfter(string(orig), "\n") {
+		if !strings.HasPrefix(l, "IcmpMsg:") {
+			kept = append(kept, l)
+		}
+	}
+	base := strings.Join(kept, "")
+	r = newFixtureRegistry(t, dir)
+	for _, tc := range []struct {
+		icmp    string
+		in, out map[uint32]uint64
+	}{
+		{"", nil, nil},
+		{"IcmpMsg: InType0 InType3\nIcmpMsg: 5 6\nIcmpMsg: InType255 OutType8\nIcmpMsg: 7 8\n",
+			map[uint32]uint64{0: 5, 3: 6, 255: 7}, map[uint32]uint64{8: 8}},
+		{"IcmpMsg: InType256 InType-1 InType03 InTypeX OutType OutType1 InType2\nIcmpMsg: 1 2 3 4 5 6 -7\n",
+			nil, map[uint32]uint64{1: 6}},
+		{"IcmpMsg: InType3 OutType3\nIcmpMsg: 99999999999999999999999 2\n", nil, map[uint32]uint64{3: 2}},
+	} {
+		writeFile(t, path, base+tc.icmp)
+		res := fetchByName(t, r, "network.icmpmsg.intype", "network.icmpmsg.outtype", "network.ip.inreceives")
+		wantValues(t, fmt.Sprintf("intype %q", tc.icmp), res["network.icmpmsg.intype"], 0, tc.in)
+		wantValues(t, fmt.Sprintf("outtype %q", tc.icmp), res["network.icmpmsg.outtype"], 0, tc.out)
+		if v := res["network.ip.inreceives"]; len(v.Values) != 1 {
+			t.Errorf("%q: ip.inreceives %+v", tc.icmp, v)
+		}
+	}
+	if n := r.SourceErrors()["snmp"]; n != 0 {
+		t.Errorf("%d errors counted", n)
+	}
+	writeFile(t, path, base+"IcmpMsg: InType3 InType8\nIcmpMsg: 1\n")
+	wantValues(t, "misaligned", fetchByName(t, r, "network.icmpmsg.intype")["network.icmpmsg.intype"], protocol.ErrValue, nil)
+	if n := r.SourceErrors()["snmp"]; n != 1 {
+		t.Errorf("misaligned IcmpMsg counted %d errors", n)
+	}
 }

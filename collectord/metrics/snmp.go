@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/gopcp/gopcp/protocol"
@@ -336,9 +337,34 @@ func init() {
 			keys = append(keys, f.key)
 		}
 		file := s.file
+		metrics, help := snmpMetrics(s.fields), snmpHelp(s.fields, "/proc/"+s.file)
+		var indoms []protocol.InDom
+		if s.name == "snmp" {
+			n := len(s.fields)
+			metrics = append(metrics,
+				metricDef{"network.icmpmsg.intype", pmid(60, 14, 88), tU64, indomICMPMsg, semC, uCount, n + icmpIn},
+				metricDef{"network.icmpmsg.outtype", pmid(60, 14, 89), tU64, indomICMPMsg, semC, uCount, n + icmpOut})
+			indoms = []protocol.InDom{indomICMPMsg}
+			help = func(d metricDef) helpText {
+				switch d.sel - n {
+				case icmpIn:
+					return helpText{"ICMP messages received, by type",
+						"For each ICMP type N, the InTypeN column of the \"IcmpMsg:\" lines of\n" +
+							"/proc/net/snmp: messages of that type received since boot. The kernel\n" +
+							"prints only the types it has seen, so the others have no value."}
+				case icmpOut:
+					return helpText{"ICMP messages sent, by type",
+						"For each ICMP type N, the OutTypeN column of the \"IcmpMsg:\" lines of\n" +
+							"/proc/net/snmp: messages of that type sent since boot. The kernel prints\n" +
+							"only the types it has sent, so the others have no value."}
+				}
+				return snmpHelp(snmpFields, "/proc/net/snmp")(d)
+			}
+		}
 		registerSource(&sourceSpec{
 			name:   s.name,
 			domain: DomainLinux,
+			indoms: indoms,
 			new: func(e *env) Source {
 				return &snmpSource{
 					file:   newKfile(filepath.Join(e.procRoot, file)),
@@ -349,8 +375,8 @@ func init() {
 					slotOf: slotOf,
 				}
 			},
-			metrics: snmpMetrics(s.fields),
-			help:    snmpHelp(s.fields, "/proc/"+s.file),
+			metrics: metrics,
+			help:    help,
 		})
 	}
 }
@@ -363,6 +389,8 @@ type snmpSource struct {
 	want   []bool
 	signed []bool // the slots the kernel prints signed
 	slotOf []int  // by selector: the metric's value slot
+	// network.icmpmsg (the snmp source only): by direction and ICMP type
+	icmp [2][256]optU
 }
 
 // snmpSigned are the fields the kernel prints with %ld rather than %lu.
@@ -383,17 +411,29 @@ func (s *snmpSource) Fetch(reqs []Request) error {
 		return err
 	}
 	clear(s.want)
+	icmp := false
 	for _, rq := range reqs {
 		if rq.Sel >= 0 && rq.Sel < len(s.slotOf) {
 			s.want[s.slotOf[rq.Sel]] = true
+		} else {
+			icmp = true
 		}
 	}
 	if err := parseSNMP(b, s.fields, s.vals, s.want, s.signed); err != nil {
 		return fmt.Errorf("%s: %w", s.file.path, err)
 	}
+	if icmp {
+		parseICMPMsg(b, &s.icmp)
+	}
 	for _, rq := range reqs {
 		if rq.Sel >= 0 && rq.Sel < len(s.slotOf) {
 			putOptU(rq.Res, protocol.InNull, s.vals[s.slotOf[rq.Sel]])
+			continue
+		}
+		if d := rq.Sel - len(s.slotOf); d == icmpIn || d == icmpOut {
+			for typ, v := range s.icmp[d] {
+				putOptU(rq.Res, uint32(typ), v)
+			}
 		}
 	}
 	return nil
@@ -459,4 +499,74 @@ func more(names bool) string {
 		return "more"
 	}
 	return "fewer"
+}
+
+// network.icmpmsg: the "IcmpMsg:" line pairs of /proc/net/snmp, whose columns are
+// InTypeN and OutTypeN for each ICMP type N the kernel has counted (it prints the
+// pairs in chunks, so there may be several). The instance domain is every type,
+// 0 to 255, named "TypeN" as the linux agent names them; a type the kernel does not
+// print has no value. parseSNMP has already checked that each pair's names and
+// values line up; a column whose name is not In/OutType with a type 0-255 is one
+// this code does not know and is skipped, and a value that is not a count is absent.
+
+var indomICMPMsg = protocol.NewInDom(DomainLinux, 23)
+
+// The two network.icmpmsg metrics, after the snmp fields' selectors.
+const (
+	icmpIn = iota
+	icmpOut
+)
+
+func init() {
+	setOwnInDomHelp(indomICMPMsg, "ICMP message types",
+		"The 256 ICMP message types, Type0 to Type255, of the IcmpMsg counts of\n/proc/net/snmp.")
+}
+
+// parseICMPMsg fills icmp from the IcmpMsg pairs of b.
+func parseICMPMsg(b []byte, icmp *[2][256]optU) {
+	*icmp = [2][256]optU{}
+	for rest := b; len(rest) > 0; {
+		var head, data []byte
+		head, rest = nextLine(rest)
+		hsec, hr := nextField(head)
+		if string(hsec) != "IcmpMsg:" {
+			continue
+		}
+		data, rest = nextLine(rest)
+		_, dr := nextField(data)
+		for {
+			var name, val []byte
+			name, hr = nextField(hr)
+			val, dr = nextField(dr)
+			if len(name) == 0 || len(val) == 0 {
+				break
+			}
+			dir := -1
+			switch {
+			case len(name) > 6 && string(name[:6]) == "InType":
+				dir, name = icmpIn, name[6:]
+			case len(name) > 7 && string(name[:7]) == "OutType":
+				dir, name = icmpOut, name[7:]
+			}
+			typ, ok := parseUint(name)
+			if dir < 0 || !ok || typ > 255 || len(name) > 1 && name[0] == '0' {
+				continue
+			}
+			if v, ok := parseUint(val); ok {
+				icmp[dir][typ] = optU{v, true}
+			}
+		}
+	}
+}
+
+// Instances: the snmp source's one instance domain, the ICMP message types.
+func (s *snmpSource) Instances(in protocol.InDom) ([]Instance, error) {
+	if in != indomICMPMsg {
+		return nil, &protocol.Error{Code: protocol.ErrInDom}
+	}
+	out := make([]Instance, 256)
+	for i := range out {
+		out[i] = Instance{ID: uint32(i), Name: "Type" + strconv.Itoa(i)}
+	}
+	return out, nil
 }
