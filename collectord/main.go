@@ -24,6 +24,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/gopcp/gopcp/collectord/metrics"
@@ -320,8 +321,12 @@ func serve(o *options, stdout, stderr io.Writer) int {
 	}
 	go rl.Watch(sctx, cfg.Reload.Interval())
 	go systemd.Watchdog(sctx, log)
+	// The loop reloads on SIGHUP only (a changed certificate file reloads through
+	// rl.Watch), so each call is one for pmcd.sighups. A store into
+	// pmcd.control.sighup raises SIGHUP, as pmcd does, so it takes the same path.
+	srv.SetSIGHUPHook(func() { syscall.Kill(os.Getpid(), syscall.SIGHUP) })
 	loop := daemon.Loop{Log: log, Status: "serving on " + strings.Join(addrs, " "),
-		Reload: rl.Reload, Hup: hup, Errc: errc}
+		Reload: func(reason string) error { srv.CountSIGHUP(); return rl.Reload(reason) }, Hup: hup, Errc: errc}
 	code := 0
 	if err := loop.Run(ctx); err != nil {
 		code = 1
