@@ -965,10 +965,10 @@ func (s *processSource) readOne(rel string, f procFile, d *procData) error {
 	case pfAutogroup:
 		if len(trimSpace(b)) == 0 {
 			// The process is in no autogroup (kernel threads, processes left in
-			// the root task group): id 0 (real ids start at 1) and nice 0, as the
-			// real agent shows them.
-			d.agID, d.agNice, ok = 0, 0, true
-			break
+			// the root task group): no value, and no error. The real agent shows
+			// id 0 and nice 0; an empty file is also what a torn read looks like,
+			// and no autogroup has id 0, so nothing is said rather than a number.
+			return &os.PathError{Op: "read", Path: path, Err: syscall.ENOENT}
 		}
 		ok = parseAutogroup(b, d)
 	case pfMaps:

@@ -22,11 +22,13 @@ import (
 //
 // environ is read through procfs (Proc.Environ splits it correctly at the NULs);
 // the others are a line or a copy, parsed here, and status is already parsed once
-// for all its metrics by process.go. A file a kernel thread leaves empty
+// for all its metrics by process.go. (procfs's Proc.Namespaces reads the
+// /proc/<pid>/ns links, which are not these ids, and its ProcStatus keeps NSpid
+// only, not NStgid, NSpgid or NSsid.) A file a kernel thread leaves empty
 // (smaps_rollup) or a kernel without a security module refuses (attr/current:
-// EINVAL) gives no value and no error: there is nothing to show. An empty
-// autogroup file says the process is in no autogroup: id 0 (the kernel numbers
-// autogroups from 1) and nice 0, as the real agent shows it.
+// EINVAL) gives no value and no error: there is nothing to show. So does an
+// empty autogroup file (a process in no autogroup), which the real agent shows as
+// id 0 and nice 0.
 // The environment and the mappings, like every per-process value, go only to
 // trusted clients (the source is private).
 

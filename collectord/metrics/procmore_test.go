@@ -246,7 +246,7 @@ func TestProcMoreHostile(t *testing.T) {
 		expect(strconv.Quote(bad), "proc.autogroup.id", false, 0, 1)
 	}
 	writeFile(t, p+"/autogroup", "")
-	expect("no autogroup", "proc.autogroup.id", true, 0, 0)
+	expect("no autogroup", "proc.autogroup.id", false, 0, 0)
 	writeFile(t, p+"/autogroup", "/autogroup-7 nice -3\n")
 	if v, ok, _ := one("proc.autogroup.nice"); !ok || int32(v.U) != -3 {
 		t.Errorf("nice %d %v", int32(v.U), ok)
