@@ -126,6 +126,16 @@ var indomLabels = map[protocol.InDom]string{
 	indomIntrLine:  `{"device_type":"irq","indom_name":"per irq"}`,
 	indomSoftirq:   `{"indom_name":"per softirq"}`,
 	indomSwapDev:   `{"device_type":["block","memory"],"indom_name":"per swap device"}`,
+	// The proc agent's cgroup domains (cgroup.go) label the kind of device only.
+	indomCgCpuset:   `{"device_type":"cpu"}`,
+	indomCgCpuacct:  `{"device_type":"cpu"}`,
+	indomCgCpusched: `{"device_type":"cpu"}`,
+	indomCgPercpu:   `{"device_type":"cpu"}`,
+	indomCgMemory:   `{"device_type":"memory"}`,
+	indomCgNetcls:   `{"device_type":"interface"}`,
+	indomCgBlkio:    `{"device_type":"block"}`,
+	indomCgBlkioDev: `{"device_type":"block"}`,
+	indomCgroup2Dev: `{"device_type":"block"}`,
 }
 
 // InDomLabels returns the label set of an instance domain as compact JSON, "" when it
@@ -179,6 +189,26 @@ func (r *Registry) InstanceLabels(in protocol.InDom, inst Instance) string {
 	case indomNetIf:
 		b.WriteString(`{"interface":`)
 		writeJSONString(&b, inst.Name)
+		b.WriteByte('}')
+	case indomCgroup2, indomCgCpuset, indomCgCpuacct, indomCgCpusched, indomCgMemory, indomCgNetcls, indomCgBlkio:
+		b.WriteString(`{"cgroup":`)
+		writeJSONString(&b, inst.Name)
+		b.WriteByte('}')
+	case indomCgBlkioDev, indomCgroup2Dev, indomCgPercpu:
+		// "<group>::<device>": the agent labels both halves ("cpuN" as "N").
+		group, dev := inst.Name, ""
+		if i := strings.LastIndex(inst.Name, "::"); i >= 0 {
+			group, dev = inst.Name[:i], inst.Name[i+2:]
+		}
+		b.WriteString(`{"cgroup":`)
+		writeJSONString(&b, group)
+		if in == indomCgPercpu {
+			b.WriteString(`,"cpu":`)
+			writeJSONString(&b, strings.TrimPrefix(dev, "cpu"))
+		} else {
+			b.WriteString(`,"device_name":`)
+			writeJSONString(&b, dev)
+		}
 		b.WriteByte('}')
 	case indomIntrLine:
 		// The real agent also gives the row's description ("irqtext"); we do not

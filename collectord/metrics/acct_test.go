@@ -1,0 +1,27 @@
+package metrics
+
+import (
+	"testing"
+
+	"github.com/gopcp/gopcp/protocol"
+)
+
+// TestAcctDisabled: process accounting is never switched on, so the exited processes
+// have no instances and no values, enable_acct is 0, the file settings have no
+// value, and an untrusted client is refused the instance domain like the processes.
+func TestAcctDisabled(t *testing.T) {
+	r := newFixtureRegistry(t, fixtureDir)
+	res := fetchByName(t, r, "acct.control.enable_acct", "acct.control.refresh", "acct.psinfo.pid", "acct.id.uid_nm")
+	wantValues(t, "enable_acct", res["acct.control.enable_acct"], 0, one(0))
+	wantValues(t, "refresh", res["acct.control.refresh"], 0, nil)
+	wantValues(t, "psinfo.pid", res["acct.psinfo.pid"], 0, nil)
+	wantValues(t, "uid_nm", res["acct.id.uid_nm"], 0, nil)
+	if in, err := r.Instances(indomAcct); err != nil || len(in) != 0 {
+		t.Errorf("acct instances %v %v", in, err)
+	}
+	if _, err := r.InstancesFor(indomAcct, false); err == nil {
+		t.Error("an untrusted client got the exited processes instance domain")
+	}
+	out := r.FetchFor(nil, []protocol.PMID{pmidOf(t, r, "acct.control.enable_acct")}, FetchOpts{})
+	wantValues(t, "enable_acct untrusted", out[0], 0, one(0))
+}
