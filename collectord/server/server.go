@@ -419,11 +419,13 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 	// No SetNoDelay: Go's accept already turns TCP_NODELAY on, and a second
 	// setsockopt per connection showed in the connect profile.
 	if reason := s.admit(c); reason != "" {
+		// Logged before the client can read why: whoever watches both (a test,
+		// an operator) finds the line once the refusal has arrived.
+		s.logRefusal(log, slog.LevelWarn, "client refused: "+reason, "max_clients", c.set.MaxClients,
+			"max_clients_per_addr", c.set.MaxClientsPerAddr, "max_handshakes", c.set.MaxHandshakes)
 		c.conn.Conn.SetWriteDeadline(time.Now().Add(time.Second))
 		c.conn.Write(protocol.Greeting(protocol.ErrConnLimit, 0))
 		s.own.countOut(protocol.TypeError)
-		s.logRefusal(log, slog.LevelWarn, "client refused: "+reason, "max_clients", c.set.MaxClients,
-			"max_clients_per_addr", c.set.MaxClientsPerAddr, "max_handshakes", c.set.MaxHandshakes)
 		return
 	}
 	defer s.release(c)
