@@ -166,3 +166,16 @@ func TestSIGHUPCount(t *testing.T) {
 		t.Errorf("pmcd.sighups = %d", v)
 	}
 }
+
+// BenchmarkCountPDU is the counting one request costs: one PDU in, one out.
+func BenchmarkCountPDU(b *testing.B) {
+	s := &Server{}
+	raw := []byte{0, 0, 0, 16, 0, 0, 0x70, 0x14, 0, 0, 0, 0, 0, 0, 0, 0}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			s.own.countIn(raw)
+			s.own.countOut(protocol.TypeHighresResult)
+		}
+	})
+}
