@@ -27,8 +27,12 @@
 //	uptime    load.go        /proc/uptime
 //	meminfo   memory.go      /proc/meminfo: mem.physmem, mem.util.* (all), swap sizes, hinv.physmem
 //	vmstat    vmstat.go      /proc/vmstat: mem.vmstat.* (all), swap.pagesin, swap.pagesout
-//	snmp      snmp.go        /proc/net/snmp: network.{ip,icmp,tcp,udp,udplite}.*
-//	netstat   snmp.go        /proc/net/netstat: the IpExt and TcpExt extras of network.ip/tcp
+//	snmp      snmp.go        /proc/net/snmp: network.{ip,icmp,tcp,udp,udplite}.*, network.icmpmsg.*
+//	netstat   snmp.go        /proc/net/netstat: the IpExt and TcpExt extras of network.ip/tcp;
+//	          mptcp.go       MPTcpExt: network.mptcp.*
+//	softnet   softnet.go     /proc/net/softnet_stat (procfs): network.softnet.*
+//	tcpconn   netconn.go     /proc/net/{tcp,tcp6,udp,udp6,raw,raw6,unix}, one source each (tcpconn6,
+//	                         udpconn, udpconn6, rawconn, rawconn6, unixconn): socket counts
 //	snmp6     snmp6.go       /proc/net/snmp6: network.{ip6,icmp6,udp6,udplite6}.*
 //	sockstat  sockstat.go    /proc/net/sockstat, sockstat6: network.sockstat.*
 //	swaps     swaps.go       /proc/swaps: swapdev.*
@@ -38,7 +42,9 @@
 //	utmp      users.go       /var/run/utmp: kernel.all.nusers, nroots, nsessions
 //	pagesize  memory.go      hinv.pagesize (no file)
 //	diskstats disk.go        /proc/diskstats: disk.dev/all/partitions/dm.*, hinv.ndisk; sysfs: capacity, dm names
-//	netdev    network.go     /proc/net/dev, /sys/class/net/<if>/{mtu,speed,flags,duplex,carrier}
+//	netdev    network.go     /proc/net/dev, /sys/class/net/<if>/{mtu,speed,flags,duplex,carrier,type},
+//	                         network.all.*; /etc/pcp/linux/interfaces.conf
+//	netaddr   netaddr.go     /sys/class/net/<if>/address, netlink RTM_GETADDR, /proc/net/if_inet6
 //	mounts    filesystem.go  /proc/mounts and statfs(2): filesys.*
 //	uname     uname.go       /proc/sys/kernel/*, /etc release files: kernel.uname.*, hinv.machine
 //	proc      process.go     /proc/[0-9]*/*: proc.nprocs, proc.psinfo/memory/id/io/schedstat.*, proc.fd.count;
