@@ -46,12 +46,15 @@
 //	                         network.all.*; /etc/pcp/linux/interfaces.conf
 //	netaddr   netaddr.go     /sys/class/net/<if>/address, netlink RTM_GETADDR, /proc/net/if_inet6
 //	mounts    filesystem.go  /proc/mounts and statfs(2): filesys.*
-//	uname     uname.go       /proc/sys/kernel/*, /etc release files: kernel.uname.*, hinv.machine
+//	uname     uname.go       /proc/sys/kernel/*, /etc release files: kernel.uname.*, hinv.machine,
+//	                         pmda.uname, pmda.version (pmda.go)
 //	proc      process.go     /proc/[0-9]*/*: proc.nprocs, proc.psinfo/memory/id/io/schedstat.*, proc.fd.count;
 //	          procmore.go    environ (procfs), labels, maps, container, proc.namespaces.*, proc.autogroup.*;
 //	          smaps.go       smaps_rollup: proc.smaps.*; runq.go: proc.runq.*, proc.control.*;
 //	          hotproc.go     hotproc.* as the real agent serves it with no predicate
-//	pmcd      self.go        the daemon itself (Options, Self, /proc/self, getrusage)
+//	pmcd      self.go        the daemon itself (Options, Self, /proc/self, getrusage); PDU counts,
+//	                         pmcd.control.* (selfpdu.go, selfcontrol.go)
+//	pmtools   pmtools.go     $PCP_TMP_DIR/pmie, pmlogger under RootFS: pmcd.pmie.*, pmcd.pmlogger.*
 //
 // The files are parsed here, in place and without allocation, rather than with
 // github.com/prometheus/procfs: procfs fills fields a kernel does not print with 0
