@@ -12,8 +12,10 @@ import "github.com/gopcp/gopcp/protocol"
 // control metrics are settings of the real agent's file handling (how often it
 // reopens, rotates and rereads the file); collectord has no such file, so they have
 // no value rather than numbers that would describe nothing. The per-process metrics
-// would carry other users' command details, so the source is private: only trusted
-// clients see its instances, as the real agent serves them only to authenticated ones.
+// would carry other users' command details, which the real agent gives only to
+// authenticated clients; collectord has none to give, so, like the real agent
+// answering an unauthenticated client, it answers every client with no values
+// rather than a permission error.
 
 var indomAcct = protocol.NewInDom(DomainProc, 40)
 
@@ -113,7 +115,6 @@ func init() {
 		new:     func(*env) Source { return acctSource{} },
 		metrics: acctMetrics,
 		help:    acctHelp,
-		private: true,
 	})
 }
 

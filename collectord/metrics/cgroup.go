@@ -275,14 +275,28 @@ func (s *cgroupSource) readMounts() error {
 	for rest := b; len(rest) > 0; {
 		var line []byte
 		line, rest = nextLine(rest)
-		r := line
-		var path []byte
-		for i := 0; i < 5; i++ {
-			path, r = nextField(r)
-		}
-		sep := bytes.Index(r, []byte(" - "))
-		if sep < 0 {
+		if len(trimSpace(line)) == 0 {
 			continue
+		}
+		// The kernel's lines always start with two ids and a MAJ:MIN device and
+		// hold the " - " separator: anything else is not a mountinfo line.
+		id, r := nextField(line)
+		parent, r := nextField(r)
+		dev, r := nextField(r)
+		maj, min, isDev := bytes.Cut(dev, []byte(":"))
+		_, ok1 := parseUint(id)
+		_, ok2 := parseUint(parent)
+		_, ok3 := parseUint(maj)
+		_, ok4 := parseUint(min)
+		sep := bytes.Index(r, []byte(" - "))
+		if !ok1 || !ok2 || !ok3 || !ok4 || !isDev || sep < 0 {
+			return fmt.Errorf("%s: %w: line %q", s.mounts.path, errParse, line)
+		}
+		_, r = nextField(r) // the root of the mount within its file system
+		path, r := nextField(r)
+		sep = bytes.Index(r, []byte(" - "))
+		if sep < 0 {
+			return fmt.Errorf("%s: %w: line %q", s.mounts.path, errParse, line)
 		}
 		typ, r := nextField(r[sep+3:])
 		_, r = nextField(r)
@@ -558,10 +572,9 @@ func (s *cgroupSource) Fetch(reqs []Request) error {
 			return err
 		}
 	}
+	var mountErr error
 	if needMounts {
-		if err := s.readMounts(); err != nil {
-			return err
-		}
+		mountErr = s.readMounts()
 	}
 	if needDev {
 		clear(s.devNames)
@@ -569,14 +582,28 @@ func (s *cgroupSource) Fetch(reqs []Request) error {
 			s.devNames = map[string]string{}
 		}
 	}
+	// Without the mounts, every metric but the /proc/cgroups ones fails; the source
+	// as a whole fails (and is counted) when nothing else was asked for, and the
+	// failure is a partial error otherwise.
+	served := false
 	for _, rq := range reqs {
 		m := &cgMetrics[rq.Sel]
-		switch m.kind {
-		case kSubsys:
+		switch {
+		case m.kind == kSubsys:
 			s.putSubsys(rq.Res, m)
-		case kMounts:
+			served = true
+		case mountErr != nil:
+			rq.Res.Err = protocol.ErrValue
+		case m.kind == kMounts:
 			s.putMounts(rq.Res, m)
 		}
+	}
+	if mountErr != nil {
+		if !served {
+			return mountErr
+		}
+		s.partial.Add(1)
+		return nil
 	}
 	for g := cgCpuset; g < cgNumGroups; g++ {
 		if !need[g] {

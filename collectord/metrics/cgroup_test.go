@@ -257,6 +257,20 @@ func TestCgroupHostile(t *testing.T) {
 		t.Errorf("escaped name missing: %s", formatInstances(insts))
 	}
 
+	// A mountinfo line that is not one (garbage, mangled ids) fails the mount-based
+	// metrics, not the /proc/cgroups ones asked for with them (a partial error).
+	for _, bad := range []string{"\x00\x01garbage\n", "-1 26 0:27 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n",
+		"30 22 0:99999999999999999999999 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n", "30 22 0:27 / /x rw cgroup2\n"} {
+		writeFile(t, filepath.Join(dir, "proc/self/mountinfo"), bad)
+		before := errs()
+		res := fetchByName(t, r, "cgroup.mounts.count", "cgroup.subsys.count")
+		wantValues(t, "mounts.count "+bad, res["cgroup.mounts.count"], protocol.ErrValue, nil)
+		wantValues(t, "subsys.count beside "+bad, res["cgroup.subsys.count"], 0, one(7))
+		if errs() != before+1 {
+			t.Errorf("mountinfo %q: not counted", bad)
+		}
+	}
+
 	// An unreadable mountinfo fails the source.
 	os.Remove(filepath.Join(dir, "proc/self/mountinfo"))
 	before = errs()
