@@ -23,7 +23,8 @@ import (
 // The tables are read here rather than with procfs (NetTCP, NetUDP, NetUNIX): procfs
 // builds a struct with net.IP addresses, and for Unix sockets a path string, for
 // every row, and a busy host has hundreds of thousands of rows; these counts need
-// two short fields of each. The file is streamed through one fixed buffer, so memory
+// two short fields of each (on a 10,000-row /proc/net/tcp, NetTCP made 110,022
+// allocations, 7 MB, per read; a fetch here makes 13, 2 KB, BenchmarkConnFetch10k). The file is streamed through one fixed buffer, so memory
 // does not grow with the table, and a row is checked and counted in place without
 // allocating. A row that is not a kernel row (its slot is not "N:", its state is not
 // exactly two hex digits, a Unix row's type not four) is garbage: the table's metrics
