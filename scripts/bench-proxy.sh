@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
 # bench-proxy.sh: proxyd against the real pmproxy in front of the same collectord,
-# same run, same clients: libpcp's fetchbench through each relay (HOST@PROXY), and
-# curl for /metrics. Medians of ROUNDS alternating rounds. Loopback only.
+# same run, same clients: libpcp's fetchbench through each relay (HOST@PROXY), curl
+# for the REST fetch of one metric (REST_ITERS requests over one keep-alive
+# connection, in one context made first, as a dashboard polls) and for /metrics.
+# Medians of ROUNDS alternating rounds. Loopback only.
 # Every process is pinned to BENCH_CPU (as in bench.sh), and beside each p50 the
 # relay's own CPU per operation is shown: the delta of the first field of
 # /proc/PID/task/*/schedstat over the run, summed over its threads, divided by the
-# operations (the collector behind the relays is the same for both and not counted).
+# operations. For the HTTP rows a second pair adds the collectord behind the
+# proxy (the same process for both, so it counts only what each proxy asks of
+# it: pmproxy and proxyd may send different PDUs for the same request); the
+# last column is pmproxy's CPU over proxyd's, proxy alone.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 REF=scripts/reference-pcp
+BIN=${BIN:-bin}   # where make build put the programs
 ITERS=${ITERS:-3000}
+REST_ITERS=${REST_ITERS:-2000}
 ROUNDS=${ROUNDS:-5}
 BENCH_CPU=${BENCH_CPU:-$(( $(nproc) > 1 ? 1 : 0 ))}
 pin=(taskset -c "$BENCH_CPU")
@@ -26,11 +33,11 @@ median() { sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else p
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
 
 p_coll=44721 p_real=44722 p_ours=44723
-"${pin[@]}" bin/collectord --config /dev/null -i 127.0.0.1 -p $p_coll --log-level error & pids+=($!)
+"${pin[@]}" "$BIN"/collectord --config /dev/null -i 127.0.0.1 -p $p_coll --log-level error & pids+=($!); pid_coll=$!
 printf '[pmproxy]\npcp.enabled = true\nhttp.enabled = true\nredis.enabled = false\nsecure.enabled = false\n[redis]\nenabled = false\n[discover]\nenabled = false\n[pmsearch]\nenabled = false\n[pmseries]\nenabled = false\n' > "$work/pmproxy.conf"
 PCP_RUN_DIR=$work PCP_LOG_DIR=$work "${pin[@]}" setsid /usr/lib/pcp/bin/pmproxy -f -A -i 127.0.0.1 -p $p_real -c "$work/pmproxy.conf" \
   -s "$work/pmproxy.socket" -l "$work/pmproxy.log" -U "$(id -un)" & pids+=($!); pid_pmproxy=$!
-"${pin[@]}" bin/proxyd --config /dev/null -i 127.0.0.1 -p $p_ours --allow 127.0.0.1:$p_coll --log-level error & pids+=($!); pid_proxyd=$!
+"${pin[@]}" "$BIN"/proxyd --config /dev/null -i 127.0.0.1 -p $p_ours --allow 127.0.0.1:$p_coll --log-level error & pids+=($!); pid_proxyd=$!
 waitport $p_coll && waitport $p_real && waitport $p_ours || { echo "bench-proxy: a server did not start" >&2; exit 1; }
 export PCP_DERIVED_CONFIG=
 
@@ -40,7 +47,7 @@ cpu_ns() {
   echo "$total"
 }
 declare -A relay=([pmproxy]=$pid_pmproxy [proxyd]=$pid_proxyd)
-declare -A r c
+declare -A r c k
 # cpu_us NAME BEFORE OPS: the relay's CPU per operation since BEFORE, in µs.
 cpu_us() { [ -n "${relay[$1]:-}" ] || return 0; awk -v d=$(( $(cpu_ns "${relay[$1]}") - $2 )) -v n="$3" 'BEGIN{printf "%.1f ", d/n/1000}'; }
 url="metrics?hostspec=127.0.0.1:$p_coll"
@@ -55,21 +62,44 @@ for round in $(seq "$ROUNDS"); do
   done
   for t in "pmproxy $p_real" "proxyd $p_ours"; do
     set -- $t
+    # REST fetch: one context, then REST_ITERS fetches over one connection (curl
+    # reuses it for every URL of its config file; the client is not counted).
+    ctx=$(curl -s "http://127.0.0.1:$2/pmapi/context?hostspec=127.0.0.1:$p_coll&polltimeout=600" | sed -n 's/^{"context":\([0-9]*\).*/\1/p')
+    [ -n "$ctx" ] || { echo "bench-proxy: $1 made no context" >&2; exit 1; }
+    rurl="http://127.0.0.1:$2/pmapi/$ctx/fetch?names=kernel.all.load"
+    curl -s "$rurl" | grep -q '"name":"kernel.all.load"' || { echo "bench-proxy: $1 REST fetch failed" >&2; exit 1; }
+    for _ in $(seq "$REST_ITERS"); do printf 'url = "%s"\noutput = /dev/null\n' "$rurl"; done >"$work/rest.$1"
+    c0=$(cpu_ns "${relay[$1]}") k0=$(cpu_ns "$pid_coll") t0=$(date +%s%N)
+    conns=$("${pin[@]}" curl -s -K "$work/rest.$1" -w '%{num_connects}\n' | awk '{n+=$1} END {print n}')
+    t1=$(date +%s%N)
+    [ "$conns" = 1 ] || echo "bench-proxy: $1 REST used $conns connections, not 1" >&2
+    r[$1.r]+="$(( (t1 - t0) / REST_ITERS / 1000 )) "
+    k[$1.r]+="$(awk -v d=$(( $(cpu_ns "${relay[$1]}") + $(cpu_ns "$pid_coll") - c0 - k0 )) -v n="$REST_ITERS" 'BEGIN{printf "%.1f ", d/n/1000}')"
+    c[$1.r]+="$(cpu_us "$1" "$c0" "$REST_ITERS")"
+    # /metrics
     "${pin[@]}" curl -s -o /dev/null "http://127.0.0.1:$2/$url"   # warm the context
-    c0=$(cpu_ns "${relay[$1]}")
+    c0=$(cpu_ns "${relay[$1]}") k0=$(cpu_ns "$pid_coll")
     for _ in $(seq 20); do
       r[$1.m]+="$("${pin[@]}" curl -s -o /dev/null -w '%{time_total}' "http://127.0.0.1:$2/$url" | awk '{printf "%.0f", $1*1e6}') "
     done
+    k[$1.m]+="$(awk -v d=$(( $(cpu_ns "${relay[$1]}") + $(cpu_ns "$pid_coll") - c0 - k0 )) 'BEGIN{printf "%.1f ", d/20/1000}')"
     c[$1.m]+="$(cpu_us "$1" "$c0" 20)"
   done
 done
-echo "== pinned to CPU $BENCH_CPU; p50 in microseconds and the relay's CPU per operation (µs), median of $ROUNDS alternating rounds"
+echo "== pinned to CPU $BENCH_CPU; p50 in microseconds (REST: mean over the keep-alive run) and the relay's CPU per operation (µs), median of $ROUNDS alternating rounds"
 med() { echo "${1:-}" | tr ' ' '\n' | grep . | median; }
-printf '%-34s %10s %10s %10s %12s %12s\n' measurement direct pmproxy proxyd cpu-pmproxy cpu-proxyd
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{if (a+0 > 0 && b+0 > 0) printf "%.2fx", a/b; else print "-"}'; }
+printf '%-36s %8s %8s %8s %11s %11s %11s %11s %7s\n' measurement direct pmproxy proxyd cpu-pmproxy cpu-proxyd "+collector" "+collector" ratio
 for s in 1 10 30; do
-  printf '%-34s %10s %10s %10s %12s %12s\n' "fetch set=$s (libpcp, HOST@PROXY)" \
+  printf '%-36s %8s %8s %8s %11s %11s %11s %11s %7s\n' "fetch set=$s (libpcp, HOST@PROXY)" \
     "$(med "${r[direct.$s]:-}")" "$(med "${r[pmproxy.$s]:-}")" "$(med "${r[proxyd.$s]:-}")" \
-    "$(med "${c[pmproxy.$s]:-}")" "$(med "${c[proxyd.$s]:-}")"
+    "$(med "${c[pmproxy.$s]:-}")" "$(med "${c[proxyd.$s]:-}")" - - \
+    "$(ratio "$(med "${c[pmproxy.$s]:-}")" "$(med "${c[proxyd.$s]:-}")")"
 done
-printf '%-34s %10s %10s %10s %12s %12s\n' "GET /metrics, all metrics (curl)" "-" \
-  "$(med "${r[pmproxy.m]:-}")" "$(med "${r[proxyd.m]:-}")" "$(med "${c[pmproxy.m]:-}")" "$(med "${c[proxyd.m]:-}")"
+for m in "r:REST fetch, 1 metric (curl, 1 conn)" "m:GET /metrics, all metrics (curl)"; do
+  x=${m%%:*}
+  printf '%-36s %8s %8s %8s %11s %11s %11s %11s %7s\n' "${m#*:}" "-" \
+    "$(med "${r[pmproxy.$x]:-}")" "$(med "${r[proxyd.$x]:-}")" "$(med "${c[pmproxy.$x]:-}")" "$(med "${c[proxyd.$x]:-}")" \
+    "$(med "${k[pmproxy.$x]:-}")" "$(med "${k[proxyd.$x]:-}")" \
+    "$(ratio "$(med "${c[pmproxy.$x]:-}")" "$(med "${c[proxyd.$x]:-}")")"
+done

@@ -2,9 +2,11 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -123,4 +125,45 @@ func BenchmarkMetrics(b *testing.B) {
 	b.StopTimer()
 	lat.report(b, "ms", time.Millisecond)
 	b.ReportMetric(coldMs, "first-scrape-ms")
+}
+
+// BenchmarkREST fetches one metric through proxyd's REST API over one
+// keep-alive HTTP connection, in one context, as a dashboard polls. Run with
+// -cpuprofile to see where proxyd's share goes (client and collector are in the
+// same process, so the profile holds all three).
+//
+//	go test -run XXX -bench REST -benchtime 20000x ./proxyd/server/
+func BenchmarkREST(b *testing.B) {
+	col := ptest.StartCollector(b, nil)
+	px := ptest.StartProxy(b, ptest.ProxyOptions{})
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+	get := func(u string) []byte {
+		resp, err := client.Get(u)
+		if err != nil {
+			b.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			b.Fatalf("status %d: %s", resp.StatusCode, body)
+		}
+		return body
+	}
+	var cr struct{ Context uint32 }
+	if err := json.Unmarshal(get(px.URL()+"/pmapi/context?polltimeout=600&hostspec="+col.Addr), &cr); err != nil {
+		b.Fatal(err)
+	}
+	u := px.URL() + "/pmapi/" + strconv.FormatUint(uint64(cr.Context), 10) + "/fetch?names=kernel.all.load"
+	for range 100 {
+		get(u)
+	}
+	lat := make(latencies, 0, b.N)
+	b.ResetTimer()
+	for b.Loop() {
+		t := time.Now()
+		get(u)
+		lat = append(lat, time.Since(t))
+	}
+	b.StopTimer()
+	lat.report(b, "µs", time.Microsecond)
 }
