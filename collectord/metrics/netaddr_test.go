@@ -5,11 +5,16 @@ import (
 	"errors"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/gopcp/gopcp/internal/netnstest"
 	"github.com/gopcp/gopcp/protocol"
 )
 
@@ -219,4 +224,91 @@ func TestNetlinkIPv4Live(t *testing.T) {
 		}
 	}
 	t.Errorf("no 127.0.0.1 on lo in %v", addrs)
+}
+
+// inNetns runs fn on an OS thread moved into the named network namespace. The
+// goroutine never unlocks the thread, so the runtime ends the thread with it and no
+// other goroutine ever runs in that namespace.
+func inNetns(t *testing.T, ns string, fn func()) {
+	t.Helper()
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		f, err := os.Open("/var/run/netns/" + ns)
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer f.Close()
+		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- err
+			return
+		}
+		fn()
+		errc <- nil
+	}()
+	if err := <-errc; err != nil {
+		t.Fatalf("entering namespace %s: %v", ns, err)
+	}
+}
+
+// TestNetlinkIPv4MatchesIoctl: in a network namespace of the test's own, with an
+// alias label and a secondary address added, the dump gives each label the address
+// that SIOCGIFADDR (the linux agent's call) gives it: the alias is an instance of
+// its own and the secondary address is not shown.
+func TestNetlinkIPv4MatchesIoctl(t *testing.T) {
+	p := netnstest.New(t)
+	for _, args := range [][]string{
+		{"-n", p.Server, "addr", "add", "10.231.255.9/32", "dev", "lo", "label", "lo:gp"},
+		{"-n", p.Server, "addr", "add", "127.0.0.2/8", "dev", "lo"}, // secondary to 127.0.0.1/8
+	} {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v: %s", args, err, out)
+		}
+	}
+	var addrs []ifAddr4
+	var dumpErr error
+	ioctl := map[string]string{}
+	inNetns(t, p.Server, func() {
+		addrs, dumpErr = netlinkIPv4()
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return
+		}
+		defer unix.Close(fd)
+		for _, a := range addrs {
+			ifr, err := unix.NewIfreq(a.label)
+			if err != nil {
+				continue
+			}
+			if err := unix.IoctlIfreq(fd, unix.SIOCGIFADDR, ifr); err == nil {
+				if ip, err := ifr.Inet4Addr(); err == nil {
+					ioctl[a.label] = netip.AddrFrom4([4]byte(ip)).String()
+				}
+			}
+		}
+	})
+	if dumpErr != nil {
+		t.Fatal(dumpErr)
+	}
+	// The source's own choice among the dump's addresses.
+	src := &netAddrSource{classDir: t.TempDir(), inet6: newKfile(filepath.Join(t.TempDir(), "if_inet6")),
+		inet4: func() ([]ifAddr4, error) { return addrs, nil }}
+	res := &Result{}
+	if err := src.Fetch([]Request{{Sel: selInetAddr, Res: res}}); err != nil {
+		t.Fatal(err)
+	}
+	first := map[string]string{}
+	for _, v := range res.Values {
+		first[src.ids.name(v.Inst)] = v.S
+	}
+	if first["lo"] != "127.0.0.1" || first["lo:gp"] != "10.231.255.9" || first[""] != "" {
+		t.Errorf("dump in the namespace: %v", first)
+	}
+	if len(first) != 3 { // lo, lo:gp and the veth end
+		t.Errorf("labels %v, want lo, lo:gp and the veth", first)
+	}
+	if !sameStrings(first, ioctl) {
+		t.Errorf("netlink %v, SIOCGIFADDR %v", first, ioctl)
+	}
 }
