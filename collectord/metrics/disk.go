@@ -2,10 +2,13 @@ package metrics
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 
 	"github.com/gopcp/gopcp/protocol"
 )
@@ -16,7 +19,10 @@ import (
 // because its fmt.Sscanf per line costs several times the kernel's own work.
 // Instances (indom 60.1) are whole disks, chosen with the linux agent's rules:
 // partitions, loop, ram, zram, CD-ROM, device-mapper, md and wwid names are not disks.
-// Disk instance ids are assigned as names first appear and never reused.
+// Disk instance ids are assigned as names first appear and never reused. md arrays
+// (disk.md, 60.25) and zram devices (zram.*, 60.38) are their own views of the same
+// lines; the zram devices also have the io_stat, mm_stat and bd_stat files of
+// /sys/block/zramN, read only when one of their metrics is asked for.
 
 // diskView is one of the groups the diskstats lines are served as: whole disks
 // (disk.dev, indom 60.1), their sum (disk.all), partitions (disk.partitions, 60.10)
@@ -27,6 +33,8 @@ const (
 	viewAll
 	viewPart
 	viewDM
+	viewMD   // PMIDs: those of viewDM in cluster 59
+	viewZram // PMIDs: those of viewPart in cluster 86
 	numViews
 )
 
@@ -34,11 +42,18 @@ const (
 const (
 	selNDisk = 1000 + iota
 	selDMName
+	selMDName
+	selMDStatus
+	selScheduler
+	selScsiID
+	selZramIO = 1100 // + index in zramStatFiles' io_stat, mm_stat, bd_stat fields
 )
 
 var (
 	indomPartition = protocol.NewInDom(DomainLinux, 10)
 	indomDM        = protocol.NewInDom(DomainLinux, 24)
+	indomMD        = protocol.NewInDom(DomainLinux, 25)
+	indomZram      = protocol.NewInDom(DomainLinux, 38)
 )
 
 // diskPMID is a column's PMID cluster and item and type in one view; item 0 with
@@ -51,7 +66,7 @@ type diskPMID struct {
 // diskColumn is one counter (or sum of counters) of a diskstats line.
 type diskColumn struct {
 	name    string
-	views   [numViews]diskPMID
+	views   [viewMD]diskPMID // the md and zram views derive theirs (pmidIn)
 	sem     int32
 	units   protocol.Units
 	oneline string
@@ -111,25 +126,83 @@ var diskColumns = []diskColumn{
 	{"inflight", [4]diskPMID{{0, 95, tU32}, {0, 104, tU64}, {10, 24, tU32}, {54, 25, tU32}}, semI, uNone, "requests issued to the device and not yet completed", "the I/Os currently in progress field", 11},
 }
 
-var diskViewPrefix = [numViews]string{"disk.dev.", "disk.all.", "disk.partitions.", "disk.dm."}
+var diskViewPrefix = [numViews]string{"disk.dev.", "disk.all.", "disk.partitions.", "disk.dm.", "disk.md.", "zram."}
+
+// pmidIn is the column's PMID and type in a view: md arrays have the
+// device-mapper items in cluster 59, zram devices the partition items in cluster 86,
+// as the linux agent numbers them.
+func (c *diskColumn) pmidIn(view int) diskPMID {
+	switch view {
+	case viewMD:
+		p := c.views[viewDM]
+		p.cluster = 59
+		return p
+	case viewZram:
+		p := c.views[viewPart]
+		p.cluster = 86
+		return p
+	}
+	return c.views[view]
+}
+
+// zramStat is one number of /sys/block/zramN/io_stat, mm_stat or bd_stat.
+type zramStat struct {
+	name      string
+	cluster   uint32
+	item      uint32
+	sem       int32
+	file      string
+	field     int
+	kb, pages bool // bytes to be turned into Kbytes, pages into Kbytes
+	oneline   string
+}
+
+var zramStats = []zramStat{
+	{"zram.io_stat.failed.reads", 87, 0, semC, "io_stat", 0, false, false, "reads of each zram device that failed"},
+	{"zram.io_stat.failed.writes", 87, 1, semC, "io_stat", 1, false, false, "writes to each zram device that failed"},
+	{"zram.io_stat.invalid", 87, 2, semC, "io_stat", 2, false, false, "requests to each zram device outside its size"},
+	{"zram.io_stat.notify_free", 87, 3, semC, "io_stat", 3, false, false, "freed-slot notices each zram device received"},
+	{"zram.mm_stat.data_size.original", 88, 0, semI, "mm_stat", 0, true, false, "data stored in each zram device, uncompressed"},
+	{"zram.mm_stat.data_size.compressed", 88, 1, semI, "mm_stat", 1, true, false, "data stored in each zram device, compressed"},
+	{"zram.mm_stat.mem.used_total", 88, 2, semI, "mm_stat", 2, true, false, "memory each zram device uses, overhead included"},
+	{"zram.mm_stat.mem.limit", 88, 3, semI, "mm_stat", 3, true, false, "most memory each zram device may use (0: no limit)"},
+	{"zram.mm_stat.mem.max_used", 88, 4, semI, "mm_stat", 4, true, false, "most memory each zram device has used"},
+	{"zram.mm_stat.pages.same", 88, 5, semC, "mm_stat", 5, false, true, "pages of each zram device filled with one value, stored without data"},
+	{"zram.mm_stat.pages.compacted", 88, 6, semC, "mm_stat", 6, false, true, "pages each zram device freed by compaction"},
+	{"zram.mm_stat.pages.huge", 88, 7, semC, "mm_stat", 7, false, true, "pages of each zram device stored uncompressed"},
+	{"zram.bd_stat.count", 89, 0, semC, "bd_stat", 0, false, true, "data each zram device holds on its backing device"},
+	{"zram.bd_stat.reads", 89, 1, semC, "bd_stat", 1, false, true, "data each zram device read from its backing device"},
+	{"zram.bd_stat.writes", 89, 2, semC, "bd_stat", 2, false, true, "data each zram device wrote to its backing device"},
+}
 
 const colCapacity = 16 // index of "capacity" in diskColumns
 
 func diskMetrics() []metricDef {
-	indoms := [numViews]protocol.InDom{indomDisk, null, indomPartition, indomDM}
+	indoms := [numViews]protocol.InDom{indomDisk, null, indomPartition, indomDM, indomMD, indomZram}
 	var defs []metricDef
 	for i, c := range diskColumns {
 		for v := 0; v < numViews; v++ {
-			p := c.views[v]
+			p := c.pmidIn(v)
 			if p.cluster == 0 && p.item == 0 {
 				continue
 			}
 			defs = append(defs, metricDef{diskViewPrefix[v] + c.name, pmid(60, p.cluster, p.item), p.typ, indoms[v], c.sem, c.units, v*100 + i})
 		}
 	}
+	for i, z := range zramStats {
+		units := uKB
+		if !z.kb && !z.pages {
+			units = uCount
+		}
+		defs = append(defs, metricDef{z.name, pmid(60, z.cluster, z.item), tU64, indomZram, z.sem, units, selZramIO + i})
+	}
 	return append(defs,
 		metricDef{"hinv.ndisk", pmid(60, 0, 33), tU32, null, semD, uNone, selNDisk},
 		metricDef{"hinv.map.dmname", pmid(60, 54, 13), tSTR, indomDM, semD, uNone, selDMName},
+		metricDef{"hinv.map.mdname", pmid(60, 59, 13), tSTR, indomMD, semD, uNone, selMDName},
+		metricDef{"disk.md.status", pmid(60, 60, 0), tI32, indomMD, semI, uNone, selMDStatus},
+		metricDef{"disk.dev.scheduler", pmid(60, 0, 59), tSTR, indomDisk, semD, uNone, selScheduler},
+		metricDef{"hinv.map.scsi_id", pmid(60, 0, 103), tSTR, indomDisk, semD, uNone, selScsiID},
 	)
 }
 
@@ -138,16 +211,48 @@ func diskHelp(d metricDef) helpText {
 	if _, ok := helpPMID[d.pmid]; ok {
 		return helpText{}
 	}
-	if d.sel == selDMName {
+	switch d.sel {
+	case selDMName:
 		return helpText{"kernel name (dm-N) of each device-mapper device",
 			"The dm-N name /proc/diskstats lists each device-mapper device under; its\n" +
 				"instance name is the mapping's own name, from /sys/block/dm-N/dm/name."}
+	case selMDName:
+		return helpText{"kernel name (mdN) of each md array",
+			"The mdN name /proc/diskstats lists each md array under; its instance name is\n" +
+				"the array's persistent name (the /dev/md/NAME link to it), or mdN."}
+	case selMDStatus:
+		return helpText{"health of each md array, as mdadm --detail --test reports it",
+			"The linux agent runs mdadm for this; collectord runs no external program, and\n" +
+				"/proc/mdstat and /sys/block/mdN/md do not give the same number: never has a value."}
+	case selScheduler:
+		return helpText{"I/O scheduler of each disk",
+			"The bracketed name in /sys/block/<disk>/queue/scheduler. No value when the\n" +
+				"file is missing or names none."}
+	case selScsiID:
+		return helpText{"world-wide identifier of each disk",
+			"The first line of /sys/block/<disk>/device/wwid (or /sys/block/<disk>/wwid),\n" +
+				"with a t10., eui. or naa. prefix turned into 1, 2 or 3. No value when the\n" +
+				"disk has no wwid file."}
+	}
+	if d.sel >= selZramIO && d.sel < selZramIO+len(zramStats) {
+		z := zramStats[d.sel-selZramIO]
+		long := fmt.Sprintf("Field %d of /sys/block/zramN/%s", z.field+1, z.file)
+		switch {
+		case z.kb:
+			long += ", bytes turned into Kbytes"
+		case z.pages:
+			long += ", pages turned into Kbytes"
+		}
+		return helpText{z.oneline, long + ".\nNo value when the kernel has no such file (bd_stat needs a backing device)."}
 	}
 	if d.sel >= 1000 || d.sel%100 >= len(diskColumns) {
 		return helpText{}
 	}
 	c := diskColumns[d.sel%100]
-	what := [numViews]string{"per disk", "summed over all disks", "per partition", "per device-mapper device"}[d.sel/100]
+	what := [numViews]string{"per disk", "summed over all disks", "per partition", "per device-mapper device", "per md array", "per zram device"}[d.sel/100]
+	if d.sel%100 == colCapacity && d.sel/100 == viewZram {
+		return helpText{c.oneline, "The disksize file of /sys/block/zramN, in bytes, turned into Kbytes."}
+	}
 	if d.sel%100 == colCapacity {
 		return helpText{c.oneline, "The size file of the device under /sys/class/block, in 512-byte sectors,\n" +
 			"halved; " + what + ". No value when sysfs does not have it."}
@@ -162,13 +267,18 @@ func init() {
 	setOwnInDomHelp(indomDM, "device-mapper devices",
 		"One instance per dm-N line of /proc/diskstats, named after the mapping\n"+
 			"(/sys/block/dm-N/dm/name), or dm-N when sysfs has no name for it.")
+	setOwnInDomHelp(indomMD, "md arrays",
+		"One instance per md line of /proc/diskstats, named by the /dev/md/NAME link\n"+
+			"to it, or mdN when there is none.")
+	setOwnInDomHelp(indomZram, "zram devices", "One instance per zram line of /proc/diskstats.")
 	registerSource(&sourceSpec{
 		name:   "diskstats",
 		domain: DomainLinux,
-		indoms: []protocol.InDom{indomDisk, indomPartition, indomDM},
+		indoms: []protocol.InDom{indomDisk, indomPartition, indomDM, indomMD, indomZram},
 		new: func(e *env) Source {
 			return &diskSource{file: newKfile(filepath.Join(e.procRoot, "diskstats")),
-				classBlock: filepath.Join(e.sysRoot, "class", "block"), dmNames: map[string]string{}}
+				classBlock: filepath.Join(e.sysRoot, "class", "block"), dmNames: map[string]string{},
+				devMD: filepath.Join(e.rootFS, "dev", "md"), mdNames: map[string]string{}, pageKB: uint64(e.pageSize) / 1024}
 		},
 		metrics: diskMetrics(),
 		help:    diskHelp,
@@ -194,7 +304,23 @@ type diskSource struct {
 	// its dm-N first appears; a mapping renamed in place keeps its old name until
 	// the collector restarts.
 	dmNames  map[string]string
-	dmKernel idCache // interns the dm-N names
+	dmKernel idCache // interns the dm-N and mdN names
+	// mdNames: the persistent name of each mdN (from the links in devMD), looked
+	// up when mdN first appears, as dmNames.
+	devMD   string
+	mdNames map[string]string
+	pageKB  uint64 // the page size in Kbytes, for the zram page counts
+	statBuf []byte
+	partial atomic.Uint64
+	// zramRead holds the zram statistics files read in this fetch: each is read
+	// once, whichever of its metrics are asked for.
+	zramRead map[string]zramRead
+}
+
+type zramRead struct {
+	vals [8]uint64
+	n    int
+	err  error
 }
 
 func (s *diskSource) read() error {
@@ -226,6 +352,10 @@ func (s *diskSource) read() error {
 			d.view = viewDev
 		case bytes.HasPrefix(name, []byte("dm-")):
 			d.view = viewDM
+		case bytes.HasPrefix(name, []byte("md")):
+			d.view = viewMD
+		case bytes.HasPrefix(name, []byte("zram")):
+			d.view = viewZram
 		case isPartition(string(name)):
 			d.view = viewPart
 		default:
@@ -252,13 +382,17 @@ func (s *diskSource) read() error {
 		if d.n > dsFields {
 			d.n = dsFields
 		}
-		if d.view == viewDM {
+		switch d.view {
+		case viewDM:
 			s.dmName(name)
 			d.id = s.ids[viewDM].idString(s.dmNames[string(name)])
-		} else {
+		case viewMD:
+			s.mdName(name)
+			d.id = s.ids[viewMD].idString(s.mdNames[string(name)])
+		default:
 			d.id = s.ids[d.view].id(name)
 		}
-		if d.view == viewDM {
+		if d.view == viewDM || d.view == viewMD {
 			d.kname = s.dmKernel.name(s.dmKernel.id(name))
 		} else {
 			d.kname = s.ids[d.view].name(d.id)
@@ -283,6 +417,105 @@ func (s *diskSource) dmName(name []byte) {
 		}
 	}
 	s.dmNames[k] = n
+}
+
+// mdName makes sure the persistent name of kernel device name (mdN) is cached: the
+// name of the link in /dev/md that points at it (names made of digits only are
+// the default links, skipped), or mdN.
+func (s *diskSource) mdName(name []byte) {
+	if _, ok := s.mdNames[string(name)]; ok {
+		return
+	}
+	k := string(name)
+	n := k
+	if ents, err := os.ReadDir(s.devMD); err == nil {
+		for _, e := range ents {
+			l := e.Name()
+			if l[0] == '.' || isDigit(l[0]) || len(l) > 128 || hasControl(l) {
+				continue
+			}
+			if t, err := os.Readlink(filepath.Join(s.devMD, l)); err == nil && filepath.Base(t) == k {
+				n = l
+				break
+			}
+		}
+	}
+	s.mdNames[k] = n
+}
+
+// blockAttr reads the first line of a sysfs attribute of a block device.
+func (s *diskSource) blockAttr(kname string, path ...string) ([]byte, error) {
+	b, err := readFile(filepath.Join(append([]string{s.classBlock, kname}, path...)...), s.statBuf)
+	s.statBuf = b
+	if err != nil {
+		return nil, err
+	}
+	line, _ := nextLine(b)
+	return trimSpace(line), nil
+}
+
+// scheduler is the bracketed name of the disk's queue/scheduler.
+func (s *diskSource) scheduler(kname string) (string, bool) {
+	b, err := s.blockAttr(kname, "queue", "scheduler")
+	if err != nil {
+		return "", false
+	}
+	i, j := bytes.IndexByte(b, '['), bytes.IndexByte(b, ']')
+	if i < 0 || j < i+2 || j-i > 64 || hasControl(string(b[i+1:j])) {
+		return "", false
+	}
+	return string(b[i+1 : j]), true
+}
+
+// scsiID is the disk's wwid, its t10./eui./naa. prefix turned into 1, 2 or 3.
+func (s *diskSource) scsiID(kname string) (string, bool) {
+	b, err := s.blockAttr(kname, "device", "wwid")
+	if err != nil {
+		if b, err = s.blockAttr(kname, "wwid"); err != nil {
+			return "", false
+		}
+	}
+	if len(b) == 0 || len(b) > 256 || hasControl(string(b)) {
+		return "", false
+	}
+	id := string(b)
+	if len(id) > 4 {
+		switch id[:4] {
+		case "t10.":
+			id = "1" + id[4:]
+		case "eui.":
+			id = "2" + id[4:]
+		case "naa.":
+			id = "3" + id[4:]
+		}
+	}
+	return id, true
+}
+
+// zramFile reads the numbers of /sys/block/zramN/<file>: an fs.ErrNotExist error
+// when the file is missing, errParse when it is not made of numbers.
+func (s *diskSource) zramFile(kname, file string) (vals [8]uint64, n int, err error) {
+	b, err := readFile(filepath.Join(s.classBlock, kname, file), s.statBuf)
+	s.statBuf = b
+	if err != nil {
+		return vals, 0, err
+	}
+	for r := b; ; {
+		var f []byte
+		f, r = nextField(r)
+		if len(f) == 0 {
+			break
+		}
+		v, ok := parseUint(f)
+		if !ok {
+			return vals, 0, fmt.Errorf("%s/%s/%s: %w: %.60q", s.classBlock, kname, file, errParse, b)
+		}
+		if n < len(vals) {
+			vals[n] = v
+		}
+		n++
+	}
+	return vals, n, nil
 }
 
 // column returns column c of d, if the line has the counters it needs.
@@ -352,8 +585,22 @@ func (s *diskSource) Fetch(reqs []Request) error {
 	if err := s.read(); err != nil {
 		return err
 	}
+	// A metric that reads sysfs per device is answered once per fetch, however
+	// many times it is asked for.
+	var first map[int]*Result
+	clear(s.zramRead)
 	for _, rq := range reqs {
 		res := rq.Res
+		if readsSysfs(rq.Sel) {
+			if f, ok := first[rq.Sel]; ok {
+				res.Err, res.Values = f.Err, append(res.Values, f.Values...)
+				continue
+			}
+			if first == nil {
+				first = map[int]*Result{}
+			}
+			first[rq.Sel] = res
+		}
 		switch {
 		case rq.Sel == selNDisk:
 			n := 0
@@ -363,11 +610,35 @@ func (s *diskSource) Fetch(reqs []Request) error {
 				}
 			}
 			putU(res, protocol.InNull, uint64(n))
-		case rq.Sel == selDMName:
+		case rq.Sel == selDMName || rq.Sel == selMDName:
+			view := viewDM
+			if rq.Sel == selMDName {
+				view = viewMD
+			}
 			for i := range s.disks {
-				if d := &s.disks[i]; d.view == viewDM {
+				if d := &s.disks[i]; d.view == view {
 					putS(res, d.id, d.kname)
 				}
+			}
+		case rq.Sel == selMDStatus:
+			// no value: see the help
+		case rq.Sel == selScheduler || rq.Sel == selScsiID:
+			for i := range s.disks {
+				if d := &s.disks[i]; d.view == viewDev {
+					get := s.scheduler
+					if rq.Sel == selScsiID {
+						get = s.scsiID
+					}
+					if v, ok := get(d.kname); ok {
+						putS(res, d.id, v)
+					}
+				}
+			}
+		case rq.Sel >= selZramIO && rq.Sel < selZramIO+len(zramStats):
+			if err := s.fetchZram(rq.Sel-selZramIO, res); err != nil {
+				res.Err = errCode(err)
+				res.Values = res.Values[:0]
+				s.partial.Add(1)
 			}
 		case rq.Sel/100 == viewAll:
 			c := rq.Sel % 100
@@ -385,10 +656,18 @@ func (s *diskSource) Fetch(reqs []Request) error {
 			}
 		default:
 			view, c := rq.Sel/100, rq.Sel%100
-			typ := diskColumns[c].views[view].typ
+			typ := diskColumns[c].pmidIn(view).typ
 			for i := range s.disks {
 				d := &s.disks[i]
 				if d.view != view {
+					continue
+				}
+				if c == colCapacity && view == viewZram {
+					if b, err := s.blockAttr(d.kname, "disksize"); err == nil {
+						if v, ok := parseUint(b); ok {
+							putU(res, d.id, v/1024)
+						}
+					}
 					continue
 				}
 				if c == colCapacity {
@@ -405,6 +684,60 @@ func (s *diskSource) Fetch(reqs []Request) error {
 	}
 	return nil
 }
+
+// readsSysfs says whether a selector's values come from sysfs files of each device.
+func readsSysfs(sel int) bool {
+	return sel == selScheduler || sel == selScsiID || sel >= selZramIO && sel < selZramIO+len(zramStats) ||
+		sel < 1000 && sel%100 == colCapacity
+}
+
+// fetchZram answers one io_stat, mm_stat or bd_stat metric for every zram device.
+// A missing file gives no value (bd_stat exists only with a backing device); a file
+// that is not numbers, or has fewer than the field, fails the metric.
+func (s *diskSource) fetchZram(i int, res *Result) error {
+	z := zramStats[i]
+	for j := range s.disks {
+		d := &s.disks[j]
+		if d.view != viewZram {
+			continue
+		}
+		key := d.kname + "/" + z.file
+		zr, ok := s.zramRead[key]
+		if !ok {
+			zr.vals, zr.n, zr.err = s.zramFile(d.kname, z.file)
+			if s.zramRead == nil {
+				s.zramRead = map[string]zramRead{}
+			}
+			s.zramRead[key] = zr
+		}
+		vals, n, err := zr.vals, zr.n, zr.err
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if z.field >= n {
+			return fmt.Errorf("%s/%s/%s: %w: %d fields", s.classBlock, d.kname, z.file, errParse, n)
+		}
+		v := vals[z.field]
+		switch {
+		case z.kb:
+			v /= 1024
+		case z.pages:
+			if s.pageKB == 0 || v > (1<<64-1)/s.pageKB {
+				continue
+			}
+			v *= s.pageKB
+		}
+		putU(res, d.id, v)
+	}
+	return nil
+}
+
+// PartialErrors counts the zram statistics files that failed their metric while
+// /proc/diskstats served the others.
+func (s *diskSource) PartialErrors() uint64 { return s.partial.Load() }
 
 // diskWrap truncates a value served as a 32-bit counter, as the linux agent does.
 func diskWrap(typ int32, v uint64) uint64 {
@@ -434,6 +767,10 @@ func (s *diskSource) Instances(indom protocol.InDom) ([]Instance, error) {
 		view = viewPart
 	case indomDM:
 		view = viewDM
+	case indomMD:
+		view = viewMD
+	case indomZram:
+		view = viewZram
 	}
 	var out []Instance
 	for _, d := range s.disks {

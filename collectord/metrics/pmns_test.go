@@ -85,7 +85,7 @@ func TestTraverse(t *testing.T) {
 		{"kernel.", "", protocol.ErrName},
 		{".kernel", "", protocol.ErrName},
 		{"nosuch", "", protocol.ErrName},
-		{"disk.md.status", "", protocol.ErrName}, // real, but not served
+		{"disk.md.status", "disk.md.status", 0},
 	}
 	for _, c := range cases {
 		got, err := r.Traverse(c.name)

@@ -1,0 +1,86 @@
+package metrics
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// TestMDZramFixture: md arrays and zram devices are their own views of
+// /proc/diskstats (not disks), md arrays named by their /dev/md links (digit-only
+// links skipped), zram statistics from sysfs with bytes and pages in Kbytes.
+func TestMDZramFixture(t *testing.T) {
+	r := newFixtureRegistry(t, fixtureDir)
+	insts, err := r.Instances(indomMD)
+	if err != nil || len(insts) != 2 || insts[0].Name != "myarray" || insts[1].Name != "md1" {
+		t.Fatalf("md instances %v %v", insts, err)
+	}
+	checkInstValues(t, r, map[string]map[string]string{
+		"hinv.map.mdname":                   {"myarray": `"md127"`, "md1": `"md1"`},
+		"disk.md.read":                      {"myarray": "20", "md1": "4"},
+		"disk.md.write_bytes":               {"myarray": "40", "md1": "2"},
+		"disk.md.total":                     {"myarray": "30", "md1": "6"},
+		"disk.md.avactive":                  {"myarray": "3", "md1": "1"},
+		"disk.md.discard":                   {"myarray": "0"}, // md1's line has 11 counters only
+		"disk.md.flush":                     {"myarray": "0"},
+		"disk.md.status":                    {},
+		"zram.read":                         {"zram0": "5"},
+		"zram.blkwrite":                     {"zram0": "40"},
+		"zram.write_bytes":                  {"zram0": "20"},
+		"zram.capacity":                     {"zram0": "2097152"},
+		"zram.io_stat.invalid":              {"zram0": "3"},
+		"zram.io_stat.failed.reads":         {"zram0": "1"},
+		"zram.mm_stat.data_size.original":   {"zram0": "1024"},
+		"zram.mm_stat.data_size.compressed": {"zram0": "256"},
+		"zram.mm_stat.mem.used_total":       {"zram0": "320"},
+		"zram.mm_stat.mem.limit":            {"zram0": "0"},
+		"zram.mm_stat.mem.max_used":         {"zram0": "512"},
+		"zram.mm_stat.pages.same":           {"zram0": "48"}, // 12 pages of 4 KiB
+		"zram.mm_stat.pages.compacted":      {"zram0": "12"},
+		"zram.mm_stat.pages.huge":           {"zram0": "8"},
+		"zram.bd_stat.count":                {}, // no backing device: no file
+		"disk.dev.scheduler":                {"vda": `"bfq"`},
+		"hinv.map.scsi_id":                  {"vda": `"3600508b1001c4d1e"`, "sda": `"1ATA     QEMU HARDDISK"`},
+	})
+	// md and zram lines are not disks: hinv.ndisk and disk.all are unchanged.
+	res := fetchByName(t, r, "hinv.ndisk")
+	if v, ok := singleValue(t, res["hinv.ndisk"]); !ok || v != 3 {
+		t.Errorf("hinv.ndisk = %+v, want 3 (vda, sda, nvme0n1)", res["hinv.ndisk"])
+	}
+	if n := r.SourceErrors()["diskstats"]; n != 0 {
+		t.Errorf("%d source errors", n)
+	}
+}
+
+// TestZramHostile: a zram statistics file that is not numbers, or is too short,
+// fails its metric only, counted; /proc/diskstats still serves the others.
+func TestZramHostile(t *testing.T) {
+	for _, content := range []string{"garbage\n", "1 2\n", "-1 2 3 4\n", "99999999999999999999999 1 2 3\n"} {
+		dir := copyTree(t, fixtureDir)
+		writeFile(t, filepath.Join(dir, "sys/class/block/zram0/io_stat"), content)
+		r := newFixtureRegistry(t, dir)
+		res := fetchByName(t, r, "zram.io_stat.notify_free", "zram.read", "disk.md.read")
+		if g := res["zram.io_stat.notify_free"]; g.Err == 0 || len(g.Values) != 0 {
+			t.Errorf("%q: notify_free %+v", content, g)
+		}
+		if len(res["zram.read"].Values) != 1 || len(res["disk.md.read"].Values) != 2 {
+			t.Errorf("%q: others %+v", content, res)
+		}
+		if r.SourceErrors()["diskstats"] == 0 {
+			t.Errorf("%q: not counted", content)
+		}
+	}
+	// Hostile sysfs text is not served: a scheduler with control characters, a
+	// wwid longer than any device's.
+	dir := copyTree(t, fixtureDir)
+	writeFile(t, filepath.Join(dir, "sys/class/block/vda/queue/scheduler"), "[evil\x1b[31m]\n")
+	writeFile(t, filepath.Join(dir, "sys/class/block/vda/device/wwid"), string(make([]byte, 300))+"\n")
+	os.Remove(filepath.Join(dir, "sys/class/block/sda/wwid"))
+	r := newFixtureRegistry(t, dir)
+	res := fetchByName(t, r, "disk.dev.scheduler", "hinv.map.scsi_id")
+	for n, v := range res {
+		if v.Err != 0 || len(v.Values) != 0 {
+			t.Errorf("%s = %+v, want no value", n, v)
+		}
+	}
+}
