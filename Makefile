@@ -7,7 +7,7 @@ LDFLAGS   := -X main.Version=$(VERSION)
 FUZZTIME  ?= 15s
 PROGRAMS  := collectord pminfo certdb proxyd
 
-.PHONY: all build test race run bench fuzz stress vet clean
+.PHONY: all build test race run bench bench-fleet fuzz stress vet clean
 
 all: build
 
@@ -35,6 +35,11 @@ run: build
 bench: build
 	@scripts/bench.sh
 	@scripts/bench-proxy.sh
+
+# One proxyd in front of 100 collectord scraped by Prometheus, plus 20 REST
+# clients, for about 4 minutes (see BENCHMARKS.md, "Fleet").
+bench-fleet: build
+	@scripts/bench-fleet.sh
 
 # Every fuzz target of every package for FUZZTIME each (CI: make fuzz FUZZTIME=10s).
 # Targets are found in the test files, so no package is compiled just to list them.
