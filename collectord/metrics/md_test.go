@@ -84,3 +84,28 @@ func TestZramHostile(t *testing.T) {
 		}
 	}
 }
+
+// TestSCSIFixture: SCSI devices with a block device are instances, named as the
+// linux agent names them; a device without one (the tape) is not. A Host line
+// that is not four numbers fails the source; no /proc/scsi/scsi is no devices.
+func TestSCSIFixture(t *testing.T) {
+	r := newFixtureRegistry(t, fixtureDir)
+	checkInstValues(t, r, map[string]map[string]string{
+		"hinv.map.scsi": {"scsi0:0:0:0_Direct-Access": `"sda"`},
+	})
+	for _, content := range []string{"Host: scsi0 Channel: x Id: 00 Lun: 00\n", "Host: sata0 Channel: 00 Id: 00 Lun: 00\n",
+		"Host: scsi0 Channel: 00 Id: 00 Lun: 00\n  Type:   \x1b[31m\n"} {
+		dir := copyTree(t, fixtureDir)
+		writeFile(t, filepath.Join(dir, "proc/scsi/scsi"), content)
+		r := newFixtureRegistry(t, dir)
+		if res := fetchByName(t, r, "hinv.map.scsi")["hinv.map.scsi"]; res.Err == 0 || r.SourceErrors()["scsi"] == 0 {
+			t.Errorf("%q: %+v", content, res)
+		}
+	}
+	dir := copyTree(t, fixtureDir)
+	os.RemoveAll(filepath.Join(dir, "proc/scsi"))
+	r = newFixtureRegistry(t, dir)
+	if res := fetchByName(t, r, "hinv.map.scsi")["hinv.map.scsi"]; res.Err != 0 || len(res.Values) != 0 || r.SourceErrors()["scsi"] != 0 {
+		t.Errorf("no SCSI: %+v", res)
+	}
+}
