@@ -478,8 +478,8 @@ func TestInstanceIDsStable(t *testing.T) {
 
 func TestInstancesErrors(t *testing.T) {
 	r := newFixtureRegistry(t, fixtureDir)
-	// 60.40 (per-CPU interrupt lines) is PCP's, not served here.
-	for _, in := range []protocol.InDom{protocol.NewInDom(60, 40), protocol.NewInDom(9, 1), protocol.InDomNull, protocol.NewInDom(2, 50)} {
+	// 60.1000 is no instance domain of the linux agent.
+	for _, in := range []protocol.InDom{protocol.NewInDom(60, 1000), protocol.NewInDom(9, 1), protocol.InDomNull, protocol.NewInDom(2, 50)} {
 		_, err := r.Instances(in)
 		var pe *protocol.Error
 		if !errors.As(err, &pe) || pe.Code != protocol.ErrInDom {

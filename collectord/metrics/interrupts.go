@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime"
+	"strconv"
 
 	"github.com/gopcp/gopcp/protocol"
 )
@@ -14,11 +15,16 @@ import (
 // kind. Served are the per-row totals (kernel.all.interrupts.total, indom 60.4;
 // kernel.all.softirqs.total, indom 60.36), the per-CPU totals over all rows
 // (kernel.percpu.intr, kernel.percpu.sirq: what pcp mpstat needs) and the ERR and
-// MIS counters. Both files are read only when one of their metrics is asked for.
+// MIS counters, and each row's count on each CPU (kernel.percpu.interrupts, indom
+// 60.40; kernel.percpu.softirqs, indom 60.41; instances "LABEL::cpuN", row by row, as
+// the linux agent names them; 32-bit counters that wrap as the agent's do). Both
+// files are read only when one of their metrics is asked for.
 
 var (
-	indomIntrLine = protocol.NewInDom(DomainLinux, 4)
-	indomSoftirq  = protocol.NewInDom(DomainLinux, 36)
+	indomIntrLine   = protocol.NewInDom(DomainLinux, 4)
+	indomSoftirq    = protocol.NewInDom(DomainLinux, 36)
+	indomIntrCPU    = protocol.NewInDom(DomainLinux, 40)
+	indomSoftirqCPU = protocol.NewInDom(DomainLinux, 41)
 )
 
 const (
@@ -28,7 +34,14 @@ const (
 	selPerCPUIntr
 	selSoftirqTotal
 	selPerCPUSirq
+	selIntrCell // kernel.percpu.interrupts
+	selSirqCell // kernel.percpu.softirqs
 )
+
+// sirqSel: the metric reads /proc/softirqs (else /proc/interrupts).
+func sirqSel(sel int) bool {
+	return sel == selSoftirqTotal || sel == selPerCPUSirq || sel == selSirqCell
+}
 
 var intrHelp = map[int]helpText{
 	selIntrTotal: {"interrupts delivered, per interrupt line",
@@ -44,6 +57,12 @@ var intrHelp = map[int]helpText{
 		"Each row of /proc/softirqs (HI, TIMER, NET_RX, ...) added up over all CPU columns."},
 	selPerCPUSirq: {"softirqs run on each CPU",
 		"The CPU's column of /proc/softirqs added up over every row."},
+	selIntrCell: {"interrupts delivered, per interrupt line and CPU",
+		"One count of /proc/interrupts: the row's (IRQ or kind's) count in the CPU's\n" +
+			"column. A 32-bit counter: it wraps."},
+	selSirqCell: {"softirqs run, per kind and CPU",
+		"One count of /proc/softirqs: the row's (kind's) count in the CPU's column.\n" +
+			"A 32-bit counter: it wraps."},
 }
 
 func init() {
@@ -52,10 +71,15 @@ func init() {
 			"(\"24\", \"NMI\", \"LOC\", ...).")
 	setOwnInDomHelp(indomSoftirq, "softirq kinds",
 		"One instance per row of /proc/softirqs, named by its label (HI, TIMER, ...).")
+	setOwnInDomHelp(indomIntrCPU, "interrupt lines on each CPU",
+		"One instance per count of /proc/interrupts, row by row: LINE::cpuN (\"24::cpu0\",\n"+
+			"\"LOC::cpu1\"), for every row with a count per CPU.")
+	setOwnInDomHelp(indomSoftirqCPU, "softirq kinds on each CPU",
+		"One instance per count of /proc/softirqs, row by row: KIND::cpuN (\"TIMER::cpu0\").")
 	registerSource(&sourceSpec{
 		name:   "interrupts",
 		domain: DomainLinux,
-		indoms: []protocol.InDom{indomIntrLine, indomSoftirq},
+		indoms: []protocol.InDom{indomIntrLine, indomSoftirq, indomIntrCPU, indomSoftirqCPU},
 		new: func(e *env) Source {
 			return &intrSource{
 				intr: intrTable{file: newKfile(filepath.Join(e.procRoot, "interrupts")), needErr: intrErrRowArch(runtime.GOARCH)},
@@ -70,15 +94,19 @@ func init() {
 			{"kernel.percpu.intr", pmid(60, 4, 4), tU64, indomCPU, semC, uCount, selPerCPUIntr},
 			{"kernel.all.softirqs.total", pmid(60, 82, 0), tU64, indomSoftirq, semC, uCount, selSoftirqTotal},
 			{"kernel.percpu.sirq", pmid(60, 63, 1), tU64, indomCPU, semC, uCount, selPerCPUSirq},
+			{"kernel.percpu.interrupts", pmid(60, 4, 1), tU32, indomIntrCPU, semC, uCount, selIntrCell},
+			{"kernel.percpu.softirqs", pmid(60, 63, 0), tU32, indomSoftirqCPU, semC, uCount, selSirqCell},
 		},
 		help: func(d metricDef) helpText { return intrHelp[d.sel] },
 	})
 }
 
-// intrRow is one row of the table: its instance id and its total over all CPUs.
+// intrRow is one row of the table: its instance id, its total over all CPUs, and
+// where its counts start in intrTable.cells.
 type intrRow struct {
 	id    uint32
 	total uint64
+	cell0 int
 }
 
 // intrTable is one of the two files, parsed.
@@ -89,6 +117,9 @@ type intrTable struct {
 	cpus          []uint32 // the CPU of each column, from the header
 	perCPU        []uint64 // column sums, by column
 	rows          []intrRow
+	cells         []uint64 // each row's count per CPU column, row after row
+	cellIDs       idCache  // instance ids of the cells, "LABEL::cpuN"
+	cellName      []byte
 	missed, error optU
 	// whole: every row has one count per CPU column and the file ends as the
 	// kernel ends it, so the column sums are right. A file cut short (a lost
@@ -141,7 +172,7 @@ func (t *intrTable) read() error {
 	if err != nil {
 		return err
 	}
-	t.cpus, t.rows, t.perCPU = t.cpus[:0], t.rows[:0], t.perCPU[:0]
+	t.cpus, t.rows, t.perCPU, t.cells = t.cpus[:0], t.rows[:0], t.perCPU[:0], t.cells[:0]
 	t.missed, t.error = optU{}, optU{}
 	// The kernel ends every line; a last line without its newline was cut.
 	t.whole = len(b) > 0 && b[len(b)-1] == '\n'
@@ -195,7 +226,7 @@ func (t *intrTable) read() error {
 			continue
 		}
 		var total uint64
-		n := 0
+		n, cell0 := 0, len(t.cells)
 		// Every other row has one count per CPU column, then a description
 		// (chip, name) that is not parsed.
 		for col := range t.cpus {
@@ -207,15 +238,17 @@ func (t *intrTable) read() error {
 			}
 			total += v
 			t.perCPU[col] += v
+			t.cells = append(t.cells, v)
 			n++
 		}
 		if n != len(t.cpus) {
 			// A short, cut or corrupt row: its total and the column sums
 			// would be wrong numbers, so neither is served.
 			t.whole = false
+			t.cells = t.cells[:cell0]
 			continue
 		}
-		t.rows = append(t.rows, intrRow{id: t.ids.id(label), total: total})
+		t.rows = append(t.rows, intrRow{id: t.ids.id(label), total: total, cell0: cell0})
 	}
 	if t.lastRow != "" && string(last) != t.lastRow || t.needErr && !sawErr {
 		t.whole = false // the tail of the file is missing
@@ -230,7 +263,7 @@ type intrSource struct {
 func (s *intrSource) Fetch(reqs []Request) error {
 	var needIntr, needSirq bool
 	for _, rq := range reqs {
-		if rq.Sel >= selSoftirqTotal {
+		if sirqSel(rq.Sel) {
 			needSirq = true
 		} else {
 			needIntr = true
@@ -247,7 +280,7 @@ func (s *intrSource) Fetch(reqs []Request) error {
 	}
 	for _, rq := range reqs {
 		t, err := &s.intr, errIntr
-		if rq.Sel >= selSoftirqTotal {
+		if sirqSel(rq.Sel) {
 			t, err = &s.sirq, errSirq
 		}
 		if err != nil {
@@ -265,6 +298,13 @@ func (s *intrSource) Fetch(reqs []Request) error {
 			}
 			for col, cpu := range t.cpus {
 				putU(rq.Res, cpu, t.perCPU[col])
+			}
+		case selIntrCell, selSirqCell:
+			for _, row := range t.rows {
+				for col, cpu := range t.cpus {
+					// 32 bits, wrapping, as the linux agent serves them.
+					putU(rq.Res, t.cellID(row, cpu), uint64(uint32(t.cells[row.cell0+col])))
+				}
 			}
 		case selIntrMissed:
 			if t.missed.ok {
@@ -288,15 +328,32 @@ func (s *intrSource) Fetch(reqs []Request) error {
 
 func (s *intrSource) Instances(indom protocol.InDom) ([]Instance, error) {
 	t := &s.intr
-	if indom == indomSoftirq {
+	if indom == indomSoftirq || indom == indomSoftirqCPU {
 		t = &s.sirq
 	}
 	if err := t.read(); err != nil {
 		return nil, err
+	}
+	if indom == indomIntrCPU || indom == indomSoftirqCPU {
+		out := make([]Instance, 0, len(t.cells))
+		for _, row := range t.rows {
+			for _, cpu := range t.cpus {
+				id := t.cellID(row, cpu)
+				out = append(out, Instance{ID: id, Name: t.cellIDs.name(id)})
+			}
+		}
+		return out, nil
 	}
 	out := make([]Instance, len(t.rows))
 	for i, row := range t.rows {
 		out[i] = Instance{ID: row.id, Name: t.ids.name(row.id)}
 	}
 	return out, nil
+}
+
+// cellID is the instance id of one row's count on one CPU, "LABEL::cpuN".
+func (t *intrTable) cellID(row intrRow, cpu uint32) uint32 {
+	t.cellName = append(t.cellName[:0], t.ids.name(row.id)...)
+	t.cellName = append(append(t.cellName, "::cpu"...), strconv.FormatUint(uint64(cpu), 10)...)
+	return t.cellIDs.id(t.cellName)
 }

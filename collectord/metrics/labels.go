@@ -127,6 +127,12 @@ var indomLabels = map[protocol.InDom]string{
 	indomIntrLine:  `{"device_type":"irq","indom_name":"per irq"}`,
 	indomSoftirq:   `{"indom_name":"per softirq"}`,
 	indomSwapDev:   `{"device_type":["block","memory"],"indom_name":"per swap device"}`,
+	// buddyinfo.go, slabinfo.go, zoneinfo.go, interrupts.go (the per-CPU cells).
+	indomBuddy:      `{"device_type":["memory","numa_node"],"indom_name":"per buddy per numa_node"}`,
+	indomSlab:       `{"device_type":"memory","indom_name":"per slab"}`,
+	indomZone:       `{"device_type":["memory","numa_node"],"indom_name":"per zone per numa_node"}`,
+	indomIntrCPU:    `{"device_type":["irq","cpu"],"indom_name":"per cpu, per irq"}`,
+	indomSoftirqCPU: `{"device_type":"cpu","indom_name":"per cpu, per softirq"}`,
 	// The proc agent's cgroup domains (cgroup.go) label the kind of device only.
 	indomCgCpuset:   `{"device_type":"cpu"}`,
 	indomCgCpuacct:  `{"device_type":"cpu"}`,
@@ -211,6 +217,8 @@ func (r *Registry) InstanceLabels(in protocol.InDom, inst Instance) string {
 			writeJSONString(&b, dev)
 		}
 		b.WriteByte('}')
+	case indomBuddy, indomZone, indomZoneProt, indomIntrCPU, indomSoftirqCPU:
+		splitNameLabels(&b, in, inst.Name) // zoneinfo.go
 	case indomIntrLine:
 		// The real agent also gives the row's description ("irqtext"); we do not
 		// keep it, so only the line is labelled.
