@@ -31,7 +31,7 @@ REST_CLIENTS=${REST_CLIENTS:-20}
 FLEET_NAMES=${FLEET_NAMES-kernel.all,mem.util,disk.all,network.all,swap,hinv.ncpu}
 BASE=${FLEET_PORT:-46000} # proxyd BASE, Prometheus BASE+1, collectors BASE+100...
 p_proxy=$BASE p_prom=$((BASE + 1)) p_coll0=$((BASE + 100))
-for c in "$BIN/collectord" "$BIN/proxyd" "$PROMETHEUS" curl jq; do
+for c in "$BIN/collectord" "$BIN/proxyd" "$PROMETHEUS" curl jq stdbuf; do
   command -v "$c" >/dev/null || { echo "bench-fleet: $c missing (make build; apt-get install prometheus jq curl)" >&2; exit 1; }
 done
 work=$(mktemp -d)
@@ -55,6 +55,8 @@ for i in $(seq 0 $((FLEET_SIZE - 1))); do
   targets+=("\"127.0.0.1:$port\"")
 done
 printf '[log]\nlevel = "warn"\n' >>"$work/proxyd.toml"
+# FLEET_METADATA_TTL sets [upstream] metadata_ttl (proxyd's default, 1m, when empty).
+[ -n "${FLEET_METADATA_TTL:-}" ] && printf '[upstream]\nmetadata_ttl = "%s"\n' "$FLEET_METADATA_TTL" >>"$work/proxyd.toml"
 "$BIN/proxyd" --config "$work/proxyd.toml" -i 127.0.0.1 -p "$p_proxy" 2>"$work/proxyd.log" & pids+=($!); pid_proxyd=$!
 for i in $(seq 0 $((FLEET_SIZE - 1))); do
   waitport $((p_coll0 + i)) || { echo "bench-fleet: collectord on $((p_coll0 + i)) did not start" >&2; cat "$work/collectord.log" >&2; exit 1; }
@@ -102,7 +104,8 @@ for c in $(seq 1 "$REST_CLIENTS"); do
   for _ in $(seq "$n_req"); do
     printf 'url = "http://127.0.0.1:%d/pmapi/%s/fetch?names=kernel.all.load,mem.util.used,kernel.all.cpu.user,disk.all.read"\noutput = /dev/null\n' "$p_proxy" "$ctx"
   done >"$work/rest$c.curl"
-  curl -s --rate 1/s -K "$work/rest$c.curl" -w '%{http_code} %{num_connects}\n' >"$work/rest$c.out" & pids+=($!)
+  # Line-buffered, so that the answers before the measurement can be counted.
+  stdbuf -oL curl -s --rate 1/s -K "$work/rest$c.curl" -w '%{http_code} %{num_connects}\n' >"$work/rest$c.out" & pids+=($!)
 done
 
 echo "== $FLEET_SIZE collectors behind proxyd 127.0.0.1:$p_proxy, Prometheus every $FLEET_INTERVAL (names=${FLEET_NAMES:-everything}), $REST_CLIENTS REST clients at 1/s; warm-up $FLEET_WARMUP s, then $FLEET_SECONDS s measured"
