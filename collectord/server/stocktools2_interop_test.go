@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -147,6 +148,10 @@ var pmrepNotDriven = map[string]string{
 	"iostat-multipath-wwid": "collectord lacks disk.wwid.*",
 	// Runs against both; the wchan column differs for a running task: the real proc
 	// agent gives proc.psinfo.wchan_s "0", what /proc/PID/wchan holds, collectord "".
+	// The real pmcd as reference-pcp starts it lists the tty instance but gives no
+	// tty.serial.* value (pmrep prints "=" and N/A on every row), so there is no
+	// layout to compare; collectord gives values from /proc/tty/driver/serial.
+	"sar-y":        "the real pmcd started for the test serves no tty.serial.* values",
 	"proc-cpu-ext": "proc.psinfo.wchan_s of a running task is \"\" with collectord, \"0\" with the real agent",
 }
 
@@ -392,4 +397,95 @@ func TestPmieRulesAgainstCollectord(t *testing.T) {
 		}
 	}
 	t.Logf("pmie: %d rules; diagnostics: real pmcd %d, collectord %d", len(realVerdicts), len(realDiag), len(ourDiag))
+}
+
+// terminalEscape is a terminal control sequence as htop writes them (CSI sequences,
+// character-set selection, keypad mode).
+var terminalEscape = regexp.MustCompile("\x1b\\[[0-9;?]*[ -/]*[@-~]|\x1b[()][A-Z0-9]|\x1b[=>]")
+
+// htopMeter is the label of one of htop's meters ("Tasks:", "Load average:", "Mem[").
+var htopMeter = regexp.MustCompile(`[A-Z][a-z]+(?: [a-z]+)?[:\[]`)
+
+// htopScreen runs pcp htop against host in a pseudo-terminal (script(1) provides it)
+// until the first screen is drawn, its key bar included, or 60 seconds pass, and
+// returns the screen's text with the terminal escapes removed.
+func htopScreen(t *testing.T, host string) string {
+	t.Helper()
+	cmd := exec.Command("/usr/bin/script", "-qfec", "/usr/bin/pcp -h '"+host+"' htop -d 10", "/dev/null")
+	cmd.Env = stockEnv()
+	if os.Getenv("TERM") == "" {
+		// htop refuses to start without a terminal type; CI runs tests without one.
+		cmd.Env = append(cmd.Env, "TERM=xterm")
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("script: %v", err)
+	}
+	pw.Close()
+	screen := make(chan string, 1)
+	go func() {
+		var all []byte
+		buf := make([]byte, 4096)
+		sent := false
+		for {
+			n, err := pr.Read(buf)
+			all = append(all, buf[:n]...)
+			if text := terminalEscape.ReplaceAllString(string(all), ""); !sent && strings.Contains(text, "F10Quit") {
+				screen <- text
+				sent = true
+			}
+			if err != nil {
+				if !sent {
+					screen <- terminalEscape.ReplaceAllString(string(all), "")
+				}
+				return
+			}
+		}
+	}()
+	var text string
+	select {
+	case text = <-screen:
+	case <-time.After(60 * time.Second):
+		text = "(nothing drawn in 60 s)"
+	}
+	// script ends htop with its session on SIGTERM.
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		<-done
+	}
+	pr.Close()
+	return text
+}
+
+// TestStockHtopAgainstCollectord starts the real pcp htop in a pseudo-terminal over
+// the unix sockets (as a local user runs it: per-process values) against the real
+// pmcd and against collectord: each must draw its first screen with the same meters
+// and no complaint about metrics above the process list.
+func TestStockHtopAgainstCollectord(t *testing.T) {
+	requirePCPTools(t, "/usr/bin/pcp", "/usr/lib/pcp/bin/pcp-htop", "/usr/bin/script")
+	h := startStockHosts(t)
+	meters := func(host string) []string {
+		screen := htopScreen(t, host)
+		top, _, ok := strings.Cut(screen, "PID USER")
+		if !ok || !strings.Contains(screen, "F10Quit") {
+			t.Fatalf("pcp htop -h %s drew no screen:\n%s", host, screen)
+		}
+		if stockProblem.MatchString(top) {
+			t.Errorf("pcp htop -h %s:\n%s", host, top)
+		}
+		return htopMeter.FindAllString(top, -1)
+	}
+	want, got := meters(h.realUnix), meters(h.ourUnix)
+	if strings.Join(got, " ") != strings.Join(want, " ") || len(want) < 4 {
+		t.Errorf("htop's meters against collectord: %q, against the real pmcd: %q", got, want)
+	}
 }
