@@ -255,7 +255,8 @@ func atopLayout(out string) []string {
 }
 
 // TestStockCommandsAgainstCollectord runs the rest of the stock commands that read
-// the linux and proc agents against collectord and the real pmcd: pcp atop, ipcs,
+// the linux and proc agents against collectord and the real pmcd: pcp atop, dstat's
+// other plugins (mem, swap, vm, io, fs, ipc, lock, raw, socket, tcp, udp, unix), ipcs,
 // numastat, summary, tapestat, vmstat, iostat, pidstat and ps, and pmval of a few
 // metrics. Each must exit 0 with nothing on standard error and no missing-metric
 // complaint, and print the same layout as with the real pmcd.
@@ -268,6 +269,9 @@ func TestStockCommandsAgainstCollectord(t *testing.T) {
 	pcp := func(args ...string) []string { return append([]string{"/usr/bin/pcp", "-h", "HOST"}, args...) }
 	cases := []stockCase{
 		{name: "atop", args: pcp("atop", "1", "1"), unix: true, reduce: atopLayout},
+		// The dstat plugins TestStockMonitorsAgainstCollectord does not run.
+		{name: "dstat-more", args: pcp("dstat", "--nocolor", "--mem", "--swap", "--vm", "--io", "--fs", "--ipc",
+			"--lock", "--raw", "--socket", "--tcp", "--udp", "--unix", "1", "2"), reduce: toolLayout},
 		{name: "ipcs", args: pcp("ipcs")},
 		{name: "numastat", args: pcp("numastat")},
 		{name: "summary", args: pcp("summary"), reduce: func(out string) []string {
