@@ -167,6 +167,7 @@ func init() {
 				cgroups:  newKfile(filepath.Join(e.procRoot, "cgroups")),
 				mounts:   newKfile(filepath.Join(e.procRoot, "self/mountinfo")),
 				ids:      map[protocol.InDom]*idCache{},
+				hids:     map[protocol.InDom]*hashIDs{},
 			}
 		},
 	})
@@ -196,6 +197,7 @@ type cgroupSource struct {
 	cgroups, mounts           *kfile
 	buf, fbuf                 []byte
 	ids                       map[protocol.InDom]*idCache
+	hids                      map[protocol.InDom]*hashIDs
 	partial                   atomic.Uint64
 
 	subsys   []cgSubsysRow
@@ -208,14 +210,62 @@ type cgroupSource struct {
 // PartialErrors counts groups whose files could not be read or parsed.
 func (s *cgroupSource) PartialErrors() uint64 { return s.partial.Load() }
 
-func (s *cgroupSource) idsOf(in protocol.InDom) *idCache {
-	c := s.ids[in]
-	if c == nil {
-		c = &idCache{}
-		s.ids[in] = c
-	}
-	return c
+// cgIDs gives instance ids to names.
+type cgIDs interface {
+	idString(name string) uint32
+	name(id uint32) string
 }
+
+// idsOf: the controllers and mounts are numbered in order of appearance, as the
+// agent numbers them; the groups (and group::device, group::cpu) by a hash of the
+// name, so that an instance's id does not depend on which other groups exist or
+// which of their files could be read when it was first seen.
+func (s *cgroupSource) idsOf(in protocol.InDom) cgIDs {
+	if in == indomCgSubsys || in == indomCgMounts {
+		c := s.ids[in]
+		if c == nil {
+			c = &idCache{}
+			s.ids[in] = c
+		}
+		return c
+	}
+	h := s.hids[in]
+	if h == nil {
+		h = &hashIDs{ids: map[string]uint32{}, names: map[uint32]string{}}
+		s.hids[in] = h
+	}
+	return h
+}
+
+// hashIDs numbers names by their FNV-1a hash (31 bits, as instance ids are
+// non-negative), the next free number on a collision; like idCache, an id is never
+// reused for another name while the collector runs.
+type hashIDs struct {
+	ids   map[string]uint32
+	names map[uint32]string
+}
+
+func (h *hashIDs) idString(name string) uint32 {
+	if id, ok := h.ids[name]; ok {
+		return id
+	}
+	id := uint32(2166136261)
+	for i := 0; i < len(name); i++ {
+		id = (id ^ uint32(name[i])) * 16777619
+	}
+	id &= 1<<31 - 1
+	for {
+		if _, taken := h.names[id]; !taken {
+			break
+		}
+		id = (id + 1) & (1<<31 - 1)
+	}
+	h.ids[name] = id
+	h.names[id] = name
+	return id
+}
+
+func (h *hashIDs) name(id uint32) string { return h.names[id] }
 
 // readSubsys parses /proc/cgroups; a line that is not a name and three numbers is
 // skipped (as the agent does) and counted.
@@ -612,15 +662,6 @@ func (s *cgroupSource) Fetch(reqs []Request) error {
 		dirs, err := s.walk(g)
 		if err != nil {
 			s.partial.Add(1)
-		}
-		// Instance ids follow the walk, not which files happened to parse, so a
-		// broken file in one group never renumbers the others.
-		for _, rq := range reqs {
-			if m := &cgMetrics[rq.Sel]; m.group == g && m.indom != indomCgPercpu && m.indom != indomCgBlkioDev && m.indom != indomCgroup2Dev {
-				for i := range dirs {
-					s.idsOf(m.indom).idString(dirs[i].name)
-				}
-			}
 		}
 		// The files this fetch needs in each group, in first-asked order.
 		var files []string

@@ -319,3 +319,38 @@ func TestContainerID(t *testing.T) {
 		}
 	}
 }
+
+// TestCgroupIDsIndependent: a group's instance id depends on its name only, not on
+// which other groups exist or could be read when it was first seen (the memory
+// domain loses /system.slice when its memory.stat goes; the docker scope keeps its
+// id; a device instance keeps its id when the root's io.stat goes).
+func TestCgroupIDsIndependent(t *testing.T) {
+	idOf := func(r *Registry, metric, name string) uint32 {
+		t.Helper()
+		m, _ := r.ByName(metric)
+		insts, err := r.Instances(m.Desc.InDom)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, in := range insts {
+			if in.Name == name {
+				return in.ID
+			}
+		}
+		t.Fatalf("%s: no instance %q in %s", metric, name, formatInstances(insts))
+		return 0
+	}
+	dock := "/system.slice/docker-" + cgDocker + ".scope"
+	r1 := newFixtureRegistry(t, fixtureDir)
+	want, wantDev := idOf(r1, "cgroup.memory.current", dock), idOf(r1, "cgroup.io.stat.rbytes", "/system.slice::sda")
+	dir := copyTree(t, fixtureDir)
+	os.Remove(filepath.Join(dir, "sys/fs/cgroup/unified/system.slice/memory.stat"))
+	os.Remove(filepath.Join(dir, "sys/fs/cgroup/unified/io.stat"))
+	r2 := newFixtureRegistry(t, dir)
+	if got := idOf(r2, "cgroup.memory.current", dock); got != want {
+		t.Errorf("%s: id %d, was %d", dock, got, want)
+	}
+	if got := idOf(r2, "cgroup.io.stat.rbytes", "/system.slice::sda"); got != wantDev {
+		t.Errorf("/system.slice::sda: id %d, was %d", got, wantDev)
+	}
+}
