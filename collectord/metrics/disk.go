@@ -35,6 +35,7 @@ const (
 	viewDM
 	viewMD   // PMIDs: those of viewDM in cluster 59
 	viewZram // PMIDs: those of viewPart in cluster 86
+	viewWWID // PMIDs: those of viewDev in cluster 92; disks summed by their wwid
 	numViews
 )
 
@@ -46,6 +47,8 @@ const (
 	selMDStatus
 	selScheduler
 	selScsiID
+	selWWIDScheduler
+	selWWIDPaths
 	selZramIO = 1100 // + index in zramStatFiles' io_stat, mm_stat, bd_stat fields
 )
 
@@ -54,6 +57,7 @@ var (
 	indomDM        = protocol.NewInDom(DomainLinux, 24)
 	indomMD        = protocol.NewInDom(DomainLinux, 25)
 	indomZram      = protocol.NewInDom(DomainLinux, 38)
+	indomWWID      = protocol.NewInDom(DomainLinux, 42)
 )
 
 // diskPMID is a column's PMID cluster and item and type in one view; item 0 with
@@ -126,7 +130,7 @@ var diskColumns = []diskColumn{
 	{"inflight", [4]diskPMID{{0, 95, tU32}, {0, 104, tU64}, {10, 24, tU32}, {54, 25, tU32}}, semI, uNone, "requests issued to the device and not yet completed", "the I/Os currently in progress field", 11},
 }
 
-var diskViewPrefix = [numViews]string{"disk.dev.", "disk.all.", "disk.partitions.", "disk.dm.", "disk.md.", "zram."}
+var diskViewPrefix = [numViews]string{"disk.dev.", "disk.all.", "disk.partitions.", "disk.dm.", "disk.md.", "zram.", "disk.wwid."}
 
 // pmidIn is the column's PMID and type in a view: md arrays have the
 // device-mapper items in cluster 59, zram devices the partition items in cluster 86,
@@ -140,6 +144,13 @@ func (c *diskColumn) pmidIn(view int) diskPMID {
 	case viewZram:
 		p := c.views[viewPart]
 		p.cluster = 86
+		return p
+	case viewWWID:
+		p := c.views[viewDev]
+		p.cluster = 92
+		if c.name == "inflight" {
+			p.typ = tU64 // the one type that differs from disk.dev's
+		}
 		return p
 	}
 	return c.views[view]
@@ -178,7 +189,7 @@ var zramStats = []zramStat{
 const colCapacity = 16 // index of "capacity" in diskColumns
 
 func diskMetrics() []metricDef {
-	indoms := [numViews]protocol.InDom{indomDisk, null, indomPartition, indomDM, indomMD, indomZram}
+	indoms := [numViews]protocol.InDom{indomDisk, null, indomPartition, indomDM, indomMD, indomZram, indomWWID}
 	var defs []metricDef
 	for i, c := range diskColumns {
 		for v := 0; v < numViews; v++ {
@@ -203,6 +214,8 @@ func diskMetrics() []metricDef {
 		metricDef{"disk.md.status", pmid(60, 60, 0), tI32, indomMD, semI, uNone, selMDStatus},
 		metricDef{"disk.dev.scheduler", pmid(60, 0, 59), tSTR, indomDisk, semD, uNone, selScheduler},
 		metricDef{"hinv.map.scsi_id", pmid(60, 0, 103), tSTR, indomDisk, semD, uNone, selScsiID},
+		metricDef{"disk.wwid.scheduler", pmid(60, 92, 59), tSTR, indomWWID, semD, uNone, selWWIDScheduler},
+		metricDef{"disk.wwid.scsi_paths", pmid(60, 92, 3), tSTR, indomWWID, semD, uNone, selWWIDPaths},
 	)
 }
 
@@ -228,6 +241,13 @@ func diskHelp(d metricDef) helpText {
 		return helpText{"I/O scheduler of each disk",
 			"The bracketed name in /sys/block/<disk>/queue/scheduler. No value when the\n" +
 				"file is missing or names none."}
+	case selWWIDScheduler:
+		return helpText{"I/O scheduler of each multipath device",
+			"The bracketed name in /sys/block/<disk>/queue/scheduler of the last disk path\n" +
+				"with that wwid (/sys/block/<disk>/device/wwid)."}
+	case selWWIDPaths:
+		return helpText{"disk paths of each multipath device",
+			"The disks whose /sys/block/<disk>/device/wwid is the instance's, space separated."}
 	case selScsiID:
 		return helpText{"world-wide identifier of each disk",
 			"The first line of /sys/block/<disk>/device/wwid (or /sys/block/<disk>/wwid),\n" +
@@ -249,7 +269,12 @@ func diskHelp(d metricDef) helpText {
 		return helpText{}
 	}
 	c := diskColumns[d.sel%100]
-	what := [numViews]string{"per disk", "summed over all disks", "per partition", "per device-mapper device", "per md array", "per zram device"}[d.sel/100]
+	what := [numViews]string{"per disk", "summed over all disks", "per partition", "per device-mapper device", "per md array", "per zram device",
+		"summed over the disk paths with one wwid"}[d.sel/100]
+	if d.sel%100 == colCapacity && d.sel/100 == viewWWID {
+		return helpText{c.oneline, "The size file under /sys/class/block of the first disk path with that wwid, in\n" +
+			"512-byte sectors, halved (the paths are one device: their sizes are not summed)."}
+	}
 	if d.sel%100 == colCapacity && d.sel/100 == viewZram {
 		return helpText{c.oneline, "The disksize file of /sys/block/zramN, in bytes, turned into Kbytes."}
 	}
@@ -271,10 +296,12 @@ func init() {
 		"One instance per md line of /proc/diskstats, named by the /dev/md/NAME link\n"+
 			"to it, or mdN when there is none.")
 	setOwnInDomHelp(indomZram, "zram devices", "One instance per zram line of /proc/diskstats.")
+	setOwnInDomHelp(indomWWID, "multipath devices by world-wide identifier",
+		"One instance per distinct wwid of the disks (/sys/block/<disk>/device/wwid).")
 	registerSource(&sourceSpec{
 		name:   "diskstats",
 		domain: DomainLinux,
-		indoms: []protocol.InDom{indomDisk, indomPartition, indomDM, indomMD, indomZram},
+		indoms: []protocol.InDom{indomDisk, indomPartition, indomDM, indomMD, indomZram, indomWWID},
 		new: func(e *env) Source {
 			return &diskSource{file: newKfile(filepath.Join(e.procRoot, "diskstats")),
 				classBlock: filepath.Join(e.sysRoot, "class", "block"), dmNames: map[string]string{},
@@ -315,6 +342,45 @@ type diskSource struct {
 	// zramRead holds the zram statistics files read in this fetch: each is read
 	// once, whichever of its metrics are asked for.
 	zramRead map[string]zramRead
+	// wwidOf caches the wwid of each disk ("" for none), read once per name: the
+	// identifier of a device does not change while it is attached.
+	wwidOf  map[string]string
+	wwidIDs idCache
+	wwids   []wwidGroup // the disks of the last read grouped by wwid
+	// schedRead holds the schedulers read in this fetch.
+	schedRead map[string]string
+}
+
+// wwidGroup is one wwid instance: the indexes in disks of its paths.
+type wwidGroup struct {
+	id    uint32
+	paths []int
+}
+
+// groupWWID groups the disks of the last read by wwid.
+func (s *diskSource) groupWWID() {
+	s.wwids = s.wwids[:0]
+	for i := range s.disks {
+		d := &s.disks[i]
+		if d.view != viewDev {
+			continue
+		}
+		w, _ := s.scsiID(d.kname)
+		if w == "" {
+			continue
+		}
+		id := s.wwidIDs.idString(w)
+		found := false
+		for g := range s.wwids {
+			if s.wwids[g].id == id {
+				s.wwids[g].paths = append(s.wwids[g].paths, i)
+				found = true
+			}
+		}
+		if !found {
+			s.wwids = append(s.wwids, wwidGroup{id, []int{i}})
+		}
+	}
 }
 
 type zramRead struct {
@@ -454,8 +520,21 @@ func (s *diskSource) blockAttr(kname string, path ...string) ([]byte, error) {
 	return trimSpace(line), nil
 }
 
-// scheduler is the bracketed name of the disk's queue/scheduler.
+// scheduler is the bracketed name of the disk's queue/scheduler, read once per
+// fetch (disk.dev and disk.wwid both ask).
 func (s *diskSource) scheduler(kname string) (string, bool) {
+	if v, ok := s.schedRead[kname]; ok {
+		return v, v != ""
+	}
+	v, _ := s.readScheduler(kname)
+	if s.schedRead == nil {
+		s.schedRead = map[string]string{}
+	}
+	s.schedRead[kname] = v
+	return v, v != ""
+}
+
+func (s *diskSource) readScheduler(kname string) (string, bool) {
 	b, err := s.blockAttr(kname, "queue", "scheduler")
 	if err != nil {
 		return "", false
@@ -467,8 +546,23 @@ func (s *diskSource) scheduler(kname string) (string, bool) {
 	return string(b[i+1 : j]), true
 }
 
-// scsiID is the disk's wwid, its t10./eui./naa. prefix turned into 1, 2 or 3.
+// scsiID is the disk's wwid, its t10./eui./naa. prefix turned into 1, 2 or 3,
+// cached by name (wwidOf).
 func (s *diskSource) scsiID(kname string) (string, bool) {
+	if w, ok := s.wwidOf[kname]; ok {
+		return w, w != ""
+	}
+	w, _ := s.readSCSIID(kname)
+	if s.wwidOf == nil {
+		s.wwidOf = map[string]string{}
+	}
+	if len(s.wwidOf) < 1<<16 {
+		s.wwidOf[kname] = w
+	}
+	return w, w != ""
+}
+
+func (s *diskSource) readSCSIID(kname string) (string, bool) {
 	b, err := s.blockAttr(kname, "device", "wwid")
 	if err != nil {
 		if b, err = s.blockAttr(kname, "wwid"); err != nil {
@@ -589,6 +683,7 @@ func (s *diskSource) Fetch(reqs []Request) error {
 	// many times it is asked for.
 	var first map[int]*Result
 	clear(s.zramRead)
+	clear(s.schedRead)
 	for _, rq := range reqs {
 		res := rq.Res
 		if readsSysfs(rq.Sel) {
@@ -632,6 +727,41 @@ func (s *diskSource) Fetch(reqs []Request) error {
 					if v, ok := get(d.kname); ok {
 						putS(res, d.id, v)
 					}
+				}
+			}
+		case rq.Sel == selWWIDScheduler || rq.Sel == selWWIDPaths:
+			s.groupWWID()
+			for _, g := range s.wwids {
+				if rq.Sel == selWWIDPaths {
+					var names []string
+					for _, i := range g.paths {
+						names = append(names, s.disks[i].kname)
+					}
+					putS(res, g.id, strings.Join(names, " "))
+				} else if v, ok := s.scheduler(s.disks[g.paths[len(g.paths)-1]].kname); ok {
+					putS(res, g.id, v)
+				}
+			}
+		case rq.Sel/100 == viewWWID && rq.Sel < 1000:
+			c := rq.Sel % 100
+			typ := diskColumns[c].pmidIn(viewWWID).typ
+			s.groupWWID()
+			for _, g := range s.wwids {
+				if c == colCapacity {
+					if v, ok := s.capacity(s.disks[g.paths[0]].kname); ok {
+						putU(res, g.id, v)
+					}
+					continue
+				}
+				var sum uint64
+				ok := true
+				for _, i := range g.paths {
+					v := s.disks[i].column(c)
+					ok = ok && v.ok
+					sum += v.v
+				}
+				if ok {
+					putU(res, g.id, diskWrap(typ, sum))
 				}
 			}
 		case rq.Sel >= selZramIO && rq.Sel < selZramIO+len(zramStats):
@@ -687,7 +817,7 @@ func (s *diskSource) Fetch(reqs []Request) error {
 
 // readsSysfs says whether a selector's values come from sysfs files of each device.
 func readsSysfs(sel int) bool {
-	return sel == selScheduler || sel == selScsiID || sel >= selZramIO && sel < selZramIO+len(zramStats) ||
+	return sel == selScheduler || sel == selWWIDScheduler || sel >= selZramIO && sel < selZramIO+len(zramStats) ||
 		sel < 1000 && sel%100 == colCapacity
 }
 
@@ -771,6 +901,14 @@ func (s *diskSource) Instances(indom protocol.InDom) ([]Instance, error) {
 		view = viewMD
 	case indomZram:
 		view = viewZram
+	case indomWWID:
+		s.groupWWID()
+		out := make([]Instance, len(s.wwids))
+		for i, g := range s.wwids {
+			out[i] = Instance{ID: g.id, Name: s.wwidIDs.name(g.id)}
+		}
+		sortInstances(out)
+		return out, nil
 	}
 	var out []Instance
 	for _, d := range s.disks {

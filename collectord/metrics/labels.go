@@ -121,6 +121,7 @@ var indomLabels = map[protocol.InDom]string{
 	indomPartition: `{"device_type":"block","indom_name":"per partition"}`,
 	indomDM:        `{"device_type":"block","indom_name":"per dm device"}`,
 	indomMD:        `{"device_type":"block","indom_name":"per md device"}`, // disk.go
+	indomSCSI:      `{"device_type":"block","indom_name":"per disk"}`,
 	indomNetIf:     `{"device_type":"interface","indom_name":"per interface"}`,
 	indomNetAddr:   `{"device_type":"interface","indom_name":"per interface"}`, // netaddr.go
 	indomNode:      `{"device_type":"numa_node","indom_name":"per numa_node"}`,

@@ -109,3 +109,27 @@ func TestSCSIFixture(t *testing.T) {
 		t.Errorf("no SCSI: %+v", res)
 	}
 }
+
+// TestWWIDFixture: disks are grouped by wwid; the counts of a device reached by
+// two paths are summed, its capacity is not (the paths are one device), and
+// scsi_paths names the paths.
+func TestWWIDFixture(t *testing.T) {
+	dir := copyTree(t, fixtureDir)
+	os.Remove(filepath.Join(dir, "sys/class/block/sda/wwid"))
+	os.MkdirAll(filepath.Join(dir, "sys/class/block/sda/device"), 0o755)
+	writeFile(t, filepath.Join(dir, "sys/class/block/sda/device/wwid"), "naa.600508b1001c4d1e\n")
+	writeFile(t, filepath.Join(dir, "sys/class/block/vda/size"), "2000\n")
+	writeFile(t, filepath.Join(dir, "sys/class/block/sda/size"), "2000\n")
+	r := newFixtureRegistry(t, dir)
+	const w = "3600508b1001c4d1e"
+	checkInstValues(t, r, map[string]map[string]string{
+		"disk.wwid.read":       {w: "33242"}, // 33142 + 100
+		"disk.wwid.write":      {w: "7344"},
+		"disk.wwid.capacity":   {w: "1000"},
+		"disk.wwid.scsi_paths": {w: `"vda sda"`},
+		"disk.wwid.scheduler":  {}, // sda, the last path, has no scheduler file
+		"disk.wwid.discard":    {w: "3832"},
+		"disk.wwid.flush":      {}, // sda's line has no flush counters
+		"hinv.map.scsi_id":     {"vda": `"` + w + `"`, "sda": `"` + w + `"`},
+	})
+}
