@@ -209,9 +209,13 @@ type request struct {
 // ServeHTTP routes a request.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
-	h.Set("Access-Control-Allow-Origin", "*")
-	h.Set("Access-Control-Allow-Headers", "Accept, Accept-Language, Content-Language, Content-Type")
-	h.Set("Access-Control-Max-Age", "86400")
+	// Canonical keys and shared values: Header.Set would canonicalise the key
+	// and allocate a one-element slice for each of these on every request.
+	// net/http only reads them; a slice of length = capacity is copied by any
+	// append, so no request can change another's.
+	h["Access-Control-Allow-Origin"] = corsOrigin
+	h["Access-Control-Allow-Headers"] = corsHeaders
+	h["Access-Control-Max-Age"] = corsMaxAge
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodPost:
 	case http.MethodOptions:
@@ -329,10 +333,23 @@ func writeError(w http.ResponseWriter, r *http.Request, e *apiError) {
 	writeBody(w, r, e.status, "application/json", b)
 }
 
+// Header values every answer carries (ServeHTTP, writeBody): shared, never
+// appended to in place (length = capacity).
+var (
+	corsOrigin  = []string{"*"}
+	corsHeaders = []string{"Accept, Accept-Language, Content-Language, Content-Type"}
+	corsMaxAge  = []string{"86400"}
+	ctypeJSON   = []string{"application/json"}
+)
+
 func writeBody(w http.ResponseWriter, r *http.Request, status int, ctype string, b []byte) {
 	h := w.Header()
-	h.Set("Content-Type", ctype)
-	h.Set("Content-Length", strconv.Itoa(len(b)))
+	if ctype == "application/json" {
+		h["Content-Type"] = ctypeJSON
+	} else {
+		h.Set("Content-Type", ctype)
+	}
+	h["Content-Length"] = []string{strconv.Itoa(len(b))}
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
 		w.Write(b)

@@ -554,8 +554,17 @@ func TestBounds(t *testing.T) {
 
 // TestConcurrent: requests of every kind at once share the pool and the caches.
 func TestConcurrent(t *testing.T) {
-	ts, col, _ := start(t, func(c *httpapi.Config) { c.MetadataTTL = 20 * time.Millisecond })
-	paths := []string{"/metrics", "/pmapi/fetch?names=kernel.all.load,hinv.ncpu", "/pmapi/metric?prefix=kernel.all",
+	// The request timeout is raised so that this stays a test of sharing, not of
+	// speed: with the metadata expiring at once every scrape is a cold one, and
+	// cold scrapes of collectord's whole namespace (thousands of descriptor,
+	// help and label requests) outlasted the default 10 s under -race on a
+	// loaded machine. /metrics asks for a few subtrees, which still span several
+	// domains and instance domains, to keep the run short.
+	ts, col, _ := start(t, func(c *httpapi.Config) {
+		c.MetadataTTL = 20 * time.Millisecond
+		c.RequestTimeout = 2 * time.Minute
+	})
+	paths := []string{"/metrics?names=kernel,hinv,mem,disk", "/pmapi/fetch?names=kernel.all.load,hinv.ncpu", "/pmapi/metric?prefix=kernel.all",
 		"/pmapi/indom?name=kernel.all.load", "/pmapi/children?prefix=kernel", "/pmapi/context"}
 	errs := make(chan string, 64)
 	var wg sync.WaitGroup
