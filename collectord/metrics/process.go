@@ -393,7 +393,7 @@ var baseProcMetrics = []procMetric{
 		return Value{S: ttyName(uint32(v))}, ok
 	}, "controlling terminal name", "The terminal as ps(1) shows it (pts/3, tty1, ttyS0), \"?\" for none."},
 	{"proc.psinfo.wchan_s", pmid(3, 8, 40), tSTR, semI, uNone, pfWchan, strOf(func(p *procData) (string, bool) { return p.wchan, p.has&pfWchan != 0 }),
-		"kernel function the process waits in", "From /proc/<pid>/wchan; empty for a running process."},
+		"kernel function the process waits in", "From /proc/<pid>/wchan, as the kernel writes it: \"0\" for a running\nprocess."},
 	{"proc.psinfo.psargs", pmid(3, 8, 41), tSTR, semD, uNone, pfCmdline | pfStat, strOf(func(p *procData) (string, bool) { return p.psargs, p.has&pfCmdline != 0 }),
 		"full command line", "The arguments separated by spaces; \"(name)\" for a process with an empty\ncommand line, such as a kernel thread."},
 	{"proc.psinfo.rt_priority", pmid(3, 8, 42), tU32, semI, uNone, pfStat, statU32(stRTprio), "real-time priority, 0 for normal processes", ""},
@@ -948,10 +948,9 @@ func (s *processSource) readOne(rel string, f procFile, d *procData) error {
 		}
 		ok = d.nsched == len(d.sched)
 	case pfWchan:
+		// Passed through as the kernel writes it: "0" for a running task, as the
+		// real proc agent serves it (pmrep :proc-cpu-ext prints that column).
 		d.wchan = string(trimSpace(b))
-		if d.wchan == "0" {
-			d.wchan = "" // a running task: no wait channel
-		}
 		ok = true
 	case pfCgroup:
 		d.cgroups, ok = cgroupString(b)

@@ -146,13 +146,10 @@ var pmrepNotDriven = map[string]string{
 	// Runs against the real pmcd; collectord lacks the disk.wwid.* family (issue 15,
 	// still to be added): "Invalid metric disk.wwid.scsi_paths (PM_ERR_NAME ...)".
 	"iostat-multipath-wwid": "collectord lacks disk.wwid.*",
-	// Runs against both; the wchan column differs for a running task: the real proc
-	// agent gives proc.psinfo.wchan_s "0", what /proc/PID/wchan holds, collectord "".
 	// The real pmcd as reference-pcp starts it lists the tty instance but gives no
 	// tty.serial.* value (pmrep prints "=" and N/A on every row), so there is no
 	// layout to compare; collectord gives values from /proc/tty/driver/serial.
-	"sar-y":        "the real pmcd started for the test serves no tty.serial.* values",
-	"proc-cpu-ext": "proc.psinfo.wchan_s of a running task is \"\" with collectord, \"0\" with the real agent",
+	"sar-y": "the real pmcd started for the test serves no tty.serial.* values",
 }
 
 // pmrepSections lists the sections of the shipped pmrep configurations, file by
