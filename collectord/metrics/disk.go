@@ -345,11 +345,39 @@ type diskSource struct {
 	// wwidOf caches the wwid of each disk ("" for none), read once per name: the
 	// identifier of a device does not change while it is attached.
 	wwidOf  map[string]string
-	wwidIDs idCache
+	wwidIDs wwidIDs
 	wwids   []wwidGroup // the disks of the last read grouped by wwid
 	// schedRead holds the schedulers read in this fetch.
 	schedRead map[string]string
 }
+
+// wwidIDs gives each wwid a fixed instance id: the disk instance id of the path it
+// was first seen on, unless another wwid has that one (then one from a range above
+// any disk's). Ids assigned in order of appearance would depend on which other
+// disks have a wwid; a disk's id does not.
+type wwidIDs struct {
+	ids   map[string]uint32
+	names map[uint32]string
+	next  uint32
+}
+
+func (w *wwidIDs) id(name string, diskID uint32) uint32 {
+	if id, ok := w.ids[name]; ok {
+		return id
+	}
+	if w.ids == nil {
+		w.ids, w.names, w.next = map[string]uint32{}, map[uint32]string{}, 1<<24
+	}
+	id := diskID
+	if _, taken := w.names[id]; taken {
+		id = w.next
+		w.next++
+	}
+	w.ids[name], w.names[id] = id, name
+	return id
+}
+
+func (w *wwidIDs) name(id uint32) string { return w.names[id] }
 
 // wwidGroup is one wwid instance: the indexes in disks of its paths.
 type wwidGroup struct {
@@ -369,7 +397,7 @@ func (s *diskSource) groupWWID() {
 		if w == "" {
 			continue
 		}
-		id := s.wwidIDs.idString(w)
+		id := s.wwidIDs.id(w, d.id)
 		found := false
 		for g := range s.wwids {
 			if s.wwids[g].id == id {

@@ -133,3 +133,27 @@ func TestWWIDFixture(t *testing.T) {
 		"hinv.map.scsi_id":     {"vda": `"` + w + `"`, "sda": `"` + w + `"`},
 	})
 }
+
+// TestWWIDStableIDs: a wwid's instance id does not depend on which other disks
+// have a wwid (it is the id of the disk it was first seen on).
+func TestWWIDStableIDs(t *testing.T) {
+	ids := func(dir string) map[string]uint32 {
+		insts, err := newFixtureRegistry(t, dir).Instances(indomWWID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]uint32{}
+		for _, in := range insts {
+			m[in.Name] = in.ID
+		}
+		return m
+	}
+	base := ids(fixtureDir)
+	dir := copyTree(t, fixtureDir)
+	os.Remove(filepath.Join(dir, "sys/class/block/vda/device/wwid"))
+	after := ids(dir)
+	const sda = "1ATA     QEMU HARDDISK"
+	if len(base) != 2 || len(after) != 1 || after[sda] != base[sda] {
+		t.Errorf("wwid ids %v, then without vda's wwid %v", base, after)
+	}
+}
