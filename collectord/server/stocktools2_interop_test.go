@@ -143,9 +143,6 @@ var pmrepNotDriven = map[string]string{
 	"proc-activity":    "bcc agent (bcc.proc.net.*), not installed with the real pmcd either",
 	"proc-net":         "bcc agent (bcc.proc.net.*), not installed with the real pmcd either",
 	"proc-net-ext":     "bcc agent (bcc.proc.net.*), not installed with the real pmcd either",
-	// Runs against the real pmcd; collectord lacks the disk.wwid.* family (issue 15,
-	// still to be added): "Invalid metric disk.wwid.scsi_paths (PM_ERR_NAME ...)".
-	"iostat-multipath-wwid": "collectord lacks disk.wwid.*",
 	// The real pmcd as reference-pcp starts it lists the tty instance but gives no
 	// tty.serial.* value (pmrep prints "=" and N/A on every row), so there is no
 	// layout to compare; collectord gives values from /proc/tty/driver/serial.
