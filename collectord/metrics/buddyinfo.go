@@ -155,7 +155,7 @@ func (s *buddySource) Instances(protocol.InDom) ([]Instance, error) {
 	}
 	out := make([]Instance, len(s.blocks))
 	for i, bl := range s.blocks {
-		out[i] = Instance{bl.id, s.ids.name(bl.id)}
+		out[i] = Instance{ID: bl.id, Name: s.ids.name(bl.id)}
 	}
 	return out, nil
 }

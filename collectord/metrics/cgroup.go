@@ -963,7 +963,7 @@ func (s *cgroupSource) Instances(in protocol.InDom) ([]Instance, error) {
 		}
 		out := make([]Instance, len(s.subsys))
 		for i, r := range s.subsys {
-			out[i] = Instance{s.idsOf(in).idString(r.name), r.name}
+			out[i] = Instance{ID: s.idsOf(in).idString(r.name), Name: r.name}
 		}
 		return out, nil
 	case indomCgMounts:
@@ -972,7 +972,7 @@ func (s *cgroupSource) Instances(in protocol.InDom) ([]Instance, error) {
 		}
 		out := make([]Instance, len(s.mnts))
 		for i, m := range s.mnts {
-			out[i] = Instance{s.idsOf(in).idString(m.path), m.path}
+			out[i] = Instance{ID: s.idsOf(in).idString(m.path), Name: m.path}
 		}
 		return out, nil
 	}
@@ -992,7 +992,7 @@ func (s *cgroupSource) Instances(in protocol.InDom) ([]Instance, error) {
 	var out []Instance
 	if lister == nil {
 		for _, d := range dirs {
-			out = append(out, Instance{ids.idString(d.name), d.name})
+			out = append(out, Instance{ID: ids.idString(d.name), Name: d.name})
 		}
 		return out, nil
 	}
@@ -1021,7 +1021,7 @@ func (s *cgroupSource) Instances(in protocol.InDom) ([]Instance, error) {
 	for _, v := range res.Values {
 		if !seen[v.Inst] {
 			seen[v.Inst] = true
-			out = append(out, Instance{v.Inst, ids.name(v.Inst)})
+			out = append(out, Instance{ID: v.Inst, Name: ids.name(v.Inst)})
 		}
 	}
 	return out, nil

@@ -107,6 +107,10 @@ type intrRow struct {
 	id    uint32
 	total uint64
 	cell0 int
+	// desc is what follows the counts (chip, trigger, handlers: "IO-APIC
+	// 5-edge ACPI:Ged"), still in the read buffer: the agent labels the row's
+	// instances with it ("irqtext"). Valid until the next read.
+	desc []byte
 }
 
 // intrTable is one of the two files, parsed.
@@ -248,7 +252,7 @@ func (t *intrTable) read() error {
 			t.cells = t.cells[:cell0]
 			continue
 		}
-		t.rows = append(t.rows, intrRow{id: t.ids.id(label), total: total, cell0: cell0})
+		t.rows = append(t.rows, intrRow{id: t.ids.id(label), total: total, cell0: cell0, desc: r})
 	}
 	if t.lastRow != "" && string(last) != t.lastRow || t.needErr && !sawErr {
 		t.whole = false // the tail of the file is missing
@@ -337,18 +341,28 @@ func (s *intrSource) Instances(indom protocol.InDom) ([]Instance, error) {
 	if indom == indomIntrCPU || indom == indomSoftirqCPU {
 		out := make([]Instance, 0, len(t.cells))
 		for _, row := range t.rows {
+			text := irqText(indom, row.desc)
 			for _, cpu := range t.cpus {
 				id := t.cellID(row, cpu)
-				out = append(out, Instance{ID: id, Name: t.cellIDs.name(id)})
+				out = append(out, Instance{ID: id, Name: t.cellIDs.name(id), Text: text})
 			}
 		}
 		return out, nil
 	}
 	out := make([]Instance, len(t.rows))
 	for i, row := range t.rows {
-		out[i] = Instance{ID: row.id, Name: t.ids.name(row.id)}
+		out[i] = Instance{ID: row.id, Name: t.ids.name(row.id), Text: irqText(indom, row.desc)}
 	}
 	return out, nil
+}
+
+// irqText is the "irqtext" label of an interrupt row: its description with each run
+// of blanks made one space, as the linux agent gives it; softirq rows have none.
+func irqText(indom protocol.InDom, desc []byte) string {
+	if indom != indomIntrLine && indom != indomIntrCPU {
+		return ""
+	}
+	return string(bytes.Join(bytes.Fields(desc), []byte(" ")))
 }
 
 // cellID is the instance id of one row's count on one CPU, "LABEL::cpuN".

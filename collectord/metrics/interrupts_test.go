@@ -107,3 +107,39 @@ func TestInterruptsFailClosed(t *testing.T) {
 		s.sirq.file.close()
 	}
 }
+
+// TestIrqTextLabels: each interrupt row's instances carry its description as the
+// linux agent's "irqtext" label, blanks squeezed; softirq rows have none; a hostile
+// description (quotes, control bytes) stays one JSON string.
+func TestIrqTextLabels(t *testing.T) {
+	dir := copyTree(t, fixtureDir)
+	r := newFixtureRegistry(t, dir)
+	labels := func(in protocol.InDom) map[string]string {
+		t.Helper()
+		insts, err := r.InstancesFor(in, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, i := range insts {
+			out[i.Name] = r.InstanceLabels(in, i)
+		}
+		return out
+	}
+	line, cell := labels(indomIntrLine), labels(indomIntrCPU)
+	if got, want := line["0"], `{"irq":"0","irqtext":"IO-APIC 2-edge timer"}`; got != want {
+		t.Errorf("line 0: %s, want %s", got, want)
+	}
+	if got, want := cell["NMI::cpu1"], `{"cpu":1,"irq":"NMI","irqtext":"Non-maskable interrupts"}`; got != want {
+		t.Errorf("NMI::cpu1: %s, want %s", got, want)
+	}
+	for name, l := range labels(indomSoftirqCPU) {
+		if strings.Contains(l, "irqtext") {
+			t.Errorf("softirq %s: %s", name, l)
+		}
+	}
+	writeFile(t, filepath.Join(dir, "proc/interrupts"), "   CPU0   CPU1\n  7:  1  2  chip \"x\"\x1b[2J\tend\nERR: 0\n")
+	if got, want := labels(indomIntrLine)["7"], `{"irq":"7","irqtext":"chip \"x\"\u001b[2J end"}`; got != want {
+		t.Errorf("hostile description: %s, want %s", got, want)
+	}
+}

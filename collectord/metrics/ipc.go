@@ -336,7 +336,7 @@ func (s *sysvipcSource) Instances(indom protocol.InDom) ([]Instance, error) {
 	}
 	out := make([]Instance, len(s.entries[t]))
 	for i, e := range s.entries[t] {
-		out[i] = Instance{e.id, s.ids[t].name(e.id)}
+		out[i] = Instance{ID: e.id, Name: s.ids[t].name(e.id)}
 	}
 	return out, nil
 }

@@ -221,11 +221,20 @@ func (r *Registry) InstanceLabels(in protocol.InDom, inst Instance) string {
 	case indomBuddy, indomZone, indomZoneProt, indomIntrCPU, indomSoftirqCPU:
 		splitNameLabels(&b, in, inst.Name) // zoneinfo.go
 	case indomIntrLine:
-		// The real agent also gives the row's description ("irqtext"); we do not
-		// keep it, so only the line is labelled.
 		b.WriteString(`{"irq":`)
 		writeJSONString(&b, inst.Name)
 		b.WriteByte('}')
+	}
+	// A row's description (the agent's "irqtext"), when the source gave one, joins
+	// the instance's other labels.
+	if inst.Text != "" && b.Len() > 1 {
+		s := b.String()
+		var t strings.Builder
+		t.WriteString(s[:len(s)-1])
+		t.WriteString(`,"irqtext":`)
+		writeJSONString(&t, inst.Text)
+		t.WriteByte('}')
+		return t.String()
 	}
 	return b.String()
 }

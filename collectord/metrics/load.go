@@ -63,7 +63,7 @@ func init() {
 }
 
 // The load average instances: ids are the minutes, as in the linux agent.
-var loadInstances = []Instance{{1, "1 minute"}, {5, "5 minute"}, {15, "15 minute"}}
+var loadInstances = []Instance{{ID: 1, Name: "1 minute"}, {ID: 5, Name: "5 minute"}, {ID: 15, Name: "15 minute"}}
 
 type loadSource struct {
 	file *kfile

@@ -139,6 +139,9 @@ type Metric struct {
 type Instance struct {
 	ID   uint32
 	Name string
+	// Text is a description the agent gives the instance as a label (an
+	// interrupt row's chip and handler, "irqtext"); "" when it has none.
+	Text string
 }
 
 // Value is one instance's value. Integer types go in U (int32/int64 as

@@ -454,7 +454,7 @@ func (s *nfsSource) Instances(indom protocol.InDom) ([]Instance, error) {
 	}
 	out := make([]Instance, len(ops))
 	for i, n := range ops {
-		out[i] = Instance{base + uint32(i), n}
+		out[i] = Instance{ID: base + uint32(i), Name: n}
 	}
 	return out, nil
 }

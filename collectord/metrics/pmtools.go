@@ -449,7 +449,7 @@ func (s *pmtoolsSource) Instances(indom protocol.InDom) ([]Instance, error) {
 			return nil, err
 		}
 		for _, l := range ls {
-			out = append(out, Instance{l.id, l.name})
+			out = append(out, Instance{ID: l.id, Name: l.name})
 		}
 	case indomPmies:
 		ps, err := s.pmies()
@@ -457,7 +457,7 @@ func (s *pmtoolsSource) Instances(indom protocol.InDom) ([]Instance, error) {
 			return nil, err
 		}
 		for _, p := range ps {
-			out = append(out, Instance{p.id, p.name})
+			out = append(out, Instance{ID: p.id, Name: p.name})
 		}
 	default:
 		return nil, &protocol.Error{Code: protocol.ErrInDom}

@@ -24,7 +24,7 @@ var indomPressure = protocol.NewInDom(DomainLinux, 37)
 // uUsec is microseconds: time dimension 1, time scale PM_TIME_USEC (1).
 const uUsec = protocol.Units(0x01001000)
 
-var pressureInstances = []Instance{{10, "10 second"}, {60, "1 minute"}, {300, "5 minute"}}
+var pressureInstances = []Instance{{ID: 10, Name: "10 second"}, {ID: 60, Name: "1 minute"}, {ID: 300, Name: "5 minute"}}
 
 // pressureFiles: the resource of each file and the PMID cluster of its metrics.
 var pressureFiles = []struct {

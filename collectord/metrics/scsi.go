@@ -154,7 +154,7 @@ func (s *scsiSource) Instances(protocol.InDom) ([]Instance, error) {
 	}
 	out := make([]Instance, len(s.devices))
 	for i, d := range s.devices {
-		out[i] = Instance{d.id, s.ids.name(d.id)}
+		out[i] = Instance{ID: d.id, Name: s.ids.name(d.id)}
 	}
 	return out, nil
 }

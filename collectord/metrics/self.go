@@ -158,12 +158,12 @@ const (
 )
 
 // agentInstances is indom 2.3: one instance per agent, the id is its domain.
-var agentInstances = []Instance{{DomainPMCD, "pmcd"}, {DomainProc, "proc"}, {DomainLinux, "linux"}}
+var agentInstances = []Instance{{ID: DomainPMCD, Name: "pmcd"}, {ID: DomainProc, Name: "proc"}, {ID: DomainLinux, Name: "linux"}}
 
 var registerInstances = func() []Instance {
 	in := make([]Instance, numRegisters)
 	for i := range in {
-		in[i] = Instance{uint32(i), strconv.Itoa(i)}
+		in[i] = Instance{ID: uint32(i), Name: strconv.Itoa(i)}
 	}
 	return in
 }()

@@ -21,7 +21,7 @@ var indomBufs = protocol.NewInDom(DomainPMCD, 5)
 
 // bufInstances are pmcd's size classes: the id is the size in bytes (8193 for
 // anything larger than 8192), the name as pmcd spells it.
-var bufInstances = []Instance{{12, "0012"}, {20, "0020"}, {1024, "1024"}, {2048, "2048"}, {4196, "4196"}, {8192, "8192"}, {8193, "8192+"}}
+var bufInstances = []Instance{{ID: 12, Name: "0012"}, {ID: 20, Name: "0020"}, {ID: 1024, Name: "1024"}, {ID: 2048, Name: "2048"}, {ID: 4196, Name: "4196"}, {ID: 8192, Name: "8192"}, {ID: 8193, Name: "8192+"}}
 
 func setSelfHelp() {
 	for _, h := range []struct {

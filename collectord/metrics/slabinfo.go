@@ -218,7 +218,7 @@ func (s *slabSource) Instances(protocol.InDom) ([]Instance, error) {
 	}
 	out := make([]Instance, len(s.caches))
 	for i, c := range s.caches {
-		out[i] = Instance{c.id, s.ids.name(c.id)}
+		out[i] = Instance{ID: c.id, Name: s.ids.name(c.id)}
 	}
 	return out, nil
 }

@@ -131,7 +131,7 @@ func (s *swapsSource) Instances(protocol.InDom) ([]Instance, error) {
 	}
 	out := make([]Instance, len(s.areas))
 	for i, a := range s.areas {
-		out[i] = Instance{a.id, s.ids.name(a.id)}
+		out[i] = Instance{ID: a.id, Name: s.ids.name(a.id)}
 	}
 	return out, nil
 }

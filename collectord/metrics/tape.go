@@ -265,7 +265,7 @@ func (s *sysStatsSource) Instances(protocol.InDom) ([]Instance, error) {
 	}
 	out := make([]Instance, len(s.devices))
 	for i, d := range s.devices {
-		out[i] = Instance{d.id, s.ids.name(d.id)}
+		out[i] = Instance{ID: d.id, Name: s.ids.name(d.id)}
 	}
 	return out, nil
 }

@@ -190,7 +190,7 @@ func (s *tmpfsSource) Instances(protocol.InDom) ([]Instance, error) {
 	}
 	out := make([]Instance, len(s.mounts))
 	for i, m := range s.mounts {
-		out[i] = Instance{m.id, s.ids.name(m.id)}
+		out[i] = Instance{ID: m.id, Name: s.ids.name(m.id)}
 	}
 	return out, nil
 }

@@ -162,7 +162,7 @@ func (s *ttySource) Instances(protocol.InDom) ([]Instance, error) {
 	}
 	out := make([]Instance, len(s.ports))
 	for i, p := range s.ports {
-		out[i] = Instance{p.id, s.ids.name(p.id)}
+		out[i] = Instance{ID: p.id, Name: s.ids.name(p.id)}
 	}
 	return out, nil
 }

@@ -127,7 +127,7 @@ func TestSwapsHostile(t *testing.T) {
 	wantValues(t, "priority", res["swapdev.priority"], 0, map[uint32]uint64{a: uint64(1<<64 - 2)})
 	wantValues(t, "vlength", res["swapdev.vlength"], 0, nil)
 	insts, err := r.Instances(indomSwapDev)
-	if err != nil || len(insts) != 2 || insts[1] != (Instance{b, `/b\012x`}) {
+	if err != nil || len(insts) != 2 || insts[1] != (Instance{ID: b, Name: `/b\012x`}) {
 		t.Errorf("instances %+v %v", insts, err)
 	}
 	writeFile(t, path, head+"/b\\012x file 8 0 1\n")

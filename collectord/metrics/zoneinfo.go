@@ -312,13 +312,13 @@ func (s *zoneSource) Instances(indom protocol.InDom) ([]Instance, error) {
 	var out []Instance
 	if indom == indomZoneProt {
 		for _, p := range s.prots {
-			out = append(out, Instance{p.id, s.protIDs.name(p.id)})
+			out = append(out, Instance{ID: p.id, Name: s.protIDs.name(p.id)})
 		}
 		return out, nil
 	}
 	for _, in := range s.insts {
 		if !in.hidden {
-			out = append(out, Instance{in.id, s.ids.name(in.id)})
+			out = append(out, Instance{ID: in.id, Name: s.ids.name(in.id)})
 		}
 	}
 	// In id order, as the linux agent lists them: a block's node before its zone.

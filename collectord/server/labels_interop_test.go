@@ -29,10 +29,6 @@ type labelListing map[string]struct {
 
 var instLabelLine = regexp.MustCompile(`^    inst \[(\d+) or "(.*)"\] labels (.*)$`)
 
-// irqText drops the description the real agent adds to interrupt lines: collectord
-// does not serve it (see the report of this test).
-var irqText = regexp.MustCompile(`,"irqtext":"(?:[^"\\]|\\.)*"`)
-
 func parseLabelListing(out string) labelListing {
 	l := labelListing{}
 	var cur string
@@ -51,7 +47,7 @@ func parseLabelListing(out string) labelListing {
 			l[cur] = e
 		default:
 			if m := instLabelLine.FindStringSubmatch(line); m != nil && m[2] != "DISAPPEARED" {
-				l[cur].insts[m[1]+" "+m[2]] = irqText.ReplaceAllString(m[3], "")
+				l[cur].insts[m[1]+" "+m[2]] = m[3]
 			}
 		}
 	}

@@ -76,7 +76,6 @@ func TestRealMemTopologyMatch(t *testing.T) {
 		if g.labels != w.labels {
 			t.Errorf("%s labels:\n ours: %s\n real: %s", name, g.labels, w.labels)
 		}
-		// (parseLabelListing leaves out the real agent's irqtext, not served.)
 		for inst, wl := range w.insts {
 			if gl, ok := g.insts[inst]; ok && gl != wl {
 				t.Errorf("%s instance %s labels:\n ours: %s\n real: %s", name, inst, gl, wl)
