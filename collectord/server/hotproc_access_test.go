@@ -1,11 +1,7 @@
 package server
 
 import (
-	"context"
-	"net"
-	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/gopcp/gopcp/protocol"
 )
@@ -57,26 +53,7 @@ func TestNewProcMetricsNeedTrustedClient(t *testing.T) {
 	wantError(t, roundTrip(t, c, &protocol.InstanceReq{InDom: indomHotprocIDs, Inst: protocol.InNull}), protocol.ErrPermission)
 
 	// The unix socket: trusted.
-	s, _, _ := startServer(t, nil)
-	sock := filepath.Join(t.TempDir(), "pmcd.socket")
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Serve(context.Background(), ln)
-	nc, err := net.Dial("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	uc := protocol.NewConn(nc)
-	uc.IdleTimeout = 5 * time.Second
-	if g, err := uc.Read(); err != nil {
-		t.Fatal(err)
-	} else if _, err := protocol.ParseGreeting(g); err != nil {
-		t.Fatal(err)
-	}
-	uc.Write(&protocol.Creds{Creds: []uint32{protocol.VersionCred(0)}})
+	uc := unixClient(t)
 	uc.Write(&protocol.Profile{GState: protocol.ProfileInclude})
 	res, ok = roundTrip(t, uc, &protocol.Fetch{Highres: true, PMIDs: []protocol.PMID{pmidNSPid, pmidHotPid, pmidHotNProcs}}).(*protocol.Result)
 	if !ok || len(res.VSets) != 3 {

@@ -83,26 +83,7 @@ func TestProcMetricsNeedTrustedClient(t *testing.T) {
 	}
 
 	// The unix socket: local, trusted.
-	s, _, _ := startServer(t, nil)
-	sock := filepath.Join(t.TempDir(), "pmcd.socket")
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Serve(context.Background(), ln)
-	nc, err := net.Dial("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	uc := protocol.NewConn(nc)
-	uc.IdleTimeout = 5 * time.Second
-	if g, err := uc.Read(); err != nil {
-		t.Fatal(err)
-	} else if _, err := protocol.ParseGreeting(g); err != nil {
-		t.Fatal(err)
-	}
-	uc.Write(&protocol.Creds{Creds: []uint32{protocol.VersionCred(0)}})
+	uc := unixClient(t)
 	if e, n, ie := procAccess(t, uc); e != 0 || !n || ie != 0 {
 		t.Errorf("unix socket: psargs %d, nprocs %v, indom %d", e, n, ie)
 	}
@@ -127,4 +108,31 @@ func TestRequestedCertIsNotAuthentication(t *testing.T) {
 	if e, _, ie := procAccess(t, c); e != protocol.ErrPermission || ie != protocol.ErrPermission {
 		t.Errorf("unverified certificate: psargs %d, indom %d; want permission errors", e, ie)
 	}
+}
+
+// unixClient starts a server listening on a unix-domain socket and returns a client
+// connected there, past the greeting and its credentials: a local, trusted client.
+func unixClient(t *testing.T) *protocol.Conn {
+	t.Helper()
+	s, _, _ := startServer(t, nil)
+	sock := filepath.Join(t.TempDir(), "pmcd.socket")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(context.Background(), ln)
+	nc, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	uc := protocol.NewConn(nc)
+	uc.IdleTimeout = 5 * time.Second
+	if g, err := uc.Read(); err != nil {
+		t.Fatal(err)
+	} else if _, err := protocol.ParseGreeting(g); err != nil {
+		t.Fatal(err)
+	}
+	uc.Write(&protocol.Creds{Creds: []uint32{protocol.VersionCred(0)}})
+	return uc
 }
