@@ -22,33 +22,13 @@ func TestRealBlockIPCValues(t *testing.T) {
 	realPort := pcptest.StartPMCD(t, "")
 	_, addr, _ := startServer(t, nil)
 	realAddr := "127.0.0.1:" + strconv.Itoa(realPort)
-	names := []string{
+	sameValues(t, realAddr, addr,
 		"ipc.sem.max_semmap", "ipc.sem.max_semid", "ipc.sem.max_sem", "ipc.sem.num_undo", "ipc.sem.max_perid",
 		"ipc.sem.max_ops", "ipc.sem.max_undoent", "ipc.sem.sz_semundo", "ipc.sem.max_semval", "ipc.sem.max_exit",
 		"ipc.msg.sz_pool", "ipc.msg.mapent", "ipc.msg.max_msgsz", "ipc.msg.max_defmsgq", "ipc.msg.max_msgqid",
 		"ipc.msg.max_msgseg", "ipc.msg.num_smsghdr", "ipc.msg.max_seg", "ipc.shm.min_segsz", "ipc.shm.max_seg",
 		"ipc.shm.max_segproc", "tmpfs.capacity", "tmpfs.maxfiles", "hinv.ntape", "hinv.nfchost",
-		"disk.dev.scheduler", "zram.capacity", "zram.mm_stat.mem.limit", "nfs3.client.calls", "rpc.server.rpccnt",
-	}
-	for _, name := range names {
-		wantOut, _, _ := runTool(t, pcptest.PMInfo, "-h", realAddr, "-f", name)
-		gotOut, gerr, code := runTool(t, pcptest.PMInfo, "-h", addr, "-f", name)
-		if code != 0 || gerr != "" {
-			t.Errorf("%s: pminfo exit %d: %s", name, code, gerr)
-			continue
-		}
-		want, wantNone := instValues(wantOut)
-		got, gotNone := instValues(gotOut)
-		if wantNone != gotNone || len(want) != len(got) {
-			t.Errorf("%s:\n ours: %v (no values: %v)\n real: %v (no values: %v)", name, got, gotNone, want, wantNone)
-			continue
-		}
-		for k, w := range want {
-			if got[k] != w {
-				t.Errorf("%s [%s]: ours %s, real %s", name, k, got[k], w)
-			}
-		}
-	}
+		"disk.dev.scheduler", "zram.capacity", "zram.mm_stat.mem.limit", "nfs3.client.calls", "rpc.server.rpccnt")
 	for _, c := range []struct{ metric, file string }{{"ipc.shm.max_segsz", "shmmax"}, {"ipc.shm.max_shmsys", "shmall"}} {
 		b, err := os.ReadFile("/proc/sys/kernel/" + c.file)
 		if err != nil {
