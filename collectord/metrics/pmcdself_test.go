@@ -117,6 +117,7 @@ func insitu(p protocol.PMID, v int32) *protocol.ValueSet {
 func TestControlStore(t *testing.T) {
 	r := newFixtureRegistry(t, fixtureDir)
 	id := func(n string) protocol.PMID { return mustMetric(t, r, n).Desc.PMID }
+	local := StoreOpts{Local: true, Trusted: true}
 	cases := []struct {
 		name string
 		v    int32
@@ -138,11 +139,11 @@ func TestControlStore(t *testing.T) {
 	}
 	for _, c := range cases {
 		vs := insitu(id(c.name), c.v)
-		if got := r.CheckControl(vs); got != c.want {
+		if got := r.CheckStore(vs, local); got != c.want {
 			t.Errorf("store %s %d: %d, want %d", c.name, c.v, got, c.want)
 		}
 		if c.want == 0 {
-			r.ApplyControl(vs)
+			r.ApplyStore(vs, local)
 		}
 	}
 	res := fetchByName(t, r, "pmcd.control.traceconn", "pmcd.control.tracepdu", "pmcd.control.tracenobuf",
@@ -156,23 +157,31 @@ func TestControlStore(t *testing.T) {
 	// A value that is not one insitu 32-bit integer is a bad store.
 	bad := insitu(id("pmcd.control.traceconn"), 1)
 	bad.ValFmt = protocol.ValFmtDynamic
-	if got := r.CheckControl(bad); got != protocol.ErrBadStore {
+	if got := r.CheckStore(bad, local); got != protocol.ErrBadStore {
 		t.Errorf("dynamic value: %d", got)
 	}
 	two := insitu(id("pmcd.control.traceconn"), 1)
 	two.NumVal, two.Values = 2, append(two.Values, two.Values[0])
-	if got := r.CheckControl(two); got != protocol.ErrBadStore {
+	if got := r.CheckStore(two, local); got != protocol.ErrBadStore {
 		t.Errorf("two values: %d", got)
 	}
 	// With a daemon behind the server, sighup calls its hook.
 	hups := 0
 	r.env.self = &statsSelf{fakeSelf: testSelf(), hook: func() { hups++ }}
 	vs := insitu(id("pmcd.control.sighup"), 0)
-	if got := r.CheckControl(vs); got != 0 {
+	if got := r.CheckStore(vs, local); got != 0 {
 		t.Fatalf("sighup with a hook: %d", got)
 	}
-	r.ApplyControl(vs)
-	if hups != 1 || !r.IsSIGHUP(vs.PMID) || r.IsSIGHUP(id("pmcd.control.traceconn")) {
+	// Who may store: a remote client nothing, a loopback TCP client that proved
+	// nothing (perhaps proxyd relaying a remote one) no reload.
+	if got := r.CheckStore(vs, StoreOpts{Local: true}); got != protocol.ErrPermission {
+		t.Errorf("sighup from an unproven loopback client: %d", got)
+	}
+	if got := r.CheckStore(insitu(id("pmcd.control.traceconn"), 1), StoreOpts{Trusted: true}); got != protocol.ErrPermission {
+		t.Errorf("traceconn from a remote client: %d", got)
+	}
+	r.ApplyStore(vs, local)
+	if hups != 1 {
 		t.Errorf("hook called %d times", hups)
 	}
 }

@@ -56,45 +56,24 @@ func (c *controlState) get(sel int) int32 {
 	return 0
 }
 
-// control finds the pmcd source and the selector of a storable control metric.
-func (r *Registry) control(p protocol.PMID) (*selfSource, int, bool) {
-	ent, ok := r.byPMID[p]
-	if !ok {
-		return nil, 0, false
-	}
-	s, ok := r.sources[ent.src].src.(*selfSource)
-	if !ok {
-		return nil, 0, false
-	}
-	switch ent.sel {
-	case selTraceConn, selTracePDU, selTraceBufs, selTraceNoBuf, selDumpTrace, selDumpConn, selControlSIGHUP:
-		return s, ent.sel, true
-	}
-	return nil, 0, false
-}
-
-// IsControl reports whether p is one of the pmcd.control.* metrics clients may
+// isControl reports whether sel is one of the pmcd.control.* metrics clients may
 // store into (the tracing switches and push buttons; not debug, timeout or
 // register, which stay fixed).
-func (r *Registry) IsControl(p protocol.PMID) bool {
-	_, _, ok := r.control(p)
-	return ok
+func isControl(sel int) bool {
+	switch sel {
+	case selTraceConn, selTracePDU, selTraceBufs, selTraceNoBuf, selDumpTrace, selDumpConn, selControlSIGHUP:
+		return true
+	}
+	return false
 }
 
-// IsSIGHUP reports whether p is pmcd.control.sighup, the one store that acts.
-func (r *Registry) IsSIGHUP(p protocol.PMID) bool {
-	_, sel, ok := r.control(p)
-	return ok && sel == selControlSIGHUP
-}
-
-// CheckControl checks a store into a pmcd.control.* metric without applying it,
-// with pmcd's answers: one 32-bit value, 0 or 1 for the tracing switches
-// (PM_ERR_BADSTORE otherwise), not negative for tracebufs (PM_ERR_SIGN). It
-// returns 0 or the PCP error code; a metric that is not storable gives
-// PM_ERR_PERMISSION.
-func (r *Registry) CheckControl(vs *protocol.ValueSet) int32 {
-	s, sel, ok := r.control(vs.PMID)
-	if !ok {
+// checkStore accepts pmcd.control.* stores from local clients, as pmcd 6.0.3
+// with its default access rules does, with pmcd's answers: one 32-bit value, 0
+// or 1 for the tracing switches (PM_ERR_BADSTORE otherwise), not negative for
+// tracebufs (PM_ERR_SIGN). pmcd.control.sighup, the one store that acts (a
+// reload), also needs a client that proved who it is.
+func (s *selfSource) checkStore(sel int, vs *protocol.ValueSet, o StoreOpts) int32 {
+	if !isControl(sel) || !o.Local || sel == selControlSIGHUP && !o.Trusted {
 		return protocol.ErrPermission
 	}
 	if vs.NumVal != 1 || len(vs.Values) != 1 || vs.ValFmt != protocol.ValFmtInsitu {
@@ -118,10 +97,9 @@ func (r *Registry) CheckControl(vs *protocol.ValueSet) int32 {
 	return 0
 }
 
-// ApplyControl applies a store CheckControl accepted.
-func (r *Registry) ApplyControl(vs *protocol.ValueSet) {
-	s, sel, ok := r.control(vs.PMID)
-	if !ok || len(vs.Values) != 1 {
+// applyStore applies a store checkStore accepted.
+func (s *selfSource) applyStore(sel int, vs *protocol.ValueSet, _ StoreOpts) {
+	if len(vs.Values) != 1 {
 		return
 	}
 	if sel == selControlSIGHUP {

@@ -212,39 +212,30 @@ func isRequest(p protocol.PDU) bool {
 	return false
 }
 
-// store accepts pmcd.client.whoami from any client (for its own session) and the
-// pmcd.control.* switches from clients on this host (the unix socket or a
-// loopback address), as pmcd 6.0.3 with its default access rules does; anything
-// else, or from elsewhere, is PM_ERR_PERMISSION. pmcd.control.sighup, the one
-// store that acts (a reload), also needs a client that proved who it is (unix
-// socket or verified certificate): a loopback TCP client may be proxyd relaying
-// someone remote. Every value set is checked before any is applied.
+// store accepts pmcd.client.whoami from any client (for its own session) and
+// hands every other value set to the registry, whose sources decide which
+// clients may store into their metrics (metrics.StoreOpts). Every value set is
+// checked before any is applied.
 func (c *client) store(p *protocol.Result) protocol.PDU {
 	whoami := protocol.NewPMID(2, 6, 0)
 	reg := c.srv.Registry
-	local := c.unix || c.addr.IsLoopback()
+	opts := metrics.StoreOpts{Local: c.unix || c.addr.IsLoopback(), Trusted: c.trusted()}
 	for i := range p.VSets {
 		vs := &p.VSets[i]
-		switch {
-		case vs.PMID == whoami:
+		if vs.PMID == whoami {
 			if vs.NumVal != 1 || vs.ValFmt == protocol.ValFmtInsitu {
 				return errPDU(protocol.ErrPermission)
 			}
-		case reg.IsControl(vs.PMID):
-			if !local || reg.IsSIGHUP(vs.PMID) && !c.trusted() {
-				return errPDU(protocol.ErrPermission)
-			}
-			if code := reg.CheckControl(vs); code != 0 {
-				return errPDU(code)
-			}
-		default:
-			return errPDU(protocol.ErrPermission)
+			continue
+		}
+		if code := reg.CheckStore(vs, opts); code != 0 {
+			return errPDU(code)
 		}
 	}
 	for i := range p.VSets {
 		vs := &p.VSets[i]
 		if vs.PMID != whoami {
-			reg.ApplyControl(vs)
+			reg.ApplyStore(vs, opts)
 			continue
 		}
 		s := vs.Values[0].Str()
