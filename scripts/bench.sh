@@ -55,7 +55,8 @@ trap cleanup EXIT
   echo "bench: real PCP missing: run $REF install" >&2; exit 1; }
 cc -O2 -o "$work/fetchbench" bench/fetchbench.c -lpcp || exit 1
 
-waitport() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+# waitport, tree, cpu_ns, now_ns, hwm, field, median: shared with scripts/bench-proc.sh.
+. scripts/bench-lib.sh
 
 # Certificates: one CA, a server certificate for 127.0.0.1 and a client
 # certificate (all ECDSA P-256), PEM copies for PCP 6 tls.conf files.
@@ -100,14 +101,6 @@ export PCP_DERIVED_CONFIG=
 pminfo -h 127.0.0.1:$p_real -f hinv.ncpu >/dev/null; pminfo -h 127.0.0.1:$p_real_tls -f hinv.ncpu >/dev/null
 pminfo -h 127.0.0.1:$p_real_mtls -f hinv.ncpu >/dev/null
 
-# A process and its descendants (the real pmcd runs its agents as children).
-tree() {
-  local p c
-  for p in "$@"; do
-    echo "$p"
-    for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do tree "$c"; done
-  done
-}
 declare -A srv
 srv[real]=$(tree "$(cat "$work/pmcd/pmcd.pid")" | tr '\n' ' ')
 srv[realtls]=$(tree "$(cat "$work/pmcd-tls/pmcd.pid")" | tr '\n' ' ')
@@ -117,20 +110,6 @@ for k in real realtls realmtls; do
   set -- ${srv[$k]}
   [ $# -ge 3 ] || { echo "bench: expected pmcd and its two agents for $k, found pids: ${srv[$k]}" >&2; exit 1; }
 done
-# Nanoseconds on a CPU so far, summed over every thread of the given processes.
-cpu_ns() {
-  local p total=0 f
-  for p in "$@"; do
-    for f in /proc/"$p"/task/*/schedstat; do
-      read -r ns _ <"$f" 2>/dev/null && total=$((total + ns))
-    done
-  done
-  echo "$total"
-}
-now_ns() { date +%s%N; }
-
-field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
-median() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print "n/a"}'; }
 
 # run TARGET PORT OPS FETCHBENCH-ARGS...: one pinned fetchbench run; records its
 # p50, the server's CPU per operation (µs) and operations per second.
@@ -210,5 +189,4 @@ for s in 1 10 30; do
 done
 # Peak resident memory over the whole run, the clients above included: VmHWM of
 # collectord, and the sum over the real pmcd's three processes.
-hwm() { local p t=0 v; for p in "$@"; do v=$(awk '/^VmHWM:/ {print $2}' /proc/"$p"/status 2>/dev/null); t=$((t + ${v:-0})); done; awk -v k=$t 'BEGIN{printf "%.1f MiB", k/1024}'; }
 echo "== peak RSS (VmHWM) over the run: real-pmcd (pmcd+pmdalinux+pmdaproc) $(hwm ${srv[real]}), collectord $(hwm $pid_ours)"
