@@ -5,7 +5,7 @@
  * run, so the difference between the figures is the servers' and not the clients'.
  *
  * Build:  cc -O2 -o fetchbench bench/fetchbench.c -lpcp     (Debian: libpcp3-dev)
- * Run:    fetchbench [-h HOST[:PORT]] [-n ITERS] [-c CLIENTS] [-s 1|10|30|all] [-C]
+ * Run:    fetchbench [-h HOST[:PORT]] [-n ITERS] [-c CLIENTS] [-s 1|10|30|all] [-C] [NAME...]
  *
  *   -h  the collector (default local:)
  *   -n  fetches per client (default 1000)
@@ -14,6 +14,8 @@
  *       default 1)
  *   -C  measure connection set-up: per iteration open a context, look the set's names
  *       up, fetch once and close
+ *   NAME...  fetch these metrics (at most MAX_NAMES) as the one set, labelled "args",
+ *       instead of a built-in set (scripts/bench-proc.sh passes the per-process set)
  *
  * Secure connections are libpcp's own business: PCP_SECURE_SOCKETS=enforce and
  * PCP_TLSCONF_PATH as for every PCP tool.
@@ -57,6 +59,7 @@ struct metric_set {
 };
 
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
+#define MAX_NAMES 64 /* the pmids[] arrays below */
 static const struct metric_set sets[] = {
 	{"1", names_1, COUNT(names_1)},
 	{"10", names_10, COUNT(names_10)},
@@ -122,7 +125,7 @@ static int open_and_lookup(const char *host, const struct metric_set *s, pmID *p
 /* one client's fetch loop; prints its latency line when report is set */
 static int fetch_loop(const struct options *o, const struct metric_set *s, int report)
 {
-	pmID pmids[64];
+	pmID pmids[MAX_NAMES];
 	pmResult *res;
 	int ctx = open_and_lookup(o->host, s, pmids);
 	if (ctx < 0)
@@ -195,7 +198,7 @@ static int many_clients(const struct options *o, const struct metric_set *s)
 /* connection set-up: new context, lookup, one fetch, close, per iteration */
 static int connect_loop(const struct options *o, const struct metric_set *s)
 {
-	pmID pmids[64];
+	pmID pmids[MAX_NAMES];
 	pmResult *res;
 	double *lat = malloc(sizeof(double) * o->iters);
 	if (lat == NULL) {
@@ -227,7 +230,7 @@ static int connect_loop(const struct options *o, const struct metric_set *s)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: fetchbench [-h HOST[:PORT]] [-n ITERS] [-c CLIENTS] [-s 1|10|30|all] [-C]\n");
+	fprintf(stderr, "usage: fetchbench [-h HOST[:PORT]] [-n ITERS] [-c CLIENTS] [-s 1|10|30|all] [-C] [NAME...]\n");
 	return 2;
 }
 
@@ -245,8 +248,23 @@ int main(int argc, char **argv)
 		default: return usage();
 		}
 	}
-	if (optind != argc || o.iters < 1 || o.clients < 1 || o.clients > 1000)
+	if (argc - optind > MAX_NAMES || o.iters < 1 || o.clients < 1 || o.clients > 1000)
 		return usage();
+	if (optind < argc) {
+		/* names on the command line: they are the one set measured */
+		const struct metric_set args = {"args", (const char *const *)&argv[optind], argc - optind};
+		int r;
+		if (o.set != NULL)
+			return usage();
+		if (o.connects)
+			r = connect_loop(&o, &args);
+		else if (o.clients > 1)
+			r = many_clients(&o, &args);
+		else
+			r = fetch_loop(&o, &args, 1);
+		fflush(stdout);
+		return r < 0 ? 1 : 0;
+	}
 	if (o.set == NULL)
 		o.set = o.connects ? "1" : "all";
 
