@@ -16,12 +16,6 @@ import "github.com/gopcp/gopcp/protocol"
 // helpPMID holds the help of the metrics whose source has no help function, by PMID.
 var helpPMID = map[protocol.PMID]helpText{
 	// The pmcd agent (domain 2): the collector daemon describing itself (self.go).
-	0x00800000: { // 2.0.0 pmcd.control.debug
-		"debug flag word of the daemon, always 0",
-		`Kept for clients that read it; the collector has no debug bit mask. Its
-diagnostics are controlled by its log level (log/slog), so the value is always 0
-and storing into it is refused.`,
-	},
 	0x00800001: { // 2.0.1 pmcd.datasize
 		"data segment size of the collector process in Kbytes",
 		`The VmData line of /proc/self/status of the collector process, in Kbytes:
@@ -40,12 +34,6 @@ pmcd.agent.type and pmcd.agent.status.`,
 		`How many client sessions the collector holds open right now, counted by
 the server over TCP and Unix domain sockets alike (including the one asking).`,
 	},
-	0x00800004: { // 2.0.4 pmcd.control.timeout
-		"agent reply timeout in seconds, always 0 (none)",
-		`The collector's agents run inside the daemon, so there is no separate
-agent process that could stop answering and no per-agent timeout: the
-value is always 0, meaning no such timeout.`,
-	},
 	0x00800005: { // 2.0.5 pmcd.timezone
 		"POSIX TZ string of the collector's time zone",
 		`The time zone the collector runs in, as a POSIX TZ string such as "UTC"
@@ -59,12 +47,6 @@ timestamps in the collector's local time.`,
 		`A fixed string naming the object format the daemon is built as: "elf64"
 (a 64-bit ELF program). It has no bearing on the agents, which are linked
 into the same binary.`,
-	},
-	0x00800008: { // 2.0.8 pmcd.control.register
-		"sixteen spare integer slots, all 0",
-		`Instances 0 to 15 (see the instance domain 2.2), each an integer that is
-always 0. Clients sometimes use these slots as a shared notice board; the
-collector keeps the metric so that they find it, but refuses stores to it.`,
 	},
 	0x00800010: { // 2.0.16 pmcd.services
 		"PCP services this process provides",

@@ -132,9 +132,10 @@ func TestControlStore(t *testing.T) {
 		{"pmcd.control.dumpconn", 1, 0},
 		{"pmcd.control.dumptrace", 7, 0},
 		{"pmcd.control.sighup", 1, protocol.ErrNYI}, // no daemon to reload
-		{"pmcd.control.debug", 1, protocol.ErrPermission},
-		{"pmcd.control.timeout", 1, protocol.ErrPermission},
-		{"pmcd.control.register", 1, protocol.ErrPermission},
+		{"pmcd.control.debug", -1, 0},
+		{"pmcd.control.timeout", 7, 0},
+		{"pmcd.control.timeout", -1, protocol.ErrSign},
+		{"pmcd.control.register", 1, protocol.ErrInst}, // PM_IN_NULL is no register
 		{"kernel.all.load", 1, protocol.ErrPermission},
 	}
 	for _, c := range cases {
@@ -147,9 +148,10 @@ func TestControlStore(t *testing.T) {
 		}
 	}
 	res := fetchByName(t, r, "pmcd.control.traceconn", "pmcd.control.tracepdu", "pmcd.control.tracenobuf",
-		"pmcd.control.tracebufs", "pmcd.control.dumpconn", "pmcd.control.dumptrace")
+		"pmcd.control.tracebufs", "pmcd.control.dumpconn", "pmcd.control.dumptrace", "pmcd.control.debug", "pmcd.control.timeout")
 	for n, w := range map[string]int64{"pmcd.control.traceconn": 1, "pmcd.control.tracepdu": 0, "pmcd.control.tracenobuf": 1,
-		"pmcd.control.tracebufs": 64, "pmcd.control.dumpconn": 0, "pmcd.control.dumptrace": 0} {
+		"pmcd.control.tracebufs": 64, "pmcd.control.dumpconn": 0, "pmcd.control.dumptrace": 0,
+		"pmcd.control.debug": 1342177279, "pmcd.control.timeout": 7} {
 		if v := res[n].Values; len(v) != 1 || int64(v[0].U) != w {
 			t.Errorf("%s = %+v, want %d", n, v, w)
 		}

@@ -150,8 +150,9 @@ const (
 	// seqnum: the configuration sequence number. The agents are compiled in and
 	// never restart, so it stays at its initial value.
 	seqnum = 1
-	// timeout: in-process agents cannot hang apart from the daemon, so no agent
-	// timeout is in use ("zero, timeouts are not being used").
+	// agentTimeout is pmcd.control.timeout until a client stores one: in-process
+	// agents cannot hang apart from the daemon, so no agent timeout is in use
+	// ("zero, timeouts are not being used"); a stored one is recorded only.
 	agentTimeout = 0
 	// numRegisters is the size of pmcd.control.register.
 	numRegisters = 16
@@ -228,7 +229,7 @@ func (s *selfSource) Fetch(reqs []Request) error {
 		res := rq.Res
 		switch rq.Sel {
 		case selDebug:
-			putI(res, in, 0)
+			putI(res, in, int64(s.control.get(rq.Sel)))
 		case selDatasize:
 			if !dsDone {
 				ds, dsDone = s.dataSize(), true
@@ -243,7 +244,7 @@ func (s *selfSource) Fetch(reqs []Request) error {
 			}
 			putU(res, in, uint64(n))
 		case selTimeout:
-			putU(res, in, agentTimeout)
+			putU(res, in, uint64(s.control.timeout.Load()))
 		case selTimezone:
 			if !tzDone {
 				tz, tzDone = pcpTimezone(e.getenv("TZ"), e.loc), true
@@ -260,9 +261,7 @@ func (s *selfSource) Fetch(reqs []Request) error {
 				putS(res, in, e.version)
 			}
 		case selRegister:
-			for _, r := range registerInstances {
-				putI(res, r.ID, 0)
-			}
+			s.control.putRegisters(res)
 		case selServices:
 			putS(res, in, services)
 		case selOpenFDs:

@@ -40,6 +40,28 @@ func setSelfHelp() {
 				"package build number here, the collector puts its own version, so that\n" +
 				"\"pmcd.version-pmcd.build\" names both. No value when the build did not\n" +
 				"record a version."},
+		{pmid(2, 0, 0), "debug flags as last stored, recorded only",
+			"The value a local client last stored (0 at start), keeping only the 29\n" +
+				"bits PCP's old debug bit-field defines (pmdbg -o -l), as pmcd keeps them:\n" +
+				"storing -1 reads back 1342177279. pmcd turns libpcp tracing on with these\n" +
+				"bits; the collector has no such tracing and records the value without\n" +
+				"acting on it. Its log level is set only by its operator (-D and the\n" +
+				"configuration), so that no client can make it write more. Only local\n" +
+				"clients may store (see pmcd.control.sighup)."},
+		{pmid(2, 0, 4), "agent timeout in seconds as last stored, recorded only",
+			"0 at start, meaning no timeout is in use, then the number a local client\n" +
+				"last stored. pmcd gives up on an agent process that has not answered\n" +
+				"within this many seconds; the collector's agents run inside its own\n" +
+				"process and cannot stop answering on their own, so the value is recorded\n" +
+				"and read back but changes nothing. A value of 2^31 or more (negative as\n" +
+				"a 32-bit integer) gives PM_ERR_SIGN, as pmcd gives it."},
+		{pmid(2, 0, 8), "sixteen integers clients may store and read",
+			"Instances 0 to 15 (instance domain 2.2), each 0 at start and then the\n" +
+				"value a local client last stored into it. Nothing in the collector reads\n" +
+				"them: they are a place where tools leave small notes for each other, such\n" +
+				"as a flag that a backup is running. They belong to the whole process, not\n" +
+				"to one client, and are lost when the collector stops. A store names\n" +
+				"instances 0 to 15 only; any other gives PM_ERR_INST and stores nothing."},
 		{pmid(2, 0, 9), "connection tracing switch, recorded only",
 			"0 or 1, as last stored (0 at start). pmcd turns tracing of client\n" +
 				"connections on with 1; the collector accepts and records the store, so\n" +
