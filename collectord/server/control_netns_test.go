@@ -67,6 +67,9 @@ func TestControlStoreFromAnotherHost(t *testing.T) {
 	remote := ln.Addr().String()
 	traceconn, _ := s.Registry.ByName("pmcd.control.traceconn")
 	sighup, _ := s.Registry.ByName("pmcd.control.sighup")
+	debug, _ := s.Registry.ByName("pmcd.control.debug")
+	timeout, _ := s.Registry.ByName("pmcd.control.timeout")
+	register, _ := s.Registry.ByName("pmcd.control.register")
 
 	// A raw client on the other host that ignores everything it is told.
 	var nc net.Conn
@@ -77,13 +80,27 @@ func TestControlStoreFromAnotherHost(t *testing.T) {
 		}
 	})
 	c := handshakeOn(t, nc, 0)
-	for _, m := range []protocol.PMID{traceconn.Desc.PMID, sighup.Desc.PMID} {
+	for _, m := range []protocol.PMID{traceconn.Desc.PMID, sighup.Desc.PMID, debug.Desc.PMID, timeout.Desc.PMID} {
 		wantError(t, roundTrip(t, c, controlStore(m, 1)), protocol.ErrPermission)
+	}
+	// The registers, and value sets pmstore never sends: the answer is the same
+	// PM_ERR_PERMISSION, so a remote client learns nothing of what a local one
+	// could store.
+	for _, vs := range []protocol.ValueSet{
+		{PMID: register.Desc.PMID, NumVal: 1, Values: []protocol.Value{{Inst: 3, Insitu: 42}}},
+		{PMID: register.Desc.PMID, NumVal: 1, Values: []protocol.Value{{Inst: 16, Insitu: 42}}},
+		{PMID: register.Desc.PMID, NumVal: 0},
+		{PMID: debug.Desc.PMID, NumVal: 1, ValFmt: protocol.ValFmtDynamic,
+			Values: []protocol.Value{{Inst: protocol.InNull, VType: uint8(protocol.Type32), Payload: []byte{0, 0, 0, 1}}}},
+		{PMID: timeout.Desc.PMID, NumVal: 2, Values: []protocol.Value{{Inst: protocol.InNull, Insitu: 1}, {Inst: protocol.InNull, Insitu: 2}}},
+	} {
+		wantError(t, roundTrip(t, c, &protocol.Result{VSets: []protocol.ValueSet{vs}}), protocol.ErrPermission)
 	}
 
 	// PCP's pmstore on the other host.
 	if _, err := exec.LookPath("pmstore"); err == nil {
-		for _, m := range []string{"pmcd.control.traceconn", "pmcd.control.tracebufs", "pmcd.control.sighup"} {
+		for _, m := range []string{"pmcd.control.traceconn", "pmcd.control.tracebufs", "pmcd.control.sighup",
+			"pmcd.control.debug", "pmcd.control.timeout", "pmcd.control.register"} {
 			cmd := netnstest.Command(pair.Client, "pmstore", "-h", remote, m, "1")
 			cmd.Env = append(os.Environ(), "PCP_SECURE_SOCKETS=no")
 			out, err := cmd.CombinedOutput()
@@ -94,13 +111,42 @@ func TestControlStoreFromAnotherHost(t *testing.T) {
 	} else {
 		t.Log("pmstore missing (scripts/reference-pcp install): only the raw client ran")
 	}
-	if v := pmcdValues(t, s, "pmcd.control.traceconn", "pmcd.control.tracebufs"); v["pmcd.control.traceconn"] != 0 || v["pmcd.control.tracebufs"] != 20 || hups.Load() != 0 {
+	if v := pmcdValues(t, s, "pmcd.control.traceconn", "pmcd.control.tracebufs", "pmcd.control.debug", "pmcd.control.timeout"); v["pmcd.control.traceconn"] != 0 ||
+		v["pmcd.control.tracebufs"] != 20 || v["pmcd.control.debug"] != 0 || v["pmcd.control.timeout"] != 0 || hups.Load() != 0 {
 		t.Errorf("stores from another host changed something: %v, reloads %d", v, hups.Load())
 	}
-
-	// Control: the same store from the server's host is taken.
-	wantError(t, roundTrip(t, dial(t, addr), controlStore(traceconn.Desc.PMID, 1)), 0)
-	if v := pmcdValues(t, s, "pmcd.control.traceconn")["pmcd.control.traceconn"]; v != 1 {
-		t.Errorf("a loopback store did not take: traceconn %d", v)
+	if regs := registerValues(t, s); regs != [16]int32{} {
+		t.Errorf("stores from another host changed the registers: %v", regs)
 	}
+
+	// Control: the same stores from the server's host are taken.
+	lc := dial(t, addr)
+	wantError(t, roundTrip(t, lc, controlStore(traceconn.Desc.PMID, 1)), 0)
+	wantError(t, roundTrip(t, lc, controlStore(timeout.Desc.PMID, 9)), 0)
+	wantError(t, roundTrip(t, lc, &protocol.Result{VSets: []protocol.ValueSet{
+		{PMID: register.Desc.PMID, NumVal: 1, Values: []protocol.Value{{Inst: 3, Insitu: 42}}}}}), 0)
+	if v := pmcdValues(t, s, "pmcd.control.traceconn", "pmcd.control.timeout"); v["pmcd.control.traceconn"] != 1 || v["pmcd.control.timeout"] != 9 {
+		t.Errorf("loopback stores did not take: %v", v)
+	}
+	if regs := registerValues(t, s); regs[3] != 42 {
+		t.Errorf("a loopback store did not take: registers %v", regs)
+	}
+}
+
+// registerValues fetches pmcd.control.register in-process, by instance.
+func registerValues(t *testing.T, s *Server) [16]int32 {
+	t.Helper()
+	m, ok := s.Registry.ByName("pmcd.control.register")
+	if !ok {
+		t.Fatal("pmcd.control.register not served")
+	}
+	var regs [16]int32
+	res := s.Registry.Fetch(nil, []protocol.PMID{m.Desc.PMID})[0]
+	if len(res.Values) != len(regs) {
+		t.Fatalf("pmcd.control.register: %+v", res)
+	}
+	for _, v := range res.Values {
+		regs[v.Inst] = int32(v.U)
+	}
+	return regs
 }
