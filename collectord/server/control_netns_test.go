@@ -150,3 +150,56 @@ func registerValues(t *testing.T, s *Server) [16]int32 {
 	}
 	return regs
 }
+
+// TestControlStoreMalformed: a local raw client (one that may store) sending
+// value sets pmstore never sends into pmcd.control.debug, timeout and register
+// gets a clean error, keeps its connection, and changes nothing; a good store in
+// the same PDU as a bad one is not applied either. (pmcd 6.0.3 takes several of
+// these: the first of two values, any instance of a singular metric, the pointer
+// bits of a value that is not insitu; collectord refuses them.)
+func TestControlStoreMalformed(t *testing.T) {
+	s, addr, _ := startServer(t, nil)
+	id := func(n string) protocol.PMID {
+		m, ok := s.Registry.ByName(n)
+		if !ok {
+			t.Fatalf("%s not served", n)
+		}
+		return m.Desc.PMID
+	}
+	debug, timeout, register := id("pmcd.control.debug"), id("pmcd.control.timeout"), id("pmcd.control.register")
+	null := protocol.InNull
+	c := dial(t, addr)
+	for _, k := range []struct {
+		name string
+		vs   []protocol.ValueSet
+		want int32
+	}{
+		{"debug as a value block", []protocol.ValueSet{{PMID: debug, NumVal: 1, ValFmt: protocol.ValFmtDynamic,
+			Values: []protocol.Value{{Inst: null, VType: uint8(protocol.Type32), Payload: []byte{0, 0, 0, 1}}}}}, protocol.ErrBadStore},
+		{"timeout as a 64-bit block", []protocol.ValueSet{{PMID: timeout, NumVal: 1, ValFmt: protocol.ValFmtDynamic,
+			Values: []protocol.Value{{Inst: null, VType: uint8(protocol.Type64), Payload: make([]byte, 8)}}}}, protocol.ErrBadStore},
+		{"debug with no value", []protocol.ValueSet{{PMID: debug, NumVal: 0}}, protocol.ErrBadStore},
+		{"register with an error code for values", []protocol.ValueSet{{PMID: register, NumVal: protocol.ErrGeneric}}, protocol.ErrBadStore},
+		{"timeout with two values", []protocol.ValueSet{{PMID: timeout, NumVal: 2,
+			Values: []protocol.Value{{Inst: null, Insitu: 3}, {Inst: null, Insitu: 4}}}}, protocol.ErrBadStore},
+		{"debug for instance 0", []protocol.ValueSet{{PMID: debug, NumVal: 1, Values: []protocol.Value{{Inst: 0, Insitu: 1}}}}, protocol.ErrInst},
+		{"register 16", []protocol.ValueSet{{PMID: register, NumVal: 1, Values: []protocol.Value{{Inst: 16, Insitu: 1}}}}, protocol.ErrInst},
+		{"register 4 then 16", []protocol.ValueSet{{PMID: register, NumVal: 2,
+			Values: []protocol.Value{{Inst: 4, Insitu: 5}, {Inst: 16, Insitu: 1}}}}, protocol.ErrInst},
+		{"a good timeout beside register 16", []protocol.ValueSet{{PMID: timeout, NumVal: 1, Values: []protocol.Value{{Inst: null, Insitu: 5}}},
+			{PMID: register, NumVal: 1, Values: []protocol.Value{{Inst: 16, Insitu: 1}}}}, protocol.ErrInst},
+		{"timeout 2^31", []protocol.ValueSet{{PMID: timeout, NumVal: 1, Values: []protocol.Value{{Inst: null, Insitu: 1 << 31}}}}, protocol.ErrSign},
+	} {
+		if e, ok := roundTrip(t, c, &protocol.Result{VSets: k.vs}).(*protocol.ErrorPDU); !ok || e.Code != k.want {
+			t.Errorf("%s: %+v, want %s", k.name, e, protocol.ErrStr(k.want))
+		}
+	}
+	if v := pmcdValues(t, s, "pmcd.control.debug", "pmcd.control.timeout"); v["pmcd.control.debug"] != 0 || v["pmcd.control.timeout"] != 0 {
+		t.Errorf("refused stores changed something: %v", v)
+	}
+	if regs := registerValues(t, s); regs != [16]int32{} {
+		t.Errorf("refused stores changed the registers: %v", regs)
+	}
+	// The connection is still good for a store pmstore would send.
+	wantError(t, roundTrip(t, c, controlStore(timeout, 5)), 0)
+}
