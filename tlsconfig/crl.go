@@ -390,10 +390,10 @@ func crlFiles(storeDir string, conf *TLSConf, extra []string) []string {
 	return files
 }
 
-// addRevocation puts the server's CRLs in force: after the client-certificate
-// verification accepts a client, CheckPeer may still refuse it. No CRL, no
-// change. The CRLs are read from what the options name (see crlInputsFor).
-func (o ServerOptions) addRevocation(cfg *tls.Config, now func() time.Time) error {
+// loadRevocation reads the server's CRLs from what the options name (see
+// crlInputsFor); nil when there are none. After the client-certificate
+// verification accepts a client, CheckPeer may still refuse it (clientVerifier).
+func (o ServerOptions) loadRevocation(now func() time.Time) (*CRLSet, error) {
 	var (
 		st   *store.Store
 		conf *TLSConf
@@ -403,28 +403,28 @@ func (o ServerOptions) addRevocation(cfg *tls.Config, now func() time.Time) erro
 	switch {
 	case o.Store != "" && IsNSSDatabase(o.Store):
 		if nss, err = openNSS(o.Store); err != nil {
-			return err
+			return nil, err
 		}
 	case o.Store != "":
 		if st, err = store.OpenCertificates(o.Store); err != nil {
-			return fmt.Errorf("certificate store: %w", err)
+			return nil, fmt.Errorf("certificate store: %w", err)
 		}
 	case o.TLSConf != "":
 		if conf, err = ParseTLSConf(o.TLSConf); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	in, err := crlInputsFor(st, conf, o.CRLFiles)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if nss != nil {
 		if err := nss.addCRLInputs(&in); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if err := o.Java.addCRLInputs(&in); err != nil {
-		return err
+		return nil, err
 	}
 	var warn func(string, ...any)
 	if o.Logger != nil {
@@ -432,26 +432,9 @@ func (o ServerOptions) addRevocation(cfg *tls.Config, now func() time.Time) erro
 	}
 	crls, err := loadCRLs(in, now(), warn)
 	if err != nil || crls.Len() == 0 {
-		return err
+		return nil, err
 	}
-	next := cfg.VerifyPeerCertificate
-	cfg.VerifyPeerCertificate = func(raw [][]byte, chains [][]*x509.Certificate) error {
-		if next != nil {
-			if err := next(raw, chains); err != nil {
-				return err
-			}
-		}
-		certs := make([]*x509.Certificate, 0, len(raw))
-		for _, r := range raw {
-			c, err := x509.ParseCertificate(r)
-			if err != nil {
-				return fmt.Errorf("client certificate unreadable: %w", err)
-			}
-			certs = append(certs, c)
-		}
-		return crls.CheckPeer(certs, "client certificate", now())
-	}
-	return nil
+	return crls, nil
 }
 
 // addRevocation puts the client's CRLs in force: after the server verification

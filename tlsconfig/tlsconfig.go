@@ -226,18 +226,17 @@ func Server(o ServerOptions) (*tls.Config, error) {
 	if required {
 		cfg.ClientAuth = tls.RequireAnyClientCert
 	}
-	cfg.VerifyPeerCertificate = func(raw [][]byte, _ [][]*x509.Certificate) error {
-		if len(raw) == 0 {
-			if required {
-				return errors.New("client presented no certificate and one is required (-Q)")
-			}
-			return nil
-		}
-		return VerifyClient(raw, anchors, now())
-	}
-	if err := o.addRevocation(cfg, now); err != nil {
+	// No session tickets: libpcp never resumes, so each ticket was an encryption
+	// of the session (the client's chain included) and a 1 KB record written for
+	// nothing; and a resumed session would skip VerifyPeerCertificate, so without
+	// tickets every session's certificate is checked by the code below.
+	cfg.SessionTicketsDisabled = true
+	crls, err := o.loadRevocation(now)
+	if err != nil {
 		return nil, err
 	}
+	v := &clientVerifier{anchors: anchors, crls: crls, required: required, now: now}
+	cfg.VerifyPeerCertificate = v.verifyPeer
 	return cfg, nil
 }
 
@@ -248,37 +247,55 @@ func VerifyClient(raw [][]byte, a Anchors, now time.Time) error {
 	if len(raw) == 0 {
 		return errors.New("client presented no certificate")
 	}
+	certs, err := parseClientChain(raw)
+	if err != nil {
+		return err
+	}
+	_, err = verifyClientCerts(certs, a, now)
+	return err
+}
+
+// parseClientChain parses the certificates a client sent.
+func parseClientChain(raw [][]byte) ([]*x509.Certificate, error) {
 	certs := make([]*x509.Certificate, 0, len(raw))
 	for _, r := range raw {
 		c, err := x509.ParseCertificate(r)
 		if err != nil {
-			return fmt.Errorf("client certificate unreadable: %w", err)
+			return nil, fmt.Errorf("client certificate unreadable: %w", err)
 		}
 		certs = append(certs, c)
 	}
+	return certs, nil
+}
+
+// verifyClientCerts is VerifyClient on parsed certificates; it returns a chain
+// from the client's certificate to a trusted CA that avoids every distrusted
+// certificate.
+func verifyClientCerts(certs []*x509.Certificate, a Anchors, now time.Time) ([]*x509.Certificate, error) {
 	leaf := certs[0]
 	id := fmt.Sprintf("client certificate %q (sha256 %s)", leaf.Subject.CommonName, Fingerprint(leaf))
 	switch {
 	case now.After(leaf.NotAfter):
-		return fmt.Errorf("%s expired on %s", id, leaf.NotAfter.UTC().Format(time.RFC3339))
+		return nil, fmt.Errorf("%s expired on %s", id, leaf.NotAfter.UTC().Format(time.RFC3339))
 	case now.Before(leaf.NotBefore):
-		return fmt.Errorf("%s is not valid before %s", id, leaf.NotBefore.UTC().Format(time.RFC3339))
+		return nil, fmt.Errorf("%s is not valid before %s", id, leaf.NotBefore.UTC().Format(time.RFC3339))
 	case !allowsUsage(leaf, x509.ExtKeyUsageClientAuth):
-		return fmt.Errorf("%s does not allow clientAuth in its extendedKeyUsage", id)
+		return nil, fmt.Errorf("%s does not allow clientAuth in its extendedKeyUsage", id)
 	}
-	if _, err := verifyChain(certs, a, "client", x509.ExtKeyUsageClientAuth, now); err != nil {
+	chains, err := verifyChain(certs, a, "client", x509.ExtKeyUsageClientAuth, now)
+	if err != nil {
 		var ua x509.UnknownAuthorityError
 		var de *DistrustedError
 		var ce *CAAsLeafError
 		switch {
 		case errors.As(err, &de), errors.As(err, &ce):
-			return err
+			return nil, err
 		case errors.As(err, &ua):
-			return fmt.Errorf("%s is issued by %q, which is not a trusted client CA (trust T) in the server's store", id, leaf.Issuer.String())
+			return nil, fmt.Errorf("%s is issued by %q, which is not a trusted client CA (trust T) in the server's store", id, leaf.Issuer.String())
 		}
-		return fmt.Errorf("%s: %s", id, describeChainError(err))
+		return nil, fmt.Errorf("%s: %s", id, describeChainError(err))
 	}
-	return nil
+	return chains[0], nil
 }
 
 // Files lists the files a server configuration is built from, so a daemon can
