@@ -12,6 +12,7 @@ import (
 
 	"github.com/gopcp/gopcp/pmapi"
 	"github.com/gopcp/gopcp/protocol"
+	"github.com/gopcp/gopcp/proxyd/server"
 	"github.com/gopcp/gopcp/proxyd/upstream"
 )
 
@@ -92,6 +93,8 @@ func (c *collector) connect(ctx context.Context) (*conn, error) {
 				st.certReqd = true
 			}
 		}
+		// Raw system calls on the collector's socket: see server.RawConn.
+		nc = server.RawConn(nc)
 		st.raw = nc
 		return upstream.NewGreetedConn(nc, greeting), nil
 	}

@@ -102,6 +102,10 @@ type Server struct {
 	closing   bool
 	wg        sync.WaitGroup // accept loops and demultiplexers
 
+	// Connections served by the HTTP loop (httploop.go), and its goroutines.
+	hconns map[*httpConn]struct{}
+	httpWG sync.WaitGroup
+
 	conns    atomic.Int64 // open client connections
 	overflow atomic.Int64
 	refused  atomic.Uint64
@@ -255,6 +259,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			return err
 		}
 		delay = 0
+		c = RawConn(c)
 		st := s.Settings()
 		if s.conns.Add(1) > int64(st.MaxConnections) {
 			s.conns.Add(-1)
@@ -299,8 +304,8 @@ func httpRefusal(c net.Conn, br *bufio.Reader, status, msg string) {
 	body := `{"message":"` + msg + `","success":false}` + "\r\n"
 	c.SetWriteDeadline(time.Now().Add(time.Second))
 	io.WriteString(c, "HTTP/1.1 "+status+"\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: "+itoa(len(body))+"\r\n\r\n"+body)
-	if tc, ok := c.(*net.TCPConn); ok {
-		tc.CloseWrite()
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
 	}
 }
 
@@ -407,16 +412,64 @@ func (s *Server) demux(c net.Conn, st Settings) {
 		}()
 	case isHTTP(first[0]):
 		inner.SetDeadline(time.Time{})
-		pc := &peekConn{Conn: inner, r: br, tls: tc, release: release}
-		if tc != nil {
-			pc.verified = peerVerified(st.TLSConfig, tc.ConnectionState())
-		}
-		if s.httpLn.push(pc) {
+		h := s.newHTTPConn(inner, br, tc, st, release)
+		if s.trackHTTP(h) {
 			handed = true
+			go s.serveHTTP(h)
 		}
 	default:
 		s.log().Debug("unknown protocol; closed", "peer", c.RemoteAddr().String(), "first", int(first[0]))
 	}
+}
+
+// newHTTPConn prepares a demultiplexed HTTP connection for the loop.
+func (s *Server) newHTTPConn(inner net.Conn, br *bufio.Reader, tc *tls.Conn, st Settings, release func()) *httpConn {
+	ctx := context.Background()
+	if tc != nil {
+		ctx = context.WithValue(ctx, tlsStateKey{}, tc)
+		if peerVerified(st.TLSConfig, tc.ConnectionState()) {
+			ctx = context.WithValue(ctx, verifiedKey{}, true)
+		}
+	}
+	return &httpConn{s: s, c: inner, br: br, tls: tc, ctx: ctx, remote: inner.RemoteAddr().String(), release: release,
+		readHeaderTimeout: pick(s.ReadHeaderTimeout, DefaultReadHeaderTimeout),
+		idleTimeout:       pick(s.IdleTimeout, DefaultIdleTimeout),
+		writeTimeout:      pick(s.WriteTimeout, DefaultWriteTimeout),
+		maxHead:           min(pick(s.MaxHeaderBytes, DefaultMaxHeaderBytes), httpBufSize)}
+}
+
+// trackHTTP registers a connection of the HTTP loop (false: shutting down).
+func (s *Server) trackHTTP(h *httpConn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	if s.hconns == nil {
+		s.hconns = map[*httpConn]struct{}{}
+	}
+	s.hconns[h] = struct{}{}
+	s.httpWG.Add(1)
+	return true
+}
+
+func (s *Server) untrackHTTP(h *httpConn) {
+	s.mu.Lock()
+	delete(s.hconns, h)
+	s.mu.Unlock()
+}
+
+// setHTTPIdle marks a loop connection waiting for a request (idle) or serving
+// one. It is false when the connection should close instead: idle during
+// Shutdown.
+func (s *Server) setHTTPIdle(h *httpConn, idle bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if idle && s.closing {
+		return false
+	}
+	h.idle = idle
+	return true
 }
 
 func (s *Server) isLocal(a net.Addr) bool {
@@ -455,9 +508,38 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 
+	// The HTTP loop's idle connections close now, busy ones after their
+	// response; what is left when ctx ends is closed.
+	s.mu.Lock()
+	for h := range s.hconns {
+		if h.idle {
+			h.c.Close()
+		}
+	}
+	s.mu.Unlock()
+	loopDone := make(chan struct{})
+	go func() {
+		s.httpWG.Wait()
+		close(loopDone)
+	}()
+
 	var wg sync.WaitGroup
-	errs := make([]error, 2)
-	wg.Add(2)
+	errs := make([]error, 3)
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		select {
+		case <-loopDone:
+		case <-ctx.Done():
+			errs[2] = ctx.Err()
+			s.mu.Lock()
+			for h := range s.hconns {
+				h.c.Close()
+			}
+			s.mu.Unlock()
+			<-loopDone
+		}
+	}()
 	go func() {
 		defer wg.Done()
 		errs[0] = s.httpSrv.Shutdown(ctx)
