@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/gopcp/gopcp/collectord/metrics"
 	"github.com/gopcp/gopcp/protocol"
@@ -37,15 +38,63 @@ type client struct {
 	mu     sync.Mutex // guards whoami for the pmcd.client metrics
 	whoami string
 
+	// proc holds this connection's proc.control.perclient.* settings (threads);
+	// the proc source reads and sets it through the options it is handed.
+	proc metrics.ClientSettings
+
 	profiles map[int32]*protocol.Profile
 
-	// Scratch reused across fetches so a steady stream of fetches does not allocate.
+	// sc is the scratch the request being answered holds (nil between requests).
+	sc *replyScratch
+
+	stackReady bool // growStack has run on this connection's goroutine
+}
+
+// replyScratch is what answering a request needs besides the request: the
+// registry's results, the reply's value sets, values and their payload arena,
+// and the encoded reply. Connections share them through Server.scratch, taking
+// one for a request and giving it back once the reply is written: an idle
+// connection holds none (200 idle clients each kept about 12 KiB of it when
+// every connection had its own), and a steady stream of fetches still allocates
+// nothing, since the pool hands the same few back.
+type replyScratch struct {
 	results []metrics.Result
 	vsets   []protocol.ValueSet
 	values  []protocol.Value
 	arena   []byte
+	out     []byte
+}
 
-	stackReady bool // growStack has run on this connection's goroutine
+// maxPooledScratch bounds what a scratch may hold and still go back to the pool:
+// one request for every process's details can grow it to megabytes, which the
+// next small fetch should not keep alive.
+const maxPooledScratch = 256 << 10
+
+// scratch returns the scratch of the request being answered, taking one from the
+// server's pool on first use.
+func (c *client) scratch() *replyScratch {
+	if c.sc == nil {
+		if v, ok := c.srv.scratch.Get().(*replyScratch); ok {
+			c.sc = v
+		} else {
+			c.sc = &replyScratch{}
+		}
+	}
+	return c.sc
+}
+
+// putScratch gives the request's scratch back once its reply has been written.
+func (c *client) putScratch() {
+	sc := c.sc
+	if sc == nil {
+		return
+	}
+	c.sc = nil
+	if cap(sc.out)+cap(sc.arena) > maxPooledScratch ||
+		cap(sc.values)*int(unsafe.Sizeof(protocol.Value{})) > maxPooledScratch {
+		return
+	}
+	c.srv.scratch.Put(sc)
 }
 
 // growStack grows the calling goroutine's stack in one step, to room for a fetch
@@ -87,6 +136,7 @@ func (c *client) dispatch(raw []byte, log *slog.Logger) error {
 		c.srv.logBadPDU(log, "client dropped: unexpected PDU", "type", protocol.TypeName(p.Type()))
 		return errBadPDU
 	}
+	defer c.putScratch() // after the write: the reply may point into it
 	reply := c.answer(p)
 	if reply == nil {
 		return nil
@@ -94,7 +144,11 @@ func (c *client) dispatch(raw []byte, log *slog.Logger) error {
 	// The Conn arms the write deadline lazily (not once per reply: timers cost).
 	c.conn.WriteTimeout = c.set.RequestTimeout
 	c.srv.own.countOut(reply.Type()) // pmcd.pdu_out.*
-	return c.conn.Write(reply)
+	// Encoded into the pooled scratch rather than the Conn's own buffer, which
+	// would keep the largest reply a connection ever had for as long as it stays.
+	sc := c.scratch()
+	sc.out = protocol.Encode(sc.out[:0], reply, c.conn.From)
+	return c.conn.WriteRaw(sc.out)
 }
 
 func errPDU(code int32) protocol.PDU { return &protocol.ErrorPDU{Code: code} }
@@ -219,7 +273,7 @@ func isRequest(p protocol.PDU) bool {
 func (c *client) store(p *protocol.Result) protocol.PDU {
 	whoami := protocol.NewPMID(2, 6, 0)
 	reg := c.srv.Registry
-	opts := metrics.StoreOpts{Local: c.unix || c.addr.IsLoopback(), Trusted: c.trusted()}
+	opts := metrics.StoreOpts{Local: c.unix || c.addr.IsLoopback(), Trusted: c.trusted(), Client: &c.proc}
 	for i := range p.VSets {
 		vs := &p.VSets[i]
 		if vs.PMID == whoami {
@@ -255,12 +309,13 @@ func (c *client) fetch(p *protocol.Fetch) protocol.PDU {
 		return errPDU(protocol.ErrNoProfile)
 	}
 	reg := c.srv.Registry
-	c.results = reg.FetchFor(c.results[:0], p.PMIDs, metrics.FetchOpts{Only: profileOnly(prof), Trusted: c.trusted()})
+	sc := c.scratch()
+	sc.results = reg.FetchFor(sc.results[:0], p.PMIDs, metrics.FetchOpts{Only: profileOnly(prof), Trusted: c.trusted(), Client: &c.proc})
 	now := time.Now()
-	c.vsets = c.vsets[:0]
-	c.values = c.values[:0]
-	c.arena = c.arena[:0]
-	for _, r := range c.results {
+	sc.vsets = sc.vsets[:0]
+	sc.values = sc.values[:0]
+	sc.arena = sc.arena[:0]
+	for _, r := range sc.results {
 		vs := protocol.ValueSet{PMID: r.PMID}
 		m, known := reg.ByPMID(r.PMID)
 		switch {
@@ -269,47 +324,47 @@ func (c *client) fetch(p *protocol.Fetch) protocol.PDU {
 		case !known:
 			vs.NumVal = protocol.ErrPMID
 		default:
-			start := len(c.values)
+			start := len(sc.values)
 			for _, v := range r.Values {
 				if !profileAllows(prof, m.Desc.InDom, v.Inst) {
 					continue
 				}
-				c.values = append(c.values, c.encodeValue(m.Desc.Type, v))
+				sc.values = append(sc.values, sc.encodeValue(m.Desc.Type, v))
 			}
-			vs.Values = c.values[start:len(c.values):len(c.values)]
+			vs.Values = sc.values[start:len(sc.values):len(sc.values)]
 			vs.NumVal = int32(len(vs.Values))
 			if m.Desc.Type != protocol.Type32 && m.Desc.Type != protocol.TypeU32 {
 				vs.ValFmt = protocol.ValFmtDynamic
 			}
 		}
-		c.vsets = append(c.vsets, vs)
+		sc.vsets = append(sc.vsets, vs)
 	}
-	return &protocol.Result{Highres: p.Highres, Sec: now.Unix(), Nsec: int64(now.Nanosecond()), VSets: c.vsets}
+	return &protocol.Result{Highres: p.Highres, Sec: now.Unix(), Nsec: int64(now.Nanosecond()), VSets: sc.vsets}
 }
 
 // encodeValue lays a value out as pmcd does: 32-bit integers insitu, the rest in
-// value blocks whose payload lives in the client's arena.
-func (c *client) encodeValue(typ int32, v metrics.Value) protocol.Value {
+// value blocks whose payload lives in the scratch's arena.
+func (sc *replyScratch) encodeValue(typ int32, v metrics.Value) protocol.Value {
 	out := protocol.Value{Inst: v.Inst, VType: uint8(typ)}
-	start := len(c.arena)
+	start := len(sc.arena)
 	switch typ {
 	case protocol.Type32, protocol.TypeU32:
 		out.Insitu = uint32(v.U)
 		return out
 	case protocol.Type64, protocol.TypeU64:
-		c.arena = binary.BigEndian.AppendUint64(c.arena, v.U)
+		sc.arena = binary.BigEndian.AppendUint64(sc.arena, v.U)
 	case protocol.TypeFloat:
-		c.arena = binary.BigEndian.AppendUint32(c.arena, math.Float32bits(float32(v.F)))
+		sc.arena = binary.BigEndian.AppendUint32(sc.arena, math.Float32bits(float32(v.F)))
 	case protocol.TypeDouble:
-		c.arena = binary.BigEndian.AppendUint64(c.arena, math.Float64bits(v.F))
+		sc.arena = binary.BigEndian.AppendUint64(sc.arena, math.Float64bits(v.F))
 	case protocol.TypeString:
-		c.arena = append(c.arena, v.S...)
-		c.arena = append(c.arena, 0)
+		sc.arena = append(sc.arena, v.S...)
+		sc.arena = append(sc.arena, 0)
 	default:
 		out.VType = uint8(protocol.TypeAggregate)
-		c.arena = append(c.arena, v.S...)
+		sc.arena = append(sc.arena, v.S...)
 	}
-	out.Payload = c.arena[start:len(c.arena):len(c.arena)]
+	out.Payload = sc.arena[start:len(sc.arena):len(sc.arena)]
 	return out
 }
 
@@ -374,7 +429,7 @@ func profileAllows(p *protocol.Profile, indom protocol.InDom, inst uint32) bool 
 }
 
 func (c *client) instance(p *protocol.InstanceReq) protocol.PDU {
-	insts, err := c.srv.Registry.InstancesFor(p.InDom, c.trusted())
+	insts, err := c.srv.Registry.InstancesOf(p.InDom, metrics.FetchOpts{Trusted: c.trusted(), Client: &c.proc})
 	if err != nil {
 		return errPDU(codeOf(err))
 	}
@@ -492,7 +547,7 @@ func (c *client) labels(p *protocol.LabelReq) protocol.PDU {
 		// The instances with their labels are the instance list: the same trust
 		// decision as an instance request (processes only for trusted clients).
 		in := protocol.InDom(p.Ident)
-		insts, err := reg.InstancesFor(in, c.trusted())
+		insts, err := reg.InstancesOf(in, metrics.FetchOpts{Trusted: c.trusted(), Client: &c.proc})
 		if err != nil {
 			return errPDU(codeOf(err))
 		}

@@ -128,6 +128,7 @@ type Server struct {
 	nclients   atomic.Int32
 	live       atomic.Pointer[Settings] // nil: the fields
 	own        selfStats                // pducount.go: PDU and SIGHUP counts for the pmcd.* metrics
+	scratch    sync.Pool                // *replyScratch (client.go), lent to a connection per request
 
 	limitOnce  sync.Once
 	badPDULog  *logLimiter
