@@ -425,7 +425,7 @@ func profileAllows(p *protocol.Profile, indom protocol.InDom, inst uint32) bool 
 }
 
 func (c *client) instance(p *protocol.InstanceReq) protocol.PDU {
-	insts, err := c.srv.Registry.InstancesOf(p.InDom, metrics.FetchOpts{Trusted: c.trusted()})
+	insts, err := c.srv.Registry.InstancesFor(p.InDom, c.trusted())
 	if err != nil {
 		return errPDU(codeOf(err))
 	}
@@ -543,7 +543,7 @@ func (c *client) labels(p *protocol.LabelReq) protocol.PDU {
 		// The instances with their labels are the instance list: the same trust
 		// decision as an instance request (processes only for trusted clients).
 		in := protocol.InDom(p.Ident)
-		insts, err := reg.InstancesOf(in, metrics.FetchOpts{Trusted: c.trusted()})
+		insts, err := reg.InstancesFor(in, c.trusted())
 		if err != nil {
 			return errPDU(codeOf(err))
 		}
