@@ -25,7 +25,7 @@ func TestParseHead(t *testing.T) {
 		{"GET / HTTP/1.0\r\nHost: h\r\n\r\n", headOther},
 		{"GET http://h/ HTTP/1.1\r\nHost: h\r\n\r\n", headOther},
 		{"GET * HTTP/1.1\r\nHost: h\r\n\r\n", headOther},
-		{"GET /x HTTP/1.1\nHost: h\n", headOther},        // bare LF, before the end
+		{"GET /x HTTP/1.1\nHost: h\n", headOther},         // bare LF, before the end
 		{"GET /x HTTP/1.1\r\nHost: h\x00\r\n", headOther}, // a NUL, before the end
 		{"GET /x HTTP/1.1\r\n\r\n", headOther},            // no Host
 		{"GET /x HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n", headOther},
