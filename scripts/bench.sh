@@ -20,10 +20,13 @@
 #   CLIENTS=200   concurrent clients in the throughput section (0 skips it); the
 #                 section ends with each server's peak resident memory (VmHWM)
 #   BENCH_CPU=1   the CPU every server and client is pinned to (taskset -c)
-#   BENCH_PORT=44711  the first of the eight loopback ports used
+#   BENCH_PORT=44711  the first of the ten loopback ports used
 #   COLLECTORD=bin/collectord  the collectord binary measured
 #   BASE=         another collectord binary (the build before a change) measured
-#                 plaintext in the same rounds, in the cpu-base column
+#                 in the same rounds (plaintext, TLS and mutual TLS), in the
+#                 cpu-base column
+#   ROWS=all      all rows; ROWS=tls measures only the TLS and mutual-TLS rows
+#                 (and skips the concurrent clients)
 # Quick try: ROUNDS=1 ITERS=500 CONNECTS=50 CLIENTS=0 scripts/bench.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -34,6 +37,8 @@ CLIENTS=${CLIENTS:-200}
 ROUNDS=${ROUNDS:-5}
 COLLECTORD=${COLLECTORD:-bin/collectord}
 BASE=${BASE:-}
+ROWS=${ROWS:-all}
+case $ROWS in all|tls) ;; *) echo "bench: ROWS=$ROWS: all or tls" >&2; exit 2;; esac
 # Client and servers share ONE CPU, as in the measurements the goal was set from:
 # on a 2-CPU machine shared with other work, one pinned CPU for both sides keeps
 # the other CPU's load and cross-CPU wake-ups out of the figures, and the real
@@ -73,11 +78,12 @@ printf 'tls-ca-cert-file = %s\n' "$work/ca.pem" > "$work/client-tls.conf"
 printf 'tls-ca-cert-file = %s\ntls-cert-file = %s\ntls-key-file = %s\n' \
   "$work/ca.pem" "$work/client.pem" "$work/client.pem" > "$work/client-mtls.conf"
 
-# Eight consecutive ports from BENCH_PORT (they lie in Linux's ephemeral range, so
+# Ten consecutive ports from BENCH_PORT (they lie in Linux's ephemeral range, so
 # a busy machine's outgoing connection can hold one: pick another base then).
 BENCH_PORT=${BENCH_PORT:-44711}
 p_real=$BENCH_PORT p_ours=$((BENCH_PORT + 1)) p_real_tls=$((BENCH_PORT + 2)) p_ours_tls=$((BENCH_PORT + 3)) p_floor=$((BENCH_PORT + 4))
 p_real_mtls=$((BENCH_PORT + 5)) p_ours_mtls=$((BENCH_PORT + 6)) p_base=$((BENCH_PORT + 7))
+p_base_tls=$((BENCH_PORT + 8)) p_base_mtls=$((BENCH_PORT + 9))
 # All the clients come from 127.0.0.1, standing in for as many hosts: our
 # per-address limit (64 by default) is raised above CLIENTS for the benchmark.
 printf '[server]\nmax_clients_per_addr = %d\n' $((CLIENTS > 64 ? CLIENTS + 16 : 64)) > "$work/collectord.toml"
@@ -88,10 +94,12 @@ printf '[server]\nmax_clients_per_addr = %d\n' $((CLIENTS > 64 ? CLIENTS + 16 : 
 "${pin[@]}" "$COLLECTORD" --config "$work/collectord.toml" -i 127.0.0.1 -p $p_ours --log-level error & pids+=($!); pid_ours=$!
 "${pin[@]}" "$COLLECTORD" --config "$work/collectord.toml" -i 127.0.0.1 -p $p_ours_tls -C "$work/pki/server" -M "PCP Collector certificate" --log-level error & pids+=($!); pid_ourstls=$!
 "${pin[@]}" "$COLLECTORD" --config "$work/collectord.toml" -i 127.0.0.1 -p $p_ours_mtls -C "$work/pki/server" -M "PCP Collector certificate" -Q --log-level error & pids+=($!); pid_oursmtls=$!
-pid_base=
+pid_base= pid_basetls= pid_basemtls=
 if [ -n "$BASE" ]; then
   "${pin[@]}" "$BASE" --config "$work/collectord.toml" -i 127.0.0.1 -p $p_base --log-level error & pids+=($!); pid_base=$!
-  waitport $p_base || { echo "bench: $BASE did not start" >&2; exit 1; }
+  "${pin[@]}" "$BASE" --config "$work/collectord.toml" -i 127.0.0.1 -p $p_base_tls -C "$work/pki/server" -M "PCP Collector certificate" --log-level error & pids+=($!); pid_basetls=$!
+  "${pin[@]}" "$BASE" --config "$work/collectord.toml" -i 127.0.0.1 -p $p_base_mtls -C "$work/pki/server" -M "PCP Collector certificate" -Q --log-level error & pids+=($!); pid_basemtls=$!
+  waitport $p_base && waitport $p_base_tls && waitport $p_base_mtls || { echo "bench: $BASE did not start" >&2; exit 1; }
 fi
 go build -o "$work/floorserver" ./internal/cmd/floorserver || exit 1
 "${pin[@]}" "$work/floorserver" -p $p_floor & pids+=($!); pid_floor=$!
@@ -106,6 +114,7 @@ srv[real]=$(tree "$(cat "$work/pmcd/pmcd.pid")" | tr '\n' ' ')
 srv[realtls]=$(tree "$(cat "$work/pmcd-tls/pmcd.pid")" | tr '\n' ' ')
 srv[realmtls]=$(tree "$(cat "$work/pmcd-mtls/pmcd.pid")" | tr '\n' ' ')
 srv[ours]=$pid_ours srv[ourstls]=$pid_ourstls srv[oursmtls]=$pid_oursmtls srv[floor]=$pid_floor srv[base]=$pid_base
+srv[basetls]=$pid_basetls srv[basemtls]=$pid_basemtls
 for k in real realtls realmtls; do
   set -- ${srv[$k]}
   [ $# -ge 3 ] || { echo "bench: expected pmcd and its two agents for $k, found pids: ${srv[$k]}" >&2; exit 1; }
@@ -137,20 +146,23 @@ run() {
 
 # The machine is shared, so the targets are measured in alternation, ROUNDS
 # times, and the median of the rounds is reported.
+# ROWS=tls keeps the targets whose name ends in tls.
+rows() { local t; for t in "$@"; do case $ROWS:${t%% *} in tls:*tls|all:*) printf '%s\n' "$t";; esac; done; }
 for r in $(seq "$ROUNDS"); do
   for s in 1 10 30; do
     KEY=$s
-    for t in "real $p_real" "ours $p_ours" "realtls $p_real_tls" "ourstls $p_ours_tls" "floor $p_floor" ${BASE:+"base $p_base"}; do
+    while read -r t; do
       set -- $t
       run "$1" "$2" "$ITERS" -n "$ITERS" -s $s
-    done
+    done < <(rows "real $p_real" "ours $p_ours" "realtls $p_real_tls" "ourstls $p_ours_tls" "floor $p_floor" \
+      ${BASE:+"base $p_base"} ${BASE:+"basetls $p_base_tls"})
   done
   KEY=C
-  for t in "real $p_real" "ours $p_ours" "realtls $p_real_tls" "ourstls $p_ours_tls" \
-    "realmtls $p_real_mtls" "oursmtls $p_ours_mtls" ${BASE:+"base $p_base"}; do
+  while read -r t; do
     set -- $t
     run "$1" "$2" "$CONNECTS" -n "$CONNECTS" -C
-  done
+  done < <(rows "real $p_real" "ours $p_ours" "realtls $p_real_tls" "ourstls $p_ours_tls" \
+    "realmtls $p_real_mtls" "oursmtls $p_ours_mtls" ${BASE:+"base $p_base"} ${BASE:+"basetls $p_base_tls"} ${BASE:+"basemtls $p_base_mtls"})
 done
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{if (a+0 > 0 && b+0 > 0) printf "%.2fx", a/b; else print "-"}'; }
@@ -164,6 +176,7 @@ basecol cpu-base base/ours; echo
 for k in 1 10 30 C; do
   for tls in "" tls mtls; do
     [ "$tls" = mtls ] && [ $k != C ] && continue
+    [ "$ROWS" = tls ] && [ -z "$tls" ] && continue
     name="fetch set=$k"; [ $k = C ] && name="connect+lookup+fetch"
     [ "$tls" = tls ] && name="$name TLS"
     [ "$tls" = mtls ] && name="$name mTLS"
@@ -172,14 +185,14 @@ for k in 1 10 30 C; do
     cf="-"; [ -z "$tls" ] && [ $k != C ] && cf=$(m "${cpu[floor.$k]:-}")
     printf '%-26s | %9s %9s %7s | %9s %9s %9s %7s | %9s %9s' "$name" "$a" "$b" "$(ratio "$a" "$b")" \
       "$ca" "$cb" "$cf" "$(ratio "$ca" "$cb")" "$(m "${ops[real$tls.$k]:-}")" "$(m "${ops[ours$tls.$k]:-}")"
-    if [ -z "$tls" ]; then cx=$(m "${cpu[base.$k]:-}"); basecol "$cx" "$(ratio "$cx" "$cb")"; else basecol - -; fi
+    cx=$(m "${cpu[base$tls.$k]:-}"); basecol "$cx" "$(ratio "$cx" "$cb")"
     echo
   done
 done
 echo "(ratio = real pmcd's CPU per operation / collectord's; mTLS: the client presents an"
 echo " ECDSA P-256 certificate the server requires and verifies)"
 
-[ "$CLIENTS" -gt 0 ] || exit 0
+[ "$CLIENTS" -gt 0 ] && [ "$ROWS" = all ] || exit 0
 echo "== $CLIENTS concurrent clients, total fetches per second (same pinned CPU)"
 for s in 1 10 30; do
   a=$("${pin[@]}" "$work/fetchbench" -h 127.0.0.1:$p_real -n $((ITERS / 5)) -c "$CLIENTS" -s $s 2>/dev/null | tr '\n' ' ')
