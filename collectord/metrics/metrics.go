@@ -352,6 +352,9 @@ type FetchOpts struct {
 	// directories) are given only to such a client, as PCP's proc agent does;
 	// others get PM_ERR_PERMISSION for them. The zero value is untrusted.
 	Trusted bool
+	// Client: the client's own proc agent settings (threads.go); nil for a
+	// caller that has none (the defaults apply).
+	Client *ClientSettings
 }
 
 // FetchOnly is FetchFor a trusted caller that wants only some instances.
@@ -386,7 +389,7 @@ func (r *Registry) FetchFor(dst []Result, pmids []protocol.PMID, opts FetchOpts)
 			res.Err = protocol.ErrPermission
 			continue
 		}
-		rq := Request{Sel: e.sel, Res: res}
+		rq := Request{Sel: e.sel, Res: res, Client: opts.Client}
 		if only != nil && e.m.Desc.InDom != protocol.InDomNull {
 			rq.Only, rq.Filtered = only(e.m.Desc.InDom)
 		}
@@ -506,12 +509,20 @@ func (r *Registry) Instances(indom protocol.InDom) ([]Instance, error) {
 // InstancesFor is Instances for a client: an untrusted one (see FetchOpts) gets
 // PM_ERR_PERMISSION for a private instance domain (the processes).
 func (r *Registry) InstancesFor(indom protocol.InDom, trusted bool) ([]Instance, error) {
+	return r.InstancesOf(indom, FetchOpts{Trusted: trusted})
+}
+
+// InstancesOf is Instances for the client opts describes: its trust, and its own
+// settings (opts.Client) for a source whose instances depend on them (the
+// processes, or the tasks when the client asked for threads). opts.Only is not
+// used.
+func (r *Registry) InstancesOf(indom protocol.InDom, opts FetchOpts) ([]Instance, error) {
 	s, ok := r.indoms[indom]
 	if !ok {
 		return nil, &protocol.Error{Code: protocol.ErrInDom}
 	}
 	st := r.sources[s]
-	if !trusted && st.spec.private {
+	if !opts.Trusted && st.spec.private {
 		return nil, &protocol.Error{Code: protocol.ErrPermission}
 	}
 	ids, ok := st.src.(InDomSource)
@@ -525,7 +536,7 @@ func (r *Registry) InstancesFor(indom protocol.InDom, trusted bool) ([]Instance,
 	if r.readHook != nil {
 		r.readHook(st.spec.name)
 	}
-	insts, err := safeInstances(ids, indom)
+	insts, err := safeInstances(ids, indom, opts.Client)
 	if err != nil {
 		st.errors.Add(1)
 		return nil, &protocol.Error{Code: errCode(err)}
@@ -533,13 +544,22 @@ func (r *Registry) InstancesFor(indom protocol.InDom, trusted bool) ([]Instance,
 	return insts, nil
 }
 
-func safeInstances(src InDomSource, indom protocol.InDom) (insts []Instance, err error) {
+func safeInstances(src InDomSource, indom protocol.InDom, c *ClientSettings) (insts []Instance, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("%w: panic: %v", errParse, p)
 		}
 	}()
+	if cs, ok := src.(clientInDomSource); ok {
+		return cs.instancesFor(indom, c)
+	}
 	return src.Instances(indom)
+}
+
+// clientInDomSource is implemented by a source whose instances depend on the
+// client's own settings (ClientSettings).
+type clientInDomSource interface {
+	instancesFor(indom protocol.InDom, c *ClientSettings) ([]Instance, error)
 }
 
 // LookupName finds an instance of insts (a listing of indom) by a name the

@@ -13,8 +13,9 @@ import (
 //
 //	proc.nprocs              the /proc/[0-9]* directories
 //	proc.runq.*              those processes counted by the state letter of their stat
-//	proc.control.*           how the agent lists processes: here always whole
-//	                         processes (no threads) and no control-group filter
+//	proc.control.*           how the agent lists processes: whole processes, or
+//	                         every task when a client asks for threads (threads.go);
+//	                         no control-group filter
 //	proc.autogroup.enabled   /proc/sys/kernel/sched_autogroup_enabled
 //
 // They are public, like proc.nprocs: counts and settings, nothing about any one
@@ -74,10 +75,10 @@ var procGlobals = [gMax]procGlobal{
 		"Processes that exited between the listing of /proc and the read of their stat,\nor whose state letter is counted nowhere else."},
 	gKernel: {"proc.runq.kernel", pmid(3, 13, 7), tI32, semI, uCount, "kernel threads counted apart (always 0)",
 		"Kept for tools that ask for it; kernel threads are counted in proc.runq.swapped."},
-	gAllThreads: {"proc.control.all.threads", pmid(3, 10, 1), tU32, semI, uNone, "1 when threads are instances (always 0)",
-		"The process instance domain lists processes, never their individual threads."},
-	gPerclientThreads: {"proc.control.perclient.threads", pmid(3, 10, 2), tU32, semI, uNone, "this client's thread setting (always 0)",
-		"Threads are never listed, for any client; stores are refused."},
+	gAllThreads: {"proc.control.all.threads", pmid(3, 10, 1), tU32, semI, uNone, "1 when every client sees threads as instances",
+		"0 (the default): the process instance domain lists processes. 1: it lists\nevery task, /proc/<pid> and each /proc/<pid>/task/<tid>, for every client\nthat has not set proc.control.perclient.threads; proc.nprocs and proc.runq.*\nthen count tasks. Only a client on the unix socket or with a verified\ncertificate may store 0 or 1 here."},
+	gPerclientThreads: {"proc.control.perclient.threads", pmid(3, 10, 2), tU32, semI, uNone, "1 when this client sees threads as instances",
+		"The setting that applies to this client: the value it stored, else\nproc.control.all.threads. A store (0 or 1) holds for this client connection\nonly; it needs a client on the unix socket or with a verified certificate\n(others get PM_ERR_NOCONTEXT)."},
 	gPerclientCgroups: {"proc.control.perclient.cgroups", pmid(3, 10, 3), tSTR, semI, uNone, "this client's control-group filter (always empty)",
 		"Every process is listed, whatever its control group; stores are refused."},
 	gAutogroupEnabled: {"proc.autogroup.enabled", pmid(3, 74, 0), tU32, semI, uNone, "1 when the scheduler groups processes by session",

@@ -33,6 +33,9 @@ type Request struct {
 	// Returning others is harmless: the server applies the profile anyway.
 	Filtered bool
 	Only     []uint32
+	// Client: the client's own settings (FetchOpts.Client), for a source whose
+	// answers depend on them (the processes: threads.go); nil for none.
+	Client *ClientSettings
 }
 
 // metricDef declares one metric of a source.

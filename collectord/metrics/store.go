@@ -17,6 +17,10 @@ type StoreOpts struct {
 	// certificate). A loopback TCP client may be proxyd relaying someone
 	// remote, so Local alone never stands for it.
 	Trusted bool
+	// Client: the settings that belong to this client connection, where a
+	// store into proc.control.perclient.* goes (threads.go); nil for a caller
+	// with no connection, whose per-client stores are refused.
+	Client *ClientSettings
 }
 
 // storer is implemented by sources whose metrics accept stores.

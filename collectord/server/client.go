@@ -38,6 +38,10 @@ type client struct {
 	mu     sync.Mutex // guards whoami for the pmcd.client metrics
 	whoami string
 
+	// proc holds this connection's proc.control.perclient.* settings (threads);
+	// the proc source reads and sets it through the options it is handed.
+	proc metrics.ClientSettings
+
 	profiles map[int32]*protocol.Profile
 
 	// sc is the scratch the request being answered holds (nil between requests).
@@ -269,7 +273,7 @@ func isRequest(p protocol.PDU) bool {
 func (c *client) store(p *protocol.Result) protocol.PDU {
 	whoami := protocol.NewPMID(2, 6, 0)
 	reg := c.srv.Registry
-	opts := metrics.StoreOpts{Local: c.unix || c.addr.IsLoopback(), Trusted: c.trusted()}
+	opts := metrics.StoreOpts{Local: c.unix || c.addr.IsLoopback(), Trusted: c.trusted(), Client: &c.proc}
 	for i := range p.VSets {
 		vs := &p.VSets[i]
 		if vs.PMID == whoami {
@@ -306,7 +310,7 @@ func (c *client) fetch(p *protocol.Fetch) protocol.PDU {
 	}
 	reg := c.srv.Registry
 	sc := c.scratch()
-	sc.results = reg.FetchFor(sc.results[:0], p.PMIDs, metrics.FetchOpts{Only: profileOnly(prof), Trusted: c.trusted()})
+	sc.results = reg.FetchFor(sc.results[:0], p.PMIDs, metrics.FetchOpts{Only: profileOnly(prof), Trusted: c.trusted(), Client: &c.proc})
 	now := time.Now()
 	sc.vsets = sc.vsets[:0]
 	sc.values = sc.values[:0]
@@ -425,7 +429,7 @@ func profileAllows(p *protocol.Profile, indom protocol.InDom, inst uint32) bool 
 }
 
 func (c *client) instance(p *protocol.InstanceReq) protocol.PDU {
-	insts, err := c.srv.Registry.InstancesFor(p.InDom, c.trusted())
+	insts, err := c.srv.Registry.InstancesOf(p.InDom, metrics.FetchOpts{Trusted: c.trusted(), Client: &c.proc})
 	if err != nil {
 		return errPDU(codeOf(err))
 	}
@@ -543,7 +547,7 @@ func (c *client) labels(p *protocol.LabelReq) protocol.PDU {
 		// The instances with their labels are the instance list: the same trust
 		// decision as an instance request (processes only for trusted clients).
 		in := protocol.InDom(p.Ident)
-		insts, err := reg.InstancesFor(in, c.trusted())
+		insts, err := reg.InstancesOf(in, metrics.FetchOpts{Trusted: c.trusted(), Client: &c.proc})
 		if err != nil {
 			return errPDU(codeOf(err))
 		}
