@@ -550,9 +550,10 @@ type processSource struct {
 	pids      []uint32
 	d         procData
 	names     idNames
-	pfs       *procfs.FS // for environ, made on first use
-	wantNS    bool       // this fetch asks for proc.namespaces.* (parsePidStatus)
-	hot       *hotState  // the hotproc predicate and its last evaluation (hotproc.go)
+	pfs       *procfs.FS  // for environ, made on first use
+	wantNS    bool        // this fetch asks for proc.namespaces.* (parsePidStatus)
+	thr       threadState // threads as instances (threads.go)
+	hot       *hotState   // the hotproc predicate and its last evaluation (hotproc.go)
 	partial   atomic.Uint64
 	// denied counts the partial errors that were only permission refusals
 	// (another user's proc.io without privileges): expected, unlike a parse error.
@@ -606,11 +607,18 @@ func (p *procData) stat(f int) (int64, bool) {
 // errGone marks a process that exited while it was being read.
 var errGone = errors.New("process exited")
 
-// Instances lists the processes now running (none for hotproc: no process is hot).
+// Instances lists the processes now running (none for hotproc: no process is hot),
+// or their tasks when proc.control.all.threads is on.
 func (s *processSource) Instances(indom protocol.InDom) ([]Instance, error) {
+	return s.instancesFor(indom, nil)
+}
+
+// instancesFor is Instances for a client with its own settings (threads.go).
+func (s *processSource) instancesFor(indom protocol.InDom, c *ClientSettings) ([]Instance, error) {
 	if indom == indomHotproc {
 		return s.hot.instances(), nil
 	}
+	s.beginWalk(c)
 	pids, err := s.listPids()
 	if err != nil {
 		return nil, err
@@ -675,6 +683,9 @@ func (s *processSource) listPids() ([]uint32, error) {
 		return nil, err
 	}
 	sortU32(s.pids)
+	if s.thr.on {
+		s.pids = s.appendTasks(s.pids)
+	}
 	return s.pids, nil
 }
 
@@ -696,6 +707,9 @@ func (s *processSource) Fetch(reqs []Request) error {
 	var globals uint32
 	filtered := true
 	s.wantNS = false
+	if len(reqs) > 0 {
+		s.beginWalk(reqs[0].Client)
+	}
 	for _, rq := range reqs {
 		if rq.Sel >= hotBase {
 			if rq.Sel == hotBase+len(procMetrics)+hAutogroupEnabled {
@@ -804,8 +818,10 @@ func (s *processSource) Fetch(reqs []Request) error {
 			if runqOK {
 				putI(rq.Res, protocol.InNull, runq[g-gRunqFirst])
 			}
-		case g == gAllThreads, g == gPerclientThreads:
-			putU(rq.Res, protocol.InNull, 0)
+		case g == gAllThreads:
+			putU(rq.Res, protocol.InNull, b2u(s.thr.all.Load()))
+		case g == gPerclientThreads:
+			putU(rq.Res, protocol.InNull, b2u(s.thr.on))
 		case g == gPerclientCgroups:
 			putS(rq.Res, protocol.InNull, "")
 		case g == gAutogroupEnabled:
@@ -856,7 +872,12 @@ func (s *processSource) read(pid uint32, need procFile, d *procData) error {
 		if need&f == 0 {
 			continue
 		}
-		err := s.readOne(string(append(base, procFileNames[i]...)), f, d)
+		var err error
+		if s.thr.on {
+			err = s.readTaskOne(pid, procFileNames[i], f, d)
+		} else {
+			err = s.readOne(string(append(base, procFileNames[i]...)), f, d)
+		}
 		if err == nil {
 			d.has |= f
 			continue
