@@ -193,9 +193,12 @@ func (s *processSource) readTaskOne(id uint32, name string, f procFile, d *procD
 }
 
 // checkStore accepts stores into proc.control.all.threads and
-// proc.control.perclient.threads as described above; every other proc.* and
-// hotproc.* metric takes none.
+// proc.control.perclient.threads as described above, hands hotproc.* to the
+// hotproc state (hotproc.go), and refuses every other proc.* metric.
 func (s *processSource) checkStore(sel int, vs *protocol.ValueSet, o StoreOpts) int32 {
+	if sel >= hotBase {
+		return s.hot.checkStore(sel, vs, o) // hotproc.control.* (hotproc.go)
+	}
 	if sel != selAllThreads && sel != selPerclientThreads {
 		return protocol.ErrPermission
 	}
@@ -216,6 +219,10 @@ func (s *processSource) checkStore(sel int, vs *protocol.ValueSet, o StoreOpts) 
 
 // applyStore applies a store checkStore accepted.
 func (s *processSource) applyStore(sel int, vs *protocol.ValueSet, o StoreOpts) {
+	if sel >= hotBase {
+		s.hot.applyStore(sel, vs)
+		return
+	}
 	if len(vs.Values) != 1 {
 		return
 	}
