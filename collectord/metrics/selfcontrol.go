@@ -54,8 +54,9 @@ const defaultTraceBufs = 20
 // of a value stored into pmcd.control.debug: storing -1 reads back 1342177279.
 const debugKnownBits = 1<<28 - 1 | 1<<30
 
-// controlState holds the stored switches; the zero values are pmcd's defaults
-// but for tracebufs (and timeout, see agentTimeout).
+// controlState holds the stored switches. The zero values are pmcd's defaults
+// but for tracebufs (set to pmcd's 20) and timeout (pmcd starts at its -t, 5 by
+// default; the collector at agentTimeout, 0, since it uses no timeout).
 type controlState struct {
 	traceConn, tracePDU, traceNoBuf, traceBufs, debug atomic.Int32
 	timeout                                           atomic.Uint32
