@@ -1,26 +1,36 @@
 package server
 
 import (
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/gopcp/gopcp/internal/netnstest"
 
 	"github.com/gopcp/gopcp/protocol"
 )
 
 // The proc agent's newer metrics from the attacker's side, over the wire.
 var (
-	pmidEnviron     = protocol.NewPMID(3, 8, 47)  // proc.psinfo.environ
-	pmidMaps        = protocol.NewPMID(3, 9, 7)   // proc.memory.maps
-	pmidSmapsPss    = protocol.NewPMID(3, 33, 1)  // proc.smaps.pss
-	pmidNSPid       = protocol.NewPMID(3, 24, 38) // proc.namespaces.pid
-	pmidHotPid      = protocol.NewPMID(3, 52, 0)  // hotproc.psinfo.pid
-	pmidHotEnviron  = protocol.NewPMID(3, 52, 47) // hotproc.psinfo.environ
-	pmidHotCPUBurn  = protocol.NewPMID(3, 61, 7)  // hotproc.predicate.cpuburn
-	pmidHotNProcs   = protocol.NewPMID(3, 52, 99) // hotproc.nprocs
-	pmidHotConfig   = protocol.NewPMID(3, 60, 8)  // hotproc.control.config
-	pmidHotRefresh  = protocol.NewPMID(3, 60, 1)  // hotproc.control.refresh
-	pmidRunqSleep   = protocol.NewPMID(3, 13, 2)  // proc.runq.sleeping
-	pmidCtlThreads  = protocol.NewPMID(3, 10, 1)  // proc.control.all.threads
-	indomHotprocIDs = protocol.NewInDom(3, 39)
+	pmidEnviron      = protocol.NewPMID(3, 8, 47)  // proc.psinfo.environ
+	pmidMaps         = protocol.NewPMID(3, 9, 7)   // proc.memory.maps
+	pmidSmapsPss     = protocol.NewPMID(3, 33, 1)  // proc.smaps.pss
+	pmidNSPid        = protocol.NewPMID(3, 24, 38) // proc.namespaces.pid
+	pmidHotPid       = protocol.NewPMID(3, 52, 0)  // hotproc.psinfo.pid
+	pmidHotEnviron   = protocol.NewPMID(3, 52, 47) // hotproc.psinfo.environ
+	pmidHotCPUBurn   = protocol.NewPMID(3, 61, 7)  // hotproc.predicate.cpuburn
+	pmidHotNProcs    = protocol.NewPMID(3, 52, 99) // hotproc.nprocs
+	pmidHotConfig    = protocol.NewPMID(3, 60, 8)  // hotproc.control.config
+	pmidHotRefresh   = protocol.NewPMID(3, 60, 1)  // hotproc.control.refresh
+	pmidHotConfigGen = protocol.NewPMID(3, 60, 9)  // hotproc.control.config_gen
+	pmidRunqSleep    = protocol.NewPMID(3, 13, 2)  // proc.runq.sleeping
+	pmidCtlThreads   = protocol.NewPMID(3, 10, 1)  // proc.control.all.threads
+	indomHotprocIDs  = protocol.NewInDom(3, 39)
 )
 
 var hotPrivate = []protocol.PMID{pmidEnviron, pmidMaps, pmidSmapsPss, pmidNSPid, pmidHotPid, pmidHotEnviron, pmidHotCPUBurn}
@@ -30,7 +40,7 @@ var hotPublic = []protocol.PMID{pmidHotNProcs, pmidHotConfig, pmidRunqSleep, pmi
 // profile and asks for the environment, the mappings, smaps, namespaces and every
 // kind of hotproc metric gets PM_ERR_PERMISSION for each, and for the hotproc
 // instance domain; the counts and controls stay public. The same requests over
-// the unix socket (trusted) get values, or none for hotproc (no hot process).
+// the unix socket (trusted) get values, or none for hotproc (no predicate yet).
 func TestNewProcMetricsNeedTrustedClient(t *testing.T) {
 	_, addr, _ := startServer(t, nil)
 	c := dial(t, addr)
@@ -74,17 +84,107 @@ func TestNewProcMetricsNeedTrustedClient(t *testing.T) {
 		t.Errorf("unix socket: hotproc instances %#v", r)
 	}
 
-	// A predicate store is never accepted and ignored: refused from either side,
-	// and the configuration stays empty.
-	pred := &protocol.Result{VSets: []protocol.ValueSet{{PMID: pmidHotConfig, NumVal: 1, ValFmt: protocol.ValFmtStatic,
-		Values: []protocol.Value{protocol.BlockString(protocol.InNull, `uname != "root" || cpuburn > 0.05`)}}}}
-	wantError(t, roundTrip(t, c, pred), protocol.ErrPermission)
-	wantError(t, roundTrip(t, uc, pred), protocol.ErrPermission)
-	refresh := &protocol.Result{VSets: []protocol.ValueSet{{PMID: pmidHotRefresh, NumVal: 1, ValFmt: protocol.ValFmtInsitu,
-		Values: []protocol.Value{{Inst: protocol.InNull, Insitu: 1}}}}}
-	wantError(t, roundTrip(t, uc, refresh), protocol.ErrPermission)
-	res, _ = roundTrip(t, uc, &protocol.Fetch{Highres: true, PMIDs: []protocol.PMID{pmidHotConfig, pmidHotNProcs}}).(*protocol.Result)
-	if res == nil || res.VSets[0].NumVal != 1 || res.VSets[0].Values[0].Str() != "" || res.VSets[1].Values[0].Insitu != 0 {
-		t.Errorf("after refused stores: %+v", res)
+	// Stores into hotproc.control.*: refused from the plain TCP client (on
+	// loopback, but it proved nothing), taken from the unix socket.
+	wantError(t, roundTrip(t, c, hotConfigStore(`uname != "root" || cpuburn > 0.05`)), protocol.ErrPermission)
+	wantError(t, roundTrip(t, c, hotRefreshStore(1)), protocol.ErrPermission)
+	if cfg, gen := hotConfig(t, c); cfg != "" || gen != 0 {
+		t.Errorf("refused stores changed the predicate: %q generation %d", cfg, gen)
+	}
+	wantError(t, roundTrip(t, uc, hotConfigStore(`uname != "root" || cpuburn > 0.05`)), 0)
+	wantError(t, roundTrip(t, uc, hotRefreshStore(1)), 0)
+	// A predicate the agent refuses, and ones it takes but we refuse (an unknown
+	// word it would skip, a pattern it would exit on): PM_ERR_BADSTORE, and the
+	// old predicate stays.
+	for _, bad := range []string{`pid == 1`, `foo cpuburn > 1`, `fname ~ /[/`, "uid == 0 &&", strings.Repeat("(", 1000)} {
+		wantError(t, roundTrip(t, uc, hotConfigStore(bad)), protocol.ErrBadStore)
+	}
+	if cfg, gen := hotConfig(t, uc); cfg != `((uname != "root") || (cpuburn > 0.050000))` || gen != 1 {
+		t.Errorf("unix socket: predicate %q generation %d", cfg, gen)
+	}
+}
+
+func hotConfigStore(pred string) *protocol.Result {
+	return &protocol.Result{VSets: []protocol.ValueSet{{PMID: pmidHotConfig, NumVal: 1, ValFmt: protocol.ValFmtDynamic,
+		Values: []protocol.Value{protocol.BlockString(protocol.InNull, pred)}}}}
+}
+
+func hotRefreshStore(v uint32) *protocol.Result {
+	return &protocol.Result{VSets: []protocol.ValueSet{{PMID: pmidHotRefresh, NumVal: 1, ValFmt: protocol.ValFmtInsitu,
+		Values: []protocol.Value{{Inst: protocol.InNull, Insitu: v}}}}}
+}
+
+// hotConfig fetches hotproc.control.config and config_gen over c.
+func hotConfig(t *testing.T, c *protocol.Conn) (string, uint32) {
+	t.Helper()
+	c.Write(&protocol.Profile{GState: protocol.ProfileInclude}) // a fetch needs one
+	res, ok := roundTrip(t, c, &protocol.Fetch{Highres: true, PMIDs: []protocol.PMID{pmidHotConfig, pmidHotConfigGen}}).(*protocol.Result)
+	if !ok || len(res.VSets) != 2 || res.VSets[0].NumVal != 1 || res.VSets[1].NumVal != 1 {
+		t.Fatalf("hotproc.control.config: %+v", res)
+	}
+	return res.VSets[0].Values[0].Str(), res.VSets[1].Values[0].Insitu
+}
+
+// TestHotprocStoreFromAnotherHost: the hotproc predicate decides which processes
+// every client's hotproc metrics show, so a client on another host (a network
+// namespace behind a veth pair) may not set it: a raw client that ignores what it
+// is told, one with a verified certificate, and PCP's pmstore all get
+// PM_ERR_PERMISSION, as from the real agent, and the predicate stays unset. The
+// same store over the server's unix socket is taken (the control).
+func TestHotprocStoreFromAnotherHost(t *testing.T) {
+	pair := netnstest.New(t)
+	s, _, _, pki := newTLSServer(t, false)
+	var ln net.Listener
+	inNetns(t, pair.Server, func() {
+		var err error
+		if ln, err = net.Listen("tcp", net.JoinHostPort(pair.ServerIP.String(), "0")); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Cleanup(func() { ln.Close() })
+	go s.Serve(context.Background(), ln)
+	remote := ln.Addr().String()
+
+	var raw, certified *protocol.Conn
+	inNetns(t, pair.Client, func() {
+		nc, err := net.DialTimeout("tcp", remote, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw = handshakeOn(t, nc, 0)
+		if certified, err = secureDial(t, remote, clientCfg(pki, pki.client)); err != nil {
+			t.Fatalf("certificate client from another host: %v", err)
+		}
+	})
+	for name, c := range map[string]*protocol.Conn{"raw client": raw, "verified certificate": certified} {
+		wantError(t, roundTrip(t, c, hotConfigStore(`uid == 0`)), protocol.ErrPermission)
+		wantError(t, roundTrip(t, c, hotRefreshStore(1)), protocol.ErrPermission)
+		reload := hotRefreshStore(1)
+		reload.VSets[0].PMID = protocol.NewPMID(3, 60, 10) // hotproc.control.reload_config
+		wantError(t, roundTrip(t, c, reload), protocol.ErrPermission)
+		if cfg, gen := hotConfig(t, c); cfg != "" || gen != 0 {
+			t.Errorf("%s from another host set the predicate: %q generation %d", name, cfg, gen)
+		}
+	}
+	if _, err := exec.LookPath("pmstore"); err == nil {
+		cmd := netnstest.Command(pair.Client, "pmstore", "-h", remote, "hotproc.control.config", "uid == 0")
+		cmd.Env = append(os.Environ(), "PCP_SECURE_SOCKETS=no")
+		if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "No permission") {
+			t.Errorf("pmstore from another host: %v: %s", err, out)
+		}
+	} else {
+		t.Log("pmstore missing (scripts/reference-pcp install): only our clients ran")
+	}
+
+	sock := filepath.Join(t.TempDir(), "pmcd.socket")
+	serveUnix(t, s, sock)
+	nc, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uc := handshakeOn(t, nc, 0)
+	wantError(t, roundTrip(t, uc, hotConfigStore(`uid == 0`)), 0)
+	if cfg, gen := hotConfig(t, raw); cfg != "(uid == 0)" || gen != 1 {
+		t.Errorf("after the unix-socket store the remote client reads %q generation %d", cfg, gen)
 	}
 }
