@@ -6,11 +6,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gopcp/gopcp/internal/netnstest"
+	"github.com/gopcp/gopcp/internal/pcptest"
 
 	"github.com/gopcp/gopcp/protocol"
 )
@@ -186,5 +188,118 @@ func TestHotprocStoreFromAnotherHost(t *testing.T) {
 	wantError(t, roundTrip(t, uc, hotConfigStore(`uid == 0`)), 0)
 	if cfg, gen := hotConfig(t, raw); cfg != "(uid == 0)" || gen != 1 {
 		t.Errorf("after the unix-socket store the remote client reads %q generation %d", cfg, gen)
+	}
+}
+
+// startRealPMCDDir starts a real pmcd (pcptest's way) and returns its folder,
+// whose run/pmcd.socket takes local clients with their credentials: the only
+// clients the real proc agent takes hotproc stores from (root).
+func startRealPMCDDir(t *testing.T) string {
+	t.Helper()
+	script, err := pcptest.ReferenceScript()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command(script, "start", dir, strconv.Itoa(pcptest.FreePort(t))).CombinedOutput(); err != nil {
+		t.Fatalf("reference-pcp start: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { exec.Command(script, "stop", dir).Run() })
+	sock := "unix:" + filepath.Join(dir, "run", "pmcd.socket")
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if exec.Command(pcptest.PMInfo, "-h", sock, "hotproc.control.config").Run() == nil {
+			return sock
+		}
+	}
+	t.Fatal("the real pmcd did not answer on its unix socket")
+	return ""
+}
+
+// TestRealHotprocPredicate: PCP's pmstore sets the same predicates over the unix
+// socket of the real pmcd and of collectord and prints the same for each (old
+// value, new value, or the error for one the agent refuses); both then read the
+// predicate back in the same normalised form, and both select the same hot
+// process: a child of this test burning CPU under a name only it has. pminfo -f
+// of hotproc.psinfo.pid (instance names included) and of the predicate's
+// cpuburn count must agree.
+func TestRealHotprocPredicate(t *testing.T) {
+	skipShortInterop(t)
+	pcptest.Require(t, pcptest.PMCD, pcptest.PMInfo, pmstoreBin)
+	if os.Geteuid() != 0 {
+		t.Skip("the real proc agent takes hotproc stores only from root")
+	}
+	realSock := startRealPMCDDir(t)
+	s, _, _ := startServer(t, nil)
+	ourPath := filepath.Join(t.TempDir(), "pmcd.socket")
+	serveUnix(t, s, ourPath)
+	ourSock := "unix:" + ourPath
+
+	// The busy child: a shell under a name of its own (its comm, fname).
+	name := "gopcphot" + strconv.Itoa(os.Getpid()%1000000)
+	burner := filepath.Join(t.TempDir(), name)
+	if err := os.Symlink("/bin/sh", burner); err != nil {
+		t.Fatal(err)
+	}
+	child := exec.Command(burner, "-c", "while :; do :; done")
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { child.Process.Kill(); child.Wait() })
+
+	pred := `fname == "` + name + `" && cpuburn > 0.1 || uid == 4000000000`
+	for _, args := range [][]string{
+		{"hotproc.control.refresh", "1"},
+		{"hotproc.control.config", "pid == 1"},
+		{"hotproc.control.config", pred},
+		{"hotproc.control.config", "uid == 0 &&"},
+	} {
+		want, got := storeBoth(exec.Command(pmstoreBin, append([]string{"-h", realSock}, args...)...),
+			exec.Command(pmstoreBin, append([]string{"-h", ourSock}, args...)...))
+		if want.err != "" || got != want {
+			t.Errorf("pmstore %s:\n ours: %+v\n real: %+v", strings.Join(args, " "), got, want)
+		}
+	}
+	names := []string{"hotproc.control.config", "hotproc.control.config_gen", "hotproc.control.refresh"}
+	want, _, _ := runTool(t, pcptest.PMInfo, append([]string{"-h", realSock, "-f"}, names...)...)
+	got, _, _ := runTool(t, pcptest.PMInfo, append([]string{"-h", ourSock, "-f"}, names...)...)
+	if got != want || !strings.Contains(want, name) {
+		t.Errorf("pminfo -f after the stores:\n ours:\n%s\n real:\n%s", got, want)
+	}
+
+	// The real agent needs two ticks of its timer (a first sample, then rates);
+	// both are given up to 15 s to show the child.
+	hot := func(sock string) string {
+		out, _, _ := runTool(t, pcptest.PMInfo, "-h", sock, "-f", "hotproc.psinfo.pid", "hotproc.nprocs")
+		return out
+	}
+	pidLine := "value " + strconv.Itoa(child.Process.Pid) + "\n"
+	var realHot, ourHot string
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+		if !strings.Contains(realHot, pidLine) {
+			realHot = hot(realSock)
+		}
+		if !strings.Contains(ourHot, pidLine) {
+			ourHot = hot(ourSock)
+		}
+		if strings.Contains(realHot, pidLine) && strings.Contains(ourHot, pidLine) {
+			break
+		}
+	}
+	if ourHot != realHot || !strings.Contains(realHot, pidLine) {
+		t.Errorf("hot processes (child %d):\n ours:\n%s\n real:\n%s", child.Process.Pid, ourHot, realHot)
+	}
+	// Both saw it burn more than the predicate asks (its exact rate differs
+	// between two samplings of a shared CPU).
+	for sock, label := range map[string]string{realSock: "real", ourSock: "ours"} {
+		out, _, _ := runTool(t, pcptest.PMInfo, "-h", sock, "-f", "hotproc.predicate.cpuburn")
+		var v float64
+		for _, line := range strings.Split(out, "\n") {
+			if i := strings.Index(line, "] value "); i > 0 && strings.Contains(line, strconv.Itoa(child.Process.Pid)) {
+				v, _ = strconv.ParseFloat(strings.TrimSpace(line[i+len("] value "):]), 64)
+			}
+		}
+		if v <= 0.1 {
+			t.Errorf("%s: hotproc.predicate.cpuburn of the child %v:\n%s", label, v, out)
+		}
 	}
 }
