@@ -469,14 +469,22 @@ func htopScreen(t *testing.T, host string) string {
 	return text
 }
 
+// htopThreads finds the thread count of htop's Tasks meter ("Tasks: 101, 250 thr,
+// 62 kthr; 2 running"): -1 when the meter shows none.
+var htopThreads = regexp.MustCompile(`Tasks: [0-9]+, ([0-9]+) thr`)
+
 // TestStockHtopAgainstCollectord starts the real pcp htop in a pseudo-terminal over
 // the unix sockets (as a local user runs it: per-process values) against the real
 // pmcd and against collectord: each must draw its first screen with the same meters
-// and no complaint about metrics above the process list.
+// and no complaint about metrics above the process list. htop stores
+// proc.control.perclient.threads 1 for itself and counts the tasks that are not
+// their process's leader: where the real pmcd's screen shows threads, collectord's
+// must too (a number, not "0 thr"; the two hosts' counts differ by the tasks that
+// came and went between the screens).
 func TestStockHtopAgainstCollectord(t *testing.T) {
 	requirePCPTools(t, "/usr/bin/pcp", "/usr/lib/pcp/bin/pcp-htop", "/usr/bin/script")
 	h := startStockHosts(t)
-	meters := func(host string) []string {
+	meters := func(host string) ([]string, int) {
 		screen := htopScreen(t, host)
 		top, _, ok := strings.Cut(screen, "PID USER")
 		if !ok || !strings.Contains(screen, "F10Quit") {
@@ -485,10 +493,19 @@ func TestStockHtopAgainstCollectord(t *testing.T) {
 		if stockProblem.MatchString(top) {
 			t.Errorf("pcp htop -h %s:\n%s", host, top)
 		}
-		return htopMeter.FindAllString(top, -1)
+		thr := -1
+		if m := htopThreads.FindStringSubmatch(top); m != nil {
+			thr, _ = strconv.Atoi(m[1])
+		}
+		return htopMeter.FindAllString(top, -1), thr
 	}
-	want, got := meters(h.realUnix), meters(h.ourUnix)
+	want, wantThr := meters(h.realUnix)
+	got, gotThr := meters(h.ourUnix)
 	if strings.Join(got, " ") != strings.Join(want, " ") || len(want) < 4 {
 		t.Errorf("htop's meters against collectord: %q, against the real pmcd: %q", got, want)
+	}
+	t.Logf("htop's thread count: real pmcd %d, collectord %d", wantThr, gotThr)
+	if wantThr > 0 && gotThr <= 0 {
+		t.Errorf("htop shows %d thr against the real pmcd, %d against collectord", wantThr, gotThr)
 	}
 }
