@@ -219,7 +219,8 @@ func (f *hotFixture) store(t *testing.T, name string, v protocol.Value, o StoreO
 	return 0
 }
 
-var localTrusted = StoreOpts{Local: true, Trusted: true}
+// rootOpts is a root client on the unix socket, the one the agent takes stores from.
+var rootOpts = StoreOpts{Local: true, Trusted: true, Root: true}
 
 // edit replaces old by new in a fixture file.
 func (f *hotFixture) edit(t *testing.T, rel, old, new string) {
@@ -239,7 +240,7 @@ func (f *hotFixture) edit(t *testing.T, rel, old, new string) {
 func TestHotprocTwoSamples(t *testing.T) {
 	f := newHotFixture(t, "")
 	if code := f.store(t, "hotproc.control.config", protocol.BlockString(protocol.InNull,
-		`fname == "my (odd) cmd" && cpuburn > 0.1 || uname == "nobody-here"`), localTrusted); code != 0 {
+		`fname == "my (odd) cmd" && cpuburn > 0.1 || uname == "nobody-here"`), rootOpts); code != 0 {
 		t.Fatalf("store: %d", code)
 	}
 	res := fetchByName(t, f.r, "hotproc.control.config", "hotproc.control.config_gen", "hotproc.nprocs")
@@ -340,7 +341,7 @@ func TestHotprocTwoSamples(t *testing.T) {
 func TestHotprocStores(t *testing.T) {
 	f := newHotFixture(t, "")
 	good := protocol.BlockString(protocol.InNull, `uid == 0`)
-	for _, o := range []StoreOpts{{}, {Local: true}, {Trusted: true}} {
+	for _, o := range []StoreOpts{{}, {Local: true}, {Trusted: true}, {Local: true, Trusted: true}} {
 		if code := f.store(t, "hotproc.control.config", good, o); code != protocol.ErrPermission {
 			t.Errorf("config from %+v: %d, want PM_ERR_PERMISSION", o, code)
 		}
@@ -349,33 +350,33 @@ func TestHotprocStores(t *testing.T) {
 		}
 	}
 	for _, n := range []string{"hotproc.nprocs", "hotproc.control.config_gen", "hotproc.predicate.cpuburn", "hotproc.psinfo.pid"} {
-		if code := f.store(t, n, protocol.Value{Insitu: 1}, localTrusted); code != protocol.ErrPermission {
+		if code := f.store(t, n, protocol.Value{Insitu: 1}, rootOpts); code != protocol.ErrPermission {
 			t.Errorf("%s: %d, want PM_ERR_PERMISSION", n, code)
 		}
 	}
-	if code := f.store(t, "hotproc.control.config", good, localTrusted); code != 0 {
+	if code := f.store(t, "hotproc.control.config", good, rootOpts); code != 0 {
 		t.Fatalf("good predicate: %d", code)
 	}
 	for _, bad := range []string{`pid == 1`, `fname ~ /[/`, strings.Repeat("(", 500), "uid == 0 ||"} {
-		if code := f.store(t, "hotproc.control.config", protocol.BlockString(protocol.InNull, bad), localTrusted); code != protocol.ErrBadStore {
+		if code := f.store(t, "hotproc.control.config", protocol.BlockString(protocol.InNull, bad), rootOpts); code != protocol.ErrBadStore {
 			t.Errorf("%.40q: %d, want PM_ERR_BADSTORE", bad, code)
 		}
 	}
-	if code := f.store(t, "hotproc.control.config", protocol.Value{Insitu: 7}, localTrusted); code != protocol.ErrBadStore {
+	if code := f.store(t, "hotproc.control.config", protocol.Value{Insitu: 7}, rootOpts); code != protocol.ErrBadStore {
 		t.Errorf("a number for the config: %d", code)
 	}
 	res := fetchByName(t, f.r, "hotproc.control.config", "hotproc.control.config_gen")
 	if res["hotproc.control.config"].Values[0].S != "(uid == 0)" || res["hotproc.control.config_gen"].Values[0].U != 1 {
 		t.Errorf("the refused stores changed the predicate: %+v", res)
 	}
-	if code := f.store(t, "hotproc.control.config", protocol.BlockString(protocol.InNull, `uid == 1000`), localTrusted); code != 0 {
+	if code := f.store(t, "hotproc.control.config", protocol.BlockString(protocol.InNull, `uid == 1000`), rootOpts); code != 0 {
 		t.Fatal(code)
 	}
 	if g := fetchByName(t, f.r, "hotproc.control.config_gen")["hotproc.control.config_gen"].Values[0].U; g != 2 {
 		t.Errorf("generation %d after the second predicate, want 2", g)
 	}
 	// A refresh of 2 s: uid 1000 (pid 1234) is hot two seconds later.
-	if code := f.store(t, "hotproc.control.refresh", protocol.Value{Insitu: 2}, localTrusted); code != 0 {
+	if code := f.store(t, "hotproc.control.refresh", protocol.Value{Insitu: 2}, rootOpts); code != 0 {
 		t.Fatal(code)
 	}
 	f.now = f.now.Add(2 * time.Second)
@@ -384,7 +385,7 @@ func TestHotprocStores(t *testing.T) {
 		t.Errorf("uid 1000: hot %+v", insts)
 	}
 	// An empty predicate turns hotproc off.
-	if code := f.store(t, "hotproc.control.config", protocol.BlockString(protocol.InNull, " # off\n"), localTrusted); code != 0 {
+	if code := f.store(t, "hotproc.control.config", protocol.BlockString(protocol.InNull, " # off\n"), rootOpts); code != 0 {
 		t.Fatal(code)
 	}
 	res = fetchByName(t, f.r, "hotproc.control.config", "hotproc.control.config_gen", "hotproc.nprocs", "hotproc.control.refresh")
@@ -413,7 +414,7 @@ func TestHotprocConfigFile(t *testing.T) {
 	}{{"uid == 0\n", 0o666}, {"pid == 3\n", 0o644}} {
 		writeFile(t, p, c.text)
 		os.Chmod(p, c.mode)
-		if code := f.store(t, "hotproc.control.reload_config", protocol.Value{Insitu: 1}, localTrusted); code != 0 {
+		if code := f.store(t, "hotproc.control.reload_config", protocol.Value{Insitu: 1}, rootOpts); code != 0 {
 			t.Fatal(code)
 		}
 		if got := fetchByName(t, f.r, "hotproc.control.config")["hotproc.control.config"].Values[0].S; got != `(uname == "me")` {
@@ -422,13 +423,13 @@ func TestHotprocConfigFile(t *testing.T) {
 	}
 	os.Chmod(p, 0o644)
 	writeFile(t, p, "uid == 0\n")
-	f.store(t, "hotproc.control.reload_config", protocol.Value{Insitu: 1}, localTrusted)
+	f.store(t, "hotproc.control.reload_config", protocol.Value{Insitu: 1}, rootOpts)
 	if got := fetchByName(t, f.r, "hotproc.control.config")["hotproc.control.config"].Values[0].S; got != `(uid == 0)` {
 		t.Errorf("after reload: %q", got)
 	}
 	// A missing file changes nothing, as in the agent.
 	os.Remove(p)
-	f.store(t, "hotproc.control.reload_config", protocol.Value{Insitu: 1}, localTrusted)
+	f.store(t, "hotproc.control.reload_config", protocol.Value{Insitu: 1}, rootOpts)
 	if got := fetchByName(t, f.r, "hotproc.control.config")["hotproc.control.config"].Values[0].S; got != `(uid == 0)` {
 		t.Errorf("after reload of a missing file: %q", got)
 	}

@@ -53,11 +53,12 @@ import (
 // is the kernel's command name, psargs the command line (or "(comm)"), cut to the
 // agent's lengths (63, 63, 255 and 255 bytes).
 //
-// Stores (hotproc.control.refresh, config, reload_config) are taken only from a
-// client on this host that proved who it is (the unix socket, or a loopback
-// client with a verified certificate); the agent takes them only from root by its
-// unix-socket credentials. Any other client gets PM_ERR_PERMISSION, as from the
-// agent. A predicate that does not parse is refused with PM_ERR_BADSTORE and the
+// Stores (hotproc.control.refresh, config, reload_config) are taken, as by the
+// agent, only from root by its unix-socket credentials: the predicate decides
+// what every client's hotproc metrics show and what the collector reads every
+// refresh seconds. Any other client (another local user, a loopback or remote
+// TCP client, with a verified certificate or not) gets PM_ERR_PERMISSION, as
+// from the agent. A predicate that does not parse is refused with PM_ERR_BADSTORE and the
 // old one stays; an empty one turns hotproc off (config_gen 0).
 //
 // Like every per-process metric the instances and values are for trusted clients
@@ -102,8 +103,8 @@ const (
 var hotGlobals = [hMax]procGlobal{
 	hNProcs:           {"hotproc.nprocs", pmid(3, 52, 99), tU32, semI, uNone, "number of hot processes (0: no predicate)", "How many processes the hotproc predicate selected."},
 	hAutogroupEnabled: {"hotproc.autogroup.enabled", pmid(3, 75, 0), tU32, semI, uNone, "1 when the scheduler groups processes by session", "The value of /proc/sys/kernel/sched_autogroup_enabled, as proc.autogroup.enabled."},
-	hRefresh:          {"hotproc.control.refresh", pmid(3, 60, 1), tU32, semI, uNone, "seconds between evaluations of the predicate", "Stores from local trusted clients set it (default 10); the hot list is empty until\nthe next evaluation."},
-	hConfig:           {"hotproc.control.config", pmid(3, 60, 8), tSTR, semI, uNone, "the hotproc predicate (empty: none)", "The predicate in the agent's normalised form: every operation in parentheses.\nRead from $PCP_PMDAS_DIR/proc/hotproc.conf at start; stores from local trusted\nclients replace it (PM_ERR_BADSTORE for one that does not parse: the old one stays;\nan empty one turns hotproc off)."},
+	hRefresh:          {"hotproc.control.refresh", pmid(3, 60, 1), tU32, semI, uNone, "seconds between evaluations of the predicate", "Stores from root on the unix socket set it (default 10); the hot list is empty until\nthe next evaluation."},
+	hConfig:           {"hotproc.control.config", pmid(3, 60, 8), tSTR, semI, uNone, "the hotproc predicate (empty: none)", "The predicate in the agent's normalised form: every operation in parentheses.\nRead from $PCP_PMDAS_DIR/proc/hotproc.conf at start; stores from root on the unix\nsocket replace it (PM_ERR_BADSTORE for one that does not parse: the old one stays;\nan empty one turns hotproc off)."},
 	hConfigGen:        {"hotproc.control.config_gen", pmid(3, 60, 9), tU32, semI, uNone, "generation of the predicate (0: none)", "Counts the predicates stored since hotproc was last off; 1 after a file is read."},
 	hReloadConfig:     {"hotproc.control.reload_config", pmid(3, 60, 10), tU32, semI, uNone, "store any value to re-read the predicate file", "A store re-reads $PCP_PMDAS_DIR/proc/hotproc.conf; a missing or unreadable file\nleaves the predicate as it is. Always reads 0."},
 	hCPUIdle:          {"hotproc.total.cpuidle", pmid(3, 60, 2), tFLT, semI, uNone, "CPUs idle over the last interval (0 until two evaluations)", "Idle time of /proc/stat over the interval, in CPUs (seconds per second)."},
@@ -588,10 +589,10 @@ func (h *hotState) value(rq Request, agOn uint64, agOK bool) {
 	}
 }
 
-// hotStoreAllowed is the rule for every hotproc store: a client on this host
-// that proved who it is. The predicate decides which processes everyone's
-// hotproc metrics show, so no remote or unauthenticated client may set it.
-func hotStoreAllowed(o StoreOpts) bool { return o.Local && o.Trusted }
+// hotStoreAllowed is the agent's rule for every hotproc store: root, by its
+// unix-socket credentials. A certificate names a person, not a local account,
+// and a loopback TCP client may be proxyd relaying someone remote.
+func hotStoreAllowed(o StoreOpts) bool { return o.Root && o.Local && o.Trusted }
 
 // checkStore checks a store into a hotproc metric: 0, PM_ERR_PERMISSION (a
 // metric that takes none, or a client that may not store), PM_ERR_BADSTORE (a

@@ -17,6 +17,10 @@ type StoreOpts struct {
 	// certificate). A loopback TCP client may be proxyd relaying someone
 	// remote, so Local alone never stands for it.
 	Trusted bool
+	// Root: the client is the superuser by the kernel's account of it: a
+	// unix-socket client whose credentials (SO_PEERCRED) say uid 0. PCP's proc
+	// agent takes hotproc.control.* stores only from such a client.
+	Root bool
 	// Client: the settings that belong to this client connection, where a
 	// store into proc.control.perclient.* goes (threads.go); nil for a caller
 	// with no connection, whose per-client stores are refused.

@@ -273,7 +273,8 @@ func isRequest(p protocol.PDU) bool {
 func (c *client) store(p *protocol.Result) protocol.PDU {
 	whoami := protocol.NewPMID(2, 6, 0)
 	reg := c.srv.Registry
-	opts := metrics.StoreOpts{Local: c.unix || c.addr.IsLoopback(), Trusted: c.trusted(), Client: &c.proc}
+	opts := metrics.StoreOpts{Local: c.unix || c.addr.IsLoopback(), Trusted: c.trusted(), Client: &c.proc,
+		Root: c.unix && peerIsRoot(c.raw)}
 	for i := range p.VSets {
 		vs := &p.VSets[i]
 		if vs.PMID == whoami {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -87,11 +88,15 @@ func TestNewProcMetricsNeedTrustedClient(t *testing.T) {
 	}
 
 	// Stores into hotproc.control.*: refused from the plain TCP client (on
-	// loopback, but it proved nothing), taken from the unix socket.
+	// loopback, but it proved nothing), taken from root on the unix socket.
 	wantError(t, roundTrip(t, c, hotConfigStore(`uname != "root" || cpuburn > 0.05`)), protocol.ErrPermission)
 	wantError(t, roundTrip(t, c, hotRefreshStore(1)), protocol.ErrPermission)
 	if cfg, gen := hotConfig(t, c); cfg != "" || gen != 0 {
 		t.Errorf("refused stores changed the predicate: %q generation %d", cfg, gen)
+	}
+	if os.Geteuid() != 0 {
+		wantError(t, roundTrip(t, uc, hotConfigStore(`uid == 0`)), protocol.ErrPermission)
+		t.Skip("not root: the unix-socket client may not store either (TestHotprocStoreNotRoot)")
 	}
 	wantError(t, roundTrip(t, uc, hotConfigStore(`uname != "root" || cpuburn > 0.05`)), 0)
 	wantError(t, roundTrip(t, uc, hotRefreshStore(1)), 0)
@@ -185,9 +190,68 @@ func TestHotprocStoreFromAnotherHost(t *testing.T) {
 		t.Fatal(err)
 	}
 	uc := handshakeOn(t, nc, 0)
+	if os.Geteuid() != 0 {
+		return // the control needs a root client
+	}
 	wantError(t, roundTrip(t, uc, hotConfigStore(`uid == 0`)), 0)
 	if cfg, gen := hotConfig(t, raw); cfg != "(uid == 0)" || gen != 1 {
 		t.Errorf("after the unix-socket store the remote client reads %q generation %d", cfg, gen)
+	}
+}
+
+// pmstoreAs runs PCP's pmstore as uid/gid 65534 (nobody) against sock.
+func pmstoreAs(sock string, args ...string) controlStoreRun {
+	cmd := exec.Command(pmstoreBin, append([]string{"-h", sock}, args...)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	cmd.Env = pcptest.Env("HOME=/")
+	return storeRun(cmd)
+}
+
+// openPath lets another user reach path: the test's folders are 0700.
+func openPath(t *testing.T, dir string) {
+	t.Helper()
+	for d := dir; d != os.TempDir() && d != "/" && d != "."; d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestHotprocStoreNotRoot: a local user other than root, on the unix socket
+// (where the server knows its uid from the kernel), may read hotproc but not set
+// it: PCP's pmstore run as nobody gets "No permission" for config, refresh and
+// reload_config, from collectord as from the real agent (when it is installed and
+// not under -short), and the predicate stays unset.
+func TestHotprocStoreNotRoot(t *testing.T) {
+	pcptest.Require(t, pmstoreBin)
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run pmstore as another user")
+	}
+	s, _, _ := startServer(t, nil)
+	dir := t.TempDir()
+	openPath(t, dir)
+	ourPath := filepath.Join(dir, "pmcd.socket")
+	serveUnix(t, s, ourPath)
+	socks := []string{"unix:" + ourPath}
+	if !testing.Short() {
+		if _, err := os.Stat(pcptest.PMCD); err == nil {
+			real := startRealPMCDDir(t)
+			openPath(t, filepath.Dir(strings.TrimPrefix(real, "unix:")))
+			socks = append(socks, real)
+		}
+	}
+	for _, sock := range socks {
+		for _, args := range [][]string{{"hotproc.control.config", "uid == 0"}, {"hotproc.control.refresh", "1"},
+			{"hotproc.control.reload_config", "1"}} {
+			r := pmstoreAs(sock, args...)
+			if r.err != "" || r.code == 0 || !strings.Contains(r.out+r.errOut, "No permission") {
+				t.Errorf("%s: pmstore %s as nobody: %+v", sock, strings.Join(args, " "), r)
+			}
+		}
+		out, _, _ := runTool(t, pcptest.PMInfo, "-h", sock, "-f", "hotproc.control.config", "hotproc.control.config_gen")
+		if !strings.Contains(out, "value \"\"") || !strings.Contains(out, "value 0") {
+			t.Errorf("%s: after nobody's stores:\n%s", sock, out)
+		}
 	}
 }
 

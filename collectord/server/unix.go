@@ -65,6 +65,13 @@ func peerCred(nc net.Conn) (*unix.Ucred, error) {
 	return cred, cerr
 }
 
+// peerIsRoot reports whether a unix-socket client connected as uid 0. It is
+// asked per store (rare), so nothing is kept per connection.
+func peerIsRoot(nc net.Conn) bool {
+	cred, err := peerCred(nc)
+	return err == nil && cred.Uid == 0
+}
+
 // unixPeer names a unix-socket client in the log by its socket and credentials.
 func unixPeer(nc net.Conn, log *slog.Logger) *slog.Logger {
 	path := ""
