@@ -51,7 +51,7 @@
 //	proc      process.go     /proc/[0-9]*/*: proc.nprocs, proc.psinfo/memory/id/io/schedstat.*, proc.fd.count;
 //	          procmore.go    environ (procfs), labels, maps, container, proc.namespaces.*, proc.autogroup.*;
 //	          smaps.go       smaps_rollup: proc.smaps.*; runq.go: proc.runq.*, proc.control.*;
-//	          hotproc.go     hotproc.* as the real agent serves it with no predicate
+//	          hotproc.go     hotproc.*: the predicate (hotpred.go) evaluated over the processes
 //	pmcd      self.go        the daemon itself (Options, Self, /proc/self, getrusage); PDU counts,
 //	                         pmcd.control.* (selfpdu.go, selfcontrol.go)
 //	pmtools   pmtools.go     $PCP_TMP_DIR/pmie, pmlogger under RootFS: pmcd.pmie.*, pmcd.pmlogger.*

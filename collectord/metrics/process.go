@@ -505,7 +505,7 @@ func init() {
 	defs = append(defs, procGlobalDefs()...)
 	defs = append(defs, hotprocDefs()...)
 	helpInDom[indomHotproc] = helpText{oneline: "hot processes, by process id",
-		help: "The processes the hotproc predicate selects (none: this collector evaluates\nno predicate). " + procHelpInst}
+		help: "The processes the hotproc predicate (hotproc.control.config) selected at its\nlast evaluation. " + procHelpInst}
 	registerSource(&sourceSpec{
 		name:    "proc",
 		domain:  DomainProc,
@@ -607,7 +607,7 @@ func (p *procData) stat(f int) (int64, bool) {
 // errGone marks a process that exited while it was being read.
 var errGone = errors.New("process exited")
 
-// Instances lists the processes now running (none for hotproc: no process is hot),
+// Instances lists the processes now running (for hotproc, the hot ones),
 // or their tasks when proc.control.all.threads is on.
 func (s *processSource) Instances(indom protocol.InDom) ([]Instance, error) {
 	return s.instancesFor(indom, nil)
