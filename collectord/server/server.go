@@ -617,6 +617,9 @@ func (c *client) handshake(ctx context.Context, log *slog.Logger) error {
 	// config that merely requested one proves nothing.
 	c.certAuth = len(cs.PeerCertificates) > 0 &&
 		(len(cs.VerifiedChains) > 0 || cfg.VerifyPeerCertificate != nil)
-	log.Debug("TLS established", "version", tls.VersionName(cs.Version), "peer_cert_sha256", certFingerprint(cs))
+	if log.Enabled(ctx, slog.LevelDebug) {
+		// Asked first: the fingerprint is a SHA-256 and a hex string per handshake.
+		log.Debug("TLS established", "version", tls.VersionName(cs.Version), "peer_cert_sha256", certFingerprint(cs))
+	}
 	return nil
 }
