@@ -266,3 +266,38 @@ func TestVerifierRemembersAcceptancesOnly(t *testing.T) {
 		t.Fatalf("memory holds %d entries after filling up, want 1 (emptied, then this one)", len(v.accepted))
 	}
 }
+
+// BenchmarkClientCheck: the server's decision on a client's chain (ECDSA P-256
+// client certificate from a store CA), the first time (full: parse and verify
+// the chain, as every handshake did before the memory) and again (remembered).
+func BenchmarkClientCheck(b *testing.B) {
+	ca := testcerts.New(b, nil, testcerts.Options{CN: "ca", IsCA: true})
+	client := testcerts.New(b, ca, testcerts.Options{CN: "cli", Client: true})
+	dir := filepath.Join(b.TempDir(), "db")
+	st, err := store.Create(dir, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := st.AddCert("ca", ca.Cert, store.MustParseTrust("CT,,")); err != nil {
+		b.Fatal(err)
+	}
+	a := storeAnchors(st, true)
+	raw := [][]byte{client.Cert.Raw}
+	b.Run("full", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := VerifyClient(raw, a, time.Now()); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("remembered", func(b *testing.B) {
+		v := &clientVerifier{anchors: a, required: true, now: time.Now}
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := v.verifyPeer(raw, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
