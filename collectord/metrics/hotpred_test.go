@@ -434,3 +434,45 @@ func TestHotprocConfigFile(t *testing.T) {
 		t.Errorf("after reload of a missing file: %q", got)
 	}
 }
+
+// TestHotprocConcurrentStores: stores arrive on client goroutines while other
+// clients fetch hotproc (under the source's lock); run under -race (make race)
+// this shows the state is guarded.
+func TestHotprocConcurrentStores(t *testing.T) {
+	f := newHotFixture(t, "")
+	f.h.now = time.Now
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 50; i++ {
+			f.store(t, "hotproc.control.config", protocol.BlockString(protocol.InNull, `uid >= 0`), rootOpts)
+			f.store(t, "hotproc.control.refresh", protocol.Value{Insitu: uint32(i % 2)}, rootOpts)
+		}
+	}()
+	for i := 0; i < 50; i++ {
+		fetchByName(t, f.r, "hotproc.psinfo.pid", "hotproc.predicate.cpuburn", "hotproc.nprocs", "hotproc.control.config")
+		f.r.InstancesFor(indomHotproc, true)
+	}
+	<-done
+}
+
+// BenchmarkHotprocEvaluate: one evaluation of a predicate over 1000 processes
+// (what a hotproc fetch costs once per refresh interval).
+func BenchmarkHotprocEvaluate(b *testing.B) {
+	dir := copyTree(b, fixtureDir)
+	procs := makeProcTree(b, 1000)
+	r := newFixtureRegistry(b, dir)
+	h := source[*processSource](b, r, "proc").hot
+	h.rd.root, h.procRoot = procs, filepath.Join(dir, "proc")
+	pred, err := parseHotPredicate(`fname ~ /^worker-10/ && cpuburn > 0.1 || uname == "root"`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.set(pred)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		h.evaluate(time.Now(), true)
+	}
+}
