@@ -1,12 +1,14 @@
 package metrics
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
+	"unsafe"
 
 	"github.com/prometheus/procfs"
 
@@ -209,7 +211,7 @@ func statusS(i int) func(*procData, *processSource) (Value, bool) {
 		if p.statusOK&(1<<i) == 0 {
 			return Value{}, false
 		}
-		return Value{S: p.statusStr[i-stsFirstStr]}, true
+		return Value{S: p.str(p.statusStr[i-stsFirstStr])}, true
 	}
 }
 
@@ -547,6 +549,7 @@ type processSource struct {
 	hz uint64
 
 	buf, dbuf []byte
+	cpath     []byte // the NUL-terminated path being opened (openC)
 	pids      []uint32
 	d         procData
 	names     idNames
@@ -576,7 +579,7 @@ type procData struct {
 	statm     [7]uint64
 	statusOK  uint64
 	status    [stsMax]uint64
-	statusStr [stsMax - stsFirstStr]string
+	statusStr [stsMax - stsFirstStr]strSpan
 	psargs    string
 	ioOK      uint8
 	io        [7]uint64
@@ -595,7 +598,24 @@ type procData struct {
 	environ   string
 	maps      string
 	label     string
+	// strs holds the text fields of status that statusStr locates (the signal
+	// masks, the CPU list, namespace ids). The next process's read reuses it, and
+	// a getter copies a field out only when a fetch asks for it: the usual
+	// fetches make none of those strings (five a process).
+	strs []byte
 }
+
+// strSpan is where a text field lies in procData.strs.
+type strSpan struct{ from, to uint32 }
+
+// text appends b to the process's strs and says where it went.
+func (p *procData) text(b []byte) strSpan {
+	from := len(p.strs)
+	p.strs = append(p.strs, b...)
+	return strSpan{uint32(from), uint32(len(p.strs))}
+}
+
+func (p *procData) str(sp strSpan) string { return string(p.strs[sp.from:sp.to]) }
 
 func (p *procData) stat(f int) (int64, bool) {
 	if f > p.nstat {
@@ -862,7 +882,7 @@ func containsU32(a []uint32, v uint32) bool {
 // process no longer exists, another error (after reading what it could) when some
 // file could not be read or parsed.
 func (s *processSource) read(pid uint32, need procFile, d *procData) error {
-	*d = procData{}
+	*d = procData{strs: d.strs[:0]} // the text buffer's room is kept
 	var dir [24]byte
 	base := strconv.AppendUint(dir[:0], uint64(pid), 10)
 	base = append(base, '/')
@@ -900,9 +920,9 @@ func (s *processSource) read(pid uint32, need procFile, d *procData) error {
 
 // readOne reads and parses one file of a process.
 func (s *processSource) readOne(rel string, f procFile, d *procData) error {
-	path := s.root + "/" + rel
 	switch f {
 	case pfExe, pfCwd:
+		path := s.root + "/" + rel
 		if fileHook != nil {
 			fileHook(path)
 		}
@@ -923,7 +943,7 @@ func (s *processSource) readOne(rel string, f procFile, d *procData) error {
 		return nil
 	case pfFD:
 		n := uint64(0)
-		buf, err := listDir(path, s.dbuf, func(int, []byte) { n++ })
+		buf, err := listDir(s.root+"/"+rel, s.dbuf, func(int, []byte) { n++ })
 		s.dbuf = buf
 		d.nfd = n
 		return err
@@ -933,9 +953,12 @@ func (s *processSource) readOne(rel string, f procFile, d *procData) error {
 	case pfMaps:
 		limit = maxProcMaps
 	case pfEnviron:
-		return s.readEnviron(path, rel, d)
+		return s.readEnviron(s.root+"/"+rel, rel, d)
 	}
-	b, err := s.readFileMax(path, limit)
+	// The path as a Go string only when an error or the test hook needs it:
+	// the read itself opens s.cpath (two allocations a file fewer).
+	s.cpath = append(append(append(append(s.cpath[:0], s.root...), '/'), rel...), 0)
+	b, err := s.readCPath(limit, f&procOneShot != 0)
 	if f == pfMaps {
 		defer s.shrinkBuf()
 	}
@@ -943,10 +966,11 @@ func (s *processSource) readOne(rel string, f procFile, d *procData) error {
 		if f == pfLabel && errors.Is(err, syscall.EINVAL) {
 			// No security module gives this process a label: nothing to show,
 			// as for a file the kernel lacks.
-			return &os.PathError{Op: "read", Path: path, Err: syscall.ENOENT}
+			return &os.PathError{Op: "read", Path: s.root + "/" + rel, Err: syscall.ENOENT}
 		}
 		return err
 	}
+	path := func() string { return s.root + "/" + rel }
 	var ok bool
 	switch f {
 	case pfStat:
@@ -983,7 +1007,7 @@ func (s *processSource) readOne(rel string, f procFile, d *procData) error {
 	case pfSmaps:
 		if len(trimSpace(b)) == 0 {
 			// A kernel thread has no memory map: no values, and no error.
-			return &os.PathError{Op: "read", Path: path, Err: syscall.ENOENT}
+			return &os.PathError{Op: "read", Path: path(), Err: syscall.ENOENT}
 		}
 		ok = parseSmapsRollup(b, d)
 	case pfAutogroup:
@@ -992,12 +1016,12 @@ func (s *processSource) readOne(rel string, f procFile, d *procData) error {
 			// the root task group): no value, and no error. The real agent shows
 			// id 0 and nice 0; an empty file is also what a torn read looks like,
 			// and no autogroup has id 0, so nothing is said rather than a number.
-			return &os.PathError{Op: "read", Path: path, Err: syscall.ENOENT}
+			return &os.PathError{Op: "read", Path: path(), Err: syscall.ENOENT}
 		}
 		ok = parseAutogroup(b, d)
 	case pfMaps:
 		if len(b) == cap(b) && cap(b) >= maxProcMaps {
-			return &os.PathError{Op: "read", Path: path, Err: errTooLarge}
+			return &os.PathError{Op: "read", Path: path(), Err: errTooLarge}
 		}
 		d.maps = string(trimTrailingNewline(b))
 		ok = true
@@ -1007,7 +1031,7 @@ func (s *processSource) readOne(rel string, f procFile, d *procData) error {
 		d.oom, ok = parseUint(trimSpace(b))
 	}
 	if !ok {
-		return &os.PathError{Op: "parse", Path: path, Err: errParse}
+		return &os.PathError{Op: "parse", Path: path(), Err: errParse}
 	}
 	return nil
 }
@@ -1028,12 +1052,31 @@ func (s *processSource) shrinkBuf() {
 // readFileMax reads up to limit bytes of a kernel file into the source's buffer:
 // a longer file gives its first limit bytes (len == cap == limit tells).
 func (s *processSource) readFileMax(path string, limit int) ([]byte, error) {
+	s.cpath = append(append(s.cpath[:0], path...), 0)
+	return s.readCPath(limit, false)
+}
+
+// procOneShot are the files of a process the kernel makes in one piece per
+// open (a single seq_file record, or the command line, which it copies until the
+// reader's buffer or the arguments end): a read that returns less than it was
+// given room for has returned all of it, and the read that would return 0 is
+// not made. That is a quarter of the system calls of a ps-style fetch (open,
+// read, close rather than open, read, read, close), and system calls are most
+// of its cost (BenchmarkProcPs1000's profile). maps is not one: it is a record
+// per mapping, and a read may stop short at a record boundary.
+const procOneShot = pfStat | pfStatm | pfStatus | pfCmdline | pfIO | pfSchedstat | pfWchan | pfCgroup |
+	pfOOM | pfSmaps | pfAutogroup
+
+// readCPath is readFileMax of s.cpath. With oneShot (procOneShot), a short read
+// ends the file.
+func (s *processSource) readCPath(limit int, oneShot bool) ([]byte, error) {
+	pathOf := func() string { return string(s.cpath[:len(s.cpath)-1]) }
 	if fileHook != nil {
-		fileHook(path)
+		fileHook(pathOf())
 	}
-	fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, 0)
+	fd, err := openC(s.cpath)
 	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+		return nil, &os.PathError{Op: "open", Path: pathOf(), Err: err}
 	}
 	defer syscall.Close(fd)
 	if cap(s.buf) < 4096 {
@@ -1049,22 +1092,45 @@ func (s *processSource) readFileMax(path string, limit int) ([]byte, error) {
 			copy(nb, b)
 			b = nb
 		}
+		room := cap(b) - len(b)
 		n, err := syscall.Read(fd, b[len(b):cap(b)])
 		if err == syscall.EINTR {
 			continue
 		}
 		if err != nil {
 			s.buf = b
-			return nil, &os.PathError{Op: "read", Path: path, Err: err}
+			return nil, &os.PathError{Op: "read", Path: pathOf(), Err: err}
 		}
 		if n == 0 {
 			break
 		}
 		b = b[:len(b)+n]
+		if oneShot && n < room {
+			break
+		}
 	}
 	s.buf = b
 	return b, nil
 }
+
+// openC opens the NUL-terminated path p for reading, as syscall.Open does but
+// without the copy syscall.Open makes of a Go string (an allocation a file).
+func openC(p []byte) (int, error) {
+	if len(p) == 0 || bytes.IndexByte(p, 0) != len(p)-1 {
+		return -1, syscall.EINVAL // a NUL inside the name, as syscall.Open refuses it
+	}
+	fdcwd := atFDCWD
+	fd, _, e := syscall.Syscall6(syscall.SYS_OPENAT, uintptr(fdcwd), uintptr(unsafe.Pointer(&p[0])),
+		uintptr(syscall.O_RDONLY|syscall.O_CLOEXEC|syscall.O_NOFOLLOW|syscall.O_LARGEFILE), 0, 0, 0)
+	if e != 0 {
+		return -1, e
+	}
+	return int(fd), nil
+}
+
+// atFDCWD is AT_FDCWD (openat relative to the working directory; p is absolute
+// or relative to it, as for syscall.Open).
+const atFDCWD = -100
 
 // parsePidStat parses /proc/<pid>/stat. The command name is in parentheses and may
 // itself hold spaces and parentheses, so it runs to the LAST ')'. Fields after it
@@ -1251,20 +1317,18 @@ func statusIDs(val []byte, d *procData, first int) {
 // statusList keeps a list of ids, one per nested pid namespace ("1234\t1"),
 // joined by commas as the real agent shows them ("1234,1").
 func statusList(val []byte, d *procData, i int) {
-	val = trimSpace(val)
-	out := make([]byte, len(val))
-	for k, c := range val {
-		if isSpace(c) {
-			c = ','
+	sp := d.text(trimSpace(val))
+	for k := sp.from; k < sp.to; k++ {
+		if isSpace(d.strs[k]) {
+			d.strs[k] = ','
 		}
-		out[k] = c
 	}
-	d.statusStr[i-stsFirstStr] = string(out)
+	d.statusStr[i-stsFirstStr] = sp
 	d.statusOK |= 1 << i
 }
 
 func statusStr(val []byte, d *procData, i int) {
-	d.statusStr[i-stsFirstStr] = string(trimSpace(val))
+	d.statusStr[i-stsFirstStr] = d.text(trimSpace(val))
 	d.statusOK |= 1 << i
 }
 
@@ -1277,13 +1341,20 @@ func psargs(b []byte, comm string) string {
 	if len(b) == 0 {
 		return "(" + comm + ")"
 	}
-	out := []byte(string(b)) // a copy: b is the reused read buffer
-	for i, c := range out {
-		if c == 0 {
-			out[i] = ' '
+	// One allocation: the builder's buffer becomes the string (b is the reused
+	// read buffer, so it is copied in any case).
+	var out strings.Builder
+	out.Grow(len(b))
+	for {
+		i := bytes.IndexByte(b, 0)
+		if i < 0 {
+			out.Write(b)
+			return out.String()
 		}
+		out.Write(b[:i])
+		out.WriteByte(' ')
+		b = b[i+1:]
 	}
-	return string(out)
 }
 
 func parsePidIO(b []byte, d *procData) bool {
