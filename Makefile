@@ -36,6 +36,7 @@ run: build
 bench: build
 	@scripts/bench.sh
 	@scripts/bench-proxy.sh
+	@scripts/bench-proc.sh
 
 # One proxyd in front of 100 collectord scraped by Prometheus, plus 20 REST
 # clients, for about 4 minutes (see BENCHMARKS.md, "Fleet").
