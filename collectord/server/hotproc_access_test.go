@@ -310,7 +310,7 @@ func TestRealHotprocPredicate(t *testing.T) {
 	}
 	t.Cleanup(func() { child.Process.Kill(); child.Wait() })
 
-	pred := `fname == "` + name + `" && cpuburn > 0.1 || uid == 4000000000`
+	pred := `fname == "` + name + `" && cpuburn > 0.02 || uid == 4000000000`
 	for _, args := range [][]string{
 		{"hotproc.control.refresh", "1"},
 		{"hotproc.control.config", "pid == 1"},
@@ -362,7 +362,7 @@ func TestRealHotprocPredicate(t *testing.T) {
 				v, _ = strconv.ParseFloat(strings.TrimSpace(line[i+len("] value "):]), 64)
 			}
 		}
-		if v <= 0.1 {
+		if v <= 0.02 {
 			t.Errorf("%s: hotproc.predicate.cpuburn of the child %v:\n%s", label, v, out)
 		}
 	}
