@@ -54,6 +54,11 @@ type ServerConfig struct {
 	// UnixSocket is pmcd -s: a unix-domain socket for local clients, the only ones
 	// -Q lets in without a certificate. Empty: none.
 	UnixSocket string `toml:"unix_socket"`
+	// MemoryLimit is the Go runtime's soft memory limit ("20MiB"; "off" for
+	// none; --memory-limit). Unset: GOMEMLIMIT if set, else DefaultMemoryLimit.
+	// A reload applies a change.
+	MemoryLimit    ByteSize `toml:"memory_limit"`
+	memoryLimitSet bool
 }
 
 // TLSConfig selects the daemon's identity and client-certificate policy.
@@ -154,6 +159,7 @@ func readConfig(path string, required bool) (Config, error) {
 func decodeConfig(path string, data []byte, c *Config) error {
 	md, err := tomlconfig.Decode(path, data, c)
 	c.Reload.watchSet = md.IsDefined("reload", "watch_interval")
+	c.Server.memoryLimitSet = md.IsDefined("server", "memory_limit")
 	return err
 }
 

@@ -57,9 +57,10 @@ func main() {
 // also knows which were given, so they override the file) and collectord's own.
 type options struct {
 	daemon.Common
-	unixSocket string
-	maxPDU     int
-	timeout    float64
+	unixSocket  string
+	maxPDU      int
+	timeout     float64
+	memoryLimit string
 }
 
 // Flag categories, in the order --help shows them.
@@ -98,6 +99,7 @@ func flags(o *options) []urfave.Flag {
 		daemon.Int(&o.maxPDU, "largest PDU accepted from a client, in `BYTES`", "65536", "L"),
 		daemon.Float(&o.timeout, "`SECONDS` a client has to finish sending a PDU", "5", "t"),
 	), identityFlags(o), daemon.Category(catConfig,
+		daemon.String(&o.memoryLimit, "soft limit on the memory the Go runtime manages, `SIZE` such as 20MiB, or off (default $GOMEMLIMIT, else 20MiB; config server.memory_limit): collection runs more often near it, trading CPU for memory", "memory-limit"),
 		daemon.Bool(&o.CheckConfig, "load the configuration and the certificates, report, and exit", "check-config"),
 		daemon.Choice(&o.LogFormat, []string{"text", "json"}, "log `FORMAT`: text or json (default text)", "log-format"),
 		daemon.Choice(&o.LogLevel, []string{"debug", "info", "warn", "error"}, "log `LEVEL`: debug, info, warn or error (default info)", "log-level"),
@@ -212,6 +214,11 @@ func (o *options) merge(c *Config) {
 	if o.Given("t") {
 		c.Server.RequestTimeout.Duration = time.Duration(o.timeout * float64(time.Second))
 	}
+	if o.Given("memory-limit") {
+		// Checked by loadConfig before merging.
+		n, _ := parseByteSize(o.memoryLimit)
+		c.Server.MemoryLimit, c.Server.memoryLimitSet = ByteSize(n), true
+	}
 	if c.Server.Port == 0 {
 		c.Server.Port = protocol.DefaultPort
 	}
@@ -225,6 +232,11 @@ func loadConfig(o *options) (Config, error) {
 	c, err := readConfig(o.configPath())
 	if err != nil {
 		return c, err
+	}
+	if o.Given("memory-limit") {
+		if _, err := parseByteSize(o.memoryLimit); err != nil {
+			return c, fmt.Errorf("--memory-limit: %w", err)
+		}
 	}
 	o.merge(&c)
 	if err := c.Validate(); err != nil {
@@ -279,7 +291,15 @@ func serve(o *options, stdout, stderr io.Writer) int {
 	}
 	srv := &server.Server{TLSConfig: rl.TLSConfig, Logger: log}
 	srv.Update(serverSettings(cfg))
-	rl.OnApply = func(c Config) { srv.Update(serverSettings(c)) }
+	gomemlimit := os.Getenv("GOMEMLIMIT")
+	limit, source := applyMemoryLimit(cfg.Server, gomemlimit)
+	rl.OnApply = func(c Config) {
+		srv.Update(serverSettings(c))
+		if l, src := applyMemoryLimit(c.Server, gomemlimit); l != limit {
+			limit = l
+			log.Info("memory limit changed", "memory_limit", describeLimit(l, src))
+		}
+	}
 	srv.ReloadStats = func() (ok, failed uint64) { return rl.Stats().Count(), rl.Stats().Failures() }
 	reg, err := metrics.New(metrics.Options{
 		ProcRoot: cfg.Metrics.ProcRoot, SysRoot: cfg.Metrics.SysRoot,
@@ -316,7 +336,7 @@ func serve(o *options, stdout, stderr io.Writer) int {
 	for _, ln := range lns {
 		addrs = append(addrs, ln.Addr().String())
 		log.Info("collectord listening", "addr", ln.Addr().String(), "secure", cfg.TLS.Enabled(),
-			"require_client_cert", cfg.TLS.RequireClientCert, "version", Version)
+			"require_client_cert", cfg.TLS.RequireClientCert, "memory_limit", describeLimit(limit, source), "version", Version)
 		go func(ln net.Listener) { errc <- srv.Serve(sctx, ln) }(ln)
 	}
 	go rl.Watch(sctx, cfg.Reload.Interval())
@@ -370,6 +390,8 @@ func checkConfig(o *options, rl *Reloader, stdout io.Writer) int {
 	fmt.Fprintf(stdout, "  config file: %s\n", path)
 	g := rl.current()
 	fmt.Fprintf(stdout, "  port: %d\n", g.cfg.Server.Port)
+	l, src, _ := memoryLimit(g.cfg.Server, os.Getenv("GOMEMLIMIT"))
+	fmt.Fprintf(stdout, "  memory limit: %s\n", describeLimit(l, src))
 	if g.tls == nil {
 		fmt.Fprintln(stdout, "  TLS: off (no -C/-M, tls_conf or keystore)")
 	} else {
