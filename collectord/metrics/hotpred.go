@@ -657,18 +657,26 @@ func (o hotOperand) strOf(v *hotVars) string {
 	return o.s
 }
 
-// compileGNUPattern translates a pattern from glibc's re_comp syntax (RE_SYNTAX_EMACS,
-// with ^ and $ also matching at newlines) to Go's and compiles it.
+// compileGNUPattern translates a pattern from glibc's re_comp syntax to Go's and
+// compiles it. re_comp uses RE_SYNTAX_EMACS (syntax bits 0) and anchors ^ and $ at
+// newlines too: \( \) group and \| alternates; ( ) | { } are ordinary; + ? * repeat,
+// but are ordinary at the start of the pattern or of a group or alternative; ^ is
+// an anchor only there and $ only at the end of one; a bracket expression has no
+// character classes ([[:digit:]] is the set "[:digt" then "]"), and a backslash is
+// ordinary inside it; \w \W \s \S \b \B \` \' are GNU's; any other escaped
+// character stands for itself. Checked against glibc (TestHotPatternsMatchGlibc).
 func compileGNUPattern(pat string) (*regexp.Regexp, error) {
-	var b strings.Builder
-	b.WriteString("(?m)")
-	// atStart: a position where ^ anchors and * + ? are literal (the pattern's
-	// start, after \( or \|).
+	b := []byte("(?m)")
+	// atStart: a position where ^ anchors and * + ? are ordinary (the pattern's
+	// start, after \( or \|, or after such a ^). lastRep: the repetition operator
+	// just written, which a following one merges with (GNU repeats the repetition:
+	// a** is a*, a+? is a*; Go refuses the first and reads the second as lazy).
 	atStart := true
+	var lastRep byte
 	for i := 0; i < len(pat); i++ {
 		c := pat[i]
-		wasStart := atStart
-		atStart = false
+		wasStart, rep := atStart, lastRep
+		atStart, lastRep = false, 0
 		switch c {
 		case '\\':
 			if i+1 == len(pat) {
@@ -678,56 +686,62 @@ func compileGNUPattern(pat string) (*regexp.Regexp, error) {
 			d := pat[i]
 			switch d {
 			case '(':
-				b.WriteByte('(')
+				b = append(b, "(?:"...)
 				atStart = true
 			case ')':
-				b.WriteByte(')')
+				b = append(b, ')')
 			case '|':
-				b.WriteByte('|')
+				b = append(b, '|')
 				atStart = true
 			case 'w':
-				b.WriteString(`[_[:alnum:]]`)
+				b = append(b, `[0-9A-Za-z_]`...)
 			case 'W':
-				b.WriteString(`[^_[:alnum:]]`)
+				b = append(b, `[^0-9A-Za-z_]`...)
 			case 's':
-				b.WriteString(`[[:space:]]`)
+				b = append(b, `[\t\n\v\f\r ]`...)
 			case 'S':
-				b.WriteString(`[^[:space:]]`)
+				b = append(b, `[^\t\n\v\f\r ]`...)
 			case 'b', 'B':
-				b.WriteByte('\\')
-				b.WriteByte(d)
+				b = append(b, '\\', d)
 			case '`':
-				b.WriteString(`\A`)
+				b = append(b, `\A`...)
 			case '\'':
-				b.WriteString(`\z`)
+				b = append(b, `\z`...)
 			case '<', '>':
 				return nil, fmt.Errorf(`\%c (start or end of a word) is not supported: use \b`, d)
 			default:
 				if isDigit(d) {
 					return nil, fmt.Errorf(`\%c (a back-reference) is not supported`, d)
 				}
-				b.WriteString(regexp.QuoteMeta(pat[i : i+1]))
+				b = append(b, regexp.QuoteMeta(pat[i:i+1])...)
 			}
 		case '^':
 			if wasStart {
-				b.WriteByte('^')
+				b = append(b, '^')
 				atStart = true
 			} else {
-				b.WriteString(`\^`)
+				b = append(b, `\^`...)
 			}
 		case '$':
 			// An anchor at the end of the pattern or before \) or \|.
 			if i+1 == len(pat) || strings.HasPrefix(pat[i+1:], `\)`) || strings.HasPrefix(pat[i+1:], `\|`) {
-				b.WriteByte('$')
+				b = append(b, '$')
 			} else {
-				b.WriteString(`\$`)
+				b = append(b, `\$`...)
 			}
 		case '*', '+', '?':
-			if wasStart {
-				b.WriteByte('\\')
-				b.WriteByte(c)
-			} else {
-				b.WriteByte(c)
+			switch {
+			case wasStart:
+				b = append(b, '\\', c)
+			case rep != 0:
+				if rep != c {
+					c = '*' // + then ?, ? then +, anything with *: zero or more
+				}
+				b[len(b)-1] = c
+				lastRep = c
+			default:
+				b = append(b, c)
+				lastRep = c
 			}
 		case '[':
 			n, err := gnuBracket(pat[i:], &b)
@@ -736,52 +750,32 @@ func compileGNUPattern(pat string) (*regexp.Regexp, error) {
 			}
 			i += n - 1
 		case '.':
-			b.WriteByte('.')
+			b = append(b, '.')
 		default:
-			b.WriteString(regexp.QuoteMeta(pat[i : i+1]))
+			b = append(b, regexp.QuoteMeta(pat[i:i+1])...)
 		}
 	}
-	return regexp.Compile(b.String())
+	return regexp.Compile(string(b))
 }
 
-// gnuBracket translates the POSIX bracket expression at the start of s (where a
-// backslash is an ordinary character) and returns its length in s.
-func gnuBracket(s string, b *strings.Builder) (int, error) {
+// gnuBracket translates the bracket expression at the start of s (no character
+// classes; a backslash or [ is ordinary inside) and returns its length in s.
+func gnuBracket(s string, b *[]byte) (int, error) {
+	out := []byte{'['}
 	i := 1
-	var out strings.Builder
-	out.WriteByte('[')
 	if i < len(s) && s[i] == '^' {
-		out.WriteByte('^')
+		out = append(out, '^')
 		i++
 	}
-	first := true
-	for ; i < len(s); i++ {
-		c := s[i]
-		if c == ']' && !first {
-			out.WriteByte(']')
-			b.WriteString(out.String())
+	for first := true; i < len(s); i, first = i+1, false {
+		switch c := s[i]; {
+		case c == ']' && !first:
+			*b = append(append(*b, out...), ']')
 			return i + 1, nil
-		}
-		first = false
-		if c == '[' && i+1 < len(s) && (s[i+1] == ':' || s[i+1] == '.' || s[i+1] == '=') {
-			kind := s[i+1]
-			end := strings.Index(s[i+2:], string(kind)+"]")
-			if end < 0 {
-				return 0, errors.New("unterminated [" + string(kind) + " in a bracket expression")
-			}
-			if kind != ':' {
-				return 0, errors.New("collating elements and equivalence classes ([. .] [= =]) are not supported")
-			}
-			out.WriteString(s[i : i+2+end+2])
-			i += 2 + end + 1
-			continue
-		}
-		switch c {
-		case '\\', '[', ']':
-			out.WriteByte('\\')
-			out.WriteByte(c)
+		case c == '\\' || c == '[' || c == ']':
+			out = append(out, '\\', c)
 		default:
-			out.WriteByte(c)
+			out = append(out, c)
 		}
 	}
 	return 0, errors.New("unmatched [ in the pattern")

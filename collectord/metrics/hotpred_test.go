@@ -3,6 +3,7 @@ package metrics
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -124,7 +125,8 @@ func TestHotPredicateEval(t *testing.T) {
 		`fname ~ /b(u|x)rn/`:       false, // ( | ) are ordinary characters in this syntax
 		`fname ~ /^*burn/`:         false, // a leading * is a literal star
 		`fname ~ /bu+rn$/`:         true,
-		`psargs ~ /x [[:digit:]]/`: true,
+		`psargs ~ /x [0-9]/`:       true,
+		`psargs ~ /x [[:digit:]]/`: false, // no character classes in this syntax
 		`fname ~ /[\]/`:            false,
 		`1 < 2`:                    true,
 		`"a" == "a"`:               true,
@@ -474,5 +476,75 @@ func BenchmarkHotprocEvaluate(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		h.evaluate(time.Now(), true)
+	}
+}
+
+// reCompC is a C helper around glibc's re_comp and re_exec, the functions the
+// agent matches patterns with: it prints E for a pattern they refuse, else one
+// digit (1 match, 0 none) per subject.
+const reCompC = `#define _REGEX_RE_COMP
+#include <sys/types.h>
+#include <regex.h>
+#include <stdio.h>
+int main(int argc, char **argv) {
+	if (re_comp(argv[1]) != NULL) { puts("E"); return 0; }
+	for (int i = 2; i < argc; i++) putchar(re_exec(argv[i]) ? '1' : '0');
+	putchar('\n');
+	return 0;
+}
+`
+
+// TestHotPatternsMatchGlibc: our translation of each pattern matches the same
+// subjects as glibc's re_comp/re_exec (compiled here; skipped without a C
+// compiler). Patterns we refuse on purpose (\< \> back-references, empty
+// ranges) are listed apart; every other pattern glibc refuses, we refuse too.
+func TestHotPatternsMatchGlibc(t *testing.T) {
+	cc, err := exec.LookPath("cc")
+	if err != nil {
+		t.Skip("no C compiler to build the glibc re_comp helper")
+	}
+	dir := t.TempDir()
+	src, bin := filepath.Join(dir, "re.c"), filepath.Join(dir, "re")
+	writeFile(t, src, reCompC)
+	if out, err := exec.Command(cc, "-o", bin, src).CombinedOutput(); err != nil {
+		t.Skipf("cannot build the re_comp helper (not glibc?): %v\n%s", err, out)
+	}
+	subjects := []string{"a\nb", "a$b", "b", "a", "1", "]", "foo bar", "aaa", "+a", "*b", "bx", ".", "n", "\u00e9", "x",
+		"a|b", "bc", "ac", "*x", "buurn", "aa", "a{2}", `\`, "a ", "(a)", "ab", "a?b", ":", "[", "digit", "x1", ""}
+	patterns := []string{"a|b", `\(a\|b\)c`, "^*x", "bu+rn$", "^b", "a{2}", `[\]`, `\w\s`, `a\{2\}`, "(a)", "a?b",
+		"a.b", "a$b", `a\|^b`, `\(^a\)`, "[[:digit:]]+", "[^a]", "[]a]", "\\`a", `a\'`, `\bfoo\b`, "a**", "a+?", "a?+",
+		"a++", "+a", `a\|*b`, `\(*a\)`, `a$\|b`, "[a-c]x", `\.`, `\n`, "\u00e9", "[[:alpha:]", `a\`, `\(a`, `a\)`,
+		"^$", "x*", `\W`, `\S+`, "[^]a]", "[a-]", "a^b", `\B`, "[", "]", "*"}
+	refused := map[string]bool{"[z-a]": true, `x\<y`: true, `\(a\)\1`: true}
+	for _, pat := range append(patterns, "[z-a]", `x\<y`, `\(a\)\1`) {
+		out, err := exec.Command(bin, append([]string{pat}, subjects...)...).Output()
+		if err != nil {
+			t.Fatalf("re_comp helper: %v", err)
+		}
+		want := strings.TrimSpace(string(out))
+		re, err := compileGNUPattern(pat)
+		if refused[pat] {
+			if err == nil {
+				t.Errorf("%q: compiled, want it refused", pat)
+			}
+			continue
+		}
+		if want == "E" || err != nil {
+			if want != "E" || err == nil {
+				t.Errorf("%q: glibc says %s, we say %v", pat, want, err)
+			}
+			continue
+		}
+		var got strings.Builder
+		for _, s := range subjects {
+			if re.MatchString(s) {
+				got.WriteByte('1')
+			} else {
+				got.WriteByte('0')
+			}
+		}
+		if got.String() != want {
+			t.Errorf("%q (as %s): matches %s, glibc %s", pat, re, got.String(), want)
+		}
 	}
 }
