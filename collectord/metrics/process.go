@@ -980,7 +980,7 @@ func (s *processSource) readOne(rel string, f procFile, d *procData) error {
 	case pfStatus:
 		ok = parsePidStatus(b, d, s.wantNS)
 	case pfCmdline:
-		d.psargs = psargs(b, d.comm)
+		d.psargs = psargs(b, d.comm, strings.IndexByte(rel, '/'))
 		ok = true
 	case pfIO:
 		ok = parsePidIO(b, d)
@@ -1332,9 +1332,18 @@ func statusStr(val []byte, d *procData, i int) {
 	d.statusOK |= 1 << i
 }
 
+// psargsBuf is the size of the real proc agent's command-line buffer (MAXPATHLEN).
+const psargsBuf = 4096
+
 // psargs joins the NUL-separated arguments of /proc/<pid>/cmdline with spaces; an
-// empty command line (kernel threads, zombies) gives "(comm)".
-func psargs(b []byte, comm string) string {
+// empty command line (kernel threads, zombies) gives "(comm)". A longer command
+// line is cut where the real proc agent cuts it: it reads the file into a
+// 4,096-byte buffer behind the "%06d " of the pid and its terminating NUL, so
+// 4,088 bytes for a pid of up to six digits (pidDigits: the pid's length).
+func psargs(b []byte, comm string, pidDigits int) string {
+	if limit := psargsBuf - max(pidDigits, 6) - 2; len(b) > limit {
+		b = b[:limit]
+	}
 	for len(b) > 0 && b[len(b)-1] == 0 {
 		b = b[:len(b)-1]
 	}

@@ -211,6 +211,7 @@ func TestProcValuesMatchReal(t *testing.T) {
 	}
 	for _, name := range stable {
 		checked := 0
+		var moved []string
 		for pid, rv := range realVals[name] {
 			ov, ok := ours2[name][pid]
 			if ov != ours1[name][pid] || strings.Contains(realNames[pid], "(kworker/") {
@@ -234,8 +235,20 @@ func TestProcValuesMatchReal(t *testing.T) {
 			}
 			checked++
 			if ov != rv {
+				if memoryMoves(name) {
+					moved = append(moved, fmt.Sprintf("%s[%d]: ours %s, real %s", name, pid, ov, rv))
+					continue
+				}
 				t.Errorf("%s[%d]: ours %s, real %s", name, pid, ov, rv)
 			}
+		}
+		// Memory can grow and shrink back between our two reads, so a few
+		// differences there are a busy process, not a wrong reading; most
+		// processes sleep and must agree.
+		if len(moved) > 1+checked/10 {
+			t.Errorf("%s: %d of %d values differ: %s", name, len(moved), checked, strings.Join(moved, "; "))
+		} else if len(moved) > 0 {
+			t.Logf("%s: %d of %d values moved: %s", name, len(moved), checked, strings.Join(moved, "; "))
 		}
 		if checked == 0 && strings.HasPrefix(name, "proc.autogroup.") && !inAutogroup() {
 			// Autogrouping off, not built into this kernel, or this sandbox's
@@ -248,6 +261,12 @@ func TestProcValuesMatchReal(t *testing.T) {
 			t.Errorf("%s: no value compared", name)
 		}
 	}
+}
+
+// memoryMoves reports the compared metrics that follow a process's memory use,
+// which may change and change back while the real agent reads.
+func memoryMoves(name string) bool {
+	return strings.HasPrefix(name, "proc.smaps.") || name == "proc.memory.dirty" || name == "proc.memory.librss"
 }
 
 // inAutogroup reports whether this host's scheduler groups processes by session
