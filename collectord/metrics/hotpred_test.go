@@ -386,6 +386,21 @@ func TestHotprocStores(t *testing.T) {
 	if len(insts) != 1 || insts[0].ID != 1234 {
 		t.Errorf("uid 1000: hot %+v", insts)
 	}
+	// A refresh of 0 is taken and read back, but evaluates at most once a second.
+	if code := f.store(t, "hotproc.control.refresh", protocol.Value{Insitu: 0}, rootOpts); code != 0 {
+		t.Fatal(code)
+	}
+	first := f.h.prevAt
+	f.now = f.now.Add(500 * time.Millisecond)
+	res = fetchByName(t, f.r, "hotproc.control.refresh", "hotproc.nprocs")
+	if res["hotproc.control.refresh"].Values[0].U != 0 || !f.h.prevAt.Equal(first) {
+		t.Errorf("refresh 0: %+v, sampled again after half a second: %v", res, !f.h.prevAt.Equal(first))
+	}
+	f.now = f.now.Add(500 * time.Millisecond)
+	if fetchByName(t, f.r, "hotproc.nprocs"); f.h.prevAt.Equal(first) {
+		t.Error("refresh 0: not sampled again after a second")
+	}
+	f.store(t, "hotproc.control.refresh", protocol.Value{Insitu: 2}, rootOpts)
 	// An empty predicate turns hotproc off.
 	if code := f.store(t, "hotproc.control.config", protocol.BlockString(protocol.InNull, " # off\n"), rootOpts); code != 0 {
 		t.Fatal(code)

@@ -330,8 +330,11 @@ func (h *hotState) update() {
 	if h.pred == nil {
 		return
 	}
+	// A refresh of 0 is taken and read back, as by the agent, but evaluates at
+	// most once a second: rates over microseconds are noise (the CPU times tick
+	// in hundredths), and every fetch would walk every process.
 	now := h.now()
-	if h.sampled && now.Sub(h.prevAt) < time.Duration(h.refresh)*time.Second {
+	if h.sampled && now.Sub(h.prevAt) < time.Duration(max(h.refresh, 1))*time.Second {
 		return
 	}
 	h.evaluate(now, h.sampled)
