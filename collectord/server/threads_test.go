@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/gopcp/gopcp/internal/netnstest"
+	"github.com/gopcp/gopcp/internal/pcptest"
 	"github.com/gopcp/gopcp/protocol"
 )
 
@@ -201,5 +202,70 @@ func TestThreadsStoreFromAnotherHost(t *testing.T) {
 	}
 	if v := pmcdValues(t, s, "proc.control.all.threads")["proc.control.all.threads"]; v != 0 {
 		t.Errorf("stores from another host turned all.threads to %d", v)
+	}
+}
+
+// TestThreadsAnswersMatchRealAgent puts the same raw requests to the real pmcd and
+// to collectord, each over its unix socket and over loopback TCP, and compares the
+// answers: the stores a TCP client without credentials is refused (all.threads
+// PM_ERR_PERMISSION, perclient.threads PM_ERR_NOCONTEXT), the bad values
+// (PM_ERR_BADSTORE) and value sets (PM_ERR_INST), and what a unix client that
+// stored perclient.threads 1 sees: a thread of this test process listed, the
+// setting read back as 1; a second unix client reads 0 and sees no thread.
+func TestThreadsAnswersMatchRealAgent(t *testing.T) {
+	pcptest.Require(t, pcptest.PMCD, pcptest.PMInfo)
+	if testing.Short() {
+		t.Skip("starts the real pmcd; make test runs it")
+	}
+	h := startStockHosts(t)
+	tid := lockedThread(t)
+	conn := func(host string) *protocol.Conn {
+		network, address := "tcp", host
+		if path, ok := strings.CutPrefix(host, "unix:"); ok {
+			network, address = "unix", path
+		}
+		nc, err := net.Dial(network, address)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return handshakeOn(t, nc, 0)
+	}
+	errOf := func(p protocol.PDU) int32 {
+		if e, ok := p.(*protocol.ErrorPDU); ok {
+			return e.Code
+		}
+		return 1 // not an error PDU at all: shown as a difference
+	}
+	two := &protocol.Result{VSets: []protocol.ValueSet{{PMID: pmidPerclientThreads, NumVal: 2, ValFmt: protocol.ValFmtInsitu,
+		Values: []protocol.Value{{Inst: protocol.InNull, Insitu: 1}, {Inst: 1, Insitu: 1}}}}}
+	type answers struct {
+		tcpAll, tcpPerclient, bad, twoValues, unixStore int32
+		perclient, other                                  uint32
+		listed, otherListed                               bool
+	}
+	ask := func(tcp, unix string) answers {
+		var a answers
+		c := conn(tcp)
+		a.tcpAll = errOf(roundTrip(t, c, controlStore(pmidAllThreads, 1)))
+		a.tcpPerclient = errOf(roundTrip(t, c, controlStore(pmidPerclientThreads, 1)))
+		u, other := conn(unix), conn(unix)
+		a.bad = errOf(roundTrip(t, u, controlStore(pmidPerclientThreads, 2)))
+		a.twoValues = errOf(roundTrip(t, u, two))
+		a.unixStore = errOf(roundTrip(t, u, controlStore(pmidPerclientThreads, 1)))
+		a.perclient, _ = threadSetting(t, u)
+		a.other, _ = threadSetting(t, other)
+		ids, _ := procIDs(t, u)
+		a.listed = slices.Contains(ids, tid)
+		ids, _ = procIDs(t, other)
+		a.otherListed = slices.Contains(ids, tid)
+		return a
+	}
+	want, got := ask(h.realTCP, h.realUnix), ask(h.ourTCP, h.ourUnix)
+	t.Logf("the real pmcd's answers: %+v", want)
+	if got != want {
+		t.Errorf("collectord's answers %+v, the real pmcd's %+v", got, want)
+	}
+	if !want.listed || want.otherListed || want.tcpAll != protocol.ErrPermission || want.tcpPerclient != protocol.ErrNoContext {
+		t.Errorf("the real pmcd no longer answers as this collector was written to: %+v", want)
 	}
 }
