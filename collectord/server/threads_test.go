@@ -240,8 +240,8 @@ func TestThreadsAnswersMatchRealAgent(t *testing.T) {
 		Values: []protocol.Value{{Inst: protocol.InNull, Insitu: 1}, {Inst: 1, Insitu: 1}}}}}
 	type answers struct {
 		tcpAll, tcpPerclient, bad, twoValues, unixStore int32
-		perclient, other                                  uint32
-		listed, otherListed                               bool
+		perclient, other                                uint32
+		listed, otherListed                             bool
 	}
 	ask := func(tcp, unix string) answers {
 		var a answers
