@@ -328,3 +328,27 @@ func TestThreadsLive(t *testing.T) {
 		t.Errorf("without threads: thread listed %v, process listed %v", slices.Contains(ids, tid), slices.Contains(ids, pid))
 	}
 }
+
+// BenchmarkProcAllThreads is BenchmarkProcAll for a client with threads on: every
+// task of this host, the ps-style set of metrics (compare the two for the cost of
+// listing and reading tasks).
+func BenchmarkProcAllThreads(b *testing.B) {
+	r, err := New(Options{Version: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var pmids []protocol.PMID
+	for _, n := range procBenchSet {
+		pmids = append(pmids, pmidOf(b, r, n))
+	}
+	c := &ClientSettings{}
+	c.setThreads(true)
+	o := FetchOpts{Trusted: true, Client: c}
+	dst := r.FetchFor(nil, pmids, o)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		dst = r.FetchFor(dst[:0], pmids, o)
+	}
+	b.ReportMetric(float64(len(dst[0].Values)), "tasks")
+}
