@@ -503,7 +503,8 @@ func init() {
 		defs[i] = metricDef{m.name, m.pmid, m.typ, indomProc, m.sem, m.units, i}
 	}
 	helpInDom[indomProc] = helpText{oneline: "processes, by process id",
-		help: "One instance per process of /proc/[0-9]*. " + procHelpInst}
+		help: "One instance per process of /proc/[0-9]*. " + procHelpInst +
+			"\nFor a client that has threads on (proc.control.all.threads or its own\nproc.control.perclient.threads), one instance per task instead, named alike\nby the task id."}
 	defs = append(defs, procGlobalDefs()...)
 	defs = append(defs, hotprocDefs()...)
 	helpInDom[indomHotproc] = helpText{oneline: "hot processes, by process id",
