@@ -21,12 +21,13 @@ import (
 // A task's instance id is its tid and its name is formed as a process's ("<tid
 // in six digits> <first word of the command line>"), so `pcp htop` and pmrep see
 // the instances the real agent gives them. proc.nprocs and proc.runq.* then count
-// tasks. A task's values come from /proc/<id>/task/<id>/<file>: the task's own
-// stat, status, io and so on, which for a process's leader means the leader
-// thread alone rather than the whole process, as in the real agent. A file the
-// task directory lacks (autogroup and smaps_rollup exist only per process) is
-// read from /proc/<id>/<file>; the command line, exe and cwd are always the
-// process's.
+// tasks. A task's values come from its own folder, /proc/<pid>/task/<tid>/<file>
+// (the real agent opens /proc/<tid>/task/<tid>, the same folder, which the kernel
+// resolves though it does not list it): the task's own stat, status, io and so
+// on, which for a process's leader means the leader thread alone rather than the
+// whole process, as in the real agent. A file the task folder lacks (autogroup
+// and smaps_rollup exist only per process) is read from /proc/<pid>/<file>; the
+// command line, exe and cwd are always the process's.
 //
 // Which setting applies: a client's own proc.control.perclient.threads once it
 // stored one (0 or 1), else proc.control.all.threads. Reading perclient.threads
@@ -46,15 +47,17 @@ import (
 //     one value PM_ERR_INST, as the real agent answers.
 //
 // proc.control.perclient.cgroups stays "" and refuses stores: the real agent
-// takes the string as a path under its own root and lists the pids of
-// "<path>/tasks" (cgroup v1, threads on) or "<path>/container/cgroup.procs"
-// (otherwise), so on a host whose control groups have no "container" folder a
-// filter of any existing group lists no process at all. There is no behaviour
-// there worth copying, and a client-chosen path opened by the collector is a
-// probe of the file system, so the filter is left out.
+// (6.0.3) takes the string as a file system path and lists the pids of
+// "<path>/tasks" (cgroup v1 with threads on) or of "<path>/container/cgroup.procs"
+// (or cgroup.threads) otherwise, so on a host whose groups have no "container"
+// folder a filter naming an existing group lists no process at all (measured:
+// 0 processes without threads, the group's 13 tasks with them). There is no
+// behaviour there worth copying, and a client-chosen path opened by the
+// collector is a probe of the file system, so the filter is left out.
 //
-// hotproc.* lists no process (no predicate is evaluated, hotproc.go), with or
-// without threads.
+// hotproc.* (hotproc.go) lists hot processes, never their other tasks, whatever
+// the setting; the real agent adds the tasks of each hot process when threads
+// are on.
 
 // ClientSettings are the proc agent's settings that belong to one client
 // connection (proc.control.perclient.*). The server keeps one per connection and
