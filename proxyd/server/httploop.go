@@ -59,6 +59,13 @@ type httpConn struct {
 	idle   bool // waiting for a request (Shutdown may close it)
 	fields []field
 	w      response
+
+	// Reused for every request (a handler keeps nothing after it returns):
+	// the request (tmpl carries the connection's context, which only
+	// WithContext can set), the header map and the values' backing store.
+	req, tmpl *http.Request
+	hdr       http.Header
+	vals      []string
 }
 
 // deadlineSlack is how late an idle or write deadline may fire: it is armed
@@ -188,25 +195,37 @@ func (h *httpConn) request(head *reqHead) (*http.Request, bool) {
 	if err != nil {
 		return nil, false
 	}
-	hdr := make(http.Header, len(head.fields))
+	if h.tmpl == nil {
+		h.tmpl = (&http.Request{}).WithContext(h.ctx)
+		h.req = new(http.Request)
+		h.hdr = make(http.Header, len(head.fields))
+	}
+	clear(h.hdr)
+	vals := h.vals[:0]
 	for _, f := range head.fields {
 		k := textproto.CanonicalMIMEHeaderKey(f.name)
-		hdr[k] = append(hdr[k], f.value)
+		if old, ok := h.hdr[k]; ok {
+			h.hdr[k] = append(old[:len(old):len(old)], f.value) // a repeated field: a slice of its own
+			continue
+		}
+		vals = append(vals, f.value)
+		// Capacity = length: a handler's append copies instead of writing
+		// into the next field's value.
+		h.hdr[k] = vals[len(vals)-1 : len(vals) : len(vals)]
 	}
-	r := &http.Request{
-		Method:     http.MethodGet,
-		URL:        u,
-		Proto:      "HTTP/1.1",
-		ProtoMajor: 1,
-		ProtoMinor: 1,
-		Header:     hdr,
-		Body:       http.NoBody,
-		Host:       head.host,
-		RemoteAddr: h.remote,
-		RequestURI: head.target,
-		Close:      head.close,
-	}
-	return r.WithContext(h.ctx), true
+	h.vals = vals
+	r := h.req
+	*r = *h.tmpl
+	r.Method = http.MethodGet
+	r.URL = u
+	r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/1.1", 1, 1
+	r.Header = h.hdr
+	r.Body = http.NoBody
+	r.Host = head.host
+	r.RemoteAddr = h.remote
+	r.RequestURI = head.target
+	r.Close = head.close
+	return r, true
 }
 
 func (s *Server) handler() http.Handler {

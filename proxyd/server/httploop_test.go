@@ -334,3 +334,53 @@ func TestLoopShutdown(t *testing.T) {
 		t.Fatalf("shutdown: %v", err)
 	}
 }
+
+// BenchmarkLoop is a plain GET over one keep-alive connection answered by a
+// trivial handler: the HTTP loop's own cost ("loop") beside net/http's
+// server serving the same connection ("net/http"). Client and server share
+// the process, so allocs/op are both sides'.
+//
+//	go test -run XXX -bench Loop -benchmem ./proxyd/server/
+func BenchmarkLoop(b *testing.B) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Content-Type"] = []string{"application/json"}
+		io.WriteString(w, `{"context":1,"values":[]}`)
+	})
+	run := func(b *testing.B, addr string) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		req := []byte("GET /pmapi/1/fetch?names=kernel.all.load HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n")
+		buf := make([]byte, 4096)
+		b.ReportAllocs()
+		for b.Loop() {
+			c.Write(req)
+			// The response is small and comes in one segment.
+			if n, err := c.Read(buf); err != nil || !bytes.HasSuffix(buf[:n], []byte("[]}")) {
+				b.Fatalf("response %q: %v", buf[:n], err)
+			}
+		}
+	}
+	b.Run("loop", func(b *testing.B) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		s := &Server{HTTP: h}
+		go s.Serve(ln)
+		defer s.Shutdown(context.Background())
+		run(b, ln.Addr().String())
+	})
+	b.Run("net/http", func(b *testing.B) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		s := &http.Server{Handler: h, ReadHeaderTimeout: DefaultReadHeaderTimeout, IdleTimeout: DefaultIdleTimeout, WriteTimeout: DefaultWriteTimeout}
+		go s.Serve(ln)
+		defer s.Shutdown(context.Background())
+		run(b, ln.Addr().String())
+	})
+}

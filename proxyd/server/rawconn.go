@@ -96,6 +96,11 @@ func (c *rawConn) Read(p []byte) (int, error) {
 	case c.rn == 0:
 		return 0, io.EOF
 	}
+	// Each read tries read(2) first, even right after a short read when the
+	// socket is almost surely empty: asking the poller to wait first would
+	// save that EAGAIN, but RawRead resets the poller's readiness before
+	// calling readOnce, so data that came in the meantime would be waited
+	// for until the next arrival (BenchmarkLoop hung on it).
 	return c.rn, nil
 }
 
