@@ -232,7 +232,9 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			msg: "request body of " + strconv.FormatInt(r.ContentLength, 10) + " bytes exceeds the limit of " + strconv.FormatInt(a.conf().MaxBodyBytes, 10)})
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, a.conf().MaxBodyBytes)
+	if r.Body != http.NoBody { // both servers give a request without a body NoBody: nothing to bound
+		r.Body = http.MaxBytesReader(w, r.Body, a.conf().MaxBodyBytes)
+	}
 
 	cmd, ctxid, err := route(r.URL.Path)
 	if err != nil {
