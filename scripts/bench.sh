@@ -18,7 +18,9 @@
 #   ITERS=5000    fetches per fetch measurement
 #   CONNECTS=300  connect+lookup+fetch cycles per connect measurement
 #   CLIENTS=200   concurrent clients in the throughput section (0 skips it); the
-#                 section ends with each server's peak resident memory (VmHWM)
+#                 section ends with each server's memory: at idle, with CLIENTS idle
+#                 clients (each connected, names looked up, one fetch of the
+#                 30-metric set), and the peak (VmHWM) over the whole run
 #   BENCH_CPU=1   the CPU every server and client is pinned to (taskset -c)
 #   BENCH_PORT=44711  the first of the ten loopback ports used
 #   COLLECTORD=bin/collectord  the collectord binary measured
@@ -59,6 +61,68 @@ trap cleanup EXIT
 [ -x /usr/lib/pcp/bin/pmcd ] && [ -f /usr/include/pcp/pmapi.h ] || {
   echo "bench: real PCP missing: run $REF install" >&2; exit 1; }
 cc -O2 -o "$work/fetchbench" bench/fetchbench.c -lpcp || exit 1
+# idleclients N HOST: N processes, each connects through libpcp, looks the
+# 30-metric set up and fetches it once, then sits idle holding its connection;
+# "ready K" (K that got their fetch) once all have, and all leave at end of input.
+cat > "$work/idleclients.c" <<'CSRC'
+#include <pcp/pmapi.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+static const char *names[] = {
+	"kernel.percpu.cpu.user", "kernel.percpu.cpu.sys", "kernel.percpu.cpu.idle",
+	"network.interface.in.bytes", "network.interface.out.bytes", "network.interface.in.packets",
+	"network.interface.out.packets", "disk.dev.read", "disk.dev.write", "disk.dev.read_bytes",
+	"disk.dev.write_bytes", "mem.util.free", "mem.util.used", "mem.util.cached", "mem.util.bufmem",
+	"kernel.all.load", "kernel.all.pswitch", "kernel.all.intr", "kernel.all.nprocs", "swap.used",
+	"filesys.free", "filesys.used", "kernel.all.cpu.nice", "kernel.all.cpu.steal",
+	"mem.util.available", "mem.util.slab", "kernel.all.running", "kernel.all.blocked",
+	"kernel.all.uptime", "hinv.ncpu",
+};
+int main(int argc, char **argv)
+{
+	if (argc != 3)
+		return 2;
+	int n = atoi(argv[1]), p[2], good = 0;
+	pid_t *kids = calloc(n > 0 ? n : 1, sizeof(pid_t));
+	if (n < 1 || kids == NULL || pipe(p) < 0)
+		return 2;
+	for (int i = 0; i < n; i++) {
+		if ((kids[i] = fork()) == 0) {
+			char ok = 'n';
+			pmID ids[30];
+			pmResult *r;
+			if (pmNewContext(PM_CONTEXT_HOST, argv[2]) >= 0 && pmLookupName(30, names, ids) >= 0 &&
+			    pmFetch(30, ids, &r) >= 0) {
+				ok = 'y';
+				pmFreeResult(r);
+			}
+			if (write(p[1], &ok, 1) != 1 || ok != 'y')
+				_exit(1);
+			pause();
+			_exit(0);
+		}
+	}
+	close(p[1]);
+	char c, buf[64];
+	for (int i = 0; i < n; i++)
+		if (read(p[0], &c, 1) == 1 && c == 'y')
+			good++;
+	printf("ready %d\n", good);
+	fflush(stdout);
+	while (read(0, buf, sizeof buf) > 0)
+		;
+	for (int i = 0; i < n; i++)
+		if (kids[i] > 0)
+			kill(kids[i], SIGTERM);
+	while (wait(NULL) > 0)
+		;
+	return 0;
+}
+CSRC
+cc -O2 -o "$work/idleclients" "$work/idleclients.c" -lpcp || exit 1
 
 # waitport, tree, cpu_ns, now_ns, hwm, field, median: shared with scripts/bench-proc.sh.
 . scripts/bench-lib.sh
@@ -104,6 +168,11 @@ fi
 go build -o "$work/floorserver" ./internal/cmd/floorserver || exit 1
 "${pin[@]}" "$work/floorserver" -p $p_floor & pids+=($!); pid_floor=$!
 waitport $p_ours && waitport $p_ours_tls && waitport $p_ours_mtls && waitport $p_floor || { echo "bench: a server did not start" >&2; exit 1; }
+# A port held by someone else's server would pass waitport while ours exited on
+# "address already in use" and every figure would be that other server's.
+for p in $pid_ours $pid_ourstls $pid_oursmtls $pid_floor $pid_base; do
+  kill -0 "$p" 2>/dev/null || { echo "bench: a server exited at start (port busy? BENCH_PORT=$BENCH_PORT: pick another)" >&2; exit 1; }
+done
 export PCP_DERIVED_CONFIG=
 # Let the real pmcd's agents settle before measuring.
 pminfo -h 127.0.0.1:$p_real -f hinv.ncpu >/dev/null; pminfo -h 127.0.0.1:$p_real_tls -f hinv.ncpu >/dev/null
@@ -119,6 +188,21 @@ for k in real realtls realmtls; do
   set -- ${srv[$k]}
   [ $# -ge 3 ] || { echo "bench: expected pmcd and its two agents for $k, found pids: ${srv[$k]}" >&2; exit 1; }
 done
+# Memory of the given processes (summed) in MiB: "RSS/private". Private is
+# Private_Clean + Private_Dirty of /proc/PID/smaps_rollup, the pages no other
+# process maps, which exiting would free. Pages of a program file or library that
+# other running processes map too (this run's other collectord or pmcd instances,
+# libpcp shared by the agents) count in RSS and not in private.
+mem() {
+  local p rss=0 priv=0 a b
+  for p in "$@"; do
+    read -r a b < <(awk '/^Rss:/ {r=$2} /^Private_Clean:/ {pc=$2} /^Private_Dirty:/ {pd=$2} END {print r+0, pc+pd}' /proc/"$p"/smaps_rollup 2>/dev/null)
+    rss=$((rss + ${a:-0})) priv=$((priv + ${b:-0}))
+  done
+  awk -v r=$rss -v p=$priv 'BEGIN{printf "%.1f/%.1f", r/1024, p/1024}'
+}
+pminfo -h 127.0.0.1:$p_ours -f hinv.ncpu >/dev/null
+mem_idle_real=$(mem ${srv[real]}) mem_idle_ours=$(mem $pid_ours)
 
 # run TARGET PORT OPS FETCHBENCH-ARGS...: one pinned fetchbench run; records its
 # p50, the server's CPU per operation (µs) and operations per second.
@@ -193,6 +277,19 @@ echo "(ratio = real pmcd's CPU per operation / collectord's; mTLS: the client pr
 echo " ECDSA P-256 certificate the server requires and verifies)"
 
 [ "$CLIENTS" -gt 0 ] && [ "$ROWS" = all ] || exit 0
+# CLIENTS idle clients on one server at a time: its memory while they stay.
+idle_mem() {
+  local port=$1 out
+  shift
+  coproc IDLE { "${pin[@]}" "$work/idleclients" "$CLIENTS" 127.0.0.1:"$port" 2>/dev/null; }
+  read -r out <&"${IDLE[0]}"
+  sleep 1
+  echo "$(mem "$@") (${out:-idleclients failed})"
+  exec {IDLE[1]}>&-
+  wait "$IDLE_PID" 2>/dev/null
+}
+mem_clients_real=$(idle_mem $p_real ${srv[real]})
+mem_clients_ours=$(idle_mem $p_ours $pid_ours)
 echo "== $CLIENTS concurrent clients, total fetches per second (same pinned CPU)"
 for s in 1 10 30; do
   a=$("${pin[@]}" "$work/fetchbench" -h 127.0.0.1:$p_real -n $((ITERS / 5)) -c "$CLIENTS" -s $s 2>/dev/null | tr '\n' ' ')
@@ -200,6 +297,9 @@ for s in 1 10 30; do
   echo "real-pmcd  ${a:-(fetchbench failed)}"
   echo "collectord ${b:-(fetchbench failed)}"
 done
-# Peak resident memory over the whole run, the clients above included: VmHWM of
-# collectord, and the sum over the real pmcd's three processes.
-echo "== peak RSS (VmHWM) over the run: real-pmcd (pmcd+pmdalinux+pmdaproc) $(hwm ${srv[real]}), collectord $(hwm $pid_ours)"
+# Memory: at idle (before the rounds), with the idle clients, after the run, and
+# the peak (VmHWM) over the whole run, the busy clients above included.
+echo "== memory in MiB, RSS/private (real-pmcd: pmcd+pmdalinux+pmdaproc summed)"
+printf '%-10s | %-9s | %-30s | %-13s | %s\n' server idle "$CLIENTS idle clients (ready K)" "after the run" "peak RSS (VmHWM) over the run"
+printf '%-10s | %-9s | %-30s | %-13s | %s\n' real-pmcd "$mem_idle_real" "$mem_clients_real" "$(mem ${srv[real]})" "$(hwm ${srv[real]})"
+printf '%-10s | %-9s | %-30s | %-13s | %s\n' collectord "$mem_idle_ours" "$mem_clients_ours" "$(mem $pid_ours)" "$(hwm $pid_ours)"
