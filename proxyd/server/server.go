@@ -12,6 +12,11 @@
 // and the HTTP limits (header size, read-header, idle and write timeouts), and it
 // shuts down gracefully: listeners first, then in-flight HTTP requests and relay
 // exchanges are finished, within the caller's deadline.
+//
+// HTTP connections are served by a keep-alive loop of the server's own for plain
+// GETs (httploop.go, the REST polling path), which hands a connection to
+// net/http at its first request of any other kind. Accepted sockets are read
+// and written with raw system calls (rawconn.go).
 package server
 
 import (
