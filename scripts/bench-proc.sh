@@ -26,6 +26,8 @@
 #   COLLECTORD=bin/collectord  the collectord binary measured
 #   BASE=         another collectord binary (the build before a change) measured
 #                 in the same rounds, in the base column
+#   OURS_ARGS=, BASE_ARGS=  more collectord flags for each (for example
+#                 BASE=bin/collectord BASE_ARGS="--memory-limit off")
 # Quick try: NPROCS=200 ROUNDS=1 ITERS=5 scripts/bench-proc.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -36,6 +38,7 @@ ROUNDS=${ROUNDS:-5}
 ITERS=${ITERS:-20}
 COLLECTORD=${COLLECTORD:-bin/collectord}
 BASE=${BASE:-}
+OURS_ARGS=${OURS_ARGS:-} BASE_ARGS=${BASE_ARGS:-}
 BENCH_CPU=${BENCH_CPU:-$(( $(nproc) > 1 ? 1 : 0 ))}
 BENCH_PORT=${BENCH_PORT:-45710}
 pin=(taskset -c "$BENCH_CPU")
@@ -90,10 +93,10 @@ p_real=$BENCH_PORT p_ours=$((BENCH_PORT + 1)) p_base=$((BENCH_PORT + 2))
 "${pin[@]}" "$REF" start "$work/pmcd" $p_real -- -t 60 >/dev/null || exit 1
 sock_real=$work/pmcd/run/pmcd.socket
 : >"$work/collectord.toml"
-"${pin[@]}" "$COLLECTORD" --config "$work/collectord.toml" -i 127.0.0.1 -p $p_ours -s "$work/ours.sock" --log-level error & pids+=($!); pid_ours=$!
+"${pin[@]}" "$COLLECTORD" --config "$work/collectord.toml" -i 127.0.0.1 -p $p_ours -s "$work/ours.sock" --log-level error $OURS_ARGS & pids+=($!); pid_ours=$!
 pid_base=
 if [ -n "$BASE" ]; then
-  "${pin[@]}" "$BASE" --config "$work/collectord.toml" -i 127.0.0.1 -p $p_base -s "$work/base.sock" --log-level error & pids+=($!); pid_base=$!
+  "${pin[@]}" "$BASE" --config "$work/collectord.toml" -i 127.0.0.1 -p $p_base -s "$work/base.sock" --log-level error $BASE_ARGS & pids+=($!); pid_base=$!
   waitport $p_base || { echo "bench-proc: $BASE did not start" >&2; exit 1; }
 fi
 waitport $p_ours || { echo "bench-proc: $COLLECTORD did not start" >&2; exit 1; }
@@ -144,7 +147,7 @@ run() {
 }
 
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
-nproc_host=$(ls -d /proc/[0-9]* | wc -l)
+nproc_host=$(set -- /proc/[0-9]*; echo $#)
 for r in $(seq "$ROUNDS"); do
   for t in "${targets[@]}"; do run "$t"; done
 done
@@ -165,10 +168,10 @@ row() { printf '%-28s | %8s | %8s ms %8s ms | %7s ms | %5s MiB\n' "$@"; }
 c_real=$(echo "${cpu[real]:-}" | median) c_ours=$(echo "${cpu[ours]:-}" | median)
 h_core=$(kib VmHWM: $real_core) h_linux=$(kib VmHWM: $real_linux) h_ours=$(kib VmHWM: $pid_ours)
 row "real pmcd + pmdaproc" "${nvalues[real]}" "$(ms "${p50[real]:-}")" "$(ms "${mean[real]:-}")" "$c_real" "$(mib "$h_core")"
-row "collectord" "${nvalues[ours]}" "$(ms "${p50[ours]:-}")" "$(ms "${mean[ours]:-}")" "$c_ours" "$(mib "$h_ours")"
+row "collectord $OURS_ARGS" "${nvalues[ours]}" "$(ms "${p50[ours]:-}")" "$(ms "${mean[ours]:-}")" "$c_ours" "$(mib "$h_ours")"
 if [ -n "$BASE" ]; then
   c_base=$(echo "${cpu[base]:-}" | median)
-  row "collectord BASE" "${nvalues[base]}" "$(ms "${p50[base]:-}")" "$(ms "${mean[base]:-}")" "$c_base" "$(mib "$(kib VmHWM: $pid_base)")"
+  row "collectord BASE $BASE_ARGS" "${nvalues[base]}" "$(ms "${p50[base]:-}")" "$(ms "${mean[base]:-}")" "$c_base" "$(mib "$(kib VmHWM: $pid_base)")"
 fi
 a=$(echo "${p50[real]:-}" | median) b=$(echo "${p50[ours]:-}" | median)
 printf '%-28s | %8s | %11s %11s | %10s | %9s\n' "ratio real/ours" "" "$(ratio "$a" "$b")" \

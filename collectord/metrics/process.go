@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -787,6 +788,14 @@ func (s *processSource) Fetch(reqs []Request) error {
 		var err error
 		if pids, err = s.listPids(); err != nil {
 			return err
+		}
+	}
+	// A process gives each metric at most one value: room for all of them at
+	// once, rather than growing each list by doubling (for 1,000 processes that
+	// was 4 MB of copies and garbage a ps-style fetch, and the server's peak RSS).
+	for _, rq := range reqs {
+		if rq.Sel < len(procMetrics) {
+			rq.Res.Values = slices.Grow(rq.Res.Values, len(pids))
 		}
 	}
 	if need&pfStatus != 0 {
