@@ -19,7 +19,7 @@ import (
 // conn is one pooled connection to a collector.
 type conn struct {
 	pc      *pmapi.Context
-	raw     net.Conn // the TCP connection under pmapi (closed to abandon a request)
+	raw     *boundConn // the TCP connection under pmapi, bounded by each request's deadline
 	lastUse time.Time
 }
 
@@ -55,7 +55,7 @@ type dialState struct {
 	denied       error
 	notCollector error
 	certReqd     bool
-	raw          net.Conn
+	raw          *boundConn
 }
 
 // connect opens a new connection, through the policy.
@@ -94,9 +94,8 @@ func (c *collector) connect(ctx context.Context) (*conn, error) {
 			}
 		}
 		// Raw system calls on the collector's socket: see server.RawConn.
-		nc = server.RawConn(nc)
-		st.raw = nc
-		return upstream.NewGreetedConn(nc, greeting), nil
+		st.raw = &boundConn{Conn: server.RawConn(nc)}
+		return upstream.NewGreetedConn(st.raw, greeting), nil
 	}
 	pc, err := pmapi.Connect(ctx, c.key, opts)
 	st.mu.Lock()
@@ -245,14 +244,13 @@ func transport(err error) bool {
 	return pe.Code < 0 && pe.Code > -1000 // an errno from the socket
 }
 
-// session is one request's use of a collector: a borrowed connection, abandoned
-// (closed) when the request's context ends.
+// session is one request's use of a collector: a borrowed connection whose
+// reads and writes fail once the request's time is up (boundConn).
 type session struct {
 	col    *collector
 	cn     *conn
 	pooled bool // the connection came from the pool (it may have gone stale)
 	ctx    context.Context
-	stop   func() bool
 	err    error // the first transport failure
 	dv     *ctxDerived
 	// private: the context has derived metrics of its own, so derived names
@@ -273,12 +271,9 @@ func (c *collector) session(ctx context.Context, fresh bool, dv *ctxDerived) (*s
 	}
 	cn.pc.UseDerivedState(dv.st)
 	s := &session{col: c, cn: cn, pooled: pooled, ctx: ctx, dv: dv, private: dv.st.HasLocal()}
-	raw := cn.raw
-	s.stop = context.AfterFunc(ctx, func() {
-		if raw != nil {
-			raw.Close()
-		}
-	})
+	if dl, ok := ctx.Deadline(); ok && cn.raw != nil {
+		cn.raw.bound(dl, c.opts.RequestTimeout)
+	}
 	return s, nil
 }
 
@@ -314,7 +309,8 @@ func (s *session) stale() bool {
 
 // done returns the connection to the pool (or closes it).
 func (s *session) done() {
-	fired := !s.stop()
+	// A request whose time ran out may have left its exchange half done.
+	fired := s.ctx.Err() != nil
 	// A pooled connection keeps no context's derived metrics.
 	s.cn.pc.UseDerivedState(nil)
 	s.col.put(s.cn, fired || s.err != nil)
@@ -367,4 +363,56 @@ func (cs *collectors) closeAll() {
 		c.close()
 		delete(cs.m, k)
 	}
+}
+
+// boundConn is a collector connection whose reads and writes are bounded by
+// the deadline of the request using it, rather than by pmapi's deadline per
+// reply: pmapi sets the read and write deadlines around every exchange, and
+// each set re-arms a runtime timer, which cost more than the rest of a small
+// fetch's exchange. Once bound, pmapi's own settings are ignored (the
+// request's deadline is the stricter bound); the bound is re-armed only when
+// the one in force would end the request early, or more than a little late
+// (deadlineSlack), so a connection polled many times a second arms it about
+// once a second. Before the first bound (pmapi's handshake) pmapi's deadlines
+// apply. Only the goroutine of the session holding the connection uses it.
+type boundConn struct {
+	net.Conn
+	bounded bool
+	limit   time.Time // the deadline in force while bounded
+}
+
+// deadlineSlack is how late a request's deadline may cut its collector
+// connection: a quarter of the request timeout, at most a second.
+func deadlineSlack(d time.Duration) time.Duration { return min(time.Second, d/4) }
+
+// bound makes reads and writes fail from about dl on (up to the slack of
+// timeout later), replacing pmapi's deadlines.
+func (c *boundConn) bound(dl time.Time, timeout time.Duration) {
+	slack := deadlineSlack(timeout)
+	if c.bounded && !c.limit.Before(dl) && c.limit.Sub(dl) <= slack {
+		return
+	}
+	c.bounded, c.limit = true, dl.Add(slack)
+	c.Conn.SetDeadline(c.limit)
+}
+
+func (c *boundConn) SetDeadline(t time.Time) error {
+	if c.bounded {
+		return nil
+	}
+	return c.Conn.SetDeadline(t)
+}
+
+func (c *boundConn) SetReadDeadline(t time.Time) error {
+	if c.bounded {
+		return nil
+	}
+	return c.Conn.SetReadDeadline(t)
+}
+
+func (c *boundConn) SetWriteDeadline(t time.Time) error {
+	if c.bounded {
+		return nil
+	}
+	return c.Conn.SetWriteDeadline(t)
 }
