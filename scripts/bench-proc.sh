@@ -22,7 +22,7 @@
 #   ROUNDS=5      alternating rounds; every figure is the median over them
 #   ITERS=20      fetches per run
 #   BENCH_CPU=1   the CPU every server and client is pinned to (taskset -c)
-#   BENCH_PORT=45710  the first of the three loopback ports used
+#   BENCH_PORT=45930  the first of the three loopback ports used
 #   COLLECTORD=bin/collectord  the collectord binary measured
 #   BASE=         another collectord binary (the build before a change) measured
 #                 in the same rounds, in the base column
@@ -40,7 +40,7 @@ COLLECTORD=${COLLECTORD:-bin/collectord}
 BASE=${BASE:-}
 OURS_ARGS=${OURS_ARGS:-} BASE_ARGS=${BASE_ARGS:-}
 BENCH_CPU=${BENCH_CPU:-$(( $(nproc) > 1 ? 1 : 0 ))}
-BENCH_PORT=${BENCH_PORT:-45710}
+BENCH_PORT=${BENCH_PORT:-45930}
 pin=(taskset -c "$BENCH_CPU")
 command -v taskset >/dev/null || { echo "bench-proc: taskset missing (util-linux)" >&2; exit 1; }
 [ -x /usr/lib/pcp/bin/pmcd ] && [ -f /usr/include/pcp/pmapi.h ] || {
