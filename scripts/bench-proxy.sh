@@ -11,6 +11,9 @@
 # proxy (the same process for both, so it counts only what each proxy asks of
 # it: pmproxy and proxyd may send different PDUs for the same request); the
 # last column is pmproxy's CPU over proxyd's, proxy alone.
+# BEFORE=PATH adds a second proxyd, that binary (say, one built from an earlier
+# commit), to the same rounds, so that a change is measured before and after
+# under the same load; its rows follow, marked "(before)".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 REF=scripts/reference-pcp
@@ -32,12 +35,19 @@ waitport() { for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/nu
 median() { sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print "n/a"}'; }
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
 
-p_coll=44721 p_real=44722 p_ours=44723
+BEFORE=${BEFORE:-}
+p_coll=44721 p_real=44722 p_ours=44723 p_before=44724
 "${pin[@]}" "$BIN"/collectord --config /dev/null -i 127.0.0.1 -p $p_coll --log-level error & pids+=($!); pid_coll=$!
 printf '[pmproxy]\npcp.enabled = true\nhttp.enabled = true\nredis.enabled = false\nsecure.enabled = false\n[redis]\nenabled = false\n[discover]\nenabled = false\n[pmsearch]\nenabled = false\n[pmseries]\nenabled = false\n' > "$work/pmproxy.conf"
 PCP_RUN_DIR=$work PCP_LOG_DIR=$work "${pin[@]}" setsid /usr/lib/pcp/bin/pmproxy -f -A -i 127.0.0.1 -p $p_real -c "$work/pmproxy.conf" \
   -s "$work/pmproxy.socket" -l "$work/pmproxy.log" -U "$(id -un)" & pids+=($!); pid_pmproxy=$!
 "${pin[@]}" "$BIN"/proxyd --config /dev/null -i 127.0.0.1 -p $p_ours --allow 127.0.0.1:$p_coll --log-level error & pids+=($!); pid_proxyd=$!
+proxies=(pmproxy proxyd)
+if [ -n "$BEFORE" ]; then
+  "${pin[@]}" "$BEFORE" --config /dev/null -i 127.0.0.1 -p $p_before --allow 127.0.0.1:$p_coll --log-level error & pids+=($!); pid_before=$!
+  waitport $p_before || { echo "bench-proxy: $BEFORE did not start" >&2; exit 1; }
+  proxies+=(before)
+fi
 waitport $p_coll && waitport $p_real && waitport $p_ours || { echo "bench-proxy: a server did not start" >&2; exit 1; }
 export PCP_DERIVED_CONFIG=
 
@@ -46,22 +56,25 @@ cpu_ns() {
   for f in /proc/"$1"/task/*/schedstat; do read -r ns _ <"$f" 2>/dev/null && total=$((total + ns)); done
   echo "$total"
 }
-declare -A relay=([pmproxy]=$pid_pmproxy [proxyd]=$pid_proxyd)
+declare -A relay=([pmproxy]=$pid_pmproxy [proxyd]=$pid_proxyd [before]=${pid_before:-})
+declare -A port=([pmproxy]=$p_real [proxyd]=$p_ours [before]=$p_before)
 declare -A r c k
 # cpu_us NAME BEFORE OPS: the relay's CPU per operation since BEFORE, in µs.
 cpu_us() { [ -n "${relay[$1]:-}" ] || return 0; awk -v d=$(( $(cpu_ns "${relay[$1]}") - $2 )) -v n="$3" 'BEGIN{printf "%.1f ", d/n/1000}'; }
 url="metrics?hostspec=127.0.0.1:$p_coll"
 for round in $(seq "$ROUNDS"); do
   for s in 1 10 30; do
-    for t in "direct 127.0.0.1:$p_coll" "pmproxy 127.0.0.1:$p_coll@127.0.0.1:$p_real" "proxyd 127.0.0.1:$p_coll@127.0.0.1:$p_ours"; do
+    targets=("direct 127.0.0.1:$p_coll")
+    for x in "${proxies[@]}"; do targets+=("$x 127.0.0.1:$p_coll@127.0.0.1:${port[$x]}"); done
+    for t in "${targets[@]}"; do
       set -- $t
       c0=$( [ -n "${relay[$1]:-}" ] && cpu_ns "${relay[$1]}" || echo 0)
       r[$1.$s]+="$("${pin[@]}" "$work/fetchbench" -h "$2" -n "$ITERS" -s $s | field p50_us) "
       c[$1.$s]+="$(cpu_us "$1" "$c0" "$ITERS")"
     done
   done
-  for t in "pmproxy $p_real" "proxyd $p_ours"; do
-    set -- $t
+  for x in "${proxies[@]}"; do
+    set -- "$x" "${port[$x]}"
     # REST fetch: one context, then REST_ITERS fetches over one connection (curl
     # reuses it for every URL of its config file; the client is not counted).
     ctx=$(curl -s "http://127.0.0.1:$2/pmapi/context?hostspec=127.0.0.1:$p_coll&polltimeout=600" | sed -n 's/^{"context":\([0-9]*\).*/\1/p')
@@ -102,4 +115,19 @@ for m in "r:REST fetch, 1 metric (curl, 1 conn)" "m:GET /metrics, all metrics (c
     "$(med "${r[pmproxy.$x]:-}")" "$(med "${r[proxyd.$x]:-}")" "$(med "${c[pmproxy.$x]:-}")" "$(med "${c[proxyd.$x]:-}")" \
     "$(med "${k[pmproxy.$x]:-}")" "$(med "${k[proxyd.$x]:-}")" \
     "$(ratio "$(med "${c[pmproxy.$x]:-}")" "$(med "${c[proxyd.$x]:-}")")"
+done
+[ -n "$BEFORE" ] || exit 0
+# The same rows for the BEFORE proxyd, in its "proxyd" columns.
+for s in 1 10 30; do
+  printf '%-36s %8s %8s %8s %11s %11s %11s %11s %7s\n' "fetch set=$s (before)" \
+    "$(med "${r[direct.$s]:-}")" "$(med "${r[pmproxy.$s]:-}")" "$(med "${r[before.$s]:-}")" \
+    "$(med "${c[pmproxy.$s]:-}")" "$(med "${c[before.$s]:-}")" - - \
+    "$(ratio "$(med "${c[pmproxy.$s]:-}")" "$(med "${c[before.$s]:-}")")"
+done
+for m in "r:REST fetch (before)" "m:GET /metrics (before)"; do
+  x=${m%%:*}
+  printf '%-36s %8s %8s %8s %11s %11s %11s %11s %7s\n' "${m#*:}" "-" \
+    "$(med "${r[pmproxy.$x]:-}")" "$(med "${r[before.$x]:-}")" "$(med "${c[pmproxy.$x]:-}")" "$(med "${c[before.$x]:-}")" \
+    "$(med "${k[pmproxy.$x]:-}")" "$(med "${k[before.$x]:-}")" \
+    "$(ratio "$(med "${c[pmproxy.$x]:-}")" "$(med "${c[before.$x]:-}")")"
 done
