@@ -291,11 +291,11 @@ func serve(o *options, stdout, stderr io.Writer) int {
 	}
 	srv := &server.Server{TLSConfig: rl.TLSConfig, Logger: log}
 	srv.Update(serverSettings(cfg))
-	gomemlimit := os.Getenv("GOMEMLIMIT")
-	limit, source := applyMemoryLimit(cfg.Server, gomemlimit)
+	env := startLimit(os.Getenv("GOMEMLIMIT"))
+	limit, source := applyMemoryLimit(cfg.Server, env)
 	rl.OnApply = func(c Config) {
 		srv.Update(serverSettings(c))
-		if l, src := applyMemoryLimit(c.Server, gomemlimit); l != limit {
+		if l, src := applyMemoryLimit(c.Server, env); l != limit {
 			limit = l
 			log.Info("memory limit changed", "memory_limit", describeLimit(l, src))
 		}
@@ -390,7 +390,7 @@ func checkConfig(o *options, rl *Reloader, stdout io.Writer) int {
 	fmt.Fprintf(stdout, "  config file: %s\n", path)
 	g := rl.current()
 	fmt.Fprintf(stdout, "  port: %d\n", g.cfg.Server.Port)
-	l, src, _ := memoryLimit(g.cfg.Server, os.Getenv("GOMEMLIMIT"))
+	l, src := memoryLimit(g.cfg.Server, startLimit(os.Getenv("GOMEMLIMIT")))
 	fmt.Fprintf(stdout, "  memory limit: %s\n", describeLimit(l, src))
 	if g.tls == nil {
 		fmt.Fprintln(stdout, "  TLS: off (no -C/-M, tls_conf or keystore)")

@@ -80,30 +80,41 @@ func formatByteSize(n int64) string {
 	return strconv.FormatInt(n, 10)
 }
 
+// envLimit is what GOMEMLIMIT asked for: the variable's text, and the limit the
+// runtime took from it at start (read before collectord sets its own).
+type envLimit struct {
+	text  string
+	limit int64
+}
+
+// startLimit reads GOMEMLIMIT and the limit the runtime applied from it; call it
+// once, before the first applyMemoryLimit.
+func startLimit(gomemlimit string) envLimit {
+	return envLimit{text: gomemlimit, limit: debug.SetMemoryLimit(-1)}
+}
+
 // memoryLimit decides the soft memory limit: the configuration's (file or flag)
-// when it sets one, else GOMEMLIMIT's, which the runtime has applied already
-// (set is false then: nothing to do), else DefaultMemoryLimit. A limit of 0 is
+// when it sets one, else GOMEMLIMIT's, else DefaultMemoryLimit. A limit of 0 is
 // none (math.MaxInt64 to the runtime).
-func memoryLimit(c ServerConfig, gomemlimit string) (limit int64, source string, set bool) {
+func memoryLimit(c ServerConfig, env envLimit) (limit int64, source string) {
 	switch {
 	case c.memoryLimitSet:
 		if c.MemoryLimit == 0 {
-			return math.MaxInt64, "configuration", true
+			return math.MaxInt64, "configuration"
 		}
-		return int64(c.MemoryLimit), "configuration", true
-	case gomemlimit != "":
-		return debug.SetMemoryLimit(-1), "GOMEMLIMIT", false
+		return int64(c.MemoryLimit), "configuration"
+	case env.text != "":
+		return env.limit, "GOMEMLIMIT"
 	}
-	return DefaultMemoryLimit, "default", true
+	return DefaultMemoryLimit, "default"
 }
 
 // applyMemoryLimit sets the runtime's soft memory limit from the configuration
-// (at start and on every reload) and returns it for the log.
-func applyMemoryLimit(c ServerConfig, gomemlimit string) (limit int64, source string) {
-	limit, source, set := memoryLimit(c, gomemlimit)
-	if set {
-		debug.SetMemoryLimit(limit)
-	}
+// (at start and on every reload: a limit taken out of the file goes back to
+// GOMEMLIMIT's or the default) and returns it for the log.
+func applyMemoryLimit(c ServerConfig, env envLimit) (limit int64, source string) {
+	limit, source = memoryLimit(c, env)
+	debug.SetMemoryLimit(limit)
 	return limit, source
 }
 

@@ -53,7 +53,7 @@ func TestMemoryLimitPrecedence(t *testing.T) {
 		want      string
 	}{
 		{"default", "", []string{"--config", without}, "20MiB (default)"},
-		{"GOMEMLIMIT", "30MiB", []string{"--config", without}, "(GOMEMLIMIT)"},
+		{"GOMEMLIMIT", "30MiB", []string{"--config", without}, "30MiB (GOMEMLIMIT)"},
 		{"file over GOMEMLIMIT", "30MiB", []string{"--config", withFile}, "24MiB (configuration)"},
 		{"flag over file", "", []string{"--config", withFile, "--memory-limit", "40MiB"}, "40MiB (configuration)"},
 		{"off in the file", "", []string{"--config", off}, "off (configuration)"},
@@ -69,7 +69,7 @@ func TestMemoryLimitPrecedence(t *testing.T) {
 				t.Fatal(err)
 			}
 			// GOMEMLIMIT is passed in, not set: the runtime read the real one at start.
-			if got := describeLimit(mustLimit(memoryLimit(c.Server, tc.env))); !strings.HasSuffix(got, tc.want) {
+			if got := describeLimit(memoryLimit(c.Server, envLimit{tc.env, 30 << 20})); !strings.HasSuffix(got, tc.want) {
 				t.Errorf("memory limit %q, want %q", got, tc.want)
 			}
 		})
@@ -85,29 +85,35 @@ func TestMemoryLimitPrecedence(t *testing.T) {
 	}
 }
 
-func mustLimit(limit int64, source string, _ bool) (int64, string) { return limit, source }
-
-// TestApplyMemoryLimit: the runtime's limit is the one decided, and a
-// configuration without one leaves a GOMEMLIMIT limit alone. (The limit is the
-// process's: this test does not run in parallel with others that set it.)
+// TestApplyMemoryLimit: the runtime's limit is the one decided, and a limit
+// taken out of the configuration by a reload goes back to GOMEMLIMIT's (read at
+// start) or the default. (The limit is the process's: this test does not run in
+// parallel with others that set it.)
 func TestApplyMemoryLimit(t *testing.T) {
 	old := debug.SetMemoryLimit(-1)
 	t.Cleanup(func() { debug.SetMemoryLimit(old) })
+	runtimeLimit := func() int64 { return debug.SetMemoryLimit(-1) }
 	var c ServerConfig
-	if l, src := applyMemoryLimit(c, ""); l != DefaultMemoryLimit || src != "default" || debug.SetMemoryLimit(-1) != DefaultMemoryLimit {
-		t.Fatalf("default: %d %s, runtime %d", l, src, debug.SetMemoryLimit(-1))
+	if l, src := applyMemoryLimit(c, envLimit{}); l != DefaultMemoryLimit || src != "default" || runtimeLimit() != DefaultMemoryLimit {
+		t.Fatalf("default: %d %s, runtime %d", l, src, runtimeLimit())
 	}
 	c.MemoryLimit, c.memoryLimitSet = 48<<20, true
-	if applyMemoryLimit(c, "30MiB"); debug.SetMemoryLimit(-1) != 48<<20 {
-		t.Fatalf("configured 48MiB: runtime %d", debug.SetMemoryLimit(-1))
+	if applyMemoryLimit(c, envLimit{}); runtimeLimit() != 48<<20 {
+		t.Fatalf("configured 48MiB: runtime %d", runtimeLimit())
 	}
 	c.MemoryLimit = 0
-	if applyMemoryLimit(c, ""); debug.SetMemoryLimit(-1) != math.MaxInt64 {
-		t.Fatalf("off: runtime %d", debug.SetMemoryLimit(-1))
+	if applyMemoryLimit(c, envLimit{}); runtimeLimit() != math.MaxInt64 {
+		t.Fatalf("off: runtime %d", runtimeLimit())
 	}
-	debug.SetMemoryLimit(30 << 20) // as GOMEMLIMIT=30MiB would have at start
-	if l, src := applyMemoryLimit(ServerConfig{}, "30MiB"); l != 30<<20 || src != "GOMEMLIMIT" || debug.SetMemoryLimit(-1) != 30<<20 {
-		t.Fatalf("GOMEMLIMIT kept: %d %s, runtime %d", l, src, debug.SetMemoryLimit(-1))
+	// GOMEMLIMIT=30MiB at start: the runtime had applied it before collectord read it.
+	debug.SetMemoryLimit(30 << 20)
+	env := startLimit("30MiB")
+	c.MemoryLimit = 48 << 20
+	if applyMemoryLimit(c, env); runtimeLimit() != 48<<20 {
+		t.Fatalf("configured over GOMEMLIMIT: runtime %d", runtimeLimit())
+	}
+	if l, src := applyMemoryLimit(ServerConfig{}, env); l != 30<<20 || src != "GOMEMLIMIT" || runtimeLimit() != 30<<20 {
+		t.Fatalf("limit taken out of the file: %d %s, runtime %d, want GOMEMLIMIT's 30MiB back", l, src, runtimeLimit())
 	}
 }
 
