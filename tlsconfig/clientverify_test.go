@@ -301,3 +301,35 @@ func BenchmarkClientCheck(b *testing.B) {
 		}
 	})
 }
+
+// TestVerifierConcurrent: handshakes run in parallel and share the memory (run
+// under -race by make race).
+func TestVerifierConcurrent(t *testing.T) {
+	p := newPKI(t)
+	st, err := store.Open(p.serverDir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := &clientVerifier{anchors: storeAnchors(st, true), required: true, now: time.Now}
+	other := testcerts.New(t, nil, testcerts.Options{CN: "otherCA", IsCA: true})
+	bad := testcerts.New(t, other, testcerts.Options{CN: "x", Client: true})
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for range 8 {
+		wg.Go(func() {
+			for range 20 {
+				if err := v.verifyPeer([][]byte{p.client.Cert.Raw}, nil); err != nil {
+					errs <- err
+				}
+				if v.verifyPeer([][]byte{bad.Cert.Raw}, nil) == nil {
+					errs <- errors.New("stranger accepted")
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
