@@ -236,7 +236,8 @@ func TestLoopTimeouts(t *testing.T) {
 	if _, err := br.ReadByte(); err != io.EOF {
 		t.Fatalf("idle connection: %v", err)
 	}
-	if d := time.Since(start); d < 150*time.Millisecond || d > 3*time.Second {
+	// Not at once (the lower bound leaves room for a client scheduled late).
+	if d := time.Since(start); d < 50*time.Millisecond || d > 3*time.Second {
 		t.Fatalf("idle connection closed after %v", d)
 	}
 	c, br = dial(t, ln)
@@ -263,7 +264,7 @@ func waitLoopConns(t *testing.T, s *Server, n int) {
 
 // A client that asks and never reads is cut off by WriteTimeout.
 func TestLoopWriteTimeout(t *testing.T) {
-	big := bytes.Repeat([]byte("z"), 64<<20)
+	big := bytes.Repeat([]byte("z"), 32<<20) // beyond what loopback socket buffers hold
 	s, ln := startLoop(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(big) }),
 		func(s *Server) { s.WriteTimeout = 200 * time.Millisecond })
 	c, _ := dial(t, ln)
