@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -122,10 +123,10 @@ func TestTLSFirst(t *testing.T) {
 func TestRequireClientCert(t *testing.T) {
 	pki := ptest.NewPKI(t)
 	col := ptest.StartCollector(t, nil)
-	remote := false // whether the test's loopback peers count as remote
+	var remote atomic.Bool // whether the test's loopback peers count as remote (read by the server's goroutines)
 	px := ptest.StartProxy(t, ptest.ProxyOptions{TLS: pki.ServerTLS(t, true), Server: func(s *server.Server) {
 		s.RequireClientCert = true
-		s.IsLocal = func(net.Addr) bool { return !remote }
+		s.IsLocal = func(net.Addr) bool { return !remote.Load() }
 	}})
 	// Local plain clients are exempt, as pmcd -Q exempts them.
 	if resp, err := http.Get(px.URL() + "/pmapi/context?hostspec=" + col.Addr); err != nil || resp.StatusCode != 200 {
@@ -133,7 +134,7 @@ func TestRequireClientCert(t *testing.T) {
 	} else {
 		resp.Body.Close()
 	}
-	remote = true
+	remote.Store(true)
 	resp, err := http.Get(px.URL() + "/pmapi/context?hostspec=" + col.Addr)
 	if err != nil {
 		t.Fatal(err)
