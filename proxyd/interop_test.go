@@ -673,7 +673,9 @@ func TestSIGTERM(t *testing.T) {
 	defer cmd.Process.Kill()
 	var logs syncBuffer
 	addrc := make(chan string, 1)
+	scanned := make(chan struct{})
 	go func() {
+		defer close(scanned)
 		sc := bufio.NewScanner(stderr)
 		re := regexp.MustCompile(`msg="proxyd listening" addr=(\S+)`)
 		for sc.Scan() {
@@ -706,7 +708,9 @@ func TestSIGTERM(t *testing.T) {
 		t.Errorf("in-flight request: status %d", s)
 	}
 	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	// Wait closes stderr: read it to the end (the process's exit) first, or
+	// the last lines ("proxyd stopped") may be lost.
+	go func() { <-scanned; done <- cmd.Wait() }()
 	select {
 	case err := <-done:
 		if err != nil {
