@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/gopcp/gopcp/collectord/metrics"
+	"github.com/gopcp/gopcp/internal/rawconn"
 	"github.com/gopcp/gopcp/protocol"
 )
 
@@ -396,9 +397,9 @@ var errRefused = errors.New("refused")
 
 // handle runs one client from greeting to close.
 func (s *Server) handle(ctx context.Context, nc net.Conn) {
-	// Reads and writes go through raw system calls (rawconn.go); Close and
+	// Reads and writes go through raw system calls (internal/rawconn); Close and
 	// Shutdown still act on nc itself.
-	c := &client{srv: s, set: s.Settings(), raw: nc, conn: protocol.NewConnSize(newRawConn(nc), readBufSize), start: time.Now(), peer: nc.RemoteAddr()}
+	c := &client{srv: s, set: s.Settings(), raw: nc, conn: protocol.NewConnSize(rawconn.Wrap(nc), readBufSize), start: time.Now(), peer: nc.RemoteAddr()}
 	defer nc.Close()
 	// A bug in one request's handling must cost that client, not the daemon.
 	defer func() {

@@ -10,9 +10,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gopcp/gopcp/internal/rawconn"
 	"github.com/gopcp/gopcp/pmapi"
 	"github.com/gopcp/gopcp/protocol"
-	"github.com/gopcp/gopcp/proxyd/server"
 	"github.com/gopcp/gopcp/proxyd/upstream"
 )
 
@@ -93,8 +93,8 @@ func (c *collector) connect(ctx context.Context) (*conn, error) {
 				st.certReqd = true
 			}
 		}
-		// Raw system calls on the collector's socket: see server.RawConn.
-		st.raw = &boundConn{Conn: server.RawConn(nc)}
+		// Raw system calls on the collector's socket: see rawconn.Wrap.
+		st.raw = &boundConn{Conn: rawconn.Wrap(nc)}
 		return upstream.NewGreetedConn(st.raw, greeting), nil
 	}
 	pc, err := pmapi.Connect(ctx, c.key, opts)

@@ -16,7 +16,7 @@
 // HTTP connections are served by a keep-alive loop of the server's own for plain
 // GETs (httploop.go, the REST polling path), which hands a connection to
 // net/http at its first request of any other kind. Accepted sockets are read
-// and written with raw system calls (rawconn.go).
+// and written with raw system calls (internal/rawconn).
 package server
 
 import (
@@ -33,6 +33,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gopcp/gopcp/internal/rawconn"
 	"github.com/gopcp/gopcp/proxyd/relay"
 	"github.com/gopcp/gopcp/tlsconfig"
 )
@@ -264,7 +265,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			return err
 		}
 		delay = 0
-		c = RawConn(c)
+		c = rawconn.Wrap(c)
 		st := s.Settings()
 		if s.conns.Add(1) > int64(st.MaxConnections) {
 			s.conns.Add(-1)

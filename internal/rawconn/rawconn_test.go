@@ -1,4 +1,4 @@
-package server
+package rawconn
 
 import (
 	"bytes"
@@ -28,7 +28,7 @@ func loopbackPair(t *testing.T) (srv net.Conn, cli net.Conn) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv = newRawConn(nc)
+	srv = Wrap(nc)
 	if _, ok := srv.(*rawConn); !ok {
 		t.Fatalf("a TCP connection was not wrapped: %T", srv)
 	}
@@ -111,7 +111,7 @@ func TestRawConnLeavesOthersAlone(t *testing.T) {
 	a, b := net.Pipe()
 	defer a.Close()
 	defer b.Close()
-	if c := newRawConn(a); c != a {
+	if c := Wrap(a); c != a {
 		t.Fatalf("net.Pipe wrapped as %T", c)
 	}
 }
