@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"crypto/tls"
 	"io"
 	"log/slog"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/gopcp/gopcp/certdb/store"
 	"github.com/gopcp/gopcp/internal/testcerts"
-	"github.com/gopcp/gopcp/protocol"
 	"github.com/gopcp/gopcp/tlsconfig"
 )
 
@@ -47,23 +45,6 @@ func BenchmarkConnectMTLSFetch(b *testing.B) {
 	})
 	cli := clientCfg(p, p.client)
 	b.ReportAllocs()
-	for b.Loop() {
-		nc, err := net.Dial("tcp", addr)
-		if err != nil {
-			b.Fatal(err)
-		}
-		c := protocol.NewConn(nc)
-		c.Read()
-		c.Write(&protocol.Creds{Creds: []uint32{protocol.VersionCred(protocol.FeatureSecure | protocol.FeatureSecureAck)}})
-		c.Read()
-		if _, err := c.UpgradeClient(context.Background(), cli); err != nil {
-			b.Fatal(err)
-		}
-		c.Write(&protocol.Profile{})
-		c.Write(&protocol.Fetch{Highres: true, PMIDs: []protocol.PMID{0x0f000800}})
-		if _, err := c.ReadRaw(); err != nil {
-			b.Fatal(err)
-		}
-		nc.Close()
-	}
+	b.ResetTimer()
+	connectFetchLoop(b, addr, cli)
 }

@@ -258,12 +258,21 @@ func benchConnect(b *testing.B, secure bool) {
 			s.TLSConfig = func() *tls.Config { return srvCfg }
 		}
 	})
-	cli := clientCfg(p, nil)
-	flags := uint16(0)
+	var cli *tls.Config
 	if secure {
-		flags = protocol.FeatureSecure | protocol.FeatureSecureAck
+		cli = clientCfg(p, nil)
 	}
 	b.ResetTimer()
+	connectFetchLoop(b, addr, cli)
+}
+
+// connectFetchLoop connects to addr b.N times: greeting, CREDS, with cli a TLS
+// handshake, one fetch, close.
+func connectFetchLoop(b *testing.B, addr string, cli *tls.Config) {
+	flags := uint16(0)
+	if cli != nil {
+		flags = protocol.FeatureSecure | protocol.FeatureSecureAck
+	}
 	for i := 0; i < b.N; i++ {
 		nc, err := net.Dial("tcp", addr)
 		if err != nil {
@@ -272,7 +281,7 @@ func benchConnect(b *testing.B, secure bool) {
 		c := protocol.NewConn(nc)
 		c.Read()
 		c.Write(&protocol.Creds{Creds: []uint32{protocol.VersionCred(flags)}})
-		if secure {
+		if cli != nil {
 			c.Read()
 			if _, err := c.UpgradeClient(context.Background(), cli); err != nil {
 				b.Fatal(err)
