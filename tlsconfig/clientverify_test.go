@@ -49,12 +49,7 @@ func TestRememberedClientStillChecked(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var checks atomic.Int32
-	verify := srv.VerifyPeerCertificate
-	srv.VerifyPeerCertificate = func(raw [][]byte, chains [][]*x509.Certificate) error {
-		checks.Add(1)
-		return verify(raw, chains)
-	}
+	checks := countChecks(srv)
 	for i := range 2 {
 		if _, se := testcerts.Handshake(t, srv, rawClient(leafConfig(p.client))); se != nil {
 			t.Fatalf("handshake %d of the trusted client: %v", i+1, se)
@@ -103,12 +98,7 @@ func TestNoSessionResumption(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var checks atomic.Int32
-	verify := srv.VerifyPeerCertificate
-	srv.VerifyPeerCertificate = func(raw [][]byte, chains [][]*x509.Certificate) error {
-		checks.Add(1)
-		return verify(raw, chains)
-	}
+	checks := countChecks(srv)
 	tickets := &countingCache{ClientSessionCache: tls.NewLRUClientSessionCache(4)}
 	var resumed atomic.Bool
 	for _, v := range []uint16{tls.VersionTLS13, tls.VersionTLS12} {
@@ -332,4 +322,16 @@ func TestVerifierConcurrent(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
+}
+
+// countChecks counts the calls of srv's client-certificate check (remembered or
+// not), so a test can see that every handshake went through it.
+func countChecks(srv *tls.Config) *atomic.Int32 {
+	checks := new(atomic.Int32)
+	verify := srv.VerifyPeerCertificate
+	srv.VerifyPeerCertificate = func(raw [][]byte, chains [][]*x509.Certificate) error {
+		checks.Add(1)
+		return verify(raw, chains)
+	}
+	return checks
 }

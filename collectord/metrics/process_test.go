@@ -653,19 +653,7 @@ var procBenchSet = []string{"proc.psinfo.pid", "proc.psinfo.cmd", "proc.psinfo.p
 	"proc.psinfo.vsize", "proc.psinfo.ttyname", "proc.psinfo.threads", "proc.memory.rss", "proc.memory.share",
 	"proc.id.uid_nm", "proc.io.read_bytes", "proc.io.write_bytes", "proc.schedstat.cpu_time", "proc.fd.count"}
 
-func benchProc(b *testing.B, r *Registry) {
-	var pmids []protocol.PMID
-	for _, n := range procBenchSet {
-		pmids = append(pmids, pmidOf(b, r, n))
-	}
-	dst := r.Fetch(nil, pmids)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		dst = r.Fetch(dst[:0], pmids)
-	}
-	b.ReportMetric(float64(len(dst[0].Values)), "procs")
-}
+func benchProc(b *testing.B, r *Registry) { benchProcSet(b, r, procBenchSet) }
 
 // BenchmarkProcAll: every process of this host, the ps-style set of metrics.
 func BenchmarkProcAll(b *testing.B) {
