@@ -1,64 +1,71 @@
-// Command floorserver is a benchmark baseline: a PCP server that does no work at all.
-// It greets, takes CREDS, and answers every name lookup and fetch with a canned
-// reply, so fetchbench against it measures only the libpcp client, the kernel and
-// loopback: the floor under any collector's latency on this machine.
+// Command floorserver is a benchmark baseline: a PCP server that does no work at
+// all (package floor says exactly what it answers). fetchbench against it
+// measures only the libpcp client, the Go runtime, the kernel and loopback: the
+// floor under any Go collector's CPU per operation on this machine.
+// bench/floorserver.c is the same server in C, the floor without a runtime.
 //
-//	floorserver -p PORT
+//	floorserver [-p PORT] [-loop goroutine|raw]
+//
+// -loop goroutine (the default) serves each connection on a goroutine of its own
+// through the net package, the shape of collectord; -loop raw runs one event
+// loop whose system calls are all raw (floor.RawLoop). It listens on 127.0.0.1
+// only; with -p 0 it takes a free port and prints "port N" on stdout. It runs
+// until killed.
 package main
 
 import (
 	"flag"
-	"log"
+	"fmt"
+	"io"
+	"log/slog"
 	"net"
+	"os"
 	"strconv"
 
-	"github.com/gopcp/gopcp/protocol"
+	"github.com/gopcp/gopcp/internal/cmd/floorserver/floor"
 )
 
-func main() {
-	port := flag.Int("p", 44799, "port on 127.0.0.1")
-	flag.Parse()
-	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(*port))
-	if err != nil {
-		log.Fatal(err)
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fl := flag.NewFlagSet("floorserver", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	port := fl.Int("p", 44799, "port on 127.0.0.1 (0: any free port, printed)")
+	loop := fl.String("loop", "goroutine", "goroutine (one per connection, net package) or raw (one raw-epoll event loop)")
+	if err := fl.Parse(args); err != nil || fl.NArg() != 0 || *port < 0 || *port > 65535 ||
+		(*loop != "goroutine" && *loop != "raw") {
+		fmt.Fprintln(stderr, "usage: floorserver [-p 0..65535] [-loop goroutine|raw]")
+		return 2
 	}
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			log.Fatal(err)
-		}
-		go serve(nc)
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	var err error
+	if *loop == "raw" {
+		err = serveRaw(*port, stdout)
+	} else {
+		err = serveGoroutines(*port, stdout)
 	}
+	log.Error("floorserver stopped", "loop", *loop, "port", *port, "err", err)
+	return 1
 }
 
-func serve(nc net.Conn) {
-	defer nc.Close()
-	c := protocol.NewConn(nc)
-	c.Write(protocol.Greeting(0, protocol.FeatureHighres|protocol.FeatureDescs|protocol.FeatureLabels))
-	if _, err := c.Read(); err != nil {
-		return
+func serveRaw(port int, stdout io.Writer) error {
+	l, err := floor.ListenRaw(port)
+	if err != nil {
+		return err
 	}
-	for {
-		p, err := c.Read()
-		if err != nil {
-			return
-		}
-		switch p := p.(type) {
-		case *protocol.Profile:
-		case *protocol.PMNSNames:
-			ids := make([]protocol.PMID, len(p.Names))
-			for i := range ids {
-				ids[i] = protocol.NewPMID(60, 0, uint32(i))
-			}
-			c.Write(&protocol.PMNSIDs{Status: int32(len(ids)), IDs: ids})
-		case *protocol.Fetch:
-			r := &protocol.Result{Highres: p.Highres}
-			for _, id := range p.PMIDs {
-				r.VSets = append(r.VSets, protocol.ValueSet{PMID: id, NumVal: 1, Values: []protocol.Value{protocol.Insitu32(protocol.InNull, 1)}})
-			}
-			c.Write(r)
-		default:
-			c.Write(&protocol.ErrorPDU{Code: protocol.ErrIPC})
-		}
+	if port == 0 {
+		fmt.Fprintf(stdout, "port %d\n", l.Addr().Port())
 	}
+	return l.Serve()
+}
+
+func serveGoroutines(port int, stdout io.Writer) error {
+	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+	if err != nil {
+		return err
+	}
+	if port == 0 {
+		fmt.Fprintf(stdout, "port %d\n", ln.Addr().(*net.TCPAddr).Port)
+	}
+	return floor.ServeConns(ln)
 }
