@@ -50,8 +50,8 @@ const (
 	typeHighresResult = 0x7015
 
 	errIPC   = 1<<32 - 12366 // PM_ERR_IPC (-12366) as the word on the wire
-	inNull   = 0xffffffff // PM_IN_NULL: the instance of a singular metric
-	pmidBase = 60 << 22   // domain 60 in a PMID's top nine bits
+	inNull   = 0xffffffff    // PM_IN_NULL: the instance of a singular metric
+	pmidBase = 60 << 22      // domain 60 in a PMID's top nine bits
 
 	// greeting's datum: PDU version 2, licence byte 1, features HIGHRES (0x400),
 	// DESCS (0x800) and LABELS (0x200).
