@@ -2,9 +2,22 @@
 # bench.sh: our collectord against the real pmcd, same run, same libpcp client
 # (bench/fetchbench.c), plaintext, TLS (ECDSA P-256 certificates from certdb
 # quickstart) and mutual TLS (the same, plus a client certificate the server
-# requires and verifies: collectord -Q, pmcd with tls-verify-clients), with the
-# no-op floor server (internal/cmd/floorserver) as the baseline. Figures go into
+# requires and verifies: collectord -Q, pmcd with tls-verify-clients), with
+# three no-op floor servers as baselines for the plaintext rows. Figures go into
 # BENCHMARKS.md. Loopback only.
+#
+# The floors answer lookups and fetches with canned values and do nothing else
+# (internal/cmd/floorserver/floor says what, byte for byte the same in all
+# three): what is left of a server's CPU per operation when it has no work is
+# the cost of its runtime, the kernel and loopback on this machine.
+#   floor-go   internal/cmd/floorserver: a goroutine per connection through the
+#              net package, the shape of collectord (the cpu-floor column)
+#   floor-raw  internal/cmd/floorserver -loop raw: one Go event loop, every
+#              system call raw, waiting for its epoll fd in the runtime's poller:
+#              the least a Go server spends without leaving the runtime
+#   floor-C    bench/floorserver.c: one epoll loop in C, no runtime at all
+# They get a table of their own after the main one (median and spread over the
+# rounds), and rows in the memory table.
 #
 # For each measurement it reports the p50 latency, the single-client throughput
 # and the SERVER CPU time per operation: the delta of the first field of
@@ -18,11 +31,11 @@
 #   ITERS=5000    fetches per fetch measurement
 #   CONNECTS=300  connect+lookup+fetch cycles per connect measurement
 #   CLIENTS=200   concurrent clients in the throughput section (0 skips it); the
-#                 section ends with each server's memory: at idle, with CLIENTS idle
-#                 clients (each connected, names looked up, one fetch of the
-#                 30-metric set), and the peak (VmHWM) over the whole run
+#                 section ends with each server's memory, the floors' too: at
+#                 idle, with CLIENTS idle clients (each connected, names looked
+#                 up, one fetch of the 30-metric set), and the peak (VmHWM)
 #   BENCH_CPU=1   the CPU every server and client is pinned to (taskset -c)
-#   BENCH_PORT=44711  the first of the ten loopback ports used
+#   BENCH_PORT=44711  the first of the twelve loopback ports used
 #   COLLECTORD=bin/collectord  the collectord binary measured
 #   BASE=         another collectord binary (the build before a change) measured
 #                 in the same rounds (plaintext, TLS and mutual TLS), in the
@@ -61,6 +74,7 @@ trap cleanup EXIT
 [ -x /usr/lib/pcp/bin/pmcd ] && [ -f /usr/include/pcp/pmapi.h ] || {
   echo "bench: real PCP missing: run $REF install" >&2; exit 1; }
 cc -O2 -o "$work/fetchbench" bench/fetchbench.c -lpcp || exit 1
+cc -O2 -o "$work/floorc" bench/floorserver.c || exit 1
 # idleclients N HOST: N processes, each connects through libpcp, looks the
 # 30-metric set up and fetches it once, then sits idle holding its connection;
 # "ready K" (K that got their fetch) once all have, and all leave at end of input.
@@ -142,12 +156,12 @@ printf 'tls-ca-cert-file = %s\n' "$work/ca.pem" > "$work/client-tls.conf"
 printf 'tls-ca-cert-file = %s\ntls-cert-file = %s\ntls-key-file = %s\n' \
   "$work/ca.pem" "$work/client.pem" "$work/client.pem" > "$work/client-mtls.conf"
 
-# Ten consecutive ports from BENCH_PORT (they lie in Linux's ephemeral range, so
+# Twelve consecutive ports from BENCH_PORT (they lie in Linux's ephemeral range, so
 # a busy machine's outgoing connection can hold one: pick another base then).
 BENCH_PORT=${BENCH_PORT:-44711}
 p_real=$BENCH_PORT p_ours=$((BENCH_PORT + 1)) p_real_tls=$((BENCH_PORT + 2)) p_ours_tls=$((BENCH_PORT + 3)) p_floor=$((BENCH_PORT + 4))
 p_real_mtls=$((BENCH_PORT + 5)) p_ours_mtls=$((BENCH_PORT + 6)) p_base=$((BENCH_PORT + 7))
-p_base_tls=$((BENCH_PORT + 8)) p_base_mtls=$((BENCH_PORT + 9))
+p_base_tls=$((BENCH_PORT + 8)) p_base_mtls=$((BENCH_PORT + 9)) p_floorraw=$((BENCH_PORT + 10)) p_floorc=$((BENCH_PORT + 11))
 # All the clients come from 127.0.0.1, standing in for as many hosts: our
 # per-address limit (64 by default) is raised above CLIENTS for the benchmark.
 printf '[server]\nmax_clients_per_addr = %d\n' $((CLIENTS > 64 ? CLIENTS + 16 : 64)) > "$work/collectord.toml"
@@ -167,10 +181,13 @@ if [ -n "$BASE" ]; then
 fi
 go build -o "$work/floorserver" ./internal/cmd/floorserver || exit 1
 "${pin[@]}" "$work/floorserver" -p $p_floor & pids+=($!); pid_floor=$!
-waitport $p_ours && waitport $p_ours_tls && waitport $p_ours_mtls && waitport $p_floor || { echo "bench: a server did not start" >&2; exit 1; }
+"${pin[@]}" "$work/floorserver" -p $p_floorraw -loop raw & pids+=($!); pid_floorraw=$!
+"${pin[@]}" "$work/floorc" -p $p_floorc & pids+=($!); pid_floorc=$!
+waitport $p_ours && waitport $p_ours_tls && waitport $p_ours_mtls && waitport $p_floor && waitport $p_floorraw &&
+  waitport $p_floorc || { echo "bench: a server did not start" >&2; exit 1; }
 # A port held by someone else's server would pass waitport while ours exited on
 # "address already in use" and every figure would be that other server's.
-for p in $pid_ours $pid_ourstls $pid_oursmtls $pid_floor $pid_base; do
+for p in $pid_ours $pid_ourstls $pid_oursmtls $pid_floor $pid_floorraw $pid_floorc $pid_base; do
   kill -0 "$p" 2>/dev/null || { echo "bench: a server exited at start (port busy? BENCH_PORT=$BENCH_PORT: pick another)" >&2; exit 1; }
 done
 export PCP_DERIVED_CONFIG=
@@ -183,6 +200,7 @@ srv[real]=$(tree "$(cat "$work/pmcd/pmcd.pid")" | tr '\n' ' ')
 srv[realtls]=$(tree "$(cat "$work/pmcd-tls/pmcd.pid")" | tr '\n' ' ')
 srv[realmtls]=$(tree "$(cat "$work/pmcd-mtls/pmcd.pid")" | tr '\n' ' ')
 srv[ours]=$pid_ours srv[ourstls]=$pid_ourstls srv[oursmtls]=$pid_oursmtls srv[floor]=$pid_floor srv[base]=$pid_base
+srv[floorraw]=$pid_floorraw srv[floorc]=$pid_floorc
 srv[basetls]=$pid_basetls srv[basemtls]=$pid_basemtls
 for k in real realtls realmtls; do
   set -- ${srv[$k]}
@@ -202,7 +220,12 @@ mem() {
   awk -v r=$rss -v p=$priv 'BEGIN{printf "%.1f/%.1f", r/1024, p/1024}'
 }
 pminfo -h 127.0.0.1:$p_ours -f hinv.ncpu >/dev/null
+# The floors have served one client too (pminfo asks for descriptors, which a
+# floor does not answer): one connect, lookup and fetch.
+for p in $p_floor $p_floorraw $p_floorc; do "$work/fetchbench" -h 127.0.0.1:$p -C -n 1 >/dev/null; done
 mem_idle_real=$(mem ${srv[real]}) mem_idle_ours=$(mem $pid_ours)
+declare -A mem_idle
+for k in floorc floor floorraw; do mem_idle[$k]=$(mem ${srv[$k]}); done
 
 # run TARGET PORT OPS FETCHBENCH-ARGS...: one pinned fetchbench run; records its
 # p50, the server's CPU per operation (µs) and operations per second.
@@ -239,14 +262,15 @@ for r in $(seq "$ROUNDS"); do
       set -- $t
       run "$1" "$2" "$ITERS" -n "$ITERS" -s $s
     done < <(rows "real $p_real" "ours $p_ours" "realtls $p_real_tls" "ourstls $p_ours_tls" "floor $p_floor" \
-      ${BASE:+"base $p_base"} ${BASE:+"basetls $p_base_tls"})
+      "floorraw $p_floorraw" "floorc $p_floorc" ${BASE:+"base $p_base"} ${BASE:+"basetls $p_base_tls"})
   done
   KEY=C
   while read -r t; do
     set -- $t
     run "$1" "$2" "$CONNECTS" -n "$CONNECTS" -C
   done < <(rows "real $p_real" "ours $p_ours" "realtls $p_real_tls" "ourstls $p_ours_tls" \
-    "realmtls $p_real_mtls" "oursmtls $p_ours_mtls" ${BASE:+"base $p_base"} ${BASE:+"basetls $p_base_tls"} ${BASE:+"basemtls $p_base_mtls"})
+    "realmtls $p_real_mtls" "oursmtls $p_ours_mtls" "floor $p_floor" "floorraw $p_floorraw" "floorc $p_floorc" \
+    ${BASE:+"base $p_base"} ${BASE:+"basetls $p_base_tls"} ${BASE:+"basemtls $p_base_mtls"})
 done
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{if (a+0 > 0 && b+0 > 0) printf "%.2fx", a/b; else print "-"}'; }
@@ -266,15 +290,32 @@ for k in 1 10 30 C; do
     [ "$tls" = mtls ] && name="$name mTLS"
     a=$(m "${p50[real$tls.$k]:-}") b=$(m "${p50[ours$tls.$k]:-}")
     ca=$(m "${cpu[real$tls.$k]:-}") cb=$(m "${cpu[ours$tls.$k]:-}")
-    cf="-"; [ -z "$tls" ] && [ $k != C ] && cf=$(m "${cpu[floor.$k]:-}")
+    cf="-"; [ -z "$tls" ] && cf=$(m "${cpu[floor.$k]:-}")
     printf '%-26s | %9s %9s %7s | %9s %9s %9s %7s | %9s %9s' "$name" "$a" "$b" "$(ratio "$a" "$b")" \
       "$ca" "$cb" "$cf" "$(ratio "$ca" "$cb")" "$(m "${ops[real$tls.$k]:-}")" "$(m "${ops[ours$tls.$k]:-}")"
     cx=$(m "${cpu[base$tls.$k]:-}"); basecol "$cx" "$(ratio "$cx" "$cb")"
     echo
   done
 done
-echo "(ratio = real pmcd's CPU per operation / collectord's; mTLS: the client presents an"
-echo " ECDSA P-256 certificate the server requires and verifies)"
+echo "(ratio = real pmcd's CPU per operation / collectord's; cpu-floor = floor-go below; mTLS:"
+echo " the client presents an ECDSA P-256 certificate the server requires and verifies)"
+
+# spread: "min-max" of the numbers on stdin.
+spread() { tr ' ' '\n' | grep . | sort -n | awk 'NR == 1 {lo = $1} {hi = $1} END {if (NR) printf "%s-%s", lo, hi; else print "n/a"}'; }
+# ms TARGET.KEY: "median (min-max)" of a target's CPU per operation.
+ms() { printf '%s (%s)' "$(m "${cpu[$1]:-}")" "$(echo "${cpu[$1]:-}" | spread)"; }
+if [ "$ROWS" = all ]; then
+  echo "== floors: server CPU in µs per operation, median (min-max) of $ROUNDS rounds, beside the"
+  echo "== real pmcd and collectord of the same rounds"
+  printf '%-22s | %-23s %-23s | %-23s %-23s %-23s\n' measurement real-pmcd collectord floor-C floor-go floor-raw
+  for k in 1 10 30 C; do
+    name="fetch set=$k"; [ $k = C ] && name="connect+lookup+fetch"
+    printf '%-22s | %-23s %-23s | %-23s %-23s %-23s\n' "$name" "$(ms real.$k)" "$(ms ours.$k)" \
+      "$(ms floorc.$k)" "$(ms floor.$k)" "$(ms floorraw.$k)"
+  done
+  echo "(floor-C: bench/floorserver.c, one epoll loop; floor-go: a goroutine per connection, net"
+  echo " package; floor-raw: floorserver -loop raw, one Go event loop with raw system calls)"
+fi
 
 [ "$CLIENTS" -gt 0 ] && [ "$ROWS" = all ] || exit 0
 # CLIENTS idle clients on one server at a time: its memory while they stay.
@@ -290,6 +331,8 @@ idle_mem() {
 }
 mem_clients_real=$(idle_mem $p_real ${srv[real]})
 mem_clients_ours=$(idle_mem $p_ours $pid_ours)
+declare -A mem_clients port_of=([floorc]=$p_floorc [floor]=$p_floor [floorraw]=$p_floorraw)
+for k in floorc floor floorraw; do mem_clients[$k]=$(idle_mem ${port_of[$k]} ${srv[$k]}); done
 echo "== $CLIENTS concurrent clients, total fetches per second (same pinned CPU)"
 for s in 1 10 30; do
   a=$("${pin[@]}" "$work/fetchbench" -h 127.0.0.1:$p_real -n $((ITERS / 5)) -c "$CLIENTS" -s $s 2>/dev/null | tr '\n' ' ')
@@ -303,3 +346,7 @@ echo "== memory in MiB, RSS/private (real-pmcd: pmcd+pmdalinux+pmdaproc summed)"
 printf '%-10s | %-9s | %-30s | %-13s | %s\n' server idle "$CLIENTS idle clients (ready K)" "after the run" "peak RSS (VmHWM) over the run"
 printf '%-10s | %-9s | %-30s | %-13s | %s\n' real-pmcd "$mem_idle_real" "$mem_clients_real" "$(mem ${srv[real]})" "$(hwm ${srv[real]})"
 printf '%-10s | %-9s | %-30s | %-13s | %s\n' collectord "$mem_idle_ours" "$mem_clients_ours" "$(mem $pid_ours)" "$(hwm $pid_ours)"
+for k in floorc floor floorraw; do
+  case $k in floorc) name=floor-C;; floor) name=floor-go;; *) name=floor-raw;; esac
+  printf '%-10s | %-9s | %-30s | %-13s | %s\n' "$name" "${mem_idle[$k]}" "${mem_clients[$k]}" "$(mem ${srv[$k]})" "$(hwm ${srv[$k]})"
+done
