@@ -23,7 +23,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -194,7 +193,7 @@ type request struct {
 	w      http.ResponseWriter
 	r      *http.Request
 	ctx    context.Context
-	params url.Values
+	params params
 	ctxid  string // from the path
 	client string // the "client" parameter, echoed
 	wc     *webContext
@@ -241,9 +240,10 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), a.conf().RequestTimeout)
-	defer cancel()
-	q := &request{a: a, w: w, r: r, ctx: ctx, params: r.URL.Query(), ctxid: ctxid, trusted: trustedClient(r)}
+	ctx := newReqContext(r.Context(), a.conf().RequestTimeout)
+	defer ctx.release()
+	q := &request{a: a, w: w, r: r, ctx: ctx, ctxid: ctxid, trusted: trustedClient(r)}
+	q.params.parse(r.URL.RawQuery)
 	q.client = q.params.Get("client")
 	if v := q.params.Get("context"); v != "" && q.ctxid == "" {
 		q.ctxid = v

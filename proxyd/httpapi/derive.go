@@ -119,8 +119,7 @@ func (w *logWriter) Write(p []byte) (int, error) {
 // each ended by a newline, '&' or ';', read as pmproxy reads them.
 // Answers {"context":N,"success":true}, or 400 with libpcp's message.
 func (q *request) derive() *apiError {
-	_, hasName := q.params["name"]
-	_, hasExpr := q.params["expr"]
+	hasName, hasExpr := q.params.Has("name"), q.params.Has("expr")
 	name, expr := q.params.Get("name"), q.params.Get("expr")
 	if q.r.Method == http.MethodPost {
 		body, err := io.ReadAll(q.r.Body)
