@@ -78,11 +78,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/gopcp/gopcp/protocol"
 )
@@ -198,11 +200,14 @@ type sourceState struct {
 	errors atomic.Uint64
 }
 
+// fetchScratch is one fetch's bookkeeping, pooled on the Registry: per PMID the
+// entry it routes to (nil when it failed up front), the requests sorted by
+// source, and for FetchLent the results themselves.
 type fetchScratch struct {
-	counts []int
-	reqs   []Request
-	srcOf  []int
-	sorted []Request
+	counts  []int
+	ents    []*entry
+	sorted  []Request
+	results []Result
 }
 
 // New builds a registry from the registered sources. It reads no kernel file: the
@@ -282,15 +287,15 @@ func New(opts Options) (*Registry, error) {
 			return all[i].m.Name < all[j].m.Name
 		}
 	})
-	r.ns = newPMNS()
+	tree := newPMNS()
 	for _, ent := range all {
-		if err := r.ns.add(ent.m); err != nil {
+		if err := tree.add(ent.m); err != nil {
 			return nil, err
 		}
 	}
 	// The tree's depth-first order is the namespace order (identical to the sort
 	// above whenever that order is itself depth first, as the real one is).
-	r.metrics = r.ns.finish()
+	r.ns, r.metrics = tree.finish()
 
 	n := len(r.sources)
 	r.scratch.New = func() any { return &fetchScratch{counts: make([]int, n+1)} }
@@ -364,18 +369,66 @@ func (r *Registry) FetchOnly(dst []Result, pmids []protocol.PMID, only OnlyFunc)
 
 // FetchFor is Fetch on behalf of a client described by opts.
 func (r *Registry) FetchFor(dst []Result, pmids []protocol.PMID, opts FetchOpts) []Result {
+	sc := r.scratch.Get().(*fetchScratch)
+	dst = r.fetchInto(sc, dst, pmids, opts)
+	r.scratch.Put(sc)
+	return dst
+}
+
+// Lent is the scratch behind results lent by FetchLent; give it back with Return.
+type Lent struct{ sc *fetchScratch }
+
+// FetchLent is FetchFor with results that belong to the registry: valid until
+// Return(lent), after which another fetch may overwrite them, so the caller must
+// copy out what it keeps first. A server answering many clients holds no results
+// of its own between requests this way, and takes its reply's memory only after
+// the fetch: a fetch waiting for a busy source then holds this one scratch only.
+func (r *Registry) FetchLent(pmids []protocol.PMID, opts FetchOpts) ([]Result, Lent) {
+	sc := r.scratch.Get().(*fetchScratch)
+	sc.results = r.fetchInto(sc, sc.results[:0], pmids, opts)
+	return sc.results, Lent{sc}
+}
+
+// maxLentValues bounds the values a lent scratch may hold and still be reused: a
+// fetch of every process's details grows it to megabytes, which the next small
+// fetch should not keep alive.
+const maxLentValues = (256 << 10) / int(unsafe.Sizeof(Value{}))
+
+// Return takes back the results of FetchLent. Returning a Lent twice, or one that
+// FetchLent did not give, does nothing.
+func (r *Registry) Return(l Lent) {
+	sc := l.sc
+	if sc == nil {
+		return
+	}
+	n := 0
+	for _, res := range sc.results[:cap(sc.results)] {
+		n += cap(res.Values)
+	}
+	if n > maxLentValues {
+		return
+	}
+	r.scratch.Put(sc)
+}
+
+// fetchInto answers pmids into dst (appended) with sc's bookkeeping. Waiting for a
+// source that another fetch is reading is the usual state of a fetch under many
+// clients (200 clients on one CPU: most goroutines waiting on one source), so what
+// sc holds during the wait is kept small: one entry pointer per PMID and the
+// requests sorted by source, not a second unsorted copy of them.
+func (r *Registry) fetchInto(sc *fetchScratch, dst []Result, pmids []protocol.PMID, opts FetchOpts) []Result {
 	only := opts.Only
 	base := len(dst)
 	dst = growResults(dst, len(pmids))
-	sc := r.scratch.Get().(*fetchScratch)
 	counts := sc.counts
-	for i := range counts {
-		counts[i] = 0
-	}
-	sc.reqs, sc.srcOf = sc.reqs[:0], sc.srcOf[:0]
+	clear(counts)
+	ents := slices.Grow(sc.ents[:0], len(pmids))[:len(pmids)]
+	sc.ents = ents
+	nreq := 0
 	for i, p := range pmids {
 		res := &dst[base+i]
 		res.PMID, res.Err, res.Values = p, 0, res.Values[:0]
+		ents[i] = nil
 		e, ok := r.byPMID[p]
 		if !ok {
 			if r.KnownDomain(p.Domain()) {
@@ -389,28 +442,30 @@ func (r *Registry) FetchFor(dst []Result, pmids []protocol.PMID, opts FetchOpts)
 			res.Err = protocol.ErrPermission
 			continue
 		}
-		rq := Request{Sel: e.sel, Res: res, Client: opts.Client}
-		if only != nil && e.m.Desc.InDom != protocol.InDomNull {
-			rq.Only, rq.Filtered = only(e.m.Desc.InDom)
-		}
-		sc.reqs = append(sc.reqs, rq)
-		sc.srcOf = append(sc.srcOf, e.src)
+		ents[i] = e
 		counts[e.src+1]++
+		nreq++
 	}
-	if len(sc.reqs) > 0 {
+	if nreq > 0 {
 		// Counting sort of the requests by source, keeping request order within one.
 		for i := 1; i < len(counts); i++ {
 			counts[i] += counts[i-1]
 		}
-		if cap(sc.sorted) < len(sc.reqs) {
-			sc.sorted = make([]Request, len(sc.reqs), 2*len(sc.reqs))
+		if cap(sc.sorted) < nreq {
+			sc.sorted = make([]Request, nreq)
 		}
-		sorted := sc.sorted[:len(sc.reqs)]
+		sorted := sc.sorted[:nreq]
 		pos := counts[:len(counts)-1] // pos[s] = next slot of source s
-		for i, rq := range sc.reqs {
-			s := sc.srcOf[i]
-			sorted[pos[s]] = rq
-			pos[s]++
+		for i, e := range ents {
+			if e == nil {
+				continue
+			}
+			rq := Request{Sel: e.sel, Res: &dst[base+i], Client: opts.Client}
+			if only != nil && e.m.Desc.InDom != protocol.InDomNull {
+				rq.Only, rq.Filtered = only(e.m.Desc.InDom)
+			}
+			sorted[pos[e.src]] = rq
+			pos[e.src]++
 		}
 		// pos[s] is now the end of source s; its start is pos[s-1] (0 for s == 0).
 		start := 0
@@ -420,10 +475,10 @@ func (r *Registry) FetchFor(dst []Result, pmids []protocol.PMID, opts FetchOpts)
 			}
 			start = end
 		}
+		// Not pinning the caller's results (or a profile's lists) from the pool.
 		clear(sorted)
 	}
-	clear(sc.reqs)
-	r.scratch.Put(sc)
+	clear(ents)
 	return dst
 }
 

@@ -51,19 +51,21 @@ type client struct {
 	stackReady bool // growStack has run on this connection's goroutine
 }
 
-// replyScratch is what answering a request needs besides the request: the
-// registry's results, the reply's value sets, values and their payload arena,
-// and the encoded reply. Connections share them through Server.scratch, taking
-// one for a request and giving it back once the reply is written: an idle
-// connection holds none (200 idle clients each kept about 12 KiB of it when
-// every connection had its own), and a steady stream of fetches still allocates
-// nothing, since the pool hands the same few back.
+// replyScratch is what a reply needs besides the request: the reply's value
+// sets, values and their payload arena, and the encoded reply. Connections share
+// them through Server.scratch, taking one once a request's answer is known and
+// giving it back once the reply is written: an idle connection holds none (200
+// idle clients each kept about 12 KiB of it when every connection had its own),
+// and a steady stream of fetches still allocates nothing, since the pool hands
+// the same few back. A fetch takes it only after the registry has answered (the
+// registry lends the results, metrics.Registry.FetchLent): under 200 busy clients
+// most fetches are waiting for a source another is reading, and they wait holding
+// the registry's scratch only, not this one as well.
 type replyScratch struct {
-	results []metrics.Result
-	vsets   []protocol.ValueSet
-	values  []protocol.Value
-	arena   []byte
-	out     []byte
+	vsets  []protocol.ValueSet
+	values []protocol.Value
+	arena  []byte
+	out    []byte
 }
 
 // maxPooledScratch bounds what a scratch may hold and still go back to the pool:
@@ -317,20 +319,20 @@ func (c *client) fetch(p *protocol.Fetch) protocol.PDU {
 		return errPDU(protocol.ErrNoProfile)
 	}
 	reg := c.srv.Registry
-	sc := c.scratch()
-	sc.results = reg.FetchFor(sc.results[:0], p.PMIDs, metrics.FetchOpts{Only: profileOnly(prof), Trusted: c.trusted(), Client: &c.proc})
+	results, lent := reg.FetchLent(p.PMIDs, metrics.FetchOpts{Only: profileOnly(prof), Trusted: c.trusted(), Client: &c.proc})
 	now := time.Now()
+	sc := c.scratch()
 	sc.vsets = sc.vsets[:0]
 	// Room for every value at once: a fetch of every process's details has tens
 	// of thousands, and growing them by append (1.25x a step) copied five times
 	// their size (8 MB a 1,000-process fetch, its largest allocation).
 	n := 0
-	for _, r := range sc.results {
+	for _, r := range results {
 		n += len(r.Values)
 	}
 	sc.values = slices.Grow(sc.values[:0], n)
 	sc.arena = sc.arena[:0]
-	for _, r := range sc.results {
+	for _, r := range results {
 		vs := protocol.ValueSet{PMID: r.PMID}
 		m, known := reg.ByPMID(r.PMID)
 		switch {
@@ -344,6 +346,8 @@ func (c *client) fetch(p *protocol.Fetch) protocol.PDU {
 				if !profileAllows(prof, m.Desc.InDom, v.Inst) {
 					continue
 				}
+				// encodeValue copies the value (payloads into the arena): nothing
+				// of the lent results is left in the reply once they go back.
 				sc.values = append(sc.values, sc.encodeValue(m.Desc.Type, v))
 			}
 			vs.Values = sc.values[start:len(sc.values):len(sc.values)]
@@ -354,6 +358,7 @@ func (c *client) fetch(p *protocol.Fetch) protocol.PDU {
 		}
 		sc.vsets = append(sc.vsets, vs)
 	}
+	reg.Return(lent)
 	return &protocol.Result{Highres: p.Highres, Sec: now.Unix(), Nsec: int64(now.Nanosecond()), VSets: sc.vsets}
 }
 
