@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/gopcp/gopcp/certdb/store"
 	"github.com/gopcp/gopcp/internal/clidoc"
 	urfave "github.com/urfave/cli/v2"
 )
@@ -44,7 +46,7 @@ func TestConcurrentRuns(t *testing.T) {
 			for i := 0; i < 3; i++ {
 				for _, s := range steps {
 					var out, errb bytes.Buffer
-					code := run(s.args, strings.NewReader(""), &out, &errb)
+					code := runWith(fastKDF, s.args, strings.NewReader(""), &out, &errb)
 					if s.args[0] == "-A" || s.args[0] == "-d" {
 						// the second and later adds of the same certificate update its trust
 						s.want = nick
@@ -98,7 +100,7 @@ func TestStatusesAndStreams(t *testing.T) {
 		{[]string{"list", "--dir=" + db, "-n=x"}, 1, "", "certdb list:"},
 	} {
 		var out, errb bytes.Buffer
-		code := run(tc.args, strings.NewReader(""), &out, &errb)
+		code := runWith(fastKDF, tc.args, strings.NewReader(""), &out, &errb)
 		if code != tc.code || !strings.Contains(out.String(), tc.out) || !strings.Contains(errb.String(), tc.errIn) {
 			t.Errorf("certdb %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(tc.args, " "), code, tc.code, out.String(), errb.String())
 		}
@@ -123,7 +125,7 @@ func TestHelpManCompletionFromOneTable(t *testing.T) {
 		t.Errorf("man page header: %.200q", page)
 	}
 	roffDash := func(s string) string { return strings.ReplaceAll(s, "-", `\-`) }
-	walk(newApp(nil, nil, nil).Commands, "certdb", func(c *urfave.Command, full string) {
+	walk(newApp(store.CreateOptions{}, nil, nil, nil).Commands, "certdb", func(c *urfave.Command, full string) {
 		if c.Hidden {
 			return
 		}
@@ -178,5 +180,55 @@ COMP_WORDS=(certdb export --f); COMP_CWORD=2; _certdb; echo "flags:${COMPREPLY[*
 				t.Errorf("completion: want %q in\n%s (%v)", want, out, err)
 			}
 		}
+	}
+}
+
+// fastKDF is what the tests pass to runWith: stores they make derive their key
+// at the test-only scrypt cost, so the hundreds of runs here do not spend
+// minutes in scrypt (TestProgramCreatesDefaultKDF covers the real cost).
+var fastKDF = store.CreateOptions{TestOnlyFastKDF: true}
+
+// TestProgramCreatesDefaultKDF: run, what main calls, gives every store it
+// creates certdb's default scrypt cost (N=2^15 r=8 p=1), whatever the
+// command; only runWith, which tests call, takes the fast one. Each store is
+// then opened by the program with its password.
+func TestProgramCreatesDefaultKDF(t *testing.T) {
+	root := t.TempDir()
+	pw := writeFile(t, filepath.Join(root, "pw"), []byte("s3cret\n"))
+	steps := [][]string{{"create", "-d", filepath.Join(root, "created"), "-f", pw}}
+	stores := []string{"created"}
+	if !testing.Short() { // each store costs a default derivation, 4 s under -race
+		steps = append(steps,
+			[]string{"ca", "-d", filepath.Join(root, "ca")},
+			[]string{"quickstart", "--dir", filepath.Join(root, "qs")})
+		stores = append(stores, "ca", "qs/ca", "qs/server", "qs/client")
+	}
+	for _, args := range steps {
+		var out, errb bytes.Buffer
+		if code := run(args, strings.NewReader(""), &out, &errb); code != 0 {
+			t.Fatalf("certdb %s: exit %d\n%s%s", strings.Join(args, " "), code, out.String(), errb.String())
+		}
+	}
+	for _, name := range stores {
+		data, err := os.ReadFile(filepath.Join(root, name, store.FileName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc struct {
+			KDF struct {
+				Name    string
+				N, R, P int
+			}
+		}
+		if err := json.Unmarshal(data, &doc); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if k := doc.KDF; k.Name != "scrypt" || k.N != 1<<15 || k.R != 8 || k.P != 1 {
+			t.Errorf("certdb made %s with %s N=%d r=%d p=%d, want scrypt N=32768 r=8 p=1", name, k.Name, k.N, k.R, k.P)
+		}
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"keys", "-d", filepath.Join(root, "created"), "-f", pw}, strings.NewReader(""), &out, &errb); code != 0 {
+		t.Fatalf("certdb keys with the password: exit %d\n%s", code, errb.String())
 	}
 }

@@ -78,6 +78,9 @@ type ctx struct {
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
+	// create is how the stores this run makes derive their keys: always the
+	// zero value (certdb's default) in the program; see runWith.
+	create store.CreateOptions
 }
 
 // command names the running command in messages ("crl add").
@@ -108,7 +111,17 @@ var certutilCommands = map[string]string{
 // run is certdb: main calls it with the process's arguments and streams, tests
 // call it in-process. It never exits the process; it returns the exit status.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	app := newApp(stdin, stdout, stderr)
+	return runWith(store.CreateOptions{}, args, stdin, stdout, stderr)
+}
+
+// runWith is run with the options every store the run creates gets. run, and
+// so the program, passes the zero value: certdb's default scrypt cost, with no
+// flag, variable or file to change it. The package's tests pass the test-only
+// fast cost (store.CreateOptions), which keeps their hundreds of in-process
+// runs from spending minutes in scrypt; TestProgramCreatesDefaultKDF checks
+// what run writes.
+func runWith(create store.CreateOptions, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	app := newApp(create, stdin, stdout, stderr)
 	if len(args) == 0 {
 		fmt.Fprint(stderr, mainHelp(app))
 		return exitUsage
@@ -172,12 +185,14 @@ func shim(args []string, stderr io.Writer) ([]string, int) {
 	return append([]string{name}, rest...), exitOK
 }
 
-// runner holds what one run's actions share: its streams and its flag values.
+// runner holds what one run's actions share: its streams, its flag values and
+// the options of the stores it creates (ctx.create).
 type runner struct {
 	o      opts
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
+	create store.CreateOptions
 }
 
 // action wraps a command's function: it refuses stray arguments, records which
@@ -185,7 +200,7 @@ type runner struct {
 // error run() reads.
 func (r *runner) action(name string, fn func(c *ctx) int) urfave.ActionFunc {
 	return func(cc *urfave.Context) error {
-		c := &ctx{cmd: &command{name: name}, o: r.o, set: map[string]bool{}, stdin: r.stdin, stdout: r.stdout, stderr: r.stderr}
+		c := &ctx{cmd: &command{name: name}, o: r.o, set: map[string]bool{}, stdin: r.stdin, stdout: r.stdout, stderr: r.stderr, create: r.create}
 		if cc.Args().Present() {
 			return status(c.usage("unexpected argument %q (values with spaces need quotes)", cc.Args().First()))
 		}
@@ -274,9 +289,9 @@ func with(o *opts, more ...urfave.Flag) []urfave.Flag {
 
 // newApp builds certdb's command table for one run: every command with its
 // flags, help, and action. Nothing in it is shared with another run, so runs
-// may go on at once in one process (the tests do).
-func newApp(stdin io.Reader, stdout, stderr io.Writer) *urfave.App {
-	r := &runner{stdin: stdin, stdout: stdout, stderr: stderr}
+// may go on at once in one process (the tests do). create is runWith's.
+func newApp(create store.CreateOptions, stdin io.Reader, stdout, stderr io.Writer) *urfave.App {
+	r := &runner{stdin: stdin, stdout: stdout, stderr: stderr, create: create}
 	o := &r.o
 	var cmds []*urfave.Command
 	cmds = append(cmds, issueCommands(r, o)...)

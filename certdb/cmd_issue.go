@@ -101,7 +101,7 @@ func (c *ctx) openOrCreate() (s *store.Store, created bool, rc int) {
 			return nil, false, c.fail(err)
 		}
 	}
-	s, err := store.Create(c.o.dir, pw)
+	s, err := store.CreateWith(c.o.dir, pw, c.create)
 	if err != nil {
 		return nil, false, c.fail(err)
 	}
@@ -376,7 +376,7 @@ func runQuickstart(c *ctx) int {
 	defer os.RemoveAll(tmp)
 	caTrust := store.MustParseTrust("CT,,")
 	build := func(name string, fill func(s *store.Store) error) error {
-		s, err := store.Create(filepath.Join(tmp, name), []byte{})
+		s, err := store.CreateWith(filepath.Join(tmp, name), []byte{}, c.create)
 		if err != nil {
 			return err
 		}

@@ -122,7 +122,7 @@ func runImportNSS(c *ctx) int {
 				return c.fail(err)
 			}
 		}
-		if s, err = store.Create(c.o.dir, pw); err != nil {
+		if s, err = store.CreateWith(c.o.dir, pw, c.create); err != nil {
 			return c.fail(err)
 		}
 		created = true

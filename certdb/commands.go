@@ -76,7 +76,7 @@ func runCreate(c *ctx) int {
 			how = "password from " + c.o.pwFile
 		}
 	}
-	s, err := store.Create(c.o.dir, pw)
+	s, err := store.CreateWith(c.o.dir, pw, c.create)
 	if err != nil {
 		return c.fail(err)
 	}

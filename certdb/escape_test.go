@@ -36,7 +36,7 @@ func hostileEntry(t *testing.T) (dir, nick string) {
 		t.Fatal(err)
 	}
 	dir = filepath.Join(t.TempDir(), "db")
-	st, err := store.Create(dir, nil)
+	st, err := store.CreateWith(dir, nil, fastKDF)
 	if err != nil {
 		t.Fatal(err)
 	}

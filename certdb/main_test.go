@@ -31,7 +31,7 @@ func cli(t *testing.T, stdin io.Reader, args ...string) (stdout, stderr string, 
 		stdin = strings.NewReader("")
 	}
 	var out, errb bytes.Buffer
-	code = run(args, stdin, &out, &errb)
+	code = runWith(fastKDF, args, stdin, &out, &errb)
 	return out.String(), errb.String(), code
 }
 
@@ -299,7 +299,7 @@ func TestHelp(t *testing.T) {
 	}
 	// Every command of the table, subcommands by their two words ("crl add").
 	var names []string
-	walk(newApp(nil, io.Discard, io.Discard).Commands, "certdb", func(c *urfave.Command, full string) {
+	walk(newApp(store.CreateOptions{}, nil, io.Discard, io.Discard).Commands, "certdb", func(c *urfave.Command, full string) {
 		if !c.Hidden {
 			names = append(names, strings.TrimPrefix(full, "certdb "))
 		}
@@ -370,7 +370,7 @@ func TestBadInputLeavesStoreUnchanged(t *testing.T) {
 
 func mustP12(t *testing.T, leaf, ca *testcerts.Cert, password string) []byte {
 	t.Helper()
-	s, err := store.Create(filepath.Join(t.TempDir(), "p12src"), nil)
+	s, err := store.CreateWith(filepath.Join(t.TempDir(), "p12src"), nil, fastKDF)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,7 +28,7 @@ func runOnTerminal(t *testing.T, input string, args ...string) (stdout, stderr s
 	}
 	var out, errb bytes.Buffer
 	done := make(chan int, 1)
-	go func() { done <- run(args, tty, &out, &errb) }()
+	go func() { done <- runWith(fastKDF, args, tty, &out, &errb) }()
 	select {
 	case code = <-done:
 	case <-time.After(20 * time.Second):

@@ -117,7 +117,7 @@ func checkAll(t *testing.T, dir string, prefixes []string, n int) {
 // Two writers in one process, each with its own Store: the flock serialises them.
 func TestConcurrentWritersGoroutines(t *testing.T) {
 	dir := t.TempDir()
-	if _, err := Create(dir, []byte("pw")); err != nil {
+	if _, err := CreateWith(dir, []byte("pw"), fastKDF); err != nil {
 		t.Fatal(err)
 	}
 	const n = 25
@@ -160,7 +160,7 @@ func TestConcurrentWritersGoroutines(t *testing.T) {
 // Two writer processes at once lose nothing.
 func TestConcurrentWritersProcesses(t *testing.T) {
 	dir := t.TempDir()
-	if _, err := Create(dir, []byte("pw")); err != nil {
+	if _, err := CreateWith(dir, []byte("pw"), fastKDF); err != nil {
 		t.Fatal(err)
 	}
 	const n = 40
@@ -185,7 +185,7 @@ func TestConcurrentWritersProcesses(t *testing.T) {
 // holds every write it acknowledged, and at most the one it was doing.
 func TestCrashSafety(t *testing.T) {
 	dir := t.TempDir()
-	if _, err := Create(dir, []byte("pw")); err != nil {
+	if _, err := CreateWith(dir, []byte("pw"), fastKDF); err != nil {
 		t.Fatal(err)
 	}
 	rounds := 8

@@ -424,9 +424,21 @@ func keyAAD(cert *x509.Certificate) []byte {
 	return append([]byte(keyAADLabel), sum[:]...)
 }
 
-// newState makes an empty store protected by password.
-func newState(password []byte) (*state, cipher.AEAD, error) {
+// Key derivation parameters of a store made with CreateOptions.TestOnlyFastKDF:
+// 128*N*r = 64 KiB and 1/512 of the work of scryptN, for tests only.
+const (
+	testScryptN = 1 << 6
+	testScryptR = 8
+	testScryptP = 1
+)
+
+// newState makes an empty store protected by password, its key derived with
+// certdb's scrypt cost unless fast (CreateOptions.TestOnlyFastKDF) is set.
+func newState(password []byte, fast bool) (*state, cipher.AEAD, error) {
 	k := kdfParams{Name: kdfScrypt, Salt: make([]byte, saltLen), N: scryptN, R: scryptR, P: scryptP}
+	if fast {
+		k.N, k.R, k.P = testScryptN, testScryptR, testScryptP
+	}
 	if _, err := rand.Read(k.Salt); err != nil {
 		return nil, nil, err
 	}

@@ -32,10 +32,13 @@ func newPKI(t *testing.T) *pki {
 	return p
 }
 
+// newStore creates a store with the test-only scrypt cost: the default costs
+// 0.8 s a derivation (4 s under the race detector) at Create and at every Open,
+// and only TestDefaultKDF needs it.
 func newStore(t *testing.T, password string) (*Store, string) {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "nssdb")
-	s, err := Create(dir, []byte(password))
+	s, err := CreateWith(dir, []byte(password), fastKDF)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -558,5 +561,62 @@ func TestStaleTempFileIgnoredAndRemoved(t *testing.T) {
 	sort.Strings(names)
 	if len(names) != 2 {
 		t.Errorf("files in store: %v", names)
+	}
+}
+
+// fastKDF is the test-only scrypt cost (see newStore); it is never written to.
+var fastKDF = CreateOptions{TestOnlyFastKDF: true}
+
+// kdfInFile reads the key derivation parameters recorded in dir's store file.
+func kdfInFile(t *testing.T, dir string) kdfParams {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(cleanDir(dir), FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fs fileStore
+	if err := json.Unmarshal(data, &fs); err != nil {
+		t.Fatal(err)
+	}
+	return fs.KDF
+}
+
+// TestDefaultKDF keeps the real cost end to end, as every store outside the
+// tests has it: Create writes scrypt N=2^15 r=8 p=1 with a fresh salt, and the
+// right password opens the store and its keys while a wrong one is refused.
+// The other tests use the fast cost, which changes only N, r and p.
+func TestDefaultKDF(t *testing.T) {
+	p := newPKI(t)
+	dir := filepath.Join(t.TempDir(), "db")
+	s, err := Create(dir, []byte("s3cret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := kdfInFile(t, dir)
+	if k.Name != "scrypt" || k.N != 1<<15 || k.R != 8 || k.P != 1 || len(k.Salt) != 16 {
+		t.Fatalf("Create wrote %s N=%d r=%d p=%d with a %d-byte salt, want scrypt N=32768 r=8 p=1 and 16 bytes", k.Name, k.N, k.R, k.P, len(k.Salt))
+	}
+	if _, err := s.AddIdentity("pmserver_cert", p.server.Cert, p.server.Key, Trust{}); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Open(dir, []byte("s3cret"))
+	if err != nil || s2.Locked() {
+		t.Fatalf("Open with the password: %v", err)
+	}
+	if _, err := s2.Identity("pmserver_cert"); err != nil {
+		t.Fatalf("the key sealed under the default cost: %v", err)
+	}
+	if _, err := Open(dir, []byte("s3cre7")); !errors.Is(err, ErrBadPassword) {
+		t.Fatalf("wrong password: %v, want ErrBadPassword", err)
+	}
+
+	// The fast cost differs only in N, r and p, and a new salt each time.
+	fastDir := filepath.Join(t.TempDir(), "fast")
+	if _, err := CreateWith(fastDir, []byte("s3cret"), fastKDF); err != nil {
+		t.Fatal(err)
+	}
+	f := kdfInFile(t, fastDir)
+	if f.Name != "scrypt" || f.N != 1<<6 || f.R != 8 || f.P != 1 || len(f.Salt) != 16 || bytes.Equal(f.Salt, k.Salt) {
+		t.Fatalf("CreateWith(TestOnlyFastKDF) wrote %s N=%d r=%d p=%d salt %x", f.Name, f.N, f.R, f.P, f.Salt)
 	}
 }
