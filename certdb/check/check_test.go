@@ -42,6 +42,11 @@ type fixture struct {
 	anchors                     *Anchors
 }
 
+// fastKDF: the stores these tests make derive their key at the test-only
+// scrypt cost; what is checked here does not depend on it, and the default
+// costs a derivation at every Open, also in the certdb program the fix lines run.
+var fastKDF = store.CreateOptions{TestOnlyFastKDF: true}
+
 func newFixture(t *testing.T) *fixture {
 	f := &fixture{}
 	f.root = testcerts.New(t, nil, testcerts.Options{CN: "root", IsCA: true})
@@ -225,7 +230,7 @@ func TestWeakAlgorithms(t *testing.T) {
 func TestInStore(t *testing.T) {
 	f := newFixture(t)
 	dir := filepath.Join(t.TempDir(), "s")
-	st, err := store.Create(dir, []byte("pw"))
+	st, err := store.CreateWith(dir, []byte("pw"), fastKDF)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +265,7 @@ func TestInStore(t *testing.T) {
 	}
 
 	// Another store's CAs.
-	other, _ := store.Create(filepath.Join(t.TempDir(), "o"), nil)
+	other, _ := store.CreateWith(filepath.Join(t.TempDir(), "o"), nil, fastKDF)
 	rep, _ = InStore(st, "srv", StoreOptions{CAStore: other})
 	expect(t, rep, CheckChain, Fail, "holds no CA trusted with C")
 

@@ -179,7 +179,7 @@ func TestFixLinesRun(t *testing.T) {
 
 	t.Run("issue from the store's CA", func(t *testing.T) {
 		dir := filepath.Join(t.TempDir(), "with ca")
-		st, err := store.Create(dir, nil)
+		st, err := store.CreateWith(dir, nil, fastKDF)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -218,7 +218,7 @@ func TestFixLinesRun(t *testing.T) {
 
 	t.Run("request for an outside CA", func(t *testing.T) {
 		dir := filepath.Join(t.TempDir(), "server")
-		st, _ := store.Create(dir, nil)
+		st, _ := store.CreateWith(dir, nil, fastKDF)
 		st.AddCert("Root CA", ca.Cert, store.MustParseTrust("CT,,"))
 		expired := testcerts.New(t, ca, testcerts.Options{CN: "srv", DNS: []string{"srv.example"}, Server: true,
 			NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-time.Hour)})
@@ -271,7 +271,7 @@ func TestFixLinesRun(t *testing.T) {
 
 	t.Run("trust the held CA", func(t *testing.T) {
 		dir := filepath.Join(t.TempDir(), "s")
-		st, _ := store.Create(dir, nil)
+		st, _ := store.CreateWith(dir, nil, fastKDF)
 		st.AddCert("my CA's cert", ca.Cert, store.Trust{})
 		srv := testcerts.New(t, ca, testcerts.Options{CN: "srv", DNS: []string{"srv"}, Server: true})
 		st.AddIdentity("srv", srv.Cert, srv.Key, store.Trust{})
