@@ -22,6 +22,11 @@ import (
 	"github.com/gopcp/gopcp/tlsconfig"
 )
 
+// fastKDF: the stores these tests make derive their key at the test-only
+// scrypt cost; pminfo pays the derivation at every run, which is not what the
+// tests are about (certdb's and the store's tests keep the default cost).
+var fastKDF = store.CreateOptions{TestOnlyFastKDF: true}
+
 // TestRevokedServerRefused: pminfo refuses a collector whose certificate a CRL
 // in the user's store revokes (certdb crl add), though it chains to a trusted
 // CA and names the host; without a terminal nothing is prompted, and the error
@@ -32,7 +37,7 @@ func TestRevokedServerRefused(t *testing.T) {
 	srvCert := testcerts.New(t, ca, testcerts.Options{CN: "collector", Server: true, IPs: []net.IP{net.ParseIP("127.0.0.1")}})
 	dir := t.TempDir()
 	mk := func(name string) *store.Store {
-		st, err := store.Create(filepath.Join(dir, name), nil)
+		st, err := store.CreateWith(filepath.Join(dir, name), nil, fastKDF)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -239,7 +239,7 @@ func writeTLSConf(t *testing.T) (conf, userStore string) {
 	conf = filepath.Join(dir, "tls.conf")
 	os.WriteFile(conf, []byte("tls-cert-file = "+certFile+"\ntls-key-file = "+keyFile+"\n"), 0o644)
 	userStore = filepath.Join(dir, "userdb")
-	st, err := store.Create(userStore, nil)
+	st, err := store.CreateWith(userStore, nil, fastKDF)
 	if err != nil {
 		t.Fatal(err)
 	}
