@@ -106,7 +106,10 @@ func (c *Context) sendProfile() error {
 // Value sets come back in the order of pmids; a metric-level failure is a negative
 // NumVal in its value set.
 func (c *Context) Fetch(pmids []protocol.PMID) (*protocol.Result, error) {
-	if c.derived != nil {
+	// Only PMIDs of the derived domain can name derived metrics (byPMID):
+	// without one, the fetch is the collector's alone, and the derived path's
+	// bookkeeping would only cost.
+	if c.derived != nil && slices.ContainsFunc(pmids, func(id protocol.PMID) bool { return id.Domain() == derivedDomain }) {
 		return c.fetchDerived(pmids)
 	}
 	return c.fetchPMIDs(pmids)

@@ -555,14 +555,22 @@ func (q *request) appendHead(b []byte) []byte {
 func (q *request) list(keys ...string) []string {
 	for _, k := range keys {
 		if v := q.params.Get(k); v != "" {
-			var out []string
-			for _, e := range strings.Split(v, ",") {
-				if e = strings.TrimSpace(e); e != "" {
-					out = append(out, e)
-				}
-			}
-			return out
+			return splitList(v)
 		}
 	}
 	return nil
+}
+
+// splitList splits a comma-separated list, trimming spaces and dropping
+// empty elements.
+func splitList(v string) []string {
+	var out []string
+	for v != "" {
+		var e string
+		e, v, _ = strings.Cut(v, ",")
+		if e = strings.TrimSpace(e); e != "" {
+			out = append(out, e)
+		}
+	}
+	return out
 }

@@ -39,6 +39,7 @@ type collector struct {
 
 	mu      sync.Mutex
 	idle    []*conn
+	open    int // connections open, idle and borrowed
 	lastUse time.Time
 	closed  bool
 
@@ -121,6 +122,15 @@ func (c *collector) connect(ctx context.Context) (*conn, error) {
 		}
 		return nil, connectError(ctx, c.key, err)
 	}
+	c.mu.Lock()
+	if c.open == 0 {
+		// No connection was open: the collector may have restarted since the
+		// metadata was cached, with another namespace. One with connections
+		// open is watched through them (put).
+		c.meta.invalidate()
+	}
+	c.open++
+	c.mu.Unlock()
 	return &conn{pc: pc, raw: st.raw, lastUse: time.Now()}, nil
 }
 
@@ -188,6 +198,7 @@ func (c *collector) get(ctx context.Context, fresh bool) (cn *conn, pooled bool,
 			c.mu.Unlock()
 			return cn, true, nil
 		}
+		c.open--
 		cn.pc.Close()
 	}
 	c.mu.Unlock()
@@ -200,11 +211,16 @@ func (c *collector) put(cn *conn, broken bool) {
 	if cn == nil {
 		return
 	}
-	if sc := cn.pc.StateChange(); sc != 0 {
+	// A state change (a new namespace, an agent restarted) or a broken
+	// connection (the collector restarted, perhaps with another namespace)
+	// makes the cached metadata suspect: names may map to other PMIDs, PMIDs
+	// to other types.
+	if sc := cn.pc.StateChange(); sc != 0 || broken {
 		c.meta.invalidate()
 	}
 	c.mu.Lock()
 	if broken || c.closed || len(c.idle) >= c.api.conf().MaxIdlePerCollector {
+		c.open--
 		c.mu.Unlock()
 		cn.pc.Close()
 		return
@@ -220,6 +236,7 @@ func (c *collector) close() {
 	c.closed = true
 	idle := c.idle
 	c.idle = nil
+	c.open -= len(idle)
 	c.mu.Unlock()
 	for _, cn := range idle {
 		cn.pc.Close()

@@ -20,6 +20,8 @@ type webContext struct {
 	// dv is the context's derived metrics (global and its own, with their
 	// rate() state), lent to each connection that serves it.
 	dv *ctxDerived
+	// plan is its last fetch's metadata (fetchPlan), used under dv.mu.
+	plan *fetchPlan
 }
 
 // ctxKey finds a context: its number and the standing of the client that made

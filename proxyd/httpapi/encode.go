@@ -169,7 +169,8 @@ func appendJSONFloat(b []byte, f float64, prec int) []byte {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return append(b, "null"...)
 	}
-	return append(b, pmapi.FormatG(f, prec)...)
+	// pmapi.FormatG for a finite value, without its string.
+	return strconv.AppendFloat(b, f, 'g', prec, 64)
 }
 
 // appendUint appends a decimal.

@@ -16,6 +16,9 @@ type meta struct {
 	mu      sync.Mutex
 	ttl     time.Duration
 	expires time.Time
+	// gen counts the resets: what was derived from the cache (a context's
+	// fetchPlan) is good while gen has not moved.
+	gen uint64
 
 	traversals map[string][]string
 	pmids      map[string]protocol.PMID // PMIDNull: no such leaf
@@ -78,7 +81,16 @@ func (m *meta) lock() {
 		m.prom = map[promKey]string{}
 		m.hostname = ""
 		m.expires = now.Add(m.ttl)
+		m.gen++
 	}
+}
+
+// generation is the cache's generation now (after any reset that is due).
+func (m *meta) generation() uint64 {
+	m.lock()
+	g := m.gen
+	m.mu.Unlock()
+	return g
 }
 
 // traverse returns the leaf names at or below name.

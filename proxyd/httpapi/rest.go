@@ -251,11 +251,35 @@ func parseInDom(s string) (protocol.InDom, bool) {
 	return protocol.InDom(n), err == nil && protocol.InDom(n) != protocol.InDomNull
 }
 
+// fetchPlan is what a fetch of names needs from the collector's metadata,
+// kept by the context for its next fetch of the same names (a dashboard polls
+// one list): the metrics that exist, in request order, their descriptors and
+// the start of each one's JSON. It is good while the metadata cache it came
+// from has not been reset (meta.gen): the TTL, a state change or a broken
+// connection reset it, so a collector that restarted with another namespace
+// is asked again before its answers are read with old PMIDs or types.
+type fetchPlan struct {
+	names string // the names parameter, as given
+	gen   uint64
+	pmids []protocol.PMID
+	descs []protocol.Desc
+	heads []string // {"pmid":"D.C.I","name":"...","instances":[
+}
+
 // fetch: {"context":N,"timestamp":S.N,"values":[{"pmid","name","instances":
 // [{"instance":N|null,"value":V},...]},...]}. Unknown names are left out.
 func (q *request) fetch() *apiError {
-	names := q.list("names", "name")
-	pmidArgs := q.list("pmids", "pmid")
+	rawNames := q.params.Get("names")
+	if rawNames == "" {
+		rawNames = q.params.Get("name")
+	}
+	var names, pmidArgs []string
+	if rawNames != "" {
+		names = splitList(rawNames)
+	}
+	if len(names) == 0 {
+		pmidArgs = q.list("pmids", "pmid")
+	}
 	if len(names) == 0 && len(pmidArgs) == 0 {
 		return &apiError{status: http.StatusBadRequest, msg: "bad parameters passed: give names, name, pmids or pmid"}
 	}
@@ -263,50 +287,30 @@ func (q *request) fetch() *apiError {
 		return e
 	}
 	s := q.sess
-	var ids []protocol.PMID
-	if len(names) > 0 {
-		var err error
-		if ids, err = s.lookup(names); err != nil {
-			return q.pcpError(err, func(m string) string { return "failed to lookup names - " + m })
+	// Requests of one context take turns (session), so its plan needs no lock
+	// of its own. A context with derived metrics of its own bypasses the
+	// metadata cache, and so the plan.
+	usePlan := len(names) > 0 && !s.private
+	var gen uint64
+	plan := q.wc.plan
+	if usePlan {
+		gen = s.col.meta.generation()
+	}
+	if !usePlan || plan == nil || plan.names != rawNames || plan.gen != gen {
+		var e *apiError
+		if plan, e = q.makeFetchPlan(names, pmidArgs); e != nil {
+			return e
 		}
-	} else {
-		for _, a := range pmidArgs {
-			id, ok := parsePMID(a)
-			if !ok {
-				continue
-			}
-			ns, err := s.namesOf(id)
-			if e := s.check(err); e != nil {
-				return e
-			}
-			if len(ns) == 0 {
-				continue
-			}
-			names = append(names, ns[0])
-			ids = append(ids, id)
+		if usePlan {
+			plan.names, plan.gen = rawNames, gen
+			q.wc.plan = plan
 		}
 	}
-	descs, err := s.descs(ids)
-	if err != nil {
-		return q.pcpError(err, func(m string) string { return "failed to lookup descriptors - " + m })
-	}
-	// Keep the metrics that exist, in request order.
-	var fnames []string
-	var fdescs []protocol.Desc
-	for i, d := range descs {
-		if d.PMID != protocol.PMIDNull {
-			fnames = append(fnames, names[i])
-			fdescs = append(fdescs, d)
-		}
-	}
-	b := q.appendHead(make([]byte, 0, 128+64*len(fdescs)))
+	b := q.appendHead(make([]byte, 0, 128+64*len(plan.descs)))
 	first := true
-	for start := 0; start < len(fdescs) || first; start += FetchBatch {
-		end := min(start+FetchBatch, len(fdescs))
-		batch := make([]protocol.PMID, 0, end-start)
-		for _, d := range fdescs[start:end] {
-			batch = append(batch, d.PMID)
-		}
+	for start := 0; start < len(plan.pmids) || first; start += FetchBatch {
+		end := min(start+FetchBatch, len(plan.pmids))
+		batch := plan.pmids[start:end]
 		var res *protocol.Result
 		if len(batch) > 0 {
 			var err error
@@ -338,12 +342,8 @@ func (q *request) fetch() *apiError {
 			if !first || k > 0 {
 				b = append(b, ',')
 			}
-			d := fdescs[start+k]
-			b = append(b, `{"pmid":"`...)
-			b = append(b, d.PMID.String()...)
-			b = append(b, `","name":`...)
-			b = appendJSONString(b, fnames[start+k])
-			b = append(b, `,"instances":[`...)
+			d := &plan.descs[start+k]
+			b = append(b, plan.heads[start+k]...)
 			insitu := vs.ValFmt == protocol.ValFmtInsitu
 			for j := range vs.Values {
 				if j > 0 {
@@ -366,6 +366,54 @@ func (q *request) fetch() *apiError {
 	b = append(b, "]}\r\n"...)
 	q.writeJSON(b)
 	return nil
+}
+
+// makeFetchPlan looks up names (or, with none, the PMIDs pmidArgs) and
+// their descriptors.
+func (q *request) makeFetchPlan(names, pmidArgs []string) (*fetchPlan, *apiError) {
+	s := q.sess
+	var ids []protocol.PMID
+	if len(names) > 0 {
+		var err error
+		if ids, err = s.lookup(names); err != nil {
+			return nil, q.pcpError(err, func(m string) string { return "failed to lookup names - " + m })
+		}
+	} else {
+		for _, a := range pmidArgs {
+			id, ok := parsePMID(a)
+			if !ok {
+				continue
+			}
+			ns, err := s.namesOf(id)
+			if e := s.check(err); e != nil {
+				return nil, e
+			}
+			if len(ns) == 0 {
+				continue
+			}
+			names = append(names, ns[0])
+			ids = append(ids, id)
+		}
+	}
+	descs, err := s.descs(ids)
+	if err != nil {
+		return nil, q.pcpError(err, func(m string) string { return "failed to lookup descriptors - " + m })
+	}
+	// Keep the metrics that exist, in request order.
+	p := &fetchPlan{}
+	for i, d := range descs {
+		if d.PMID == protocol.PMIDNull {
+			continue
+		}
+		h := append([]byte(`{"pmid":"`), d.PMID.String()...)
+		h = append(h, `","name":`...)
+		h = appendJSONString(h, names[i])
+		h = append(h, `,"instances":[`...)
+		p.pmids = append(p.pmids, d.PMID)
+		p.descs = append(p.descs, d)
+		p.heads = append(p.heads, string(h))
+	}
+	return p, nil
 }
 
 // appendNsec appends nanoseconds as nine digits (pmproxy prints them unpadded,
