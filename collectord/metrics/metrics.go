@@ -178,9 +178,8 @@ type entry struct {
 type Registry struct {
 	env     *env
 	metrics []*Metric // namespace order
-	byName  map[string]*entry
 	byPMID  map[protocol.PMID]*entry
-	ns      *pmns
+	ns      *pmns // also answers ByName: no map of names besides
 
 	sources   []*sourceState
 	indoms    map[protocol.InDom]int // indom -> index into sources
@@ -219,17 +218,17 @@ func New(opts Options) (*Registry, error) {
 	}
 	r := &Registry{
 		env:    e,
-		byName: make(map[string]*entry),
 		byPMID: make(map[protocol.PMID]*entry),
 		indoms: make(map[protocol.InDom]int),
 	}
 	e.registry = r
+	byName := make(map[string]bool) // the duplicate check only
 	var all []*entry
 	for i, spec := range orderedSpecs() {
 		st := &sourceState{spec: spec, src: spec.new(e)}
 		r.sources = append(r.sources, st)
 		for _, d := range spec.metrics {
-			if _, dup := r.byName[d.name]; dup {
+			if byName[d.name] {
 				return nil, fmt.Errorf("metrics: duplicate metric name %q", d.name)
 			}
 			if _, dup := r.byPMID[d.pmid]; dup {
@@ -251,7 +250,7 @@ func New(opts Options) (*Registry, error) {
 				}
 			}
 			ent := &entry{m: m, src: i, sel: d.sel}
-			r.byName[d.name] = ent
+			byName[d.name] = true
 			r.byPMID[d.pmid] = ent
 			all = append(all, ent)
 		}
@@ -308,11 +307,13 @@ func (r *Registry) Metrics() []*Metric { return r.metrics }
 
 // ByName looks a metric up by its full name.
 func (r *Registry) ByName(name string) (*Metric, bool) {
-	e, ok := r.byName[name]
-	if !ok {
+	n, ok := r.ns.find(name)
+	// A leaf's one leaf is itself, at its place in the namespace order, which is
+	// also its place in r.metrics; a non-leaf may have one leaf below it too.
+	if !ok || n.leafHi != n.leafLo+1 || r.ns.leaves[n.leafLo] != name {
 		return nil, false
 	}
-	return e.m, true
+	return r.metrics[n.leafLo], true
 }
 
 // ByPMID looks a metric up by PMID.

@@ -212,3 +212,39 @@ func TestNamesOf(t *testing.T) {
 		}
 	}
 }
+
+// TestByNameFlat: ByName, answered from the flat namespace, finds every metric
+// and nothing else: not a non-leaf (even one with a single leaf below it), not
+// the root, not a prefix or an unknown name.
+func TestByNameFlat(t *testing.T) {
+	r := newFixtureRegistry(t, fixtureDir)
+	for _, m := range r.Metrics() {
+		got, ok := r.ByName(m.Name)
+		if !ok || got != m {
+			t.Fatalf("ByName(%q) = %v, %v", m.Name, got, ok)
+		}
+		if names, err := r.NamesOf(m.Desc.PMID); err != nil || len(names) != 1 || names[0] != m.Name {
+			t.Fatalf("NamesOf(%v) = %v, %v", m.Desc.PMID, names, err)
+		}
+	}
+	single := ""
+	for _, m := range r.Metrics() {
+		parent := m.Name[:strings.LastIndexByte(m.Name, '.')]
+		if leaves, _ := r.Traverse(parent); len(leaves) == 1 {
+			single = parent
+			break
+		}
+	}
+	bad := []string{"", "kernel", "kernel.all", "kernel.all.loa", "kernel.all.load.x", "no.such"}
+	if single != "" {
+		bad = append(bad, single)
+	}
+	for _, name := range bad {
+		if m, ok := r.ByName(name); ok {
+			t.Errorf("ByName(%q) found %s", name, m.Name)
+		}
+	}
+	if single == "" {
+		t.Log("no non-leaf with a single leaf in this catalogue")
+	}
+}
