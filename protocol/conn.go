@@ -143,6 +143,14 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 	return c.Conn.SetWriteDeadline(t)
 }
 
+// ClearDeadlines clears both deadlines unless the Conn knows them clear
+// already: clearing costs the runtime two timer updates.
+func (c *Conn) ClearDeadlines() {
+	if !c.rdl.IsZero() || !c.wdl.IsZero() {
+		c.SetDeadline(time.Time{})
+	}
+}
+
 // extend checks that the deadline dl is at least d after now. When it is not (or
 // there is none) it returns a new one, d plus slack after now, and ok true; when
 // dl stands it returns ok false and nothing needs setting.
@@ -291,36 +299,99 @@ func (c *Conn) WriteRaw(b []byte) error {
 	return err
 }
 
-// bufferedConn hands out bytes already buffered before reading the connection, so a
-// TLS handshake that follows a PDU in the same segment loses nothing.
+// bufferedConn is the stream under a TLS session: the bytes the Conn had
+// already buffered come first, so that a handshake that follows a PDU in the
+// same segment loses nothing. While handshaking is set, every read goes through
+// that buffer: crypto/tls reads a record in pieces of a few hundred bytes, and a
+// client's whole flight (certificate, CertificateVerify, Finished: about 1 KB
+// for libpcp's mutual TLS) then costs one read(2) instead of two. Afterwards the
+// buffer is drained and dropped, and reads go straight to the socket.
 type bufferedConn struct {
 	net.Conn
-	r *bufio.Reader
+	r           *bufio.Reader
+	handshaking bool
 }
 
 func (b *bufferedConn) Read(p []byte) (int, error) {
-	if b.r != nil && b.r.Buffered() > 0 {
-		return b.r.Read(p)
+	if b.r != nil {
+		if b.handshaking || b.r.Buffered() > 0 {
+			return b.r.Read(p)
+		}
+		b.r = nil
 	}
-	b.r = nil
 	return b.Conn.Read(p)
 }
 
 // UpgradeServer runs a TLS server handshake on the same socket and switches the
-// Conn to the encrypted stream.
+// Conn to the encrypted stream. ctx's deadline (DefaultHandshakeTimeout when it
+// has none) bounds the handshake, and cancelling ctx ends it.
 func (c *Conn) UpgradeServer(ctx context.Context, cfg *tls.Config) (*tls.Conn, error) {
-	t := tls.Server(&bufferedConn{Conn: c.Conn, r: c.r}, cfg)
-	return t, c.upgrade(ctx, t)
+	b := &bufferedConn{Conn: c.Conn, r: c.r, handshaking: true}
+	t := tls.Server(b, cfg)
+	return t, c.upgrade(ctx, b, t)
 }
+
+// UpgradeServerBy is UpgradeServer for a server that bounds the handshake by a
+// deadline alone and ends handshakes in flight by closing their connections or
+// moving their read deadlines (as collectord's Close and Shutdown do): nothing
+// watches a context, which saves crypto/tls a context, a cancel registration
+// and their clean-up per handshake. The deadline is set through the Conn (and
+// not again when the Conn already holds it); both deadlines are clear after.
+func (c *Conn) UpgradeServerBy(deadline time.Time, cfg *tls.Config) (*tls.Conn, error) {
+	b := &bufferedConn{Conn: c.Conn, r: c.r, handshaking: true}
+	t := tls.Server(b, cfg)
+	if deadline.IsZero() {
+		// A handshake with no bound would let a silent client hold its slot.
+		return t, errors.New("protocol: TLS upgrade without a deadline")
+	}
+	if !c.rdl.Equal(deadline) || !c.wdl.Equal(deadline) {
+		c.SetDeadline(deadline)
+	}
+	return t, c.finish(b, t, serverHandshake(t))
+}
+
+// serverHandshake runs t's handshake on a stack grown beforehand, in one step, to
+// what a server handshake needs.
+//
+// A connection's goroutine starts with a small stack, and a TLS server handshake
+// (ECDSA P-256 signatures, X25519, certificate parsing) needs 16 KiB of it. Left
+// alone, the runtime doubles the stack from deep inside crypto/tls two or three
+// times, each time copying the stack and walking the tables of every frame on
+// it: several per cent of a mutual-TLS connection's server CPU. Grown here,
+// while the stack is shallow, it is copied once with few frames to walk. The
+// handshake would have grown it to this size anyway, so no memory is added, and
+// the runtime shrinks it again at a garbage collection once the connection no
+// longer uses it.
+//
+//go:noinline
+func serverHandshake(t *tls.Conn) error {
+	growStack()
+	return t.Handshake()
+}
+
+// growStackBytes is the pad that makes growStack's single step land on a 16 KiB
+// stack from the shallow depth where handshake is called: the pad, the frames
+// above it and the runtime's guard must pass 8 KiB and stay under 16 KiB.
+const growStackBytes = 10 << 10
+
+//go:noinline
+func growStack() {
+	var pad [growStackBytes]byte
+	keepOnStack(pad[:])
+}
+
+//go:noinline
+func keepOnStack([]byte) {}
 
 // UpgradeClient runs a TLS client handshake on the same socket and switches the
 // Conn to the encrypted stream.
 func (c *Conn) UpgradeClient(ctx context.Context, cfg *tls.Config) (*tls.Conn, error) {
-	t := tls.Client(&bufferedConn{Conn: c.Conn, r: c.r}, cfg)
-	return t, c.upgrade(ctx, t)
+	b := &bufferedConn{Conn: c.Conn, r: c.r, handshaking: true}
+	t := tls.Client(b, cfg)
+	return t, c.upgrade(ctx, b, t)
 }
 
-func (c *Conn) upgrade(ctx context.Context, t *tls.Conn) error {
+func (c *Conn) upgrade(ctx context.Context, b *bufferedConn, t *tls.Conn) error {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, DefaultHandshakeTimeout)
@@ -328,11 +399,17 @@ func (c *Conn) upgrade(ctx context.Context, t *tls.Conn) error {
 	}
 	dl, _ := ctx.Deadline()
 	c.SetDeadline(dl)
-	err := t.HandshakeContext(ctx)
-	c.SetDeadline(time.Time{})
+	return c.finish(b, t, t.HandshakeContext(ctx))
+}
+
+// finish clears the handshake's deadlines and, when the handshake succeeded,
+// switches the Conn to the TLS stream.
+func (c *Conn) finish(b *bufferedConn, t *tls.Conn, err error) error {
+	c.ClearDeadlines()
 	if err != nil {
 		return err
 	}
+	b.handshaking = false
 	c.Conn = t
 	c.r = bufio.NewReaderSize(t, c.rsize)
 	return nil

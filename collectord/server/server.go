@@ -520,8 +520,11 @@ func (c *client) refuse(code int32) {
 func (c *client) handshake(ctx context.Context, log *slog.Logger) error {
 	s := c.srv
 	deadline := time.Now().Add(c.set.HandshakeTimeout)
-	c.conn.Conn.SetDeadline(deadline)
-	defer c.conn.Conn.SetDeadline(time.Time{})
+	// Set through the Conn, which records it: the TLS upgrade then need not set
+	// the same deadline again, and the deferred clear is skipped once the
+	// upgrade has cleared it (a Shutdown's read deadline set meanwhile stays).
+	c.conn.SetDeadline(deadline)
+	defer c.conn.ClearDeadlines()
 	features := s.features(c.set)
 	if err := c.conn.Write(protocol.Greeting(0, features)); err != nil {
 		return err
@@ -592,9 +595,10 @@ func (c *client) handshake(ctx context.Context, log *slog.Logger) error {
 			return err
 		}
 	}
-	hctx, cancel := context.WithDeadline(ctx, deadline)
-	defer cancel()
-	tc, err := c.conn.UpgradeServer(hctx, cfg)
+	// Bounded by the deadline alone: Close closes the connection and Shutdown
+	// moves its read deadline, either of which ends a handshake in flight, so
+	// crypto/tls need not watch a context too.
+	tc, err := c.conn.UpgradeServerBy(deadline, cfg)
 	if err != nil {
 		if s.closing.Load() {
 			return errRefused

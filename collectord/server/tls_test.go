@@ -197,6 +197,44 @@ func TestTLSHandshakeDeadline(t *testing.T) {
 	}
 }
 
+// TestStopEndsTLSHandshake: a client that asks for TLS and never starts its
+// handshake does not hold up Shutdown or Close, although its handshake deadline
+// is far off: the handshake watches no context, so ending it is the server's
+// own doing (Shutdown moves the connection's read deadline, Close closes it).
+func TestStopEndsTLSHandshake(t *testing.T) {
+	for _, stop := range []string{"Shutdown", "Close"} {
+		t.Run(stop, func(t *testing.T) {
+			s, addr, _, _ := newTLSServerWith(t, true, func(s *Server) { s.HandshakeTimeout = time.Minute })
+			nc, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			c := protocol.NewConn(nc)
+			c.IdleTimeout = 5 * time.Second
+			c.Read()
+			c.Write(&protocol.Creds{Creds: []uint32{protocol.VersionCred(protocol.FeatureSecure | protocol.FeatureSecureAck)}})
+			if _, err := c.Read(); err != nil { // the ack: the server is in the TLS handshake now
+				t.Fatal(err)
+			}
+			start := time.Now()
+			if stop == "Shutdown" {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				s.Shutdown(ctx)
+			} else {
+				s.Close()
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Fatalf("%s took %v with a client in its handshake", stop, d)
+			}
+			if _, err := c.Read(); err == nil {
+				t.Fatal("the client in its handshake was not closed")
+			}
+		})
+	}
+}
+
 // remoteConn makes a pipe look like a connection from another host, so the -Q rule
 // for remote plaintext clients can be tested without leaving loopback.
 type remoteConn struct{ net.Conn }
