@@ -411,6 +411,14 @@ func (c *Conn) finish(b *bufferedConn, t *tls.Conn, err error) error {
 	}
 	b.handshaking = false
 	c.Conn = t
+	if b.r.Buffered() == 0 {
+		// Nothing of the client's is left in the plaintext buffer (the usual
+		// case: a client waits for the handshake before it sends a request), so
+		// the buffer itself can serve the TLS stream and no new one is made.
+		b.r = nil
+		c.r.Reset(t)
+		return nil
+	}
 	c.r = bufio.NewReaderSize(t, c.rsize)
 	return nil
 }

@@ -111,71 +111,73 @@ func (c slowConn) Read(p []byte) (int, error) {
 
 // TestUpgradeServerByKeepsBytesAfterHandshake: bytes that arrive in the same
 // read as the end of the handshake (the client's first PDUs) are read after it,
-// in order; so are bytes buffered before it (a PDU and the ClientHello in one
-// read of the plaintext stream).
+// in order, whether crypto/tls took them all from the plaintext buffer (a few
+// PDUs) or some were still there when the handshake ended (many); so are bytes
+// buffered before it (a PDU and the ClientHello in one read of the stream).
 func TestUpgradeServerByKeepsBytesAfterHandshake(t *testing.T) {
 	p := newUpgradePKI(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	pdus := []PDU{
-		&Creds{Creds: []uint32{VersionCred(FeatureSecure)}},
-		&DescReq{PMID: 1}, &DescReq{PMID: 2}, &DescReq{PMID: 3},
-	}
-	errc := make(chan error, 1)
-	go func() {
-		nc, err := net.Dial("tcp", ln.Addr().String())
+	for _, n := range []int{3, 150} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		var reqs []PDU
+		for i := range n {
+			reqs = append(reqs, &DescReq{PMID: PMID(i + 1)})
+		}
+		errc := make(chan error, 1)
+		go func() {
+			nc, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				errc <- err
+				return
+			}
+			defer nc.Close()
+			// CREDS and the ClientHello in one read: the server reads both at once.
+			tc := tls.Client(nc, p.cli)
+			if _, err := nc.Write(Encode(nil, &Creds{Creds: []uint32{VersionCred(FeatureSecure)}}, 0)); err != nil {
+				errc <- err
+				return
+			}
+			if err := tc.Handshake(); err != nil {
+				errc <- err
+				return
+			}
+			var out []byte
+			for _, q := range reqs {
+				out = Encode(out, q, 0)
+			}
+			_, err = tc.Write(out)
 			errc <- err
-			return
+			// Hold the connection until the server has read everything.
+			nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+			nc.Read(make([]byte, 1))
+		}()
+		nc, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
 		}
 		defer nc.Close()
-		// CREDS and the ClientHello in one write: the server reads both at once.
-		tc := tls.Client(nc, p.cli)
-		creds := Encode(nil, pdus[0], 0)
-		if _, err := nc.Write(creds); err != nil {
-			errc <- err
-			return
+		srv := NewConnSize(slowConn{nc}, 2048)
+		if got, err := srv.Read(); err != nil || got.Type() != TypeCreds {
+			t.Fatalf("first PDU %v, %v", got, err)
 		}
-		if err := tc.Handshake(); err != nil {
-			errc <- err
-			return
+		if _, err := srv.UpgradeServerBy(time.Now().Add(5*time.Second), p.srv); err != nil {
+			t.Fatal(err)
 		}
-		var out []byte
-		for _, q := range pdus[1:] {
-			out = Encode(out, q, 0)
+		for i, want := range reqs {
+			got, err := srv.Read()
+			if err != nil {
+				t.Fatalf("%d PDUs: PDU %d: %v", n, i+1, err)
+			}
+			if d, ok := got.(*DescReq); !ok || d.PMID != want.(*DescReq).PMID {
+				t.Fatalf("%d PDUs: PDU %d: %#v, want %#v", n, i+1, got, want)
+			}
 		}
-		_, err = tc.Write(out)
-		errc <- err
-		// Hold the connection until the server has read everything.
-		nc.SetReadDeadline(time.Now().Add(5 * time.Second))
-		nc.Read(make([]byte, 1))
-	}()
-	nc, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	srv := NewConnSize(slowConn{nc}, 2048)
-	if got, err := srv.Read(); err != nil || got.Type() != TypeCreds {
-		t.Fatalf("first PDU %v, %v", got, err)
-	}
-	if _, err := srv.UpgradeServerBy(time.Now().Add(5*time.Second), p.srv); err != nil {
-		t.Fatal(err)
-	}
-	for i, want := range pdus[1:] {
-		got, err := srv.Read()
-		if err != nil {
-			t.Fatalf("PDU %d: %v", i+1, err)
+		if err := <-errc; err != nil {
+			t.Fatal(err)
 		}
-		if d, ok := got.(*DescReq); !ok || d.PMID != want.(*DescReq).PMID {
-			t.Fatalf("PDU %d: %#v, want %#v", i+1, got, want)
-		}
-	}
-	if err := <-errc; err != nil {
-		t.Fatal(err)
 	}
 }
 
