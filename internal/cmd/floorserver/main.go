@@ -7,7 +7,8 @@
 //	floorserver [-p PORT] [-loop goroutine|raw]
 //
 // -loop goroutine (the default) serves each connection on a goroutine of its own
-// through the net package, the shape of collectord; -loop raw runs one event
+// through the net package, as collectord does (keep-alive off, reads and writes
+// raw: floor.ServeConns); -loop raw runs one event
 // loop whose system calls are all raw (floor.RawLoop). It listens on 127.0.0.1
 // only; with -p 0 it takes a free port and prints "port N" on stdout. It runs
 // until killed.
@@ -20,7 +21,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"strconv"
 
 	"github.com/gopcp/gopcp/internal/cmd/floorserver/floor"
 )
@@ -60,7 +60,7 @@ func serveRaw(port int, stdout io.Writer) error {
 }
 
 func serveGoroutines(port int, stdout io.Writer) error {
-	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+	ln, err := floor.Listen(port)
 	if err != nil {
 		return err
 	}

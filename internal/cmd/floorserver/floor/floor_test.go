@@ -132,7 +132,7 @@ type server struct {
 }
 
 func goroutineServer(t *testing.T) server {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := Listen(0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,15 +1,29 @@
 package floor
 
 import (
+	"context"
 	"errors"
 	"net"
+	"strconv"
 	"sync"
+
+	"github.com/gopcp/gopcp/internal/rawconn"
 )
 
+// Listen listens on 127.0.0.1:port (0: any free port) as collectord's listener
+// does (collectord/server.ListenConfig): no TCP keep-alive on accepted sockets,
+// which spares four setsockopt calls per connection.
+func Listen(port int) (net.Listener, error) {
+	lc := net.ListenConfig{KeepAlive: -1}
+	return lc.Listen(context.Background(), "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+}
+
 // ServeConns answers every connection ln accepts on a goroutine of its own
-// through the net package: the shape of collectord/server, without its work.
-// It returns when ln is closed (nil) or fails, after every connection's
-// goroutine has ended; closing ln also closes the connections.
+// through the net package, with reads and writes as raw system calls
+// (internal/rawconn): collectord/server's connection shape without its work, so
+// that collectord less this floor is collectord's own work. It returns when ln
+// is closed (nil) or fails, after every connection's goroutine has ended;
+// closing ln also closes the connections.
 func ServeConns(ln net.Listener) error {
 	var (
 		mu    sync.Mutex
@@ -40,7 +54,7 @@ func ServeConns(ln net.Listener) error {
 		conns[nc] = struct{}{}
 		mu.Unlock()
 		wg.Go(func() {
-			serveConn(nc)
+			serveConn(rawconn.Wrap(nc))
 			mu.Lock()
 			delete(conns, nc)
 			mu.Unlock()
