@@ -9,11 +9,14 @@
 # /proc/PID/task/*/schedstat over the run, summed over its threads, divided by the
 # operations. For the HTTP rows a second pair adds the collectord behind the
 # proxy (the same process for both, so it counts only what each proxy asks of
-# it: pmproxy and proxyd may send different PDUs for the same request); the
-# last column is pmproxy's CPU over proxyd's, proxy alone.
+# it: pmproxy and proxyd may send different PDUs for the same request). The
+# ratio column is pmproxy's CPU over proxyd's, proxy alone (the goal's measure:
+# the collector behind is the same process for both); ratio+c is the same with
+# the collector's CPU added on both sides.
 # BEFORE=PATH adds a second proxyd, that binary (say, one built from an earlier
 # commit), to the same rounds, so that a change is measured before and after
-# under the same load; its rows follow, marked "(before)".
+# under the same load; its rows follow, marked "(before)". BASE=PATH is the
+# same knob under bench.sh's name.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 REF=scripts/reference-pcp
@@ -35,7 +38,7 @@ waitport() { for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/nu
 median() { sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print "n/a"}'; }
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
 
-BEFORE=${BEFORE:-}
+BEFORE=${BEFORE:-${BASE:-}}
 p_coll=44721 p_real=44722 p_ours=44723 p_before=44724
 "${pin[@]}" "$BIN"/collectord --config /dev/null -i 127.0.0.1 -p $p_coll --log-level error & pids+=($!); pid_coll=$!
 printf '[pmproxy]\npcp.enabled = true\nhttp.enabled = true\nredis.enabled = false\nsecure.enabled = false\n[redis]\nenabled = false\n[discover]\nenabled = false\n[pmsearch]\nenabled = false\n[pmseries]\nenabled = false\n' > "$work/pmproxy.conf"
@@ -102,32 +105,36 @@ done
 echo "== pinned to CPU $BENCH_CPU; p50 in microseconds (REST: mean over the keep-alive run) and the relay's CPU per operation (µs), median of $ROUNDS alternating rounds"
 med() { echo "${1:-}" | tr ' ' '\n' | grep . | median; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{if (a+0 > 0 && b+0 > 0) printf "%.2fx", a/b; else print "-"}'; }
-printf '%-36s %8s %8s %8s %11s %11s %11s %11s %7s\n' measurement direct pmproxy proxyd cpu-pmproxy cpu-proxyd "+collector" "+collector" ratio
+printf '%-36s %8s %8s %8s %11s %11s %11s %11s %7s %7s\n' measurement direct pmproxy proxyd cpu-pmproxy cpu-proxyd "+collector" "+collector" ratio ratio+c
 for s in 1 10 30; do
-  printf '%-36s %8s %8s %8s %11s %11s %11s %11s %7s\n' "fetch set=$s (libpcp, HOST@PROXY)" \
+  printf '%-36s %8s %8s %8s %11s %11s %11s %11s %7s %7s\n' "fetch set=$s (libpcp, HOST@PROXY)" \
     "$(med "${r[direct.$s]:-}")" "$(med "${r[pmproxy.$s]:-}")" "$(med "${r[proxyd.$s]:-}")" \
     "$(med "${c[pmproxy.$s]:-}")" "$(med "${c[proxyd.$s]:-}")" - - \
-    "$(ratio "$(med "${c[pmproxy.$s]:-}")" "$(med "${c[proxyd.$s]:-}")")"
+    "$(ratio "$(med "${c[pmproxy.$s]:-}")" "$(med "${c[proxyd.$s]:-}")")" -
 done
 for m in "r:REST fetch, 1 metric (curl, 1 conn)" "m:GET /metrics, all metrics (curl)"; do
   x=${m%%:*}
-  printf '%-36s %8s %8s %8s %11s %11s %11s %11s %7s\n' "${m#*:}" "-" \
+  printf '%-36s %8s %8s %8s %11s %11s %11s %11s %7s %7s\n' "${m#*:}" "-" \
     "$(med "${r[pmproxy.$x]:-}")" "$(med "${r[proxyd.$x]:-}")" "$(med "${c[pmproxy.$x]:-}")" "$(med "${c[proxyd.$x]:-}")" \
     "$(med "${k[pmproxy.$x]:-}")" "$(med "${k[proxyd.$x]:-}")" \
-    "$(ratio "$(med "${c[pmproxy.$x]:-}")" "$(med "${c[proxyd.$x]:-}")")"
+    "$(ratio "$(med "${c[pmproxy.$x]:-}")" "$(med "${c[proxyd.$x]:-}")")" \
+    "$(ratio "$(med "${k[pmproxy.$x]:-}")" "$(med "${k[proxyd.$x]:-}")")"
 done
+# The spread: each round's CPU per REST fetch (µs), in round order.
+for x in "${proxies[@]}"; do echo "REST fetch CPU per round, $x: ${c[$x.r]:-}(+collector: ${k[$x.r]:-})"; done
 [ -n "$BEFORE" ] || exit 0
 # The same rows for the BEFORE proxyd, in its "proxyd" columns.
 for s in 1 10 30; do
-  printf '%-36s %8s %8s %8s %11s %11s %11s %11s %7s\n' "fetch set=$s (before)" \
+  printf '%-36s %8s %8s %8s %11s %11s %11s %11s %7s %7s\n' "fetch set=$s (before)" \
     "$(med "${r[direct.$s]:-}")" "$(med "${r[pmproxy.$s]:-}")" "$(med "${r[before.$s]:-}")" \
     "$(med "${c[pmproxy.$s]:-}")" "$(med "${c[before.$s]:-}")" - - \
-    "$(ratio "$(med "${c[pmproxy.$s]:-}")" "$(med "${c[before.$s]:-}")")"
+    "$(ratio "$(med "${c[pmproxy.$s]:-}")" "$(med "${c[before.$s]:-}")")" -
 done
 for m in "r:REST fetch (before)" "m:GET /metrics (before)"; do
   x=${m%%:*}
-  printf '%-36s %8s %8s %8s %11s %11s %11s %11s %7s\n' "${m#*:}" "-" \
+  printf '%-36s %8s %8s %8s %11s %11s %11s %11s %7s %7s\n' "${m#*:}" "-" \
     "$(med "${r[pmproxy.$x]:-}")" "$(med "${r[before.$x]:-}")" "$(med "${c[pmproxy.$x]:-}")" "$(med "${c[before.$x]:-}")" \
     "$(med "${k[pmproxy.$x]:-}")" "$(med "${k[before.$x]:-}")" \
-    "$(ratio "$(med "${c[pmproxy.$x]:-}")" "$(med "${c[before.$x]:-}")")"
+    "$(ratio "$(med "${c[pmproxy.$x]:-}")" "$(med "${c[before.$x]:-}")")" \
+    "$(ratio "$(med "${k[pmproxy.$x]:-}")" "$(med "${k[before.$x]:-}")")"
 done

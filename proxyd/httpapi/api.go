@@ -198,7 +198,10 @@ type request struct {
 	client string // the "client" parameter, echoed
 	wc     *webContext
 	sess   *session
-	fresh  bool // connect anew rather than use the pool
+	// The request's context and session, allocated with it.
+	rctx    reqContext
+	sessMem session
+	fresh   bool // connect anew rather than use the pool
 	// trusted: the HTTP client is on loopback or authenticated to proxyd with a
 	// verified certificate, so proxyd may present its own client certificate to
 	// collectors on its behalf (upstream.Identity.Presents).
@@ -240,9 +243,10 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	ctx := newReqContext(r.Context(), a.conf().RequestTimeout)
-	defer ctx.release()
-	q := &request{a: a, w: w, r: r, ctx: ctx, ctxid: ctxid, trusted: trustedClient(r)}
+	q := &request{a: a, w: w, r: r, ctxid: ctxid, trusted: trustedClient(r)}
+	q.rctx.init(r.Context(), a.conf().RequestTimeout)
+	q.ctx = &q.rctx
+	defer q.rctx.release()
 	q.params.parse(r.URL.RawQuery)
 	q.client = q.params.Get("client")
 	if v := q.params.Get("context"); v != "" && q.ctxid == "" {
@@ -367,7 +371,7 @@ func (q *request) writeJSON(b []byte) {
 func (q *request) openContext() *apiError {
 	a := q.a
 	if q.wc != nil { // a retry: the context is known
-		s, err := q.wc.col.session(q.ctx, q.fresh, q.wc.dv)
+		s, err := q.wc.col.session(q.ctx, q.fresh, q.wc.dv, &q.sessMem)
 		if err != nil {
 			return asAPIError(err)
 		}
@@ -386,7 +390,7 @@ func (q *request) openContext() *apiError {
 			return &apiError{status: http.StatusBadRequest, ctx: uint32(n), msg: "unknown context identifier: " + strconv.FormatUint(n, 10)}
 		}
 		q.wc = wc
-		s, err := wc.col.session(q.ctx, q.fresh, wc.dv)
+		s, err := wc.col.session(q.ctx, q.fresh, wc.dv, &q.sessMem)
 		if err != nil {
 			return asAPIError(err)
 		}
@@ -413,7 +417,7 @@ func (q *request) openContext() *apiError {
 		return asAPIError(err)
 	}
 	dv := a.newCtxDerived()
-	s, err := col.session(q.ctx, q.fresh, dv)
+	s, err := col.session(q.ctx, q.fresh, dv, &q.sessMem)
 	if err != nil {
 		return asAPIError(err)
 	}

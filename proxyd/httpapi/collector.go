@@ -277,9 +277,11 @@ type session struct {
 }
 
 // session borrows a connection for one request of the context whose derived
-// metrics are dv, and lends dv to it. Requests of one context take turns, as
-// they do in pmproxy's single thread: its derived definitions may change.
-func (c *collector) session(ctx context.Context, fresh bool, dv *ctxDerived) (*session, error) {
+// metrics are dv, and lends dv to it; the session is written to mem (the
+// request's, so that it costs no allocation of its own). Requests of one
+// context take turns, as they do in pmproxy's single thread: its derived
+// definitions may change.
+func (c *collector) session(ctx context.Context, fresh bool, dv *ctxDerived, mem *session) (*session, error) {
 	dv.mu.Lock()
 	cn, pooled, err := c.get(ctx, fresh)
 	if err != nil {
@@ -287,7 +289,8 @@ func (c *collector) session(ctx context.Context, fresh bool, dv *ctxDerived) (*s
 		return nil, err
 	}
 	cn.pc.UseDerivedState(dv.st)
-	s := &session{col: c, cn: cn, pooled: pooled, ctx: ctx, dv: dv, private: dv.st.HasLocal()}
+	s := mem
+	*s = session{col: c, cn: cn, pooled: pooled, ctx: ctx, dv: dv, private: dv.st.HasLocal()}
 	if dl, ok := ctx.Deadline(); ok && cn.raw != nil {
 		cn.raw.bound(dl, c.opts.RequestTimeout)
 	}

@@ -20,8 +20,10 @@ type webContext struct {
 	// dv is the context's derived metrics (global and its own, with their
 	// rate() state), lent to each connection that serves it.
 	dv *ctxDerived
-	// plan is its last fetch's metadata (fetchPlan), used under dv.mu.
+	// plan is its last fetch's metadata (fetchPlan) and buf that fetch's
+	// response buffer, both used under dv.mu.
 	plan *fetchPlan
+	buf  []byte
 }
 
 // ctxKey finds a context: its number and the standing of the client that made

@@ -34,7 +34,14 @@ var closedDone = func() chan struct{} {
 }()
 
 func newReqContext(parent context.Context, timeout time.Duration) *reqContext {
-	return &reqContext{parent: parent, deadline: time.Now().Add(timeout)}
+	c := &reqContext{}
+	c.init(parent, timeout)
+	return c
+}
+
+// init starts a zero reqContext (one inside a request).
+func (c *reqContext) init(parent context.Context, timeout time.Duration) {
+	c.parent, c.deadline = parent, time.Now().Add(timeout)
 }
 
 func (c *reqContext) Deadline() (time.Time, bool) { return c.deadline, true }

@@ -306,7 +306,13 @@ func (q *request) fetch() *apiError {
 			q.wc.plan = plan
 		}
 	}
-	b := q.appendHead(make([]byte, 0, 128+64*len(plan.descs)))
+	// The context's buffer from its last fetch (requests of a context take
+	// turns); the writer copies what it is given.
+	b := q.wc.buf[:0]
+	if b == nil {
+		b = make([]byte, 0, 128+64*len(plan.descs))
+	}
+	b = q.appendHead(b)
 	first := true
 	for start := 0; start < len(plan.pmids) || first; start += FetchBatch {
 		end := min(start+FetchBatch, len(plan.pmids))
@@ -365,8 +371,14 @@ func (q *request) fetch() *apiError {
 	}
 	b = append(b, "]}\r\n"...)
 	q.writeJSON(b)
+	if cap(b) <= maxKeptFetchBuf {
+		q.wc.buf = b[:0]
+	}
 	return nil
 }
+
+// maxKeptFetchBuf is the largest fetch response buffer a context keeps.
+const maxKeptFetchBuf = 16 << 10
 
 // makeFetchPlan looks up names (or, with none, the PMIDs pmidArgs) and
 // their descriptors.
