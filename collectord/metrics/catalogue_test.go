@@ -326,7 +326,7 @@ func TestHelpIsOurOwn(t *testing.T) {
 			continue // a metric of ours that PCP does not have (pmcd.gopcp.*)
 		}
 		compared++
-		if why := copiedFrom(m.OneLine, m.Help, h); why != "" {
+		if why := copiedFrom(m.OneLine(), m.Help(), h); why != "" {
 			t.Errorf("%s (%v): %s", m.Name, m.Desc.PMID, why)
 		}
 	}
@@ -446,7 +446,7 @@ func TestEveryMetricHasHelp(t *testing.T) {
 		}
 	}
 	for _, m := range r.Metrics() {
-		check(m.Name, m.OneLine, m.Help)
+		check(m.Name, m.OneLine(), m.Help())
 	}
 	for _, in := range r.InDoms() {
 		one, ok1 := r.InDomText(in, false)
@@ -547,7 +547,7 @@ func TestInDomText(t *testing.T) {
 func TestCatalogue(t *testing.T) {
 	r := newFixtureRegistry(t, fixtureDir)
 	for _, m := range r.Metrics() {
-		if m.OneLine == "" {
+		if m.OneLine() == "" {
 			t.Errorf("%s: no one-line help", m.Name)
 		}
 		if got, ok := r.ByPMID(m.Desc.PMID); !ok || got != m {
@@ -579,7 +579,7 @@ func TestCatalogue(t *testing.T) {
 		}
 	}
 	for _, m := range r.Metrics() {
-		if m.Help == "" && m.OneLine == "" {
+		if m.Help() == "" && m.OneLine() == "" {
 			t.Errorf("%s: no help", m.Name)
 		}
 	}

@@ -131,11 +131,31 @@ type Client struct {
 
 // Metric is one leaf of the namespace with its descriptor and help text.
 type Metric struct {
-	Name    string
-	Desc    protocol.Desc
-	OneLine string
-	Help    string // long help; "" when the real PCP has none
+	Name string
+	Desc protocol.Desc
+	// The help is made when asked for (OneLine, Help), from the tables and the
+	// source's help function, not kept: many sources write it from a template,
+	// and kept it was about 0.3 MiB of live heap for text few clients ever read.
+	spec *sourceSpec // nil: only the helptext.go table
+	def  int32       // index into spec.metrics
 }
+
+// text is the metric's one-line and long help: the source's own when it gives
+// one, else the helptext.go table's.
+func (m *Metric) text() helpText {
+	if m.spec != nil && m.spec.help != nil {
+		if h := m.spec.help(m.spec.metrics[m.def]); h.oneline != "" {
+			return h
+		}
+	}
+	return helpPMID[m.Desc.PMID]
+}
+
+// OneLine is the metric's one-line help.
+func (m *Metric) OneLine() string { return m.text().oneline }
+
+// Help is the metric's long help; "" when the real PCP has none.
+func (m *Metric) Help() string { return m.text().help }
 
 // Instance is one member of an instance domain.
 type Instance struct {
@@ -227,7 +247,7 @@ func New(opts Options) (*Registry, error) {
 	for i, spec := range orderedSpecs() {
 		st := &sourceState{spec: spec, src: spec.new(e)}
 		r.sources = append(r.sources, st)
-		for _, d := range spec.metrics {
+		for j, d := range spec.metrics {
 			if byName[d.name] {
 				return nil, fmt.Errorf("metrics: duplicate metric name %q", d.name)
 			}
@@ -240,14 +260,8 @@ func New(opts Options) (*Registry, error) {
 			m := &Metric{
 				Name: d.name,
 				Desc: protocol.Desc{PMID: d.pmid, Type: d.typ, InDom: d.indom, Sem: d.sem, Units: d.units},
-			}
-			if h, ok := helpPMID[d.pmid]; ok {
-				m.OneLine, m.Help = h.oneline, h.help
-			}
-			if spec.help != nil {
-				if h := spec.help(d); h.oneline != "" {
-					m.OneLine, m.Help = h.oneline, h.help
-				}
+				spec: spec,
+				def:  int32(j),
 			}
 			ent := &entry{m: m, src: i, sel: d.sel}
 			byName[d.name] = true

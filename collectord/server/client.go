@@ -515,9 +515,9 @@ func (c *client) text(p *protocol.TextReq) protocol.PDU {
 			return errPDU(protocol.ErrPMID)
 		}
 		if help {
-			return &protocol.TextPDU{Ident: p.Ident, Text: m.Help}
+			return &protocol.TextPDU{Ident: p.Ident, Text: m.Help()}
 		}
-		return &protocol.TextPDU{Ident: p.Ident, Text: m.OneLine}
+		return &protocol.TextPDU{Ident: p.Ident, Text: m.OneLine()}
 	}
 	return errPDU(protocol.ErrText)
 }

@@ -92,12 +92,12 @@ func TestRealPminfoMetadata(t *testing.T) {
 			var want string
 			switch flags {
 			case "-t":
-				want = "\n" + name + " [" + m.OneLine + "]\n"
+				want = "\n" + name + " [" + m.OneLine() + "]\n"
 			case "-T":
-				want = "\n" + name + "\nHelp:\n" + m.Help + "\n"
+				want = "\n" + name + "\nHelp:\n" + m.Help() + "\n"
 			default:
-				want = "\n" + name + " PMID: " + m.Desc.PMID.String() + " [" + m.OneLine + "]\n"
-				if !strings.Contains(real, "Help:\n"+m.Help+"\n") {
+				want = "\n" + name + " PMID: " + m.Desc.PMID.String() + " [" + m.OneLine() + "]\n"
+				if !strings.Contains(real, "Help:\n"+m.Help()+"\n") {
 					t.Errorf("real pminfo %s: no long help of %s", flags, name)
 				}
 			}
