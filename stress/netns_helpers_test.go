@@ -105,7 +105,7 @@ func newSite(t *testing.T) *site {
 	s.trustOnly = filepath.Join(s.dir, "trust-only")
 	s.strangerStore = filepath.Join(s.dir, "stranger")
 	for _, dir := range []string{s.trustOnly, s.strangerStore} {
-		ns, err := store.Create(dir, nil)
+		ns, err := store.CreateWith(dir, nil, storeOptions())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -25,6 +25,14 @@ type pki struct {
 	serverNick, cliNick string
 }
 
+// storeOptions is how newPKI's stores derive their keys: certdb's default in
+// the full run (make stress), whose figures stand for real stores; otherwise
+// the test-only cheap cost, since clientHook opens the client store at every
+// connection (20 sessions paid 4 s of scrypt each under the race detector).
+func storeOptions() store.CreateOptions {
+	return store.CreateOptions{TestOnlyFastKDF: !full()}
+}
+
 func newPKI(t testing.TB) *pki {
 	t.Helper()
 	p := &pki{serverNick: "srv", cliNick: "cli"}
@@ -34,7 +42,7 @@ func newPKI(t testing.TB) *pki {
 	p.client = testcerts.New(t, p.ca, testcerts.Options{CN: "monitor", Client: true})
 	dir := t.TempDir()
 	p.serverStore = filepath.Join(dir, "server-db")
-	st, err := store.Create(p.serverStore, nil)
+	st, err := store.CreateWith(p.serverStore, nil, storeOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +52,7 @@ func newPKI(t testing.TB) *pki {
 		t.Fatal(err)
 	}
 	p.clientStore = filepath.Join(dir, "client-db")
-	ct, err := store.Create(p.clientStore, nil)
+	ct, err := store.CreateWith(p.clientStore, nil, storeOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
