@@ -46,7 +46,9 @@
 // certificate's additional data, and moves into the certificate's entry.
 //
 // The AES key is scrypt(password, salt, n, r, p) with a 32-byte output. The salt is
-// drawn when the store is created. The check value makes a wrong password a clear
+// drawn when the store is created; n, r and p are those shown above, except in
+// stores tests make with CreateOptions.TestOnlyFastKDF (n = 64), and Open
+// derives with whatever the file records, within the bounds below. The check value makes a wrong password a clear
 // ErrBadPassword rather than garbage; the additional data of each key binds it to
 // its certificate, so a key moved to another entry does not decrypt. Nonces are 12
 // random bytes, fresh for every encryption. Entries keep the order they were added
