@@ -11,7 +11,9 @@
 # three): what is left of a server's CPU per operation when it has no work is
 # the cost of its runtime, the kernel and loopback on this machine.
 #   floor-go   internal/cmd/floorserver: a goroutine per connection through the
-#              net package, the shape of collectord (the cpu-floor column)
+#              net package as collectord serves them (keep-alive off, reads and
+#              writes raw), so collectord less floor-go is its own work (the
+#              cpu-floor column)
 #   floor-raw  internal/cmd/floorserver -loop raw: one Go event loop, every
 #              system call raw, waiting for its epoll fd in the runtime's poller:
 #              the least a Go server spends without leaving the runtime
@@ -157,7 +159,8 @@ printf 'tls-ca-cert-file = %s\ntls-cert-file = %s\ntls-key-file = %s\n' \
   "$work/ca.pem" "$work/client.pem" "$work/client.pem" > "$work/client-mtls.conf"
 
 # Twelve consecutive ports from BENCH_PORT (they lie in Linux's ephemeral range, so
-# a busy machine's outgoing connection can hold one: pick another base then).
+# a busy machine's outgoing connection can hold one: pick another base then, or
+# one above the range's end, /proc/sys/net/ipv4/ip_local_port_range).
 BENCH_PORT=${BENCH_PORT:-44711}
 p_real=$BENCH_PORT p_ours=$((BENCH_PORT + 1)) p_real_tls=$((BENCH_PORT + 2)) p_ours_tls=$((BENCH_PORT + 3)) p_floor=$((BENCH_PORT + 4))
 p_real_mtls=$((BENCH_PORT + 5)) p_ours_mtls=$((BENCH_PORT + 6)) p_base=$((BENCH_PORT + 7))
@@ -313,8 +316,8 @@ if [ "$ROWS" = all ]; then
     printf '%-22s | %-23s %-23s | %-23s %-23s %-23s\n' "$name" "$(ms real.$k)" "$(ms ours.$k)" \
       "$(ms floorc.$k)" "$(ms floor.$k)" "$(ms floorraw.$k)"
   done
-  echo "(floor-C: bench/floorserver.c, one epoll loop; floor-go: a goroutine per connection, net"
-  echo " package; floor-raw: floorserver -loop raw, one Go event loop with raw system calls)"
+  echo "(floor-C: bench/floorserver.c, one epoll loop; floor-go: a goroutine per connection as"
+  echo " collectord's; floor-raw: floorserver -loop raw, one Go event loop with raw system calls)"
 fi
 
 [ "$CLIENTS" -gt 0 ] && [ "$ROWS" = all ] || exit 0

@@ -1,9 +1,10 @@
 // Package floor is a PCP server that does no work at all, in two Go shapes (a
-// goroutine per connection through the net package, and one raw-epoll event
-// loop), for scripts/bench.sh to measure against: what is left of a server's CPU
-// per operation when it has nothing to do is the cost of the runtime, the kernel
-// and loopback, the floor under any collector on the machine. bench/floorserver.c
-// is the same server in C and answers byte for byte the same (the tests compare).
+// goroutine per connection as collectord serves them, ServeConns, and one
+// raw-epoll event loop, RawLoop), for scripts/bench.sh to measure against: what
+// is left of a server's CPU per operation when it has nothing to do is the cost
+// of its shape, the runtime, the kernel and loopback, the floor under any
+// collector of that shape on the machine. bench/floorserver.c is the same server
+// in C and answers byte for byte the same (the tests compare).
 //
 // What the floor answers (the only protocol it knows):
 //   - on accept: the 20-byte greeting of a pmcd with no error, features HIGHRES,
