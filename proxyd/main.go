@@ -347,7 +347,7 @@ func serve(ctx context.Context, o *options, stdout, stderr io.Writer, h hooks) i
 	mux := http.NewServeMux()
 	mux.Handle(SelfMetricsPath, selfMetrics(rl, srv, rly, api))
 	mux.Handle("/", api)
-	srv.HTTP = accessLog(logs, mux)
+	srv.HTTP = accessLog(logs, api.Routed(mux))
 	rl.OnApply = func(g *generation) {
 		srv.Update(serverSettings(g))
 		rly.Update(relaySettings(g))

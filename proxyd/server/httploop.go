@@ -66,6 +66,13 @@ type httpConn struct {
 	req, tmpl *http.Request
 	hdr       http.Header
 	vals      []string
+	// The URL handed to the handler, and the last target parsed with what
+	// it parsed to: a client polling one URL has it parsed once (each
+	// request gets its own copy in url, so a handler that changes it
+	// changes nothing kept).
+	url        url.URL
+	lastTarget string
+	lastURL    url.URL
 }
 
 // deadlineSlack is how late an idle or write deadline may fire: it is armed
@@ -191,10 +198,14 @@ func (h *httpConn) serveOne() (headStatus, bool) {
 // reports false for a target url.ParseRequestURI refuses (net/http answers
 // it).
 func (h *httpConn) request(head *reqHead) (*http.Request, bool) {
-	u, err := url.ParseRequestURI(head.target)
-	if err != nil {
-		return nil, false
+	if head.target != h.lastTarget || h.lastTarget == "" {
+		u, err := url.ParseRequestURI(head.target)
+		if err != nil {
+			return nil, false
+		}
+		h.lastTarget, h.lastURL = head.target, *u
 	}
+	h.url = h.lastURL
 	if h.tmpl == nil {
 		h.tmpl = (&http.Request{}).WithContext(h.ctx)
 		h.req = new(http.Request)
@@ -217,7 +228,7 @@ func (h *httpConn) request(head *reqHead) (*http.Request, bool) {
 	r := h.req
 	*r = *h.tmpl
 	r.Method = http.MethodGet
-	r.URL = u
+	r.URL = &h.url
 	r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/1.1", 1, 1
 	r.Header = h.hdr
 	r.Body = http.NoBody

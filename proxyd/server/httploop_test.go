@@ -140,6 +140,24 @@ func TestLoopKeepAliveDeadlines(t *testing.T) {
 	}
 }
 
+// A target repeated on a connection is parsed once, but each request gets
+// a URL of its own: what a handler does to one is not seen by the next.
+func TestLoopRepeatedTarget(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.URL.Path+"?"+r.URL.RawQuery)
+		r.URL.Path, r.URL.RawQuery = "/changed", "by=handler"
+	})
+	_, ln := startLoop(t, h, nil)
+	c, br := dial(t, ln)
+	for i, target := range []string{"/a?x=1", "/a?x=1", "/b", "/a?x=1", "/a?x=1"} {
+		io.WriteString(c, "GET "+target+" HTTP/1.1\r\nHost: h\r\n\r\n")
+		_, body := readResp(t, br, "GET")
+		if want := strings.TrimSuffix(target, "?x=1"); !strings.HasPrefix(body, want) || body != target && body != target+"?" {
+			t.Fatalf("request %d for %s: handler saw %q", i, target, body)
+		}
+	}
+}
+
 // Requests in one write (pipelined) are answered in order.
 func TestLoopPipelined(t *testing.T) {
 	_, ln := startLoop(t, echoHandler, nil)
