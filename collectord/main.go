@@ -99,7 +99,7 @@ func flags(o *options) []urfave.Flag {
 		daemon.Int(&o.maxPDU, "largest PDU accepted from a client, in `BYTES`", "65536", "L"),
 		daemon.Float(&o.timeout, "`SECONDS` a client has to finish sending a PDU", "5", "t"),
 	), identityFlags(o), daemon.Category(catConfig,
-		daemon.String(&o.memoryLimit, "soft limit on the memory the Go runtime manages, `SIZE` such as 20MiB, or off (default $GOMEMLIMIT, else 20MiB; config server.memory_limit): collection runs more often near it, trading CPU for memory", "memory-limit"),
+		daemon.String(&o.memoryLimit, "soft limit on the memory the Go runtime manages, `SIZE` such as 20MiB, or off (default $GOMEMLIMIT, else 16MiB; config server.memory_limit): collection runs more often near it, trading CPU for memory", "memory-limit"),
 		daemon.Bool(&o.CheckConfig, "load the configuration and the certificates, report, and exit", "check-config"),
 		daemon.Choice(&o.LogFormat, []string{"text", "json"}, "log `FORMAT`: text or json (default text)", "log-format"),
 		daemon.Choice(&o.LogLevel, []string{"debug", "info", "warn", "error"}, "log `LEVEL`: debug, info, warn or error (default info)", "log-level"),

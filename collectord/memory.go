@@ -12,12 +12,15 @@ import (
 // when neither the configuration (server.memory_limit, --memory-limit) nor the
 // GOMEMLIMIT variable sets one. It bounds the memory the runtime manages (heap,
 // goroutine stacks, its own structures), not the program file's pages, which
-// count in RSS too (about 9 MiB of collectord's RSS). Without a limit the heap
+// count in RSS too (about 10 MiB of collectord's RSS). Without a limit the heap
 // may grow to twice its live size between collections, and it did under 200
-// busy clients (peak RSS 32-33 MiB); 20 MiB brought that peak to 28 MiB at no
-// measurable CPU cost, while 16 MiB, below what 200 busy clients keep live,
-// doubled the server's CPU per fetch (BENCHMARKS.md, "Memory").
-const DefaultMemoryLimit = 20 << 20
+// busy clients (peak RSS 32-33 MiB). 16 MiB doubled the CPU per fetch under 200
+// clients while they kept more live (a reply scratch each, held while waiting
+// for a source); since they wait holding less and the catalogue is smaller, 16
+// MiB costs no measurable CPU there nor on a fetch of 1,000 processes' details,
+// and lowers the peak by 1-3 MiB; 12 MiB made the 200-client fetch dearer again
+// (BENCHMARKS.md, "Memory").
+const DefaultMemoryLimit = 16 << 20
 
 // ByteSize is a size in bytes written with a binary unit in TOML and on the
 // command line: "20MiB", "512KiB", "1GiB", or a plain number of bytes. "0" and
@@ -118,7 +121,7 @@ func applyMemoryLimit(c ServerConfig, env envLimit) (limit int64, source string)
 	return limit, source
 }
 
-// describeLimit is a limit for a person: "20MiB (default)", "off (configuration)".
+// describeLimit is a limit for a person: "16MiB (default)", "off (configuration)".
 func describeLimit(limit int64, source string) string {
 	if limit == math.MaxInt64 {
 		return "off (" + source + ")"

@@ -52,7 +52,7 @@ func TestMemoryLimitPrecedence(t *testing.T) {
 		args      []string
 		want      string
 	}{
-		{"default", "", []string{"--config", without}, "20MiB (default)"},
+		{"default", "", []string{"--config", without}, "16MiB (default)"},
 		{"GOMEMLIMIT", "30MiB", []string{"--config", without}, "30MiB (GOMEMLIMIT)"},
 		{"file over GOMEMLIMIT", "30MiB", []string{"--config", withFile}, "24MiB (configuration)"},
 		{"flag over file", "", []string{"--config", withFile, "--memory-limit", "40MiB"}, "40MiB (configuration)"},
