@@ -320,3 +320,46 @@ func TestRawLoopCloseIdle(t *testing.T) {
 		t.Fatal("port 70000 accepted")
 	}
 }
+
+// A client that sends fetches and never reads the replies is dropped by the event
+// loops (they keep no output queue) once its socket's buffers are full, rather
+// than holding the loop or growing its memory: the client's writes then fail.
+func TestEventLoopsDropNonReader(t *testing.T) {
+	ids := make([]protocol.PMID, 1000)
+	for i := range ids {
+		ids[i] = protocol.PMID(i)
+	}
+	fetch := protocol.Encode(nil, &protocol.Fetch{PMIDs: ids}, 0) // a 20 KB reply each
+	var batch []byte
+	for range 16 {
+		batch = append(batch, fetch...)
+	}
+	var loops []server
+	for _, s := range servers(t) {
+		if s.name != "goroutine" { // a goroutine just blocks in its write
+			loops = append(loops, s)
+		}
+	}
+	for _, s := range loops {
+		t.Run(s.name, func(t *testing.T) {
+			c, err := net.Dial("tcp", s.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			// 1 GiB of replies asked for (320 KB a batch), far beyond any
+			// socket buffer.
+			for range 1 << 30 / (16 * 20_000) {
+				if _, err := c.Write(batch); err != nil {
+					var ne net.Error
+					if errors.As(err, &ne) && ne.Timeout() {
+						t.Fatalf("the server neither read nor closed: %v", err)
+					}
+					return // reset by the server's close: dropped
+				}
+			}
+			t.Fatal("the server took every request without its replies being read")
+		})
+	}
+}
