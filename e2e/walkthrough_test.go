@@ -171,8 +171,14 @@ func TestWalkthroughAsWritten(t *testing.T) {
 	} else {
 		t.Log("certutil/pk12util not installed (apt-get install libnss3-tools): only certdb's forms are run")
 	}
+	// The two runs share nothing (each its own folders, $HOME, ports and
+	// collectord) and spend much of their time waiting on programs and on the
+	// collector's reload, so they go on at once.
 	for _, tl := range tools {
-		t.Run(tl.name, func(t *testing.T) { walkthrough(t, tl) })
+		t.Run(tl.name, func(t *testing.T) {
+			t.Parallel()
+			walkthrough(t, tl)
+		})
 	}
 }
 
