@@ -399,7 +399,11 @@ var errRefused = errors.New("refused")
 func (s *Server) handle(ctx context.Context, nc net.Conn) {
 	// Reads and writes go through raw system calls (internal/rawconn); Close and
 	// Shutdown still act on nc itself.
-	c := &client{srv: s, set: s.Settings(), raw: nc, conn: protocol.NewConnSize(rawconn.Wrap(nc), readBufSize), start: time.Now(), peer: nc.RemoteAddr()}
+	// First, while the stack holds two frames: see growStack. Later, the
+	// goroutine's 2 KiB stack would already have doubled once (in the allocations
+	// below) and growStack would copy it a second time.
+	growStack()
+	c := &client{srv: s, set: s.Settings(), raw: nc, conn: protocol.NewConnSize(rawconn.Wrap(nc), readBufSize), start: time.Now(), peer: nc.RemoteAddr(), stackReady: true}
 	defer nc.Close()
 	// A bug in one request's handling must cost that client, not the daemon.
 	defer func() {
@@ -415,7 +419,7 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 		log = unixPeer(nc, s.log())
 		c.peer = nc.LocalAddr() // the accepted side's remote address has no name
 	} else {
-		log = s.log().With("peer", c.peer.String())
+		log = peerLogger(s.log(), c.peer)
 		c.addr = addrKey(c.peer)
 	}
 	// No SetNoDelay: Go's accept already turns TCP_NODELAY on, and a second
@@ -470,6 +474,35 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 		}
 	}
 }
+
+// peerLogger is log with the attribute peer=addr on every line, as
+// log.With("peer", addr.String()) would write it, but built for nothing when
+// nothing is logged: With formats the address and copies the handler for every
+// connection, and a short-lived client usually leaves no line at all.
+func peerLogger(log *slog.Logger, addr net.Addr) *slog.Logger {
+	return slog.New(&peerHandler{inner: log.Handler(), peer: addr})
+}
+
+// peerHandler adds the peer attribute when a line is written (or the handler
+// is derived from), not when it is made.
+type peerHandler struct {
+	inner slog.Handler
+	peer  net.Addr
+}
+
+func (h *peerHandler) withPeer() slog.Handler {
+	return h.inner.WithAttrs([]slog.Attr{slog.String("peer", h.peer.String())})
+}
+
+func (h *peerHandler) Enabled(ctx context.Context, l slog.Level) bool { return h.inner.Enabled(ctx, l) }
+
+func (h *peerHandler) Handle(ctx context.Context, r slog.Record) error {
+	return h.withPeer().Handle(ctx, r)
+}
+
+func (h *peerHandler) WithAttrs(as []slog.Attr) slog.Handler { return h.withPeer().WithAttrs(as) }
+
+func (h *peerHandler) WithGroup(name string) slog.Handler { return h.withPeer().WithGroup(name) }
 
 // readFailed logs why a client's stream ended and tells it when the PDU itself was
 // the reason (too big, bad header).
