@@ -49,9 +49,13 @@ func TestFetchLentMatchesFetch(t *testing.T) {
 		if s := resultsText(t, r, got); s != want {
 			t.Errorf("set %d: lent results differ from Fetch:\n%s\nwant\n%s", i, s, want)
 		}
-		r.Return(lent)
+		r.Return(&lent)
+		if lent.sc != nil {
+			t.Fatal("Return left the Lent set: a second Return would pool its scratch twice")
+		}
+		r.Return(&lent) // a second Return does nothing
 	}
-	r.Return(Lent{}) // a zero Lent is ignored
+	r.Return(&Lent{}) // nor does a zero Lent
 }
 
 // TestFetchLentUntrusted: a lent fetch applies the client's trust like FetchFor
@@ -61,7 +65,7 @@ func TestFetchLentUntrusted(t *testing.T) {
 	all := allPMIDs(r)
 	want := resultsText(t, r, r.FetchFor(nil, all, FetchOpts{}))
 	got, lent := r.FetchLent(all, FetchOpts{})
-	defer r.Return(lent)
+	defer r.Return(&lent)
 	if s := resultsText(t, r, got); s != want {
 		t.Errorf("untrusted lent fetch differs from FetchFor")
 	}
@@ -94,7 +98,7 @@ func TestFetchLentConcurrent(t *testing.T) {
 				k := (g + i) % len(sets)
 				got, lent := r.FetchLent(sets[k], FetchOpts{Trusted: true})
 				s := resultsText(t, r, got)
-				r.Return(lent)
+				r.Return(&lent)
 				if s != wants[k] {
 					errs <- "a lent fetch gave another set's results"
 					return

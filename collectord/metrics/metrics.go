@@ -409,13 +409,15 @@ func (r *Registry) FetchLent(pmids []protocol.PMID, opts FetchOpts) ([]Result, L
 // fetch should not keep alive.
 const maxLentValues = (256 << 10) / int(unsafe.Sizeof(Value{}))
 
-// Return takes back the results of FetchLent. Returning a Lent twice, or one that
-// FetchLent did not give, does nothing.
-func (r *Registry) Return(l Lent) {
+// Return takes back the results of FetchLent and clears l, so that returning it
+// again, or returning a zero Lent, does nothing (a scratch in the pool twice
+// would be handed to two fetches at once).
+func (r *Registry) Return(l *Lent) {
 	sc := l.sc
 	if sc == nil {
 		return
 	}
+	l.sc = nil
 	n := 0
 	for _, res := range sc.results[:cap(sc.results)] {
 		n += cap(res.Values)

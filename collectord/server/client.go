@@ -358,7 +358,7 @@ func (c *client) fetch(p *protocol.Fetch) protocol.PDU {
 		}
 		sc.vsets = append(sc.vsets, vs)
 	}
-	reg.Return(lent)
+	reg.Return(&lent)
 	return &protocol.Result{Highres: p.Highres, Sec: now.Unix(), Nsec: int64(now.Nanosecond()), VSets: sc.vsets}
 }
 
