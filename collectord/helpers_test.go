@@ -90,7 +90,7 @@ func newPKI(t *testing.T) *pki {
 // store creates a store holding the CA (CT,,) and an identity.
 func (p *pki) store(t *testing.T, dir, nick string, id *testcerts.Cert) {
 	t.Helper()
-	st, err := store.Create(dir, nil)
+	st, err := store.CreateWith(dir, nil, store.CreateOptions{TestOnlyFastKDF: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -404,7 +404,7 @@ func BenchmarkReload(b *testing.B) {
 			os.WriteFile(cfgPath, []byte("[reload]\nwatch_interval = \"0s\"\n"), 0o644)
 			args := []string{"--config", cfgPath}
 			if kind == "store" {
-				st, err := store.Create(filepath.Join(dir, "db"), nil)
+				st, err := store.CreateWith(filepath.Join(dir, "db"), nil, store.CreateOptions{TestOnlyFastKDF: true})
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -234,7 +234,7 @@ func walkthroughPKI(t *testing.T) *pki {
 		dir, nick string
 		id        *testcerts.Cert
 	}{{p.serverDir, "pmserver_cert", p.server}, {p.clientDir, "pmclient_cert", p.client}} {
-		st, err := store.Create(s.dir, nil)
+		st, err := store.CreateWith(s.dir, nil, store.CreateOptions{TestOnlyFastKDF: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -359,7 +359,7 @@ func TestVerifyFixLinesRun(t *testing.T) {
 	p.store(t, p.clientDir, "client", p.client)
 	// The collector's store holds the CA with its key, trusted C only (not T),
 	// and is readable by others.
-	st, err := store.Create(p.serverDir, nil)
+	st, err := store.CreateWith(p.serverDir, nil, store.CreateOptions{TestOnlyFastKDF: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -422,7 +422,7 @@ func TestVerifyNoCommonNameWithSANs(t *testing.T) {
 	p := walkthroughPKI(t)
 	evil := testcerts.New(t, p.ca, testcerts.Options{CN: "pmserver", DNS: []string{"attacker.example"}, Server: true})
 	evilDir := filepath.Join(t.TempDir(), "evil")
-	st, err := store.Create(evilDir, nil)
+	st, err := store.CreateWith(evilDir, nil, store.CreateOptions{TestOnlyFastKDF: true})
 	if err != nil {
 		t.Fatal(err)
 	}

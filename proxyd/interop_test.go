@@ -732,7 +732,7 @@ func TestTLSFromFlagsAndConfig(t *testing.T) {
 	pki := ptest.NewPKI(t)
 	dir := t.TempDir()
 	db := filepath.Join(dir, "proxyd-db")
-	st, err := store.Create(db, []byte("s3cret"))
+	st, err := store.CreateWith(db, []byte("s3cret"), store.CreateOptions{TestOnlyFastKDF: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -264,7 +264,7 @@ func BenchmarkClientCheck(b *testing.B) {
 	ca := testcerts.New(b, nil, testcerts.Options{CN: "ca", IsCA: true})
 	client := testcerts.New(b, ca, testcerts.Options{CN: "cli", Client: true})
 	dir := filepath.Join(b.TempDir(), "db")
-	st, err := store.Create(dir, nil)
+	st, err := store.CreateWith(dir, nil, store.CreateOptions{TestOnlyFastKDF: true})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -196,7 +196,7 @@ func TestRevokedIntermediate(t *testing.T) {
 	fine := testcerts.New(t, okCA, testcerts.Options{CN: "under the good CA", Client: true})
 
 	dir := filepath.Join(t.TempDir(), "db")
-	st, err := store.Create(dir, nil)
+	st, err := store.CreateWith(dir, nil, store.CreateOptions{TestOnlyFastKDF: true})
 	if err != nil {
 		t.Fatal(err)
 	}

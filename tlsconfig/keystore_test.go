@@ -342,7 +342,7 @@ func TestJavaOnlyIgnoresDefaultStore(t *testing.T) {
 	other := testcerts.New(t, nil, testcerts.Options{CN: "Other CA", IsCA: true})
 	srv := testcerts.New(t, other, testcerts.Options{CN: "localhost", DNS: []string{"localhost"}, Server: true})
 	userStore := filepath.Join(d, "user")
-	st, err := store.Create(userStore, nil)
+	st, err := store.CreateWith(userStore, nil, store.CreateOptions{TestOnlyFastKDF: true})
 	if err != nil {
 		t.Fatal(err)
 	}

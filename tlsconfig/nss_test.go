@@ -244,7 +244,7 @@ func TestNSSPinGoesToOwnStore(t *testing.T) {
 func TestCertdbHintNamesHeldCA(t *testing.T) {
 	p := newPKI(t)
 	dir := filepath.Join(t.TempDir(), "db")
-	st, err := store.Create(dir, nil)
+	st, err := store.CreateWith(dir, nil, store.CreateOptions{TestOnlyFastKDF: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,7 +285,7 @@ func TestNSSDistrustAcrossStores(t *testing.T) {
 	home := userHomeForTest(t)
 	nssWalkthrough(t, d, filepath.Join(home, ".pki", "nssdb"), "pmclient", true)
 	own := filepath.Join(home, ".pki", "gopcp")
-	st, err := store.Create(own, nil)
+	st, err := store.CreateWith(own, nil, store.CreateOptions{TestOnlyFastKDF: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -189,7 +189,7 @@ func TestDistrustedIntermediate(t *testing.T) {
 func TestDistrustedForRole(t *testing.T) {
 	p := newPKI(t)
 	dir := filepath.Join(t.TempDir(), "db")
-	if _, err := store.Create(dir, nil); err != nil {
+	if _, err := store.CreateWith(dir, nil, store.CreateOptions{TestOnlyFastKDF: true}); err != nil {
 		t.Fatal(err)
 	}
 	addCert(t, dir, "client CA only", p.ca, "pT,,")

@@ -38,7 +38,7 @@ func newPKI(t *testing.T) *pki {
 func makeStore(t *testing.T, ca *testcerts.Cert, nick string, id *testcerts.Cert) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "db")
-	st, err := store.Create(dir, nil)
+	st, err := store.CreateWith(dir, nil, store.CreateOptions{TestOnlyFastKDF: true})
 	if err != nil {
 		t.Fatal(err)
 	}

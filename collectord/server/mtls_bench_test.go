@@ -25,7 +25,7 @@ func BenchmarkConnectMTLSFetch(b *testing.B) {
 	p.server = testcerts.New(b, p.ca, testcerts.Options{CN: "srv", Server: true, IPs: []net.IP{net.ParseIP("127.0.0.1")}})
 	p.client = testcerts.New(b, p.ca, testcerts.Options{CN: "cli", Client: true})
 	dir := filepath.Join(b.TempDir(), "db")
-	st, err := store.Create(dir, nil)
+	st, err := store.CreateWith(dir, nil, store.CreateOptions{TestOnlyFastKDF: true})
 	if err != nil {
 		b.Fatal(err)
 	}

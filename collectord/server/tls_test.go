@@ -38,7 +38,7 @@ func newTLSServerWith(t *testing.T, require bool, tweak func(*Server)) (*Server,
 	other := testcerts.New(t, nil, testcerts.Options{CN: "other", IsCA: true})
 	p.stranger = testcerts.New(t, other, testcerts.Options{CN: "stranger", Client: true})
 	dir := filepath.Join(t.TempDir(), "db")
-	st, err := store.Create(dir, nil)
+	st, err := store.CreateWith(dir, nil, store.CreateOptions{TestOnlyFastKDF: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -124,7 +124,7 @@ func NewPKI(t testing.TB) *PKI {
 func (p *PKI) store(t testing.TB, name, nick string, id *testcerts.Cert) string {
 	t.Helper()
 	dir := filepath.Join(p.Dir, name)
-	st, err := store.Create(dir, nil)
+	st, err := store.CreateWith(dir, nil, store.CreateOptions{TestOnlyFastKDF: true})
 	if err != nil {
 		t.Fatal(err)
 	}
