@@ -168,20 +168,33 @@ func TestTLSPolicy(t *testing.T) {
 	}
 }
 
-// TestTLSHandshakeDeadline: a client that asks for TLS and never starts its
-// handshake is cut at the handshake deadline.
-func TestTLSHandshakeDeadline(t *testing.T) {
-	_, addr, logs, _ := newTLSServer(t, true)
+// askTLSAndStall connects, asks for TLS and reads the server's ack, so that the
+// server is waiting in its TLS handshake for a client that never starts it. The
+// connection is closed at the end of the test.
+func askTLSAndStall(t *testing.T, addr string) *protocol.Conn {
+	t.Helper()
 	nc, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nc.Close()
+	t.Cleanup(func() { nc.Close() })
 	c := protocol.NewConn(nc)
 	c.IdleTimeout = 5 * time.Second
-	c.Read()
+	if _, err := c.Read(); err != nil { // the greeting
+		t.Fatal(err)
+	}
 	c.Write(&protocol.Creds{Creds: []uint32{protocol.VersionCred(protocol.FeatureSecure | protocol.FeatureSecureAck)}})
-	c.Read() // the ack
+	if _, err := c.Read(); err != nil { // the ack
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestTLSHandshakeDeadline: a client that asks for TLS and never starts its
+// handshake is cut at the handshake deadline.
+func TestTLSHandshakeDeadline(t *testing.T) {
+	_, addr, logs, _ := newTLSServer(t, true)
+	c := askTLSAndStall(t, addr)
 	start := time.Now()
 	if _, err := c.Read(); err == nil {
 		t.Fatal("server sent a PDU instead of waiting for TLS")
@@ -205,18 +218,7 @@ func TestStopEndsTLSHandshake(t *testing.T) {
 	for _, stop := range []string{"Shutdown", "Close"} {
 		t.Run(stop, func(t *testing.T) {
 			s, addr, _, _ := newTLSServerWith(t, true, func(s *Server) { s.HandshakeTimeout = time.Minute })
-			nc, err := net.Dial("tcp", addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer nc.Close()
-			c := protocol.NewConn(nc)
-			c.IdleTimeout = 5 * time.Second
-			c.Read()
-			c.Write(&protocol.Creds{Creds: []uint32{protocol.VersionCred(protocol.FeatureSecure | protocol.FeatureSecureAck)}})
-			if _, err := c.Read(); err != nil { // the ack: the server is in the TLS handshake now
-				t.Fatal(err)
-			}
+			c := askTLSAndStall(t, addr)
 			start := time.Now()
 			if stop == "Shutdown" {
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
