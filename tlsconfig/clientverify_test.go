@@ -211,16 +211,23 @@ func TestAcceptedFor(t *testing.T) {
 	}
 }
 
+// storeVerifier is the client-certificate check of p's server store, a client
+// certificate required.
+func storeVerifier(t *testing.T, p *pki) *clientVerifier {
+	t.Helper()
+	st, err := store.Open(p.serverDir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &clientVerifier{anchors: storeAnchors(st, true), required: true, now: time.Now}
+}
+
 // TestVerifierRemembersAcceptancesOnly: a refused chain leaves nothing behind
 // (an attacker cannot fill the memory), an accepted one is found again by its
 // bytes, and the memory is bounded.
 func TestVerifierRemembersAcceptancesOnly(t *testing.T) {
 	p := newPKI(t)
-	st, err := store.Open(p.serverDir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := &clientVerifier{anchors: storeAnchors(st, true), required: true, now: time.Now}
+	v := storeVerifier(t, p)
 	other := testcerts.New(t, nil, testcerts.Options{CN: "otherCA", IsCA: true})
 	for i := range 3 {
 		bad := testcerts.New(t, other, testcerts.Options{CN: "x", Client: true})
@@ -296,11 +303,7 @@ func BenchmarkClientCheck(b *testing.B) {
 // under -race by make race).
 func TestVerifierConcurrent(t *testing.T) {
 	p := newPKI(t)
-	st, err := store.Open(p.serverDir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := &clientVerifier{anchors: storeAnchors(st, true), required: true, now: time.Now}
+	v := storeVerifier(t, p)
 	other := testcerts.New(t, nil, testcerts.Options{CN: "otherCA", IsCA: true})
 	bad := testcerts.New(t, other, testcerts.Options{CN: "x", Client: true})
 	var wg sync.WaitGroup
