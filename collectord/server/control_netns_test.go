@@ -136,12 +136,8 @@ func TestControlStoreFromAnotherHost(t *testing.T) {
 // registerValues fetches pmcd.control.register in-process, by instance.
 func registerValues(t *testing.T, s *Server) [16]int32 {
 	t.Helper()
-	m, ok := s.Registry.ByName("pmcd.control.register")
-	if !ok {
-		t.Fatal("pmcd.control.register not served")
-	}
 	var regs [16]int32
-	res := s.Registry.Fetch(nil, []protocol.PMID{m.Desc.PMID})[0]
+	res := s.Registry.Fetch(nil, []protocol.PMID{servedPMID(t, s, "pmcd.control.register")})[0]
 	if len(res.Values) != len(regs) {
 		t.Fatalf("pmcd.control.register: %+v", res)
 	}
@@ -159,13 +155,7 @@ func registerValues(t *testing.T, s *Server) [16]int32 {
 // bits of a value that is not insitu; collectord refuses them.)
 func TestControlStoreMalformed(t *testing.T) {
 	s, addr, _ := startServer(t, nil)
-	id := func(n string) protocol.PMID {
-		m, ok := s.Registry.ByName(n)
-		if !ok {
-			t.Fatalf("%s not served", n)
-		}
-		return m.Desc.PMID
-	}
+	id := func(n string) protocol.PMID { return servedPMID(t, s, n) }
 	debug, timeout, register := id("pmcd.control.debug"), id("pmcd.control.timeout"), id("pmcd.control.register")
 	null := protocol.InNull
 	c := dial(t, addr)

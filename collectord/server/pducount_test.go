@@ -15,11 +15,7 @@ func pmcdValues(t *testing.T, s *Server, names ...string) map[string]uint64 {
 	t.Helper()
 	var ids []protocol.PMID
 	for _, n := range names {
-		m, ok := s.Registry.ByName(n)
-		if !ok {
-			t.Fatalf("%s not served", n)
-		}
-		ids = append(ids, m.Desc.PMID)
+		ids = append(ids, servedPMID(t, s, n))
 	}
 	out := map[string]uint64{}
 	for i, r := range s.Registry.Fetch(nil, ids) {

@@ -18,13 +18,7 @@ import (
 // under -race as a data race).
 func TestRepliesNeverMix(t *testing.T) {
 	s, addr, _ := startServer(t, nil)
-	pmid := func(name string) protocol.PMID {
-		m, ok := s.Registry.ByName(name)
-		if !ok {
-			t.Fatalf("no metric %s", name)
-		}
-		return m.Desc.PMID
-	}
+	pmid := func(name string) protocol.PMID { return servedPMID(t, s, name) }
 	// Values that stay put during the test, distinct between the clients.
 	strs := []string{"kernel.uname.release", "kernel.uname.sysname", "kernel.uname.machine", "kernel.uname.version"}
 	want := map[protocol.PMID]string{}

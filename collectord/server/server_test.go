@@ -22,6 +22,16 @@ import (
 // logBuf is a log sink that goroutines may share.
 type logBuf = syncbuf.Buffer
 
+// servedPMID is the PMID s serves name under; t fails when it serves no such metric.
+func servedPMID(t testing.TB, s *Server, name string) protocol.PMID {
+	t.Helper()
+	m, ok := s.Registry.ByName(name)
+	if !ok {
+		t.Fatalf("%s not served", name)
+	}
+	return m.Desc.PMID
+}
+
 // startServer runs a server over the machine's /proc on 127.0.0.1:0.
 func startServer(t testing.TB, tweak func(*Server)) (*Server, string, *logBuf) {
 	t.Helper()
