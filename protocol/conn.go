@@ -240,11 +240,17 @@ func (c *Conn) buffered() bool {
 // costs at most this much (it matters where MaxSize is 0, as in clients).
 const growStep = 1 << 20
 
+// minBody is the least the reused PDU buffer is made with. A connection's first
+// PDUs grow in size (CREDS, a name lookup, a fetch, each a few dozen to a few
+// hundred bytes): made to each one's exact length, the buffer was made again
+// for each, two or three allocations per short-lived client.
+const minBody = 512
+
 // readBody reads a whole PDU of length bytes into the reused buffer.
 func (c *Conn) readBody(length int) ([]byte, error) {
 	if length <= cap(c.rbuf) || length <= growStep {
 		if cap(c.rbuf) < length {
-			c.rbuf = make([]byte, length)
+			c.rbuf = make([]byte, length, max(length, minBody))
 		}
 		b := c.rbuf[:length]
 		_, err := io.ReadFull(c.r, b)

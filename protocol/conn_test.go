@@ -187,3 +187,38 @@ func TestDeadlineSetThroughConnIsRecorded(t *testing.T) {
 		t.Fatalf("idle deadline not re-armed after being cleared: %v", c.rdl)
 	}
 }
+
+// A connection's first PDUs, each longer than the one before but all short, are
+// read into one buffer: it is not made again for each (minBody).
+func TestReadRawKeepsBuffer(t *testing.T) {
+	a, b := tcpPair(t)
+	w, r := NewConn(a), NewConn(b)
+	pdus := []PDU{
+		&Creds{Creds: []uint32{VersionCred(0)}},
+		&PMNSNames{Names: []string{"kernel.all.load", "kernel.all.cpu.user", "mem.util.free"}},
+		&Fetch{PMIDs: []PMID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20}},
+	}
+	var first *byte
+	last := 0
+	for i, p := range pdus {
+		if err := w.Write(p); err != nil {
+			t.Fatal(err)
+		}
+		raw, err := r.ReadRaw()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(raw) <= last {
+			t.Fatalf("PDU %d is %d bytes, not longer than the one before (%d): the test needs growing PDUs", i, len(raw), last)
+		}
+		last = len(raw)
+		if got, _, err := Decode(raw); err != nil || got.Type() != p.Type() {
+			t.Fatalf("PDU %d: %v, %v", i, got, err)
+		}
+		if i == 0 {
+			first = &raw[0]
+		} else if &raw[0] != first {
+			t.Fatalf("PDU %d (%d bytes) was read into a new buffer", i, len(raw))
+		}
+	}
+}
