@@ -518,7 +518,12 @@ func (d *decoder) checkMAC(mac *macData, authSafe []byte) error {
 }
 
 // decrypt charges alg's iterations and decrypts data, trying each encoding
-// of the password the PKCS#12 KDF might have used.
+// of the password the PKCS#12 KDF might have used. An encoding whose result
+// has valid padding but does not parse as one DER element is passed over for
+// the next: with the wrong key, CBC padding is valid by chance about once in
+// 256 files, and the empty password has two encodings to try. When no
+// encoding gives a parsable result, the first result with valid padding is
+// returned, and the caller's parse reports it.
 func (d *decoder) decrypt(alg pkix.AlgorithmIdentifier, data []byte) ([]byte, error) {
 	n, err := iterationsOf(alg)
 	if err != nil {
@@ -535,11 +540,24 @@ func (d *decoder) decrypt(alg pkix.AlgorithmIdentifier, data []byte) ([]byte, er
 	if !isPKCS12PBE(alg.Algorithm) {
 		candidates = candidates[:1] // PBES2 uses the password as it is
 	}
+	var padded []byte
 	for _, bmp := range candidates {
 		out, err := decrypt(alg, data, bmp, d.password, it)
-		if !errors.Is(err, errDecrypt) {
-			return out, err
+		switch {
+		case errors.Is(err, errDecrypt):
+			continue
+		case err != nil:
+			return nil, err
 		}
+		if _, perr := parseOne(out, 0); perr == nil {
+			return out, nil
+		}
+		if padded == nil {
+			padded = out
+		}
+	}
+	if padded != nil {
+		return padded, nil
 	}
 	return nil, errDecrypt
 }

@@ -3,6 +3,12 @@ package pkcs12
 import (
 	"bytes"
 	"crypto"
+	"crypto/cipher"
+	"crypto/des"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/x509"
 	"errors"
@@ -486,4 +492,39 @@ func TestKDFMatchesGoPKCS12MAC(t *testing.T) {
 	if bytes.Equal(pkcs12MAC(sha256.New, 64, mac.MacSalt, bmpPassword([]byte("passwörd€")), it, authSafe), mac.Mac.Digest) {
 		t.Error("MAC matches with another password")
 	}
+}
+
+// A key encrypted with the empty password as no bytes, where decrypting with
+// the other encoding (two zero bytes) happens to leave valid padding: the
+// decoder must go on to the next encoding, not report a wrong password. About
+// one key in 256 is such a key; the test makes keys until it has one.
+func TestEmptyPasswordPaddingByChance(t *testing.T) {
+	salt := []byte("saltsalt") // encrypt3DES's
+	wrongKey := kdf(sha1.New, 64, salt, []byte{0, 0}, 10, idKey, 24)
+	wrongIV := kdf(sha1.New, 64, salt, []byte{0, 0}, 10, idIV, 8)
+	block, err := des.NewTripleDESCipher(wrongKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for try := 0; try < 20000; try++ {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keyDER, _ := x509.MarshalPKCS8PrivateKey(k)
+		ct := encrypt3DES(t, keyDER, nil, 10)
+		out := make([]byte, len(ct))
+		cipher.NewCBCDecrypter(block, wrongIV).CryptBlocks(out, ct)
+		if out[len(out)-1] != 1 { // valid one-byte padding under the wrong encoding
+			continue
+		}
+		alg := pbeAlg(oidPBEWithSHA3DES, i64(10))
+		bag := seq(oidDER(oidShroudedKeyBag), exp0(seq(alg, octet(ct))))
+		c, err := Decode(pfxFile(seq(dataCI(bag))), nil)
+		if err != nil || len(c.Bags) != 1 || !bytes.Equal(c.Bags[0].PrivateKey, keyDER) {
+			t.Fatalf("key %d, whose padding is valid under the other encoding of the empty password: %v", try, err)
+		}
+		return
+	}
+	t.Fatal("no key in 20,000 had valid padding under the other encoding")
 }
