@@ -106,35 +106,28 @@ echo "== pinned to CPU $BENCH_CPU; p50 in microseconds (REST: mean over the keep
 med() { echo "${1:-}" | tr ' ' '\n' | grep . | median; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{if (a+0 > 0 && b+0 > 0) printf "%.2fx", a/b; else print "-"}'; }
 printf '%-36s %8s %8s %8s %11s %11s %11s %11s %7s %7s\n' measurement direct pmproxy proxyd cpu-pmproxy cpu-proxyd "+collector" "+collector" ratio ratio+c
-for s in 1 10 30; do
-  printf '%-36s %8s %8s %8s %11s %11s %11s %11s %7s %7s\n' "fetch set=$s (libpcp, HOST@PROXY)" \
-    "$(med "${r[direct.$s]:-}")" "$(med "${r[pmproxy.$s]:-}")" "$(med "${r[proxyd.$s]:-}")" \
-    "$(med "${c[pmproxy.$s]:-}")" "$(med "${c[proxyd.$s]:-}")" - - \
-    "$(ratio "$(med "${c[pmproxy.$s]:-}")" "$(med "${c[proxyd.$s]:-}")")" -
-done
-for m in "r:REST fetch, 1 metric (curl, 1 conn)" "m:GET /metrics, all metrics (curl)"; do
-  x=${m%%:*}
-  printf '%-36s %8s %8s %8s %11s %11s %11s %11s %7s %7s\n' "${m#*:}" "-" \
-    "$(med "${r[pmproxy.$x]:-}")" "$(med "${r[proxyd.$x]:-}")" "$(med "${c[pmproxy.$x]:-}")" "$(med "${c[proxyd.$x]:-}")" \
-    "$(med "${k[pmproxy.$x]:-}")" "$(med "${k[proxyd.$x]:-}")" \
-    "$(ratio "$(med "${c[pmproxy.$x]:-}")" "$(med "${c[proxyd.$x]:-}")")" \
-    "$(ratio "$(med "${k[pmproxy.$x]:-}")" "$(med "${k[proxyd.$x]:-}")")"
-done
+# rows P LABEL-SUFFIX REST-LABEL METRICS-LABEL: the fetch, REST and /metrics rows
+# with proxy P (proxyd, or the BEFORE build) in the "proxyd" columns.
+rows() {
+  local p=$1 s m x
+  for s in 1 10 30; do
+    printf '%-36s %8s %8s %8s %11s %11s %11s %11s %7s %7s\n' "fetch set=$s $2" \
+      "$(med "${r[direct.$s]:-}")" "$(med "${r[pmproxy.$s]:-}")" "$(med "${r[$p.$s]:-}")" \
+      "$(med "${c[pmproxy.$s]:-}")" "$(med "${c[$p.$s]:-}")" - - \
+      "$(ratio "$(med "${c[pmproxy.$s]:-}")" "$(med "${c[$p.$s]:-}")")" -
+  done
+  for m in "r:$3" "m:$4"; do
+    x=${m%%:*}
+    printf '%-36s %8s %8s %8s %11s %11s %11s %11s %7s %7s\n' "${m#*:}" "-" \
+      "$(med "${r[pmproxy.$x]:-}")" "$(med "${r[$p.$x]:-}")" "$(med "${c[pmproxy.$x]:-}")" "$(med "${c[$p.$x]:-}")" \
+      "$(med "${k[pmproxy.$x]:-}")" "$(med "${k[$p.$x]:-}")" \
+      "$(ratio "$(med "${c[pmproxy.$x]:-}")" "$(med "${c[$p.$x]:-}")")" \
+      "$(ratio "$(med "${k[pmproxy.$x]:-}")" "$(med "${k[$p.$x]:-}")")"
+  done
+}
+rows proxyd "(libpcp, HOST@PROXY)" "REST fetch, 1 metric (curl, 1 conn)" "GET /metrics, all metrics (curl)"
 # The spread: each round's CPU per REST fetch (µs), in round order.
 for x in "${proxies[@]}"; do echo "REST fetch CPU per round, $x: ${c[$x.r]:-}(+collector: ${k[$x.r]:-})"; done
 [ -n "$BEFORE" ] || exit 0
 # The same rows for the BEFORE proxyd, in its "proxyd" columns.
-for s in 1 10 30; do
-  printf '%-36s %8s %8s %8s %11s %11s %11s %11s %7s %7s\n' "fetch set=$s (before)" \
-    "$(med "${r[direct.$s]:-}")" "$(med "${r[pmproxy.$s]:-}")" "$(med "${r[before.$s]:-}")" \
-    "$(med "${c[pmproxy.$s]:-}")" "$(med "${c[before.$s]:-}")" - - \
-    "$(ratio "$(med "${c[pmproxy.$s]:-}")" "$(med "${c[before.$s]:-}")")" -
-done
-for m in "r:REST fetch (before)" "m:GET /metrics (before)"; do
-  x=${m%%:*}
-  printf '%-36s %8s %8s %8s %11s %11s %11s %11s %7s %7s\n' "${m#*:}" "-" \
-    "$(med "${r[pmproxy.$x]:-}")" "$(med "${r[before.$x]:-}")" "$(med "${c[pmproxy.$x]:-}")" "$(med "${c[before.$x]:-}")" \
-    "$(med "${k[pmproxy.$x]:-}")" "$(med "${k[before.$x]:-}")" \
-    "$(ratio "$(med "${c[pmproxy.$x]:-}")" "$(med "${c[before.$x]:-}")")" \
-    "$(ratio "$(med "${k[pmproxy.$x]:-}")" "$(med "${k[before.$x]:-}")")"
-done
+rows before "(before)" "REST fetch (before)" "GET /metrics (before)"
