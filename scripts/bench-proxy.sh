@@ -13,6 +13,12 @@
 # ratio column is pmproxy's CPU over proxyd's, proxy alone (the goal's measure:
 # the collector behind is the same process for both); ratio+c is the same with
 # the collector's CPU added on both sides.
+# The REST row also shows floor-go (cpu-floor): internal/cmd/floorserver -loop
+# rest, the least a Go relay of proxyd's shape spends on the same REST fetch (a
+# goroutine per connection, raw reads and writes, one prepared FETCH PDU sent
+# to the same collectord, its reply written as proxyd's JSON; nothing else), in
+# the same alternating rounds; ratio-floor is pmproxy's CPU over the floor's,
+# the best ratio a Go proxyd could reach here.
 # BEFORE=PATH adds a second proxyd, that binary (say, one built from an earlier
 # commit), to the same rounds, so that a change is measured before and after
 # under the same load; its rows follow, marked "(before)". BASE=PATH is the
@@ -34,12 +40,13 @@ trap cleanup EXIT
 [ -x /usr/lib/pcp/bin/pmproxy ] && [ -f /usr/include/pcp/pmapi.h ] || {
   echo "bench-proxy: real PCP missing: run $REF install" >&2; exit 1; }
 cc -O2 -o "$work/fetchbench" bench/fetchbench.c -lpcp || exit 1
+go build -o "$work/floorserver" ./internal/cmd/floorserver || exit 1
 waitport() { for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
 median() { sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print "n/a"}'; }
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
 
 BEFORE=${BEFORE:-${BASE:-}}
-p_coll=44721 p_real=44722 p_ours=44723 p_before=44724
+p_coll=44721 p_real=44722 p_ours=44723 p_before=44724 p_floor=44725
 "${pin[@]}" "$BIN"/collectord --config /dev/null -i 127.0.0.1 -p $p_coll --log-level error & pids+=($!); pid_coll=$!
 printf '[pmproxy]\npcp.enabled = true\nhttp.enabled = true\nredis.enabled = false\nsecure.enabled = false\n[redis]\nenabled = false\n[discover]\nenabled = false\n[pmsearch]\nenabled = false\n[pmseries]\nenabled = false\n' > "$work/pmproxy.conf"
 PCP_RUN_DIR=$work PCP_LOG_DIR=$work "${pin[@]}" setsid /usr/lib/pcp/bin/pmproxy -f -A -i 127.0.0.1 -p $p_real -c "$work/pmproxy.conf" \
@@ -52,6 +59,9 @@ if [ -n "$BEFORE" ]; then
   proxies+=(before)
 fi
 waitport $p_coll && waitport $p_real && waitport $p_ours || { echo "bench-proxy: a server did not start" >&2; exit 1; }
+# The REST floor greets the collector and looks its metric up as it starts.
+"${pin[@]}" "$work/floorserver" -p $p_floor -loop rest -collector 127.0.0.1:$p_coll -names kernel.all.load & pids+=($!); pid_floor=$!
+waitport $p_floor || { echo "bench-proxy: the REST floor did not start" >&2; exit 1; }
 export PCP_DERIVED_CONFIG=
 
 cpu_ns() {
@@ -59,9 +69,23 @@ cpu_ns() {
   for f in /proc/"$1"/task/*/schedstat; do read -r ns _ <"$f" 2>/dev/null && total=$((total + ns)); done
   echo "$total"
 }
-declare -A relay=([pmproxy]=$pid_pmproxy [proxyd]=$pid_proxyd [before]=${pid_before:-})
-declare -A port=([pmproxy]=$p_real [proxyd]=$p_ours [before]=$p_before)
+declare -A relay=([pmproxy]=$pid_pmproxy [proxyd]=$pid_proxyd [before]=${pid_before:-} [floor]=$pid_floor)
+declare -A port=([pmproxy]=$p_real [proxyd]=$p_ours [before]=$p_before [floor]=$p_floor)
 declare -A r c k
+# rest NAME PORT CTX: REST_ITERS fetches in context CTX over one connection
+# (curl reuses it for every URL of its config file; the client is not counted).
+rest() {
+  local rurl="http://127.0.0.1:$2/pmapi/$3/fetch?names=kernel.all.load" c0 k0 t0 t1 conns _
+  curl -s "$rurl" | grep -q '"name":"kernel.all.load"' || { echo "bench-proxy: $1 REST fetch failed" >&2; exit 1; }
+  for _ in $(seq "$REST_ITERS"); do printf 'url = "%s"\noutput = /dev/null\n' "$rurl"; done >"$work/rest.$1"
+  c0=$(cpu_ns "${relay[$1]}") k0=$(cpu_ns "$pid_coll") t0=$(date +%s%N)
+  conns=$("${pin[@]}" curl -s -K "$work/rest.$1" -w '%{num_connects}\n' | awk '{n+=$1} END {print n}')
+  t1=$(date +%s%N)
+  [ "$conns" = 1 ] || echo "bench-proxy: $1 REST used $conns connections, not 1" >&2
+  r[$1.r]+="$(( (t1 - t0) / REST_ITERS / 1000 )) "
+  k[$1.r]+="$(awk -v d=$(( $(cpu_ns "${relay[$1]}") + $(cpu_ns "$pid_coll") - c0 - k0 )) -v n="$REST_ITERS" 'BEGIN{printf "%.1f ", d/n/1000}')"
+  c[$1.r]+="$(cpu_us "$1" "$c0" "$REST_ITERS")"
+}
 # cpu_us NAME BEFORE OPS: the relay's CPU per operation since BEFORE, in µs.
 cpu_us() { [ -n "${relay[$1]:-}" ] || return 0; awk -v d=$(( $(cpu_ns "${relay[$1]}") - $2 )) -v n="$3" 'BEGIN{printf "%.1f ", d/n/1000}'; }
 url="metrics?hostspec=127.0.0.1:$p_coll"
@@ -78,20 +102,10 @@ for round in $(seq "$ROUNDS"); do
   done
   for x in "${proxies[@]}"; do
     set -- "$x" "${port[$x]}"
-    # REST fetch: one context, then REST_ITERS fetches over one connection (curl
-    # reuses it for every URL of its config file; the client is not counted).
+    # REST fetch: one context, then REST_ITERS fetches over one connection.
     ctx=$(curl -s "http://127.0.0.1:$2/pmapi/context?hostspec=127.0.0.1:$p_coll&polltimeout=600" | sed -n 's/^{"context":\([0-9]*\).*/\1/p')
     [ -n "$ctx" ] || { echo "bench-proxy: $1 made no context" >&2; exit 1; }
-    rurl="http://127.0.0.1:$2/pmapi/$ctx/fetch?names=kernel.all.load"
-    curl -s "$rurl" | grep -q '"name":"kernel.all.load"' || { echo "bench-proxy: $1 REST fetch failed" >&2; exit 1; }
-    for _ in $(seq "$REST_ITERS"); do printf 'url = "%s"\noutput = /dev/null\n' "$rurl"; done >"$work/rest.$1"
-    c0=$(cpu_ns "${relay[$1]}") k0=$(cpu_ns "$pid_coll") t0=$(date +%s%N)
-    conns=$("${pin[@]}" curl -s -K "$work/rest.$1" -w '%{num_connects}\n' | awk '{n+=$1} END {print n}')
-    t1=$(date +%s%N)
-    [ "$conns" = 1 ] || echo "bench-proxy: $1 REST used $conns connections, not 1" >&2
-    r[$1.r]+="$(( (t1 - t0) / REST_ITERS / 1000 )) "
-    k[$1.r]+="$(awk -v d=$(( $(cpu_ns "${relay[$1]}") + $(cpu_ns "$pid_coll") - c0 - k0 )) -v n="$REST_ITERS" 'BEGIN{printf "%.1f ", d/n/1000}')"
-    c[$1.r]+="$(cpu_us "$1" "$c0" "$REST_ITERS")"
+    rest "$1" "$2" "$ctx"
     # /metrics
     "${pin[@]}" curl -s -o /dev/null "http://127.0.0.1:$2/$url"   # warm the context
     c0=$(cpu_ns "${relay[$1]}") k0=$(cpu_ns "$pid_coll")
@@ -101,33 +115,36 @@ for round in $(seq "$ROUNDS"); do
     k[$1.m]+="$(awk -v d=$(( $(cpu_ns "${relay[$1]}") + $(cpu_ns "$pid_coll") - c0 - k0 )) 'BEGIN{printf "%.1f ", d/20/1000}')"
     c[$1.m]+="$(cpu_us "$1" "$c0" 20)"
   done
+  # The REST floor answers any context number: it has none.
+  rest floor $p_floor 1
 done
 echo "== pinned to CPU $BENCH_CPU; p50 in microseconds (REST: mean over the keep-alive run) and the relay's CPU per operation (µs), median of $ROUNDS alternating rounds"
 med() { echo "${1:-}" | tr ' ' '\n' | grep . | median; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{if (a+0 > 0 && b+0 > 0) printf "%.2fx", a/b; else print "-"}'; }
-printf '%-36s %8s %8s %8s %11s %11s %11s %11s %7s %7s\n' measurement direct pmproxy proxyd cpu-pmproxy cpu-proxyd "+collector" "+collector" ratio ratio+c
+printf '%-36s %8s %8s %8s %11s %11s %11s %11s %7s %7s %10s %11s\n' measurement direct pmproxy proxyd cpu-pmproxy cpu-proxyd "+collector" "+collector" ratio ratio+c cpu-floor ratio-floor
 # rows P LABEL-SUFFIX REST-LABEL METRICS-LABEL: the fetch, REST and /metrics rows
 # with proxy P (proxyd, or the BEFORE build) in the "proxyd" columns.
 rows() {
   local p=$1 s m x
   for s in 1 10 30; do
-    printf '%-36s %8s %8s %8s %11s %11s %11s %11s %7s %7s\n' "fetch set=$s $2" \
+    printf '%-36s %8s %8s %8s %11s %11s %11s %11s %7s %7s %10s %11s\n' "fetch set=$s $2" \
       "$(med "${r[direct.$s]:-}")" "$(med "${r[pmproxy.$s]:-}")" "$(med "${r[$p.$s]:-}")" \
       "$(med "${c[pmproxy.$s]:-}")" "$(med "${c[$p.$s]:-}")" - - \
-      "$(ratio "$(med "${c[pmproxy.$s]:-}")" "$(med "${c[$p.$s]:-}")")" -
+      "$(ratio "$(med "${c[pmproxy.$s]:-}")" "$(med "${c[$p.$s]:-}")")" - - -
   done
   for m in "r:$3" "m:$4"; do
     x=${m%%:*}
-    printf '%-36s %8s %8s %8s %11s %11s %11s %11s %7s %7s\n' "${m#*:}" "-" \
+    printf '%-36s %8s %8s %8s %11s %11s %11s %11s %7s %7s %10s %11s\n' "${m#*:}" "-" \
       "$(med "${r[pmproxy.$x]:-}")" "$(med "${r[$p.$x]:-}")" "$(med "${c[pmproxy.$x]:-}")" "$(med "${c[$p.$x]:-}")" \
       "$(med "${k[pmproxy.$x]:-}")" "$(med "${k[$p.$x]:-}")" \
       "$(ratio "$(med "${c[pmproxy.$x]:-}")" "$(med "${c[$p.$x]:-}")")" \
-      "$(ratio "$(med "${k[pmproxy.$x]:-}")" "$(med "${k[$p.$x]:-}")")"
+      "$(ratio "$(med "${k[pmproxy.$x]:-}")" "$(med "${k[$p.$x]:-}")")" \
+      "$([ "$x" = r ] && med "${c[floor.r]:-}" || echo -)" "$(ratio "$(med "${c[pmproxy.$x]:-}")" "$(med "${c[floor.$x]:-}")")"
   done
 }
 rows proxyd "(libpcp, HOST@PROXY)" "REST fetch, 1 metric (curl, 1 conn)" "GET /metrics, all metrics (curl)"
 # The spread: each round's CPU per REST fetch (µs), in round order.
-for x in "${proxies[@]}"; do echo "REST fetch CPU per round, $x: ${c[$x.r]:-}(+collector: ${k[$x.r]:-})"; done
+for x in "${proxies[@]}" floor; do echo "REST fetch CPU per round, $x: ${c[$x.r]:-}(+collector: ${k[$x.r]:-})"; done
 [ -n "$BEFORE" ] || exit 0
 # The same rows for the BEFORE proxyd, in its "proxyd" columns.
 rows before "(before)" "REST fetch (before)" "GET /metrics (before)"

@@ -5,11 +5,15 @@
 // bench/floorserver.c is the same server in C, the floor without a runtime.
 //
 //	floorserver [-p PORT] [-loop goroutine|raw]
+//	floorserver [-p PORT] -loop rest -collector HOST:PORT [-names A,B] [-context N]
 //
 // -loop goroutine (the default) serves each connection on a goroutine of its own
 // through the net package, as collectord does (keep-alive off, reads and writes
 // raw: floor.ServeConns); -loop raw runs one event
-// loop whose system calls are all raw (floor.RawLoop). It listens on 127.0.0.1
+// loop whose system calls are all raw (floor.RawLoop); -loop rest is the floor
+// under proxyd's REST fetch instead, an HTTP server answering every request with
+// a fetch of -names from the collector, as proxyd answers
+// GET /pmapi/N/fetch?names=... (floor.REST; restfloor.go). It listens on 127.0.0.1
 // only; with -p 0 it takes a free port and prints "port N" on stdout. It runs
 // until killed.
 package main
@@ -31,17 +35,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fl := flag.NewFlagSet("floorserver", flag.ContinueOnError)
 	fl.SetOutput(stderr)
 	port := fl.Int("p", 44799, "port on 127.0.0.1 (0: any free port, printed)")
-	loop := fl.String("loop", "goroutine", "goroutine (one per connection, net package) or raw (one raw-epoll event loop)")
+	loop := fl.String("loop", "goroutine", "goroutine (one per connection, net package), raw (one raw-epoll event loop) or rest (proxyd's REST fetch)")
+	var ro restOptions
+	fl.StringVar(&ro.collector, "collector", "", "-loop rest: the PCP collector, host:port")
+	fl.StringVar(&ro.names, "names", "kernel.all.load", "-loop rest: the metrics every answer fetches, comma separated")
+	fl.UintVar(&ro.context, "context", 1, "-loop rest: the context number every answer carries")
 	if err := fl.Parse(args); err != nil || fl.NArg() != 0 || *port < 0 || *port > 65535 ||
-		(*loop != "goroutine" && *loop != "raw") {
+		(*loop != "goroutine" && *loop != "raw" && *loop != "rest") ||
+		(*loop == "rest") != (ro.collector != "") || ro.context > 1<<32-1 {
 		fmt.Fprintln(stderr, "usage: floorserver [-p 0..65535] [-loop goroutine|raw]")
+		fmt.Fprintln(stderr, "       floorserver [-p 0..65535] -loop rest -collector HOST:PORT [-names A,B] [-context N]")
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	var err error
-	if *loop == "raw" {
+	switch *loop {
+	case "raw":
 		err = serveRaw(*port, stdout)
-	} else {
+	case "rest":
+		err = serveREST(*port, ro, stdout)
+	default:
 		err = serveGoroutines(*port, stdout)
 	}
 	log.Error("floorserver stopped", "loop", *loop, "port", *port, "err", err)

@@ -25,6 +25,12 @@ func Listen(port int) (net.Listener, error) {
 // is closed (nil) or fails, after every connection's goroutine has ended;
 // closing ln also closes the connections.
 func ServeConns(ln net.Listener) error {
+	return serve(ln, serveConn)
+}
+
+// serve runs handle on a goroutine of its own for every connection ln
+// accepts, wrapped for raw reads and writes, and closes the connection after.
+func serve(ln net.Listener, handle func(net.Conn)) error {
 	var (
 		mu    sync.Mutex
 		conns = map[net.Conn]struct{}{}
@@ -54,7 +60,7 @@ func ServeConns(ln net.Listener) error {
 		conns[nc] = struct{}{}
 		mu.Unlock()
 		wg.Go(func() {
-			serveConn(rawconn.Wrap(nc))
+			handle(rawconn.Wrap(nc))
 			mu.Lock()
 			delete(conns, nc)
 			mu.Unlock()
