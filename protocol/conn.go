@@ -9,6 +9,8 @@ import (
 	"io"
 	"net"
 	"time"
+
+	"github.com/gopcp/gopcp/internal/stackgrow"
 )
 
 // Limits with the defaults of the real pmcd and libpcp.
@@ -357,39 +359,24 @@ func (c *Conn) UpgradeServerBy(deadline time.Time, cfg *tls.Config) (*tls.Conn, 
 }
 
 // serverHandshake runs t's handshake on a stack grown beforehand, in one step, to
-// what a server handshake needs.
-//
-// A connection's goroutine starts with a small stack, and a TLS server handshake
-// (ECDSA P-256 signatures, X25519, certificate parsing) needs 16 KiB of it
-// (measured in collectord: 4 KiB before the handshake, 16 KiB after, with or
-// without a client certificate). Left alone, the runtime doubles the stack from
-// deep inside crypto/tls twice, each time copying the stack and walking the
-// tables of every frame on it: several per cent of a mutual-TLS connection's
-// server CPU. Grown here,
-// while the stack is shallow, it is copied once with few frames to walk. The
-// handshake would have grown it to this size anyway, so no memory is added, and
-// the runtime shrinks it again at a garbage collection once the connection no
-// longer uses it.
+// handshakeStack.
 //
 //go:noinline
 func serverHandshake(t *tls.Conn) error {
-	growStack()
+	stackgrow.To(handshakeStack)
 	return t.Handshake()
 }
 
-// growStackBytes is the pad that makes growStack's single step land on a 16 KiB
-// stack from the shallow depth where serverHandshake is called: the pad, the frames
-// above it and the runtime's guard must pass 8 KiB and stay under 16 KiB.
-const growStackBytes = 10 << 10
-
-//go:noinline
-func growStack() {
-	var pad [growStackBytes]byte
-	keepOnStack(pad[:])
-}
-
-//go:noinline
-func keepOnStack([]byte) {}
+// handshakeStack is the stack a TLS server handshake needs (ECDSA P-256
+// signatures, X25519, certificate parsing): 16 KiB, measured in collectord with
+// and without a client certificate. Left alone, the runtime doubles the stack
+// from deep inside crypto/tls, each time copying the stack and walking the
+// tables of every frame on it: several per cent of a mutual-TLS connection's
+// server CPU. Grown in serverHandshake, while the stack is shallow, it is
+// copied once with few frames to walk (internal/stackgrow). collectord has
+// grown the connection's stack to 8 KiB before (its connStack): this is then
+// that stack's one more copy.
+const handshakeStack = 16 << 10
 
 // UpgradeClient runs a TLS client handshake on the same socket and switches the
 // Conn to the encrypted stream.

@@ -47,8 +47,6 @@ type client struct {
 
 	// sc is the scratch the request being answered holds (nil between requests).
 	sc *replyScratch
-
-	stackReady bool // growStack has run on this connection's goroutine
 }
 
 // replyScratch is what a reply needs besides the request: the reply's value
@@ -100,28 +98,17 @@ func (c *client) putScratch() {
 	c.srv.scratch.Put(sc)
 }
 
-// growStack grows the calling goroutine's stack in one step, to room for a fetch
-// through the metric sources, while it is still shallow. A connection's goroutine
-// starts with a small stack; left alone, it doubles it from deep inside the first
-// fetch, copying (and walking the tables of) every frame above each time, which
-// showed as several per cent of a connect+fetch in the CPU profile.
-//
-//go:noinline
-func growStack() {
-	var pad [growStackBytes]byte
-	keepOnStack(pad[:])
-}
-
-// growStackBytes is sized so that the one step lands on an 8 KiB stack, which
-// the deepest fetch of the benchmark sets fits in (without growStack the stacks
-// of 200 idle clients stayed at 8 KiB too). A pad of 8 KiB needed 16 KiB: the
-// same single copy, but 8 KiB more for every connection, idle ones included
-// (200 idle clients: RSS 20.2 -> 18.8 MiB with the smaller pad, connection CPU
-// the same within noise).
-const growStackBytes = 4 << 10
-
-//go:noinline
-func keepOnStack([]byte) {}
+// connStack is the stack a connection's goroutine is grown to, in one step,
+// before anything else (stackgrow.To in handle): room for a fetch through the
+// metric sources. Left alone, the goroutine doubled its 2 KiB stack from deep
+// inside the first fetch, copying (and walking the tables of) every frame above
+// each time, which showed as several per cent of a connect+fetch in the CPU
+// profile. 8 KiB holds the deepest fetch of the benchmark sets (without the step
+// the stacks of 200 idle clients stayed at 8 KiB too). 16 KiB was the same
+// single copy, but 8 KiB more for every connection, idle ones included (200
+// idle clients: RSS 20.2 -> 18.8 MiB with 8 KiB, connection CPU the same within
+// noise). A TLS connection grows again, to protocol's handshake size.
+const connStack = 8 << 10
 
 // dispatch answers one request. It returns an error when the connection must be
 // dropped: a PDU that does not decode, or one that is not a request (CREDS again,
@@ -129,10 +116,6 @@ func keepOnStack([]byte) {}
 // client, as a bad header does: a client that sends garbage is not worth serving,
 // and each PDU it sends cannot cost a log line (they are rate-limited).
 func (c *client) dispatch(raw []byte, log *slog.Logger) error {
-	if !c.stackReady {
-		c.stackReady = true
-		growStack()
-	}
 	c.srv.own.countIn(raw) // pmcd.pdu_in.* (pducount.go)
 	p, _, err := protocol.Decode(raw)
 	if err != nil {

@@ -32,6 +32,7 @@ import (
 
 	"github.com/gopcp/gopcp/collectord/metrics"
 	"github.com/gopcp/gopcp/internal/rawconn"
+	"github.com/gopcp/gopcp/internal/stackgrow"
 	"github.com/gopcp/gopcp/protocol"
 )
 
@@ -399,11 +400,11 @@ var errRefused = errors.New("refused")
 func (s *Server) handle(ctx context.Context, nc net.Conn) {
 	// Reads and writes go through raw system calls (internal/rawconn); Close and
 	// Shutdown still act on nc itself.
-	// First, while the stack holds two frames: see growStack. Later, the
+	// First, while the stack holds two frames: see connStack. Later, the
 	// goroutine's 2 KiB stack would already have doubled once (in the allocations
-	// below) and growStack would copy it a second time.
-	growStack()
-	c := &client{srv: s, set: s.Settings(), raw: nc, conn: protocol.NewConnSize(rawconn.Wrap(nc), readBufSize), start: time.Now(), peer: nc.RemoteAddr(), stackReady: true}
+	// below) and this would copy it a second time.
+	stackgrow.To(connStack)
+	c := &client{srv: s, set: s.Settings(), raw: nc, conn: protocol.NewConnSize(rawconn.Wrap(nc), readBufSize), start: time.Now(), peer: nc.RemoteAddr()}
 	defer nc.Close()
 	// A bug in one request's handling must cost that client, not the daemon.
 	defer func() {
