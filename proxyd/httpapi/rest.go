@@ -264,6 +264,12 @@ type fetchPlan struct {
 	pmids []protocol.PMID
 	descs []protocol.Desc
 	heads []string // {"pmid":"D.C.I","name":"...","instances":[
+
+	// The fetch PDU for pmids (pmapi's AppendFetch), made at the first fetch,
+	// and noRaw once FetchRaw would not send it (derived metrics among pmids,
+	// or a reconnection changed the fetch's kind): then Fetch is used.
+	req   []byte
+	noRaw bool
 }
 
 // fetch: {"context":N,"timestamp":S.N,"values":[{"pmid","name","instances":
@@ -313,6 +319,26 @@ func (q *request) fetch() *apiError {
 		b = make([]byte, 0, 128+64*len(plan.descs))
 	}
 	b = q.appendHead(b)
+	if len(plan.pmids) > 0 && len(plan.pmids) <= FetchBatch && !plan.noRaw {
+		// One fetch, its reply read in place into the JSON (appendRawResult):
+		// no decoded *protocol.Result.
+		pc := s.cn.pc
+		if plan.req == nil {
+			plan.req = pc.AppendFetch(nil, plan.pmids)
+		}
+		ok, err := pc.FetchRaw(plan.req, func(p []byte) error {
+			var rerr error
+			b, rerr = appendRawResult(b, p, plan)
+			return rerr
+		})
+		if err != nil {
+			return q.pcpError(err, func(m string) string { return "fetch failed - " + m })
+		}
+		if ok {
+			return q.finishFetch(b)
+		}
+		plan.noRaw = true
+	}
 	first := true
 	for start := 0; start < len(plan.pmids) || first; start += FetchBatch {
 		end := min(start+FetchBatch, len(plan.pmids))
@@ -325,50 +351,59 @@ func (q *request) fetch() *apiError {
 			}
 		}
 		if first {
-			b = append(b, `,"timestamp":`...)
 			if res != nil {
-				b = strconv.AppendInt(b, res.Sec, 10)
-				b = append(b, '.')
-				b = appendNsec(b, res.Nsec)
+				b = appendTimestamp(b, res.Sec, res.Nsec)
 			} else {
 				now := time.Now()
-				b = strconv.AppendInt(b, now.Unix(), 10)
-				b = append(b, '.')
-				b = appendNsec(b, int64(now.Nanosecond()))
+				b = appendTimestamp(b, now.Unix(), int64(now.Nanosecond()))
 			}
-			b = append(b, `,"values":[`...)
 		}
 		if res == nil {
 			break
 		}
-		for k, vs := range res.VSets {
-			if k >= len(batch) {
-				break
-			}
-			if !first || k > 0 {
-				b = append(b, ',')
-			}
-			d := &plan.descs[start+k]
-			b = append(b, plan.heads[start+k]...)
-			insitu := vs.ValFmt == protocol.ValFmtInsitu
-			for j := range vs.Values {
-				if j > 0 {
-					b = append(b, ',')
-				}
-				b = append(b, `{"instance":`...)
-				if d.InDom == protocol.InDomNull {
-					b = append(b, "null"...)
-				} else {
-					b = appendUint(b, uint64(vs.Values[j].Inst))
-				}
-				b = append(b, `,"value":`...)
-				b = decodeValue(d.Type, &vs.Values[j], insitu).appendJSON(b)
-				b = append(b, '}')
-			}
-			b = append(b, "]}"...)
-		}
+		b = appendValueSets(b, res.VSets, plan, start, len(batch), first)
 		first = false
 	}
+	return q.finishFetch(b)
+}
+
+// appendTimestamp appends `,"timestamp":S.N,"values":[`.
+func appendTimestamp(b []byte, sec, nsec int64) []byte {
+	b = append(b, `,"timestamp":`...)
+	b = strconv.AppendInt(b, sec, 10)
+	b = append(b, '.')
+	b = appendNsec(b, nsec)
+	return append(b, `,"values":[`...)
+}
+
+// appendValueSets appends the JSON of a decoded fetch reply's value sets, the
+// plan's metrics from start on, at most n of them; first says whether they
+// open the values array (no comma before the first).
+func appendValueSets(b []byte, vsets []protocol.ValueSet, plan *fetchPlan, start, n int, first bool) []byte {
+	for k, vs := range vsets {
+		if k >= n {
+			break
+		}
+		if !first || k > 0 {
+			b = append(b, ',')
+		}
+		d := &plan.descs[start+k]
+		b = append(b, plan.heads[start+k]...)
+		insitu := vs.ValFmt == protocol.ValFmtInsitu
+		for j := range vs.Values {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = appendInstance(b, d, vs.Values[j].Inst, decodeValue(d.Type, &vs.Values[j], insitu))
+		}
+		b = append(b, "]}"...)
+	}
+	return b
+}
+
+// finishFetch closes the fetch's JSON, writes it and keeps the buffer for
+// the context's next fetch.
+func (q *request) finishFetch(b []byte) *apiError {
 	b = append(b, "]}\r\n"...)
 	q.writeJSON(b)
 	if cap(b) <= maxKeptFetchBuf {

@@ -30,19 +30,24 @@ const (
 // decodeValue is pmExtractValue to the metric's own type. Values that do not match
 // the type, aggregates and events are kindOther.
 func decodeValue(typ int32, v *protocol.Value, insitu bool) value {
+	return decodeFields(typ, insitu, v.Insitu, v.VType, v.Payload)
+}
+
+// decodeFields is decodeValue from a value's fields: the insitu word, or the
+// value block's type and payload (for a reply read in place, appendRawResult).
+func decodeFields(typ int32, insitu bool, word uint32, vtype uint8, p []byte) value {
 	if insitu {
 		switch typ {
 		case protocol.Type32:
-			return value{kind: kindInt, i: int64(int32(v.Insitu))}
+			return value{kind: kindInt, i: int64(int32(word))}
 		case protocol.TypeU32:
-			return value{kind: kindUint, u: uint64(v.Insitu)}
+			return value{kind: kindUint, u: uint64(word)}
 		case protocol.TypeFloat:
-			return value{kind: kindFloat, f: float64(math.Float32frombits(v.Insitu)), prec: 8}
+			return value{kind: kindFloat, f: float64(math.Float32frombits(word)), prec: 8}
 		}
 		return value{}
 	}
-	p, vt := v.Payload, int32(v.VType)
-	if vt != 0 && vt != typ {
+	if vt := int32(vtype); vt != 0 && vt != typ {
 		return value{}
 	}
 	switch typ {
