@@ -386,7 +386,14 @@ type familyView struct {
 }
 
 func TestMetrics(t *testing.T) {
-	ts, col, _ := start(t, nil)
+	// This test is about what a scrape of everything (no names) holds, so it
+	// makes one: cold, with proc.* for every process on the host, 2-6 MB. Its
+	// cost follows the host's process count and load, which the test does not
+	// control; under -race on a loaded 2-CPU machine it took 9.5 s of the
+	// default 10 s request timeout. The timeout is raised so that the test
+	// stays one of content, not of speed; TestCollectorFailures checks the 504
+	// of a scrape that outlasts it.
+	ts, col, _ := start(t, func(c *httpapi.Config) { c.RequestTimeout = 2 * time.Minute })
 	r := get(t, ts.URL+"/metrics?hostspec="+col.Addr)
 	if r.status != 200 || !strings.HasPrefix(r.header.Get("Content-Type"), "text/plain") {
 		t.Fatalf("status %d %q: %s", r.status, r.header.Get("Content-Type"), r.body)
