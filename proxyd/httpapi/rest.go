@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/gopcp/gopcp/pmapi"
 	"github.com/gopcp/gopcp/protocol"
@@ -279,14 +280,14 @@ func (q *request) fetch() *apiError {
 	if rawNames == "" {
 		rawNames = q.params.Get("name")
 	}
-	var names, pmidArgs []string
-	if rawNames != "" {
-		names = splitList(rawNames)
-	}
-	if len(names) == 0 {
+	// The names are split only to make a plan: a poll with the plan's names
+	// needs only to know there are some.
+	hasNames := hasListItem(rawNames)
+	var pmidArgs []string
+	if !hasNames {
 		pmidArgs = q.list("pmids", "pmid")
 	}
-	if len(names) == 0 && len(pmidArgs) == 0 {
+	if !hasNames && len(pmidArgs) == 0 {
 		return &apiError{status: http.StatusBadRequest, msg: "bad parameters passed: give names, name, pmids or pmid"}
 	}
 	if e := q.openContext(); e != nil {
@@ -296,13 +297,17 @@ func (q *request) fetch() *apiError {
 	// Requests of one context take turns (session), so its plan needs no lock
 	// of its own. A context with derived metrics of its own bypasses the
 	// metadata cache, and so the plan.
-	usePlan := len(names) > 0 && !s.private
+	usePlan := hasNames && !s.private
 	var gen uint64
 	plan := q.wc.plan
 	if usePlan {
 		gen = s.col.meta.generation()
 	}
 	if !usePlan || plan == nil || plan.names != rawNames || plan.gen != gen {
+		var names []string
+		if hasNames {
+			names = splitList(rawNames)
+		}
 		var e *apiError
 		if plan, e = q.makeFetchPlan(names, pmidArgs); e != nil {
 			return e
@@ -410,6 +415,17 @@ func (q *request) finishFetch(b []byte) *apiError {
 		q.wc.buf = b[:0]
 	}
 	return nil
+}
+
+// hasListItem reports whether splitList(v) has an element: v holds a byte
+// that is neither a comma nor space strings.TrimSpace trims.
+func hasListItem(v string) bool {
+	for _, r := range v {
+		if r != ',' && !unicode.IsSpace(r) {
+			return true
+		}
+	}
+	return false
 }
 
 // maxKeptFetchBuf is the largest fetch response buffer a context keeps.
