@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/gopcp/gopcp/protocol"
 )
@@ -120,5 +121,26 @@ func TestFetchRawErrors(t *testing.T) {
 	wantCode(t, err, protocol.ErrIPC)
 	if _, err := c.Fetch([]protocol.PMID{0x0f000020}); err == nil {
 		t.Error("Fetch after a refused reply succeeded; the channel should be unusable")
+	}
+}
+
+// A collector that does not answer, or sends a state-change notice and then
+// nothing, ends FetchRaw with PM_ERR_TIMEOUT, and the channel with it, as
+// for Fetch.
+func TestFetchRawTimeout(t *testing.T) {
+	cleanEnv(t)
+	for _, notice := range []bool{false, true} {
+		srv := serve(t, plainFeatures, func(p protocol.PDU) []protocol.PDU {
+			if _, ok := p.(*protocol.Fetch); ok && notice {
+				return []protocol.PDU{&protocol.ErrorPDU{Code: 16}}
+			}
+			return nil
+		})
+		c := connect(t, srv.Addr, Options{RequestTimeout: 150 * time.Millisecond})
+		req := c.AppendFetch(nil, []protocol.PMID{0x0f000020})
+		_, err := c.FetchRaw(req, func([]byte) error { t.Error("read called"); return nil })
+		wantCode(t, err, protocol.ErrTimeout)
+		_, err = c.FetchRaw(req, func([]byte) error { return nil })
+		wantCode(t, err, protocol.ErrIPC)
 	}
 }
