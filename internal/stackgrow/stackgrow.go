@@ -32,8 +32,8 @@ const (
 // To grows the calling goroutine's stack, in one copy, to size bytes rounded up
 // to a power of two between Min and Max (a larger size is taken as Max). A
 // stack that is already that large is left as it is. From a caller that has
-// used more than half of size, the stack lands on twice size (see the package
-// comment).
+// used more than size/2 less the runtime's guard, the stack lands on twice
+// size instead (see the package comment).
 //
 // The pads are functions of their own, never inlined: a pad inlined into its
 // caller would stay on the stack under all the work the growth is made for,
