@@ -46,7 +46,10 @@ median() { sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else p
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
 
 BEFORE=${BEFORE:-${BASE:-}}
-p_coll=44721 p_real=44722 p_ours=44723 p_before=44724 p_floor=44725
+# BENCH_PORT: the first of five ports (as in bench.sh; above Linux's ephemeral
+# range, 32768-60999, other benchmarks' connections cannot hold them).
+port0=${BENCH_PORT:-44721}
+p_coll=$port0 p_real=$((port0 + 1)) p_ours=$((port0 + 2)) p_before=$((port0 + 3)) p_floor=$((port0 + 4))
 "${pin[@]}" "$BIN"/collectord --config /dev/null -i 127.0.0.1 -p $p_coll --log-level error & pids+=($!); pid_coll=$!
 printf '[pmproxy]\npcp.enabled = true\nhttp.enabled = true\nredis.enabled = false\nsecure.enabled = false\n[redis]\nenabled = false\n[discover]\nenabled = false\n[pmsearch]\nenabled = false\n[pmseries]\nenabled = false\n' > "$work/pmproxy.conf"
 PCP_RUN_DIR=$work PCP_LOG_DIR=$work "${pin[@]}" setsid /usr/lib/pcp/bin/pmproxy -f -A -i 127.0.0.1 -p $p_real -c "$work/pmproxy.conf" \
