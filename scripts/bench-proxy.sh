@@ -18,7 +18,10 @@
 # goroutine per connection, raw reads and writes, one prepared FETCH PDU sent
 # to the same collectord, its reply written as proxyd's JSON; nothing else), in
 # the same alternating rounds; ratio-floor is pmproxy's CPU over the floor's,
-# the best ratio a Go proxyd could reach here.
+# the best ratio a Go proxyd could reach here. floor-block (-block: the same
+# floor waiting inside blocking read(2) instead of the runtime's poller, which
+# no real server can do: nothing else runs meanwhile) follows the table: what
+# the poller's idle path costs.
 # BEFORE=PATH adds a second proxyd, that binary (say, one built from an earlier
 # commit), to the same rounds, so that a change is measured before and after
 # under the same load; its rows follow, marked "(before)". BASE=PATH is the
@@ -46,10 +49,10 @@ median() { sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else p
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
 
 BEFORE=${BEFORE:-${BASE:-}}
-# BENCH_PORT: the first of five ports (as in bench.sh; above Linux's ephemeral
+# BENCH_PORT: the first of six ports (as in bench.sh; above Linux's ephemeral
 # range, 32768-60999, other benchmarks' connections cannot hold them).
 port0=${BENCH_PORT:-44721}
-p_coll=$port0 p_real=$((port0 + 1)) p_ours=$((port0 + 2)) p_before=$((port0 + 3)) p_floor=$((port0 + 4))
+p_coll=$port0 p_real=$((port0 + 1)) p_ours=$((port0 + 2)) p_before=$((port0 + 3)) p_floor=$((port0 + 4)) p_floorblock=$((port0 + 5))
 "${pin[@]}" "$BIN"/collectord --config /dev/null -i 127.0.0.1 -p $p_coll --log-level error & pids+=($!); pid_coll=$!
 printf '[pmproxy]\npcp.enabled = true\nhttp.enabled = true\nredis.enabled = false\nsecure.enabled = false\n[redis]\nenabled = false\n[discover]\nenabled = false\n[pmsearch]\nenabled = false\n[pmseries]\nenabled = false\n' > "$work/pmproxy.conf"
 PCP_RUN_DIR=$work PCP_LOG_DIR=$work "${pin[@]}" setsid /usr/lib/pcp/bin/pmproxy -f -A -i 127.0.0.1 -p $p_real -c "$work/pmproxy.conf" \
@@ -64,7 +67,8 @@ fi
 waitport $p_coll && waitport $p_real && waitport $p_ours || { echo "bench-proxy: a server did not start" >&2; exit 1; }
 # The REST floor greets the collector and looks its metric up as it starts.
 "${pin[@]}" "$work/floorserver" -p $p_floor -loop rest -collector 127.0.0.1:$p_coll -names kernel.all.load & pids+=($!); pid_floor=$!
-waitport $p_floor || { echo "bench-proxy: the REST floor did not start" >&2; exit 1; }
+"${pin[@]}" "$work/floorserver" -p $p_floorblock -loop rest -block -collector 127.0.0.1:$p_coll -names kernel.all.load & pids+=($!); pid_floorblock=$!
+waitport $p_floor && waitport $p_floorblock || { echo "bench-proxy: the REST floor did not start" >&2; exit 1; }
 export PCP_DERIVED_CONFIG=
 
 cpu_ns() {
@@ -72,8 +76,8 @@ cpu_ns() {
   for f in /proc/"$1"/task/*/schedstat; do read -r ns _ <"$f" 2>/dev/null && total=$((total + ns)); done
   echo "$total"
 }
-declare -A relay=([pmproxy]=$pid_pmproxy [proxyd]=$pid_proxyd [before]=${pid_before:-} [floor]=$pid_floor)
-declare -A port=([pmproxy]=$p_real [proxyd]=$p_ours [before]=$p_before [floor]=$p_floor)
+declare -A relay=([pmproxy]=$pid_pmproxy [proxyd]=$pid_proxyd [before]=${pid_before:-} [floor]=$pid_floor [floorblock]=$pid_floorblock)
+declare -A port=([pmproxy]=$p_real [proxyd]=$p_ours [before]=$p_before [floor]=$p_floor [floorblock]=$p_floorblock)
 declare -A r c k
 # rest NAME PORT CTX: REST_ITERS fetches in context CTX over one connection
 # (curl reuses it for every URL of its config file; the client is not counted).
@@ -120,6 +124,7 @@ for round in $(seq "$ROUNDS"); do
   done
   # The REST floor answers any context number: it has none.
   rest floor $p_floor 1
+  rest floorblock $p_floorblock 1
 done
 echo "== pinned to CPU $BENCH_CPU; p50 in microseconds (REST: mean over the keep-alive run) and the relay's CPU per operation (µs), median of $ROUNDS alternating rounds"
 med() { echo "${1:-}" | tr ' ' '\n' | grep . | median; }
@@ -147,7 +152,8 @@ rows() {
 }
 rows proxyd "(libpcp, HOST@PROXY)" "REST fetch, 1 metric (curl, 1 conn)" "GET /metrics, all metrics (curl)"
 # The spread: each round's CPU per REST fetch (µs), in round order.
-for x in "${proxies[@]}" floor; do echo "REST fetch CPU per round, $x: ${c[$x.r]:-}(+collector: ${k[$x.r]:-})"; done
+echo "REST floors, CPU per fetch (µs), median: floor-go $(med "${c[floor.r]:-}"), floor-block $(med "${c[floorblock.r]:-}") (pmproxy's over it: $(ratio "$(med "${c[pmproxy.r]:-}")" "$(med "${c[floorblock.r]:-}")"))"
+for x in "${proxies[@]}" floor floorblock; do echo "REST fetch CPU per round, $x: ${c[$x.r]:-}(+collector: ${k[$x.r]:-})"; done
 [ -n "$BEFORE" ] || exit 0
 # The same rows for the BEFORE proxyd, in its "proxyd" columns.
 rows before "(before)" "REST fetch (before)" "GET /metrics (before)"

@@ -5,7 +5,7 @@
 // bench/floorserver.c is the same server in C, the floor without a runtime.
 //
 //	floorserver [-p PORT] [-loop goroutine|raw]
-//	floorserver [-p PORT] -loop rest -collector HOST:PORT [-names A,B] [-context N]
+//	floorserver [-p PORT] -loop rest -collector HOST:PORT [-names A,B] [-context N] [-block]
 //
 // -loop goroutine (the default) serves each connection on a goroutine of its own
 // through the net package, as collectord does (keep-alive off, reads and writes
@@ -13,7 +13,8 @@
 // loop whose system calls are all raw (floor.RawLoop); -loop rest is the floor
 // under proxyd's REST fetch instead, an HTTP server answering every request with
 // a fetch of -names from the collector, as proxyd answers
-// GET /pmapi/N/fetch?names=... (floor.REST; restfloor.go). It listens on 127.0.0.1
+// GET /pmapi/N/fetch?names=... (floor.REST; restfloor.go), waiting for data in
+// the runtime's poller, or with -block inside read(2). It listens on 127.0.0.1
 // only; with -p 0 it takes a free port and prints "port N" on stdout. It runs
 // until killed.
 package main
@@ -40,11 +41,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fl.StringVar(&ro.collector, "collector", "", "-loop rest: the PCP collector, host:port")
 	fl.StringVar(&ro.names, "names", "kernel.all.load", "-loop rest: the metrics every answer fetches, comma separated")
 	fl.UintVar(&ro.context, "context", 1, "-loop rest: the context number every answer carries")
+	fl.BoolVar(&ro.block, "block", false, "-loop rest: wait in blocking read(2), not in the runtime's poller")
 	if err := fl.Parse(args); err != nil || fl.NArg() != 0 || *port < 0 || *port > 65535 ||
 		(*loop != "goroutine" && *loop != "raw" && *loop != "rest") ||
-		(*loop == "rest") != (ro.collector != "") || ro.context > 1<<32-1 {
+		(*loop == "rest") != (ro.collector != "") || ro.context > 1<<32-1 || (ro.block && *loop != "rest") {
 		fmt.Fprintln(stderr, "usage: floorserver [-p 0..65535] [-loop goroutine|raw]")
-		fmt.Fprintln(stderr, "       floorserver [-p 0..65535] -loop rest -collector HOST:PORT [-names A,B] [-context N]")
+		fmt.Fprintln(stderr, "       floorserver [-p 0..65535] -loop rest -collector HOST:PORT [-names A,B] [-context N] [-block]")
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))

@@ -11,7 +11,8 @@ import (
 // Bad arguments are refused with the usage line before anything listens.
 func TestUsage(t *testing.T) {
 	for _, args := range [][]string{{"-loop", "epoll"}, {"-p", "70000"}, {"-p", "-1"}, {"extra"},
-		{"-loop", "rest"}, {"-collector", "127.0.0.1:44321"}, {"-loop", "rest", "-collector", "127.0.0.1:1", "-context", "4294967296"}} {
+		{"-loop", "rest"}, {"-collector", "127.0.0.1:44321"}, {"-loop", "rest", "-collector", "127.0.0.1:1", "-context", "4294967296"},
+		{"-block"}, {"-loop", "raw", "-block"}} {
 		var out, errb bytes.Buffer
 		if code := run(args, &out, &errb); code != 2 || !strings.Contains(errb.String(), "usage: floorserver") {
 			t.Errorf("run(%q) = %d, stderr %q; want 2 and the usage", args, code, errb.String())

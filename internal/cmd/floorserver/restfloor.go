@@ -14,6 +14,7 @@ type restOptions struct {
 	collector string
 	names     string
 	context   uint
+	block     bool
 }
 
 // serveREST connects to the collector first (so that a wrong address or name
@@ -30,6 +31,7 @@ func serveREST(port int, o restOptions, stdout io.Writer) error {
 		return err
 	}
 	defer r.Close()
+	r.Block = o.block
 	ln, err := floor.Listen(port)
 	if err != nil {
 		return err

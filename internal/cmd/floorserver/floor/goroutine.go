@@ -25,12 +25,12 @@ func Listen(port int) (net.Listener, error) {
 // is closed (nil) or fails, after every connection's goroutine has ended;
 // closing ln also closes the connections.
 func ServeConns(ln net.Listener) error {
-	return serve(ln, serveConn)
+	return serve(ln, rawconn.Wrap, serveConn)
 }
 
 // serve runs handle on a goroutine of its own for every connection ln
-// accepts, wrapped for raw reads and writes, and closes the connection after.
-func serve(ln net.Listener, handle func(net.Conn)) error {
+// accepts, wrapped by wrap, and closes the connection after.
+func serve(ln net.Listener, wrap func(net.Conn) net.Conn, handle func(net.Conn)) error {
 	var (
 		mu    sync.Mutex
 		conns = map[net.Conn]struct{}{}
@@ -39,6 +39,7 @@ func serve(ln net.Listener, handle func(net.Conn)) error {
 	defer func() {
 		mu.Lock()
 		for c := range conns {
+			shutdown(c)
 			c.Close()
 		}
 		mu.Unlock()
@@ -60,7 +61,7 @@ func serve(ln net.Listener, handle func(net.Conn)) error {
 		conns[nc] = struct{}{}
 		mu.Unlock()
 		wg.Go(func() {
-			handle(rawconn.Wrap(nc))
+			handle(wrap(nc))
 			mu.Lock()
 			delete(conns, nc)
 			mu.Unlock()

@@ -33,13 +33,19 @@ import (
 // ERROR PDU, a malformed PDU) is answered with 502 and closes the HTTP
 // connection and the collector connection: a floor does not recover.
 type REST struct {
+	// Block makes Serve wait for data inside read(2) on blocking sockets,
+	// never in the runtime's poller (blockingConn): the floor of a Go relay
+	// that could do without the poller. Set it before Serve.
+	Block bool
+
 	ctx   uint32 // the context number written in every answer
 	fetch []byte // the prepared fetch PDU
 	want  int32  // the reply's PDU type
 	mets  []restMetric
 
 	mu     sync.Mutex // one exchange at a time on the collector connection
-	up     net.Conn   // rawconn-wrapped
+	tcp    net.Conn   // the collector connection
+	up     net.Conn   // tcp, rawconn-wrapped (or blocking: Block)
 	reply  []byte
 	broken error
 }
@@ -153,19 +159,39 @@ func setupREST(nc net.Conn, names []string, ctx uint32) (*REST, error) {
 		r.want = protocol.TypeHighresResult
 	}
 	nc.SetDeadline(time.Time{})
-	r.up = rawconn.Wrap(nc)
+	r.tcp, r.up = nc, rawconn.Wrap(nc)
 	r.reply = make([]byte, 0, 1024)
 	return r, nil
 }
 
 // Close closes the collector connection.
-func (r *REST) Close() error { return r.up.Close() }
+func (r *REST) Close() error {
+	shutdown(r.tcp)
+	return r.tcp.Close()
+}
 
 // Serve answers every connection ln accepts on a goroutine of its own, as
 // ServeConns does; it returns when ln is closed (nil) or fails, after every
 // connection has ended.
 func (r *REST) Serve(ln net.Listener) error {
-	return serve(ln, r.serveConn)
+	if !r.Block {
+		return serve(ln, rawconn.Wrap, r.serveConn)
+	}
+	r.mu.Lock()
+	up, err := blocking(r.tcp)
+	if err == nil {
+		r.up = up
+	}
+	r.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return serve(ln, func(nc net.Conn) net.Conn {
+		if c, err := blocking(nc); err == nil {
+			return c
+		}
+		return nc // served through the poller: a floor does not fail a request for it
+	}, r.serveConn)
 }
 
 // serveConn reads requests into one buffer and answers each complete head
@@ -239,7 +265,7 @@ func (r *REST) appendFetch(b []byte) ([]byte, error) {
 	}
 	if err != nil {
 		r.broken = err
-		r.up.Close()
+		shutdown(r.tcp)
 	}
 	return b, err
 }

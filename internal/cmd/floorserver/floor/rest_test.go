@@ -33,7 +33,7 @@ const restNames = "kernel.all.load,nosuch.metric,hinv.ncpu,kernel.uname.release,
 // same collector: the same status, the same headers, and JSON of the same
 // shape (keys, nesting, instance counts, PMIDs, names, instances and the
 // JSON type of every value; the values themselves and the context number
-// differ by nature).
+// differ by nature). Both ways of waiting (the poller, Block) answer alike.
 func TestRESTAnswersAsProxyd(t *testing.T) {
 	coll := startCollectord(t)
 	proxy := startProxyd(t)
@@ -47,11 +47,23 @@ func TestRESTAnswersAsProxyd(t *testing.T) {
 	}
 	ctx := strconv.FormatUint(uint64(cr.Context), 10)
 	pStatus, pHdr, pBody := get(t, hc, "http://"+proxy+"/pmapi/"+ctx+"/fetch?names="+restNames)
+	for _, block := range []bool{false, true} {
+		t.Run("block="+strconv.FormatBool(block), func(t *testing.T) {
+			checkREST(t, coll, ctx, block, pStatus, pHdr, pBody)
+		})
+	}
+}
 
-	r, err := DialREST(coll, strings.Split(restNames, ","), cr.Context)
+// checkREST serves the REST floor and compares its answers with proxyd's.
+func checkREST(t *testing.T, coll, ctx string, block bool, pStatus int, pHdr http.Header, pBody []byte) {
+	hc := &http.Client{Transport: &http.Transport{}}
+	defer hc.CloseIdleConnections()
+	n, _ := strconv.ParseUint(ctx, 10, 32)
+	r, err := DialREST(coll, strings.Split(restNames, ","), uint32(n))
 	if err != nil {
 		t.Fatal(err)
 	}
+	r.Block = block
 	defer r.Close()
 	ln, err := Listen(0)
 	if err != nil {
@@ -86,6 +98,12 @@ func TestRESTAnswersAsProxyd(t *testing.T) {
 		}
 		if fs, ps := shape(f, ""), shape(p, ""); !reflect.DeepEqual(fs, ps) {
 			t.Errorf("JSON shapes differ:\nfloor  %q\nproxyd %q\nfloor's %s\nproxyd's %s", fs, ps, fBody, pBody)
+		}
+		r.mu.Lock()
+		_, blocked := r.up.(*blockingConn)
+		r.mu.Unlock()
+		if blocked != block {
+			t.Errorf("Block %v, but the collector connection is %T", block, r.up)
 		}
 		if len(shape(f, "")) < 20 {
 			t.Errorf("the floor's answer is too small to have been compared: %s", fBody)
