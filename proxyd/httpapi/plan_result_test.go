@@ -127,3 +127,33 @@ func FuzzRawResult(f *testing.F) {
 		checkRawResult(t, p)
 	})
 }
+
+// BenchmarkFetchJSON is the JSON of one fetch reply (the seed with every kind
+// of value) read in place against decoded first, as fetch did before:
+//
+//	go test -run XXX -bench FetchJSON -benchmem ./proxyd/httpapi/
+func BenchmarkFetchJSON(b *testing.B) {
+	p := rawSeeds()[3]
+	plan := rawPlan()
+	buf := make([]byte, 0, 4096)
+	b.Run("raw", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := appendRawResult(buf[:0], p, plan); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("decoded", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			d, _, err := protocol.Decode(p)
+			if err != nil {
+				b.Fatal(err)
+			}
+			res := d.(*protocol.Result)
+			out := appendTimestamp(buf[:0], res.Sec, res.Nsec)
+			appendValueSets(out, res.VSets, plan, 0, len(plan.pmids), true)
+		}
+	})
+}
