@@ -145,83 +145,33 @@ func (p *Result) appendBody(b []byte) []byte {
 }
 
 func (p *Result) decodeBody(b []byte) error {
-	d := dec{b: b}
-	var n int32
-	if p.Highres {
-		n = d.i32()
-		p.Sec = d.i64()
-		p.Nsec = d.i64()
-	} else {
-		p.Sec = int64(d.i32())
-		p.Nsec = int64(d.i32()) * 1000
-		n = d.i32()
+	r, err := NewResultReader(b, p.Highres)
+	if err != nil {
+		return err
 	}
-	if d.err != nil {
-		return d.err
-	}
-	// Each value set takes at least 8 bytes.
-	if n < 0 || int64(n)*8 > int64(len(b)-d.off) {
-		return ErrCount
-	}
-	p.VSets = make([]ValueSet, n)
-	fixed := p.fixedSize()
-	blocks := 0 // padded bytes of all value blocks referenced
+	p.Sec, p.Nsec = r.Sec, r.Nsec
+	p.VSets = make([]ValueSet, r.N)
 	for i := range p.VSets {
 		vs := &p.VSets[i]
-		vs.PMID = PMID(d.u32())
-		vs.NumVal = d.i32()
-		if d.err != nil {
-			return d.err
+		if vs.PMID, vs.NumVal, vs.ValFmt, err = r.Set(); err != nil {
+			return err
 		}
 		if vs.NumVal <= 0 {
 			continue
 		}
-		vs.ValFmt = d.i32()
-		if d.err != nil {
-			return d.err
-		}
-		if int64(vs.NumVal)*8 > int64(len(b)-d.off) {
-			return ErrCount
-		}
-		if vs.ValFmt < ValFmtInsitu || vs.ValFmt > ValFmtStatic {
-			return ErrCount
-		}
 		vs.Values = make([]Value, vs.NumVal)
 		for j := range vs.Values {
-			v := &vs.Values[j]
-			v.Inst = d.u32()
-			w := d.u32()
-			if d.err != nil {
-				return d.err
+			v, err := r.Value()
+			if err != nil {
+				return err
 			}
-			if vs.ValFmt == ValFmtInsitu {
-				v.Insitu = w
-				continue
+			if v.Payload != nil {
+				v.Payload = append([]byte(nil), v.Payload...)
 			}
-			// Offset in words from the start of the PDU, header included.
-			boff := int64(w)*4 - HeaderSize
-			if boff < int64(fixed-HeaderSize) || boff+4 > int64(len(b)) {
-				return ErrBadOffset
-			}
-			hdr := binary.BigEndian.Uint32(b[boff:])
-			vlen := int64(hdr & 0xffffff)
-			if vlen < 4 || boff+vlen > int64(len(b)) {
-				return ErrBadOffset
-			}
-			blocks += pad4(int(vlen))
-			v.VType = uint8(hdr >> 24)
-			v.Payload = append([]byte(nil), b[boff+4:boff+vlen]...)
+			vs.Values[j] = v
 		}
 	}
-	if d.err != nil {
-		return d.err
-	}
-	// libpcp's rule: value blocks follow the value sets back to back and the PDU
-	// ends after the last one.
-	if d.off+blocks != len(b) {
-		return ErrLength
-	}
-	return nil
+	return r.End()
 }
 
 // Constructors for values of each type, as pmcd encodes them.
