@@ -5,16 +5,15 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
 	"net"
 	"net/http"
 	"strconv"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gopcp/gopcp/internal/rawconn"
 	"github.com/gopcp/gopcp/protocol"
+	"github.com/gopcp/gopcp/proxyd/httpapi"
 )
 
 // REST is the floor under proxyd's REST fetch: a relay of proxyd's shape (a
@@ -139,7 +138,7 @@ func setupREST(nc net.Conn, names []string, ctx uint32) (*REST, error) {
 		}
 		h := append([]byte(`{"pmid":"`), id.String()...)
 		h = append(h, `","name":`...)
-		h = appendString(h, names[i])
+		h = httpapi.AppendJSONString(h, names[i])
 		h = append(h, `,"instances":[`...)
 		r.mets = append(r.mets, restMetric{head: h, typ: dp.Desc.Type, singular: dp.Desc.InDom == protocol.InDomNull})
 		pmids = append(pmids, id)
@@ -308,178 +307,53 @@ func (r *REST) exchange() ([]byte, error) {
 var errReply = errors.New("floor: malformed or unexpected fetch reply")
 
 // appendResult appends {"context":N,"timestamp":S.N,"values":[...]} for a
-// RESULT or HIGHRES_RESULT PDU p, reading it in place. Value sets are matched
-// to the prepared metrics by position, as proxyd matches them to its plan.
+// RESULT or HIGHRES_RESULT PDU p, read in place through protocol's
+// ResultReader and written with proxyd's own JSON pieces (httpapi's exported
+// encoders). Value sets are matched to the prepared metrics by position, as
+// proxyd matches them to its plan.
 func (r *REST) appendResult(b, p []byte) ([]byte, error) {
 	if int32(binary.BigEndian.Uint32(p[4:])) != r.want {
 		return b, errReply
 	}
-	var sec, nsec int64
-	var n, off int
-	if r.want == protocol.TypeHighresResult {
-		if len(p) < 32 {
-			return b, errReply
-		}
-		n = int(int32(binary.BigEndian.Uint32(p[12:])))
-		sec = int64(binary.BigEndian.Uint64(p[16:]))
-		nsec = int64(binary.BigEndian.Uint64(p[24:]))
-		off = 32
-	} else {
-		if len(p) < 24 {
-			return b, errReply
-		}
-		sec = int64(int32(binary.BigEndian.Uint32(p[12:])))
-		nsec = int64(int32(binary.BigEndian.Uint32(p[16:]))) * 1000
-		n = int(int32(binary.BigEndian.Uint32(p[20:])))
-		off = 24
-	}
-	if n < 0 || n > (len(p)-off)/8 {
+	rr, err := protocol.NewResultReader(p[protocol.HeaderSize:], r.want == protocol.TypeHighresResult)
+	if err != nil {
 		return b, errReply
 	}
 	b = append(b, `{"context":`...)
 	b = strconv.AppendUint(b, uint64(r.ctx), 10)
-	b = append(b, `,"timestamp":`...)
-	b = strconv.AppendInt(b, sec, 10)
-	b = append(b, '.')
-	b = appendNine(b, nsec)
-	b = append(b, `,"values":[`...)
-	for k := 0; k < n && k < len(r.mets); k++ {
-		if off+8 > len(p) {
+	b = httpapi.AppendTimestamp(b, rr.Sec, rr.Nsec)
+	for k := range min(rr.N, len(r.mets)) {
+		_, numval, valfmt, err := rr.Set()
+		if err != nil {
 			return b, errReply
 		}
-		numval := int(int32(binary.BigEndian.Uint32(p[off+4:])))
-		off += 8
 		if k > 0 {
 			b = append(b, ',')
 		}
 		m := &r.mets[k]
 		b = append(b, m.head...)
-		if numval > 0 {
-			if numval > (len(p)-off-4)/8 {
+		for j := range max(numval, 0) {
+			v, err := rr.Value()
+			if err != nil {
 				return b, errReply
 			}
-			insitu := binary.BigEndian.Uint32(p[off:]) == 0
-			off += 4
-			for j := range numval {
-				inst := binary.BigEndian.Uint32(p[off:])
-				word := binary.BigEndian.Uint32(p[off+4:])
-				off += 8
-				if j > 0 {
-					b = append(b, ',')
-				}
-				b = append(b, `{"instance":`...)
-				if m.singular {
-					b = append(b, "null"...)
-				} else {
-					b = strconv.AppendUint(b, uint64(inst), 10)
-				}
-				b = append(b, `,"value":`...)
-				var ok bool
-				if b, ok = appendValue(b, p, m.typ, insitu, word); !ok {
-					return b, errReply
-				}
-				b = append(b, '}')
+			if j > 0 {
+				b = append(b, ',')
 			}
+			b = append(b, `{"instance":`...)
+			if m.singular {
+				b = append(b, "null"...)
+			} else {
+				b = strconv.AppendUint(b, uint64(v.Inst), 10)
+			}
+			b = append(b, `,"value":`...)
+			b = httpapi.AppendValueJSON(b, m.typ, valfmt == protocol.ValFmtInsitu, v)
+			b = append(b, '}')
 		}
 		b = append(b, "]}"...)
 	}
+	if rr.End() != nil {
+		return b, errReply
+	}
 	return append(b, "]}\r\n"...), nil
-}
-
-// appendValue appends one value as proxyd writes it: numbers as numbers (%.8g
-// for FLOAT, %.16g for DOUBLE, non-finite ones null), strings as JSON strings,
-// a value not of the metric's type null. word is the insitu value, or the
-// offset in 32-bit words of the value block in p; ok false for a block
-// outside p.
-func appendValue(b, p []byte, typ int32, insitu bool, word uint32) ([]byte, bool) {
-	if insitu {
-		switch typ {
-		case protocol.Type32:
-			return strconv.AppendInt(b, int64(int32(word)), 10), true
-		case protocol.TypeU32:
-			return strconv.AppendUint(b, uint64(word), 10), true
-		case protocol.TypeFloat:
-			return appendFloat(b, float64(math.Float32frombits(word)), 8), true
-		}
-		return append(b, "null"...), true
-	}
-	at := 4 * int(word)
-	if at < protocol.HeaderSize || at+4 > len(p) {
-		return b, false
-	}
-	hdr := binary.BigEndian.Uint32(p[at:])
-	vt, vlen := int32(hdr>>24), int(hdr&0xffffff)
-	if vlen < 4 || at+vlen > len(p) {
-		return b, false
-	}
-	v := p[at+4 : at+vlen]
-	if vt != 0 && vt != typ {
-		return append(b, "null"...), true
-	}
-	switch {
-	case typ == protocol.Type64 && len(v) == 8:
-		return strconv.AppendInt(b, int64(binary.BigEndian.Uint64(v)), 10), true
-	case typ == protocol.TypeU64 && len(v) == 8:
-		return strconv.AppendUint(b, binary.BigEndian.Uint64(v), 10), true
-	case typ == protocol.TypeDouble && len(v) == 8:
-		return appendFloat(b, math.Float64frombits(binary.BigEndian.Uint64(v)), 16), true
-	case typ == protocol.TypeFloat && len(v) == 4:
-		return appendFloat(b, float64(math.Float32frombits(binary.BigEndian.Uint32(v))), 8), true
-	case typ == protocol.TypeString:
-		if i := bytes.IndexByte(v, 0); i >= 0 {
-			v = v[:i]
-		}
-		return appendString(b, string(v)), true
-	}
-	return append(b, "null"...), true
-}
-
-func appendFloat(b []byte, f float64, prec int) []byte {
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return append(b, "null"...)
-	}
-	return strconv.AppendFloat(b, f, 'g', prec, 64)
-}
-
-// appendNine appends ns as nine digits, as proxyd writes a timestamp's
-// fraction.
-func appendNine(b []byte, ns int64) []byte {
-	var d [9]byte
-	for i := 8; i >= 0; i-- {
-		d[i] = byte('0' + ns%10)
-		ns /= 10
-	}
-	return append(b, d[:]...)
-}
-
-// appendString appends s as a JSON string with proxyd's escaping: printable
-// ASCII but '"' and '\' as is, other ASCII as \u00XX, valid UTF-8 kept (U+2028
-// and U+2029 escaped), invalid bytes as \uFFFD.
-func appendString(b []byte, s string) []byte {
-	const hex = "0123456789ABCDEF"
-	b = append(b, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c < 0x7f && c != '"' && c != '\\' {
-				b = append(b, c)
-			} else {
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			continue
-		}
-		ch, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case ch == utf8.RuneError && size == 1:
-			b = append(b, `\uFFFD`...)
-		case ch == 0x2028 || ch == 0x2029:
-			b = append(b, `\u202`...)
-			b = append(b, hex[ch&0xf])
-		default:
-			b = append(b, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(b, '"')
 }
