@@ -1,23 +1,20 @@
 package main
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"log/slog"
 	"math/big"
 	"net"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gopcp/gopcp/certdb/store"
-	"github.com/gopcp/gopcp/collectord/metrics"
 	cserver "github.com/gopcp/gopcp/collectord/server"
+	"github.com/gopcp/gopcp/collectord/server/servertest"
 	"github.com/gopcp/gopcp/internal/testcerts"
 	"github.com/gopcp/gopcp/tlsconfig"
 )
@@ -83,19 +80,8 @@ func TestRevokedServerRefused(t *testing.T) {
 // test ends and returns its port.
 func serveCollector(t *testing.T, cfg *tls.Config) int {
 	t.Helper()
-	s := &cserver.Server{Logger: slog.New(slog.DiscardHandler), TLSConfig: func() *tls.Config { return cfg }}
-	reg, err := metrics.New(metrics.Options{Version: "test", Self: s.Self()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Registry = reg
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); s.Serve(context.Background(), ln) }()
-	t.Cleanup(func() { s.Close(); ln.Close(); wg.Wait() })
-	return ln.Addr().(*net.TCPAddr).Port
+	_, addr := servertest.Start(t, func(s *cserver.Server) { s.TLSConfig = func() *tls.Config { return cfg } })
+	_, port, _ := net.SplitHostPort(addr)
+	n, _ := strconv.Atoi(port)
+	return n
 }

@@ -1,16 +1,11 @@
 package main
 
 import (
-	"context"
-	"io"
-	"log/slog"
-	"net"
 	"os"
 	"strings"
 	"testing"
 
-	"github.com/gopcp/gopcp/collectord/metrics"
-	"github.com/gopcp/gopcp/collectord/server"
+	"github.com/gopcp/gopcp/collectord/server/servertest"
 	"github.com/gopcp/gopcp/internal/pcptest"
 )
 
@@ -19,19 +14,8 @@ import (
 // returns its address.
 func startCollectord(t *testing.T) string {
 	t.Helper()
-	s := &server.Server{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	reg, err := metrics.New(metrics.Options{Version: "test", Self: s.Self()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Registry = reg
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Serve(context.Background(), ln)
-	t.Cleanup(func() { s.Close() })
-	return ln.Addr().String()
+	_, addr := servertest.Start(t, nil)
+	return addr
 }
 
 // volatileInstances reduces the instance lines of metrics whose instances are

@@ -2,16 +2,13 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/tls"
-	"io"
-	"log/slog"
 	"net"
 	"strings"
 	"testing"
 
-	"github.com/gopcp/gopcp/collectord/metrics"
 	"github.com/gopcp/gopcp/collectord/server"
+	"github.com/gopcp/gopcp/collectord/server/servertest"
 	"github.com/gopcp/gopcp/internal/testcerts"
 )
 
@@ -21,21 +18,8 @@ func startServer(t *testing.T) string {
 	t.Helper()
 	id := testcerts.New(t, nil, testcerts.Options{CN: "collector", Server: true, IPs: []net.IP{net.ParseIP("127.0.0.1")}})
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{{Certificate: [][]byte{id.Cert.Raw}, PrivateKey: id.Key}}}
-	s := &server.Server{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	s.TLSConfig = func() *tls.Config { return cfg }
-	reg, err := metrics.New(metrics.Options{Version: "test", Self: s.Self()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Registry = reg
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { defer close(done); s.Serve(context.Background(), ln) }()
-	t.Cleanup(func() { s.Close(); <-done })
-	return ln.Addr().String()
+	_, addr := servertest.Start(t, func(s *server.Server) { s.TLSConfig = func() *tls.Config { return cfg } })
+	return addr
 }
 
 // TestDetectsData: against a collector that serves anyone, every mode reports

@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/gopcp/gopcp/certdb/store"
-	"github.com/gopcp/gopcp/collectord/metrics"
 	cserver "github.com/gopcp/gopcp/collectord/server"
+	"github.com/gopcp/gopcp/collectord/server/servertest"
 	"github.com/gopcp/gopcp/internal/testcerts"
 	"github.com/gopcp/gopcp/proxyd/httpapi"
 	"github.com/gopcp/gopcp/proxyd/relay"
@@ -45,22 +45,10 @@ func StartCollector(t testing.TB, tweak func(*cserver.Server)) *Collector {
 // on the port it had).
 func StartCollectorAt(t testing.TB, addr string, tweak func(*cserver.Server)) *Collector {
 	t.Helper()
-	s := &cserver.Server{Logger: slog.New(slog.DiscardHandler)}
-	if tweak != nil {
-		tweak(s)
-	}
-	reg, err := metrics.New(metrics.Options{Version: "test", Self: s.Self()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Registry = reg
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Serve(context.Background(), ln)
-	t.Cleanup(func() { s.Close() })
-	return &Collector{Server: s, Addr: ln.Addr().String(), Port: ln.Addr().(*net.TCPAddr).Port}
+	s, a := servertest.StartAt(t, addr, tweak)
+	_, port, _ := net.SplitHostPort(a)
+	n, _ := strconv.Atoi(port)
+	return &Collector{Server: s, Addr: a, Port: n}
 }
 
 // PKI is a CA with a server and a client certificate, in every form the tests

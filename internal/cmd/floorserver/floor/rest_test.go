@@ -17,8 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gopcp/gopcp/collectord/metrics"
-	cserver "github.com/gopcp/gopcp/collectord/server"
+	"github.com/gopcp/gopcp/collectord/server/servertest"
 	"github.com/gopcp/gopcp/protocol"
 	"github.com/gopcp/gopcp/proxyd/httpapi"
 	pserver "github.com/gopcp/gopcp/proxyd/server"
@@ -175,19 +174,8 @@ func get(t *testing.T, hc *http.Client, url string) (int, http.Header, []byte) {
 // startCollectord runs our collectord on 127.0.0.1 until the test ends.
 func startCollectord(t *testing.T) string {
 	t.Helper()
-	s := &cserver.Server{Logger: slog.New(slog.DiscardHandler)}
-	reg, err := metrics.New(metrics.Options{Version: "test", Self: s.Self()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Registry = reg
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Serve(context.Background(), ln)
-	t.Cleanup(func() { s.Close() })
-	return ln.Addr().String()
+	_, addr := servertest.Start(t, nil)
+	return addr
 }
 
 // startProxyd runs proxyd's server and REST API on 127.0.0.1 until the test
