@@ -485,39 +485,57 @@ func (c *Context) send(p protocol.PDU) error {
 // notices) are recorded and skipped. A timeout, a malformed PDU or an unexpected
 // type leaves the channel unusable, as libpcp closes it.
 func (c *Context) recv(want int32) (protocol.PDU, error) {
+	b, err := c.recvRaw(want, time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	p, _, err := protocol.Decode(b)
+	if err != nil {
+		c.broken = true
+		return nil, pcpErr(protocol.ErrIPC)
+	}
+	return p, nil
+}
+
+// recvRaw is recv's loop without the decoding of the reply it returns: the
+// whole PDU of type want, header included, in the connection's read buffer
+// (valid until the next read). ERROR PDUs are handled as recv says. The first
+// read's deadline counts from start when it is set (a caller that read the
+// clock for its write), else from now.
+func (c *Context) recvRaw(want int32, start time.Time) ([]byte, error) {
 	nc := c.conn.Conn
 	for {
 		if c.timeout > 0 {
-			nc.SetReadDeadline(time.Now().Add(c.timeout))
+			if start.IsZero() {
+				start = time.Now()
+			}
+			nc.SetReadDeadline(start.Add(c.timeout))
+			start = time.Time{} // a notice was skipped: the next reply's bound starts then
 		}
 		b, err := c.conn.ReadRaw()
 		if err != nil {
 			c.broken = true
 			return nil, replyError(err)
 		}
-		p, _, err := protocol.Decode(b)
-		if err != nil {
-			c.broken = true
-			return nil, pcpErr(protocol.ErrIPC)
+		_, typ, _, err := protocol.ParseHeader(b)
+		if err == nil && typ == want && want != protocol.TypeError {
+			return b, nil
 		}
-		if e, ok := p.(*protocol.ErrorPDU); ok {
-			switch {
-			case e.Code > 0:
-				c.stateChange |= e.Code
-				continue
-			case e.Code < 0:
-				return nil, pcpErr(e.Code)
-			case want == protocol.TypeError:
-				return p, nil
+		if err == nil && typ == protocol.TypeError {
+			if p, _, err := protocol.Decode(b); err == nil {
+				switch e := p.(*protocol.ErrorPDU); {
+				case e.Code > 0:
+					c.stateChange |= e.Code
+					continue
+				case e.Code < 0:
+					return nil, pcpErr(e.Code)
+				case want == protocol.TypeError:
+					return b, nil
+				}
 			}
-			c.broken = true
-			return nil, pcpErr(protocol.ErrIPC)
 		}
-		if p.Type() != want {
-			c.broken = true
-			return nil, pcpErr(protocol.ErrIPC)
-		}
-		return p, nil
+		c.broken = true
+		return nil, pcpErr(protocol.ErrIPC)
 	}
 }
 

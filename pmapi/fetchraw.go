@@ -58,44 +58,15 @@ func (c *Context) FetchRaw(req []byte, read func(reply []byte) error) (ok bool, 
 		c.broken = true
 		return true, sendError(err)
 	}
-	for {
-		if c.timeout > 0 {
-			if now.IsZero() {
-				now = time.Now()
-			}
-			nc.SetReadDeadline(now.Add(c.timeout))
-			now = time.Time{} // a notice was skipped: the next reply's bound starts now
-		}
-		b, err := c.conn.ReadRaw()
-		if err != nil {
-			c.broken = true
-			return true, replyError(err)
-		}
-		_, typ, _, err := protocol.ParseHeader(b)
-		switch {
-		case err != nil:
-		case typ == want:
-			if read(b) != nil {
-				break
-			}
-			return true, nil
-		case typ == protocol.TypeError:
-			// Rare: decoded as recv decodes it.
-			p, _, err := protocol.Decode(b)
-			if err != nil {
-				break
-			}
-			switch e := p.(*protocol.ErrorPDU); {
-			case e.Code > 0:
-				c.stateChange |= e.Code
-				continue
-			case e.Code < 0:
-				return true, pcpErr(e.Code)
-			}
-		}
+	b, err := c.recvRaw(want, now)
+	if err != nil {
+		return true, err
+	}
+	if read(b) != nil {
 		c.broken = true
 		return true, pcpErr(protocol.ErrIPC)
 	}
+	return true, nil
 }
 
 // rawFetchReply checks req against the fetch this context would send and
