@@ -294,6 +294,11 @@ func TestNonReadingClientCut(t *testing.T) {
 	defer rc.Close()
 	rc.nc.(*net.TCPConn).SetReadBuffer(4096)
 	rc.c.Write(&protocol.Profile{})
+	// A client's CREDS has no reply, so only an answered request proves the
+	// server counts it: before, the count below could read 1 while this client
+	// was still in its handshake, and the test ended at once under load with
+	// no cut at all.
+	rc.fetchOK(t, []protocol.PMID{protocol.NewPMID(60, 0, 32)})
 	// A fetch of every per-CPU and per-disk metric makes large replies.
 	req := protocol.Encode(nil, &protocol.Fetch{Highres: true, PMIDs: []protocol.PMID{
 		protocol.NewPMID(60, 0, 0), protocol.NewPMID(60, 0, 1), protocol.NewPMID(60, 0, 3),
