@@ -20,6 +20,15 @@ var errRawResult = errors.New("httpapi: malformed fetch reply")
 // plan's metrics by position; sets past them are checked and left out, as
 // fetch leaves them.
 func appendRawResult(b, p []byte, plan *fetchPlan) ([]byte, error) {
+	return AppendResultJSON(b, p, plan.heads, plan.descs)
+}
+
+// AppendResultJSON is appendRawResult for metrics given as heads[k] (the
+// start of metric k's object, up to and including `"instances":[`) and
+// descs[k]; sets past len(heads) are checked and left out. Exported for the
+// REST floor (internal/cmd/floorserver -loop rest), whose answers are then
+// proxyd's by construction.
+func AppendResultJSON(b, p []byte, heads []string, descs []protocol.Desc) ([]byte, error) {
 	if len(p) < protocol.HeaderSize {
 		return b, errRawResult
 	}
@@ -29,7 +38,7 @@ func appendRawResult(b, p []byte, plan *fetchPlan) ([]byte, error) {
 		return b, errRawResult
 	}
 	b = appendTimestamp(b, r.Sec, r.Nsec)
-	for k := range min(r.N, len(plan.pmids)) {
+	for k := range min(r.N, len(heads)) {
 		_, numval, valfmt, err := r.Set()
 		if err != nil {
 			return b, errRawResult
@@ -37,8 +46,8 @@ func appendRawResult(b, p []byte, plan *fetchPlan) ([]byte, error) {
 		if k > 0 {
 			b = append(b, ',')
 		}
-		d := &plan.descs[k]
-		b = append(b, plan.heads[k]...)
+		d := &descs[k]
+		b = append(b, heads[k]...)
 		for j := range max(numval, 0) {
 			v, err := r.Value()
 			if err != nil {

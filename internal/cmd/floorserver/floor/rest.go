@@ -37,24 +37,17 @@ type REST struct {
 	// that could do without the poller. Set it before Serve.
 	Block bool
 
-	ctx   uint32 // the context number written in every answer
-	fetch []byte // the prepared fetch PDU
-	want  int32  // the reply's PDU type
-	mets  []restMetric
+	ctx   uint32          // the context number written in every answer
+	fetch []byte          // the prepared fetch PDU
+	want  int32           // the reply's PDU type
+	heads []string        // each metric's JSON object up to `"instances":[`
+	descs []protocol.Desc // each metric's descriptor
 
 	mu     sync.Mutex // one exchange at a time on the collector connection
 	tcp    net.Conn   // the collector connection
 	up     net.Conn   // tcp, rawconn-wrapped (or blocking: Block)
 	reply  []byte
 	broken error
-}
-
-// restMetric is one fetched metric: the start of its JSON object, its type
-// and whether it is singular (instance null).
-type restMetric struct {
-	head     []byte // {"pmid":"D.C.I","name":"...","instances":[
-	typ      int32
-	singular bool
 }
 
 // maxHead is the longest request head a REST floor reads (proxyd's loop reads
@@ -140,7 +133,8 @@ func setupREST(nc net.Conn, names []string, ctx uint32) (*REST, error) {
 		h = append(h, `","name":`...)
 		h = httpapi.AppendJSONString(h, names[i])
 		h = append(h, `,"instances":[`...)
-		r.mets = append(r.mets, restMetric{head: h, typ: dp.Desc.Type, singular: dp.Desc.InDom == protocol.InDomNull})
+		r.heads = append(r.heads, string(h))
+		r.descs = append(r.descs, dp.Desc)
 		pmids = append(pmids, id)
 	}
 	if len(pmids) == 0 {
@@ -307,52 +301,17 @@ func (r *REST) exchange() ([]byte, error) {
 var errReply = errors.New("floor: malformed or unexpected fetch reply")
 
 // appendResult appends {"context":N,"timestamp":S.N,"values":[...]} for a
-// RESULT or HIGHRES_RESULT PDU p, read in place through protocol's
-// ResultReader and written with proxyd's own JSON pieces (httpapi's exported
-// encoders). Value sets are matched to the prepared metrics by position, as
-// proxyd matches them to its plan.
+// RESULT or HIGHRES_RESULT PDU p, read in place and written by proxyd's own
+// code (httpapi.AppendResultJSON). Value sets are matched to the prepared
+// metrics by position, as proxyd matches them to its plan.
 func (r *REST) appendResult(b, p []byte) ([]byte, error) {
 	if int32(binary.BigEndian.Uint32(p[4:])) != r.want {
 		return b, errReply
 	}
-	rr, err := protocol.NewResultReader(p[protocol.HeaderSize:], r.want == protocol.TypeHighresResult)
-	if err != nil {
-		return b, errReply
-	}
 	b = append(b, `{"context":`...)
 	b = strconv.AppendUint(b, uint64(r.ctx), 10)
-	b = httpapi.AppendTimestamp(b, rr.Sec, rr.Nsec)
-	for k := range min(rr.N, len(r.mets)) {
-		_, numval, valfmt, err := rr.Set()
-		if err != nil {
-			return b, errReply
-		}
-		if k > 0 {
-			b = append(b, ',')
-		}
-		m := &r.mets[k]
-		b = append(b, m.head...)
-		for j := range max(numval, 0) {
-			v, err := rr.Value()
-			if err != nil {
-				return b, errReply
-			}
-			if j > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, `{"instance":`...)
-			if m.singular {
-				b = append(b, "null"...)
-			} else {
-				b = strconv.AppendUint(b, uint64(v.Inst), 10)
-			}
-			b = append(b, `,"value":`...)
-			b = httpapi.AppendValueJSON(b, m.typ, valfmt == protocol.ValFmtInsitu, v)
-			b = append(b, '}')
-		}
-		b = append(b, "]}"...)
-	}
-	if rr.End() != nil {
+	b, err := httpapi.AppendResultJSON(b, p, r.heads, r.descs)
+	if err != nil {
 		return b, errReply
 	}
 	return append(b, "]}\r\n"...), nil

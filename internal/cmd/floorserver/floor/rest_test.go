@@ -213,7 +213,12 @@ func restForTest(highres bool) *REST {
 		typ      int32
 		singular bool
 	}{{"a", protocol.TypeFloat, false}, {"b", protocol.TypeU64, true}, {"c", protocol.TypeString, true}, {"d", protocol.TypeDouble, true}, {"e", protocol.TypeDouble, true}} {
-		r.mets = append(r.mets, restMetric{head: []byte(`{"name":"` + m.name + `","instances":[`), typ: m.typ, singular: m.singular})
+		d := protocol.Desc{Type: m.typ, InDom: protocol.InDomNull}
+		if !m.singular {
+			d.InDom = 1
+		}
+		r.heads = append(r.heads, `{"name":"`+m.name+`","instances":[`)
+		r.descs = append(r.descs, d)
 	}
 	return r
 }
